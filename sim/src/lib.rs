@@ -1,0 +1,4 @@
+//! orchscale-sim: a simulated Kubernetes API server on loopback, for the tests,
+//! benchmarks and try-it command of kubectl-orchscale.
+
+pub mod store;

@@ -1,0 +1,472 @@
+//! The object store of the simulated cluster: every object as JSON, one global
+//! resourceVersion counter, and an event history that watches replay from.
+//!
+//! Objects are kept as `serde_json::Value` so that every patch type and every
+//! field a client sends survives a round trip, as it does in etcd.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// How many events the history keeps; a watch from an older resourceVersion gets 410 Gone.
+const HISTORY_LEN: usize = 20_000;
+
+/// Identifies one stored object. `resource` is the plural resource name
+/// (`deployments`, `pods`, …); plurals are unique across the groups the sim serves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub resource: String,
+    /// Empty for cluster-scoped objects (nodes, namespaces).
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(resource: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            resource: resource.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// The type of a watch event, as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change to the store, as replayed to watches.
+#[derive(Debug, Clone)]
+pub struct StoreEvent {
+    pub resource_version: u64,
+    pub key: ObjectKey,
+    pub event_type: EventType,
+    /// The object after the change (for DELETED: the last state, with the new resourceVersion).
+    pub object: Value,
+}
+
+/// Why a store operation was refused; the server maps these to `metav1.Status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    NotFound,
+    AlreadyExists,
+    /// The write carried a resourceVersion that is no longer current.
+    Conflict {
+        current: u64,
+    },
+    /// A watch asked for a resourceVersion older than the history keeps.
+    Gone {
+        oldest: u64,
+    },
+}
+
+/// Which part of an object an update replaces, as the main resource and the
+/// `status` subresource do on a real API server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdatePart {
+    /// Everything but `status` (kept as stored); bumps `metadata.generation` when `spec` changes.
+    Main,
+    /// Only `status`; everything else is kept as stored.
+    Status,
+}
+
+struct Inner {
+    resource_version: u64,
+    objects: BTreeMap<ObjectKey, Value>,
+    history: VecDeque<StoreEvent>,
+    uid_counter: u64,
+}
+
+/// Thread-safe store shared by the HTTP handlers and the controllers.
+pub struct Store {
+    inner: Mutex<Inner>,
+    events: broadcast::Sender<StoreEvent>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(65_536);
+        Self {
+            inner: Mutex::new(Inner {
+                resource_version: 1000,
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+                uid_counter: 0,
+            }),
+            events,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the data consistent (every write is
+        // a single insert), so a poisoned lock is recovered rather than propagated.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The store's current resourceVersion (the version a list is consistent at).
+    pub fn resource_version(&self) -> u64 {
+        self.lock().resource_version
+    }
+
+    pub fn get(&self, key: &ObjectKey) -> Option<Value> {
+        self.lock().objects.get(key).cloned()
+    }
+
+    /// Objects of `resource`, in one namespace (`Some`) or all (`None`), sorted by
+    /// namespace then name, with the resourceVersion the list is consistent at.
+    pub fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Value>, u64) {
+        let inner = self.lock();
+        let items = inner
+            .objects
+            .iter()
+            .filter(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
+            .map(|(_, v)| v.clone())
+            .collect();
+        (items, inner.resource_version)
+    }
+
+    /// Creates an object; fills in uid, resourceVersion, creationTimestamp and generation.
+    pub fn create(&self, key: &ObjectKey, mut object: Value) -> Result<Value, StoreError> {
+        let mut inner = self.lock();
+        if inner.objects.contains_key(key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        inner.uid_counter += 1;
+        let uid = format!("00000000-0000-4000-8000-{:012x}", inner.uid_counter);
+        let meta = metadata_mut(&mut object);
+        meta.insert("name".into(), json!(key.name));
+        if key.namespace.is_empty() {
+            meta.remove("namespace");
+        } else {
+            meta.insert("namespace".into(), json!(key.namespace));
+        }
+        meta.insert("uid".into(), json!(uid));
+        meta.entry("creationTimestamp")
+            .or_insert_with(|| json!(now_rfc3339()));
+        meta.insert("generation".into(), json!(1));
+        self.commit(&mut inner, key, object, EventType::Added)
+    }
+
+    /// Replaces an object. When `object` carries `metadata.resourceVersion`, it must
+    /// be the current one (optimistic concurrency), otherwise `Conflict`.
+    pub fn update(&self, key: &ObjectKey, mut object: Value, part: UpdatePart) -> Result<Value, StoreError> {
+        let mut inner = self.lock();
+        let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.clone();
+        check_precondition(&object, &current)?;
+        let merged = match part {
+            UpdatePart::Main => {
+                // Immutable and server-owned metadata stay as stored.
+                let meta = metadata_mut(&mut object);
+                for field in ["uid", "creationTimestamp", "name", "namespace"] {
+                    match current["metadata"].get(field) {
+                        Some(v) => meta.insert(field.into(), v.clone()),
+                        None => meta.remove(field),
+                    };
+                }
+                let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+                let spec_changed = object.get("spec") != current.get("spec");
+                let generation = if spec_changed { generation + 1 } else { generation };
+                metadata_mut(&mut object).insert("generation".into(), json!(generation));
+                match current.get("status") {
+                    Some(status) => object["status"] = status.clone(),
+                    None => {
+                        if let Some(map) = object.as_object_mut() {
+                            map.remove("status");
+                        }
+                    }
+                }
+                object
+            }
+            UpdatePart::Status => {
+                let mut merged = current.clone();
+                merged["status"] = object.get("status").cloned().unwrap_or(Value::Null);
+                merged
+            }
+        };
+        if strip_rv(&merged) == strip_rv(&current) {
+            // A no-op write does not bump the resourceVersion or wake watches, as on a real server.
+            return Ok(current);
+        }
+        self.commit(&mut inner, key, merged, EventType::Modified)
+    }
+
+    /// Read-modify-write under the store lock: the controllers' way to write without conflicts.
+    /// `f` returns false to leave the object unchanged. Returns the stored object.
+    pub fn modify(
+        &self,
+        key: &ObjectKey,
+        part: UpdatePart,
+        f: impl FnOnce(&mut Value) -> bool,
+    ) -> Result<Value, StoreError> {
+        let mut object = self.get(key).ok_or(StoreError::NotFound)?;
+        if !f(&mut object) {
+            return Ok(object);
+        }
+        // The object was just read; drop its resourceVersion so a concurrent
+        // write in between is not a conflict for the controller.
+        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+        }
+        self.update(key, object, part)
+    }
+
+    /// Deletes an object; `resource_version`, when given, must be current.
+    pub fn delete(&self, key: &ObjectKey, resource_version: Option<u64>) -> Result<Value, StoreError> {
+        let mut inner = self.lock();
+        let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.clone();
+        if let Some(rv) = resource_version {
+            let stored = rv_of(&current);
+            if rv != stored {
+                return Err(StoreError::Conflict { current: stored });
+            }
+        }
+        inner.objects.remove(key);
+        inner.resource_version += 1;
+        let rv = inner.resource_version;
+        let mut object = current;
+        metadata_mut(&mut object).insert("resourceVersion".into(), json!(rv.to_string()));
+        let event = StoreEvent {
+            resource_version: rv,
+            key: key.clone(),
+            event_type: EventType::Deleted,
+            object: object.clone(),
+        };
+        push_history(&mut inner, event.clone());
+        let _ = self.events.send(event);
+        Ok(object)
+    }
+
+    /// Starts a watch: the events after `since` (for the given resource) that the
+    /// history still holds, and a receiver for every later event. Both are taken
+    /// under the store lock, so nothing falls between them.
+    pub fn watch_from(
+        &self,
+        resource: &str,
+        since: u64,
+    ) -> Result<(Vec<StoreEvent>, broadcast::Receiver<StoreEvent>), StoreError> {
+        let inner = self.lock();
+        let receiver = self.events.subscribe();
+        let oldest = inner
+            .history
+            .front()
+            .map_or(inner.resource_version, |e| e.resource_version);
+        // `since` is the last version the client saw; everything after it must still be in the history.
+        if since + 1 < oldest && since < inner.resource_version {
+            return Err(StoreError::Gone { oldest });
+        }
+        let past = inner
+            .history
+            .iter()
+            .filter(|e| e.resource_version > since && e.key.resource == resource)
+            .cloned()
+            .collect();
+        Ok((past, receiver))
+    }
+
+    /// Every later event, for controllers.
+    pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
+    }
+
+    /// Drops the whole event history, so the next watch from any older version gets 410 Gone.
+    pub fn compact(&self) {
+        self.lock().history.clear();
+    }
+
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        key: &ObjectKey,
+        mut object: Value,
+        event_type: EventType,
+    ) -> Result<Value, StoreError> {
+        inner.resource_version += 1;
+        let rv = inner.resource_version;
+        metadata_mut(&mut object).insert("resourceVersion".into(), json!(rv.to_string()));
+        inner.objects.insert(key.clone(), object.clone());
+        let event = StoreEvent {
+            resource_version: rv,
+            key: key.clone(),
+            event_type,
+            object: object.clone(),
+        };
+        push_history(inner, event.clone());
+        // No receiver is fine: nobody is watching.
+        let _ = self.events.send(event);
+        Ok(object)
+    }
+}
+
+fn push_history(inner: &mut Inner, event: StoreEvent) {
+    if inner.history.len() == HISTORY_LEN {
+        inner.history.pop_front();
+    }
+    inner.history.push_back(event);
+}
+
+fn check_precondition(object: &Value, current: &Value) -> Result<(), StoreError> {
+    let stored = rv_of(current);
+    match object["metadata"]["resourceVersion"].as_str() {
+        Some(rv) if !rv.is_empty() => {
+            if rv.parse::<u64>().ok() != Some(stored) {
+                return Err(StoreError::Conflict { current: stored });
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The resourceVersion stored in an object's metadata (0 when absent).
+pub fn rv_of(object: &Value) -> u64 {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn strip_rv(object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    copy
+}
+
+/// `metadata` as a mutable map, created when missing.
+pub fn metadata_mut(object: &mut Value) -> &mut serde_json::Map<String, Value> {
+    if !object.is_object() {
+        *object = json!({});
+    }
+    let map = object.as_object_mut().expect("object checked above");
+    let meta = map.entry("metadata").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    meta.as_object_mut().expect("metadata checked above")
+}
+
+/// The current time as RFC 3339 with second precision, as Kubernetes writes timestamps.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+/// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, UTC).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deploy() -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 1}})
+    }
+
+    #[test]
+    fn create_sets_server_fields_and_rejects_duplicates() {
+        let store = Store::new();
+        let key = ObjectKey::new("deployments", "ns", "web");
+        let created = store.create(&key, deploy()).expect("create");
+        assert_eq!(created["metadata"]["namespace"], "ns");
+        assert_eq!(created["metadata"]["generation"], 1);
+        assert!(rv_of(&created) > 0);
+        assert_eq!(store.create(&key, deploy()), Err(StoreError::AlreadyExists));
+    }
+
+    #[test]
+    fn stale_resource_version_conflicts_and_spec_change_bumps_generation() {
+        let store = Store::new();
+        let key = ObjectKey::new("deployments", "ns", "web");
+        let created = store.create(&key, deploy()).expect("create");
+        let mut changed = created.clone();
+        changed["spec"]["replicas"] = json!(3);
+        let updated = store
+            .update(&key, changed.clone(), UpdatePart::Main)
+            .expect("update");
+        assert_eq!(updated["metadata"]["generation"], 2);
+        // `changed` still carries the first resourceVersion.
+        assert!(matches!(
+            store.update(&key, changed, UpdatePart::Main),
+            Err(StoreError::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn status_update_keeps_spec_and_generation() {
+        let store = Store::new();
+        let key = ObjectKey::new("deployments", "ns", "web");
+        store.create(&key, deploy()).expect("create");
+        let updated = store
+            .modify(&key, UpdatePart::Status, |o| {
+                o["status"] = json!({"replicas": 1});
+                o["spec"]["replicas"] = json!(9);
+                true
+            })
+            .expect("status");
+        assert_eq!(updated["status"]["replicas"], 1);
+        assert_eq!(updated["spec"]["replicas"], 1);
+        assert_eq!(updated["metadata"]["generation"], 1);
+    }
+
+    #[test]
+    fn watch_replays_history_and_compaction_gives_gone() {
+        let store = Store::new();
+        let start = store.resource_version();
+        let key = ObjectKey::new("deployments", "ns", "web");
+        store.create(&key, deploy()).expect("create");
+        let (past, _rx) = store.watch_from("deployments", start).expect("watch");
+        assert_eq!(past.len(), 1);
+        assert_eq!(past[0].event_type, EventType::Added);
+        store.compact();
+        store.delete(&key, None).expect("delete");
+        assert!(matches!(
+            store.watch_from("deployments", start),
+            Err(StoreError::Gone { .. })
+        ));
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+}

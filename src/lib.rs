@@ -1,0 +1,3 @@
+//! kubectl-orchscale: the LLM Orchestrator scaling runbook as safe, guided kubectl commands.
+
+pub mod plan;

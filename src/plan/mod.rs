@@ -1,0 +1,61 @@
+//! Pure planning: from the objects read and the user's request, what will change.
+//!
+//! Nothing here talks to the cluster or the terminal. Each command's module turns
+//! its input into a plan (the changes to preview, the patch to send, the warnings
+//! to show) or a [`PlanError`] that is refused before any write (exit 2).
+
+use serde::Serialize;
+
+/// One field a command changes, as previewed and reported in JSON (`changes[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// `kind/name`, e.g. `deployment/orchestrator`.
+    pub object: String,
+    /// Path of the field, e.g. `spec.replicas` or
+    /// `spec.template.spec.containers[orchestrator].resources.requests.cpu`.
+    pub field: String,
+    /// The value before, `None` when the field was unset.
+    pub before: Option<String>,
+    /// The value after, `None` when the field is removed.
+    pub after: Option<String>,
+}
+
+impl Change {
+    pub fn new(
+        object: impl Into<String>,
+        field: impl Into<String>,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Self {
+        Self {
+            object: object.into(),
+            field: field.into(),
+            before,
+            after,
+        }
+    }
+}
+
+/// Input refused before anything is written: exit 2, a one-line message and a hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub message: String,
+    pub hint: String,
+}
+
+impl PlanError {
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PlanError {}

@@ -2,3 +2,5 @@
 //! benchmarks and try-it command of kubectl-orchscale.
 
 pub mod store;
+pub mod controllers;
+pub mod scenario;

@@ -1,6 +1,6 @@
 //! orchscale-sim: a simulated Kubernetes API server on loopback, for the tests,
 //! benchmarks and try-it command of kubectl-orchscale.
 
-pub mod store;
 pub mod controllers;
 pub mod scenario;
+pub mod store;

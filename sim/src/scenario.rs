@@ -152,7 +152,10 @@ impl Scenario {
 
     /// The failure decided for a pod at its creation.
     pub(crate) fn pod_failure(&self, namespace: &str, pod: &str) -> Option<PodFailure> {
-        self.lock().failing_pods.get(&format!("{namespace}/{pod}")).copied()
+        self.lock()
+            .failing_pods
+            .get(&format!("{namespace}/{pod}"))
+            .copied()
     }
 
     /// Forgets a deleted pod (a new pod with the same name, as StatefulSets make, starts fresh).
@@ -176,7 +179,10 @@ mod tests {
         );
         // A rollback to the earlier template creates healthy pods.
         assert_eq!(scenario.decide_new_pod("web", "aaa", "ns", "web-aaa-2"), None);
-        assert_eq!(scenario.pod_failure("ns", "web-bbb-1"), Some(PodFailure::CrashLoop));
+        assert_eq!(
+            scenario.pod_failure("ns", "web-bbb-1"),
+            Some(PodFailure::CrashLoop)
+        );
         scenario.forget_pod("ns", "web-bbb-1");
         assert_eq!(scenario.pod_failure("ns", "web-bbb-1"), None);
     }
@@ -187,6 +193,9 @@ mod tests {
         let load = scenario.load("orchestrator").expect("default load");
         assert_eq!(load.total_cpu_millis, 900);
         scenario.set_load("orchestrator", 3000, 100);
-        assert_eq!(scenario.load("orchestrator").map(|l| l.total_cpu_millis), Some(3000));
+        assert_eq!(
+            scenario.load("orchestrator").map(|l| l.total_cpu_millis),
+            Some(3000)
+        );
     }
 }

@@ -92,3 +92,6 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
 }
 
 type Pass = Box<dyn FnMut(&Store) + Send>;
+
+#[cfg(test)]
+mod tests;

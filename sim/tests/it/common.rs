@@ -203,3 +203,16 @@ pub async fn read_events(response: hyper::Response<hyper::body::Incoming>, count
     }
     events
 }
+
+/// Polls `check` until it holds; panics after 30 s (a safety net, not a timing assertion).
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -6,6 +6,7 @@ mod common;
 mod crud;
 mod discovery;
 mod faults;
+mod kubectl;
 mod patch;
 mod review_proxy_metrics;
 mod watch;

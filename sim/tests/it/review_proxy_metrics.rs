@@ -113,7 +113,10 @@ async fn service_proxy_answers_health_and_503_without_endpoints() {
     let client = Client::new(&sim);
     let health = format!("/api/v1/namespaces/{NS}/services/orchestrator/proxy/health");
     // The orchestrator's pods become ready once the controllers have started them.
-    wait_until("a ready orchestrator pod", || async { client.get(&health).await.status == 200 }).await;
+    wait_until("a ready orchestrator pod", || async {
+        client.get(&health).await.status == 200
+    })
+    .await;
     for name in ["orchestrator", "orchestrator:80", "http:orchestrator:"] {
         let health = client
             .get(&format!("/api/v1/namespaces/{NS}/services/{name}/proxy/health"))
@@ -159,13 +162,21 @@ async fn metrics_api_serves_pod_and_node_metrics_from_the_store() {
     let path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods");
     // The metrics controller writes PodMetrics once pods are ready.
     wait_until("pod metrics", || async {
-        client.get(&path).await.json()["items"].as_array().is_some_and(|i| !i.is_empty())
+        client.get(&path).await.json()["items"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty())
     })
     .await;
     let list = client.get(&path).await.json();
     assert_eq!(list["kind"], "PodMetricsList");
-    let name = list["items"][0]["metadata"]["name"].as_str().expect("pod metrics item").to_owned();
-    let stored = sim.store().get(&ObjectKey::new("podmetrics", NS, &name)).expect("stored as podmetrics");
+    let name = list["items"][0]["metadata"]["name"]
+        .as_str()
+        .expect("pod metrics item")
+        .to_owned();
+    let stored = sim
+        .store()
+        .get(&ObjectKey::new("podmetrics", NS, &name))
+        .expect("stored as podmetrics");
     let one = client.get(&format!("{path}/{name}")).await.json();
     assert_eq!(one["kind"], "PodMetrics");
     assert_eq!(one["metadata"]["name"], stored["metadata"]["name"]);

@@ -155,7 +155,13 @@ impl Client {
 
     /// Sends and returns the response head, with the body left streaming (for watches).
     pub async fn open(&self, path: &str) -> hyper::Response<hyper::body::Incoming> {
-        let mut request = hyper::Request::builder().uri(format!("{}{path}", self.base));
+        self.open_with_accept(path, "application/json").await
+    }
+
+    pub async fn open_with_accept(&self, path: &str, accept: &str) -> hyper::Response<hyper::body::Incoming> {
+        let mut request = hyper::Request::builder()
+            .uri(format!("{}{path}", self.base))
+            .header("accept", accept);
         if let Some(token) = &self.token {
             request = request.header("authorization", format!("Bearer {token}"));
         }

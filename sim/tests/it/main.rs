@@ -2,6 +2,7 @@
 //! type, errors as Status objects, watches, faults, access reviews, the service proxy, and
 //! real kubectl against the sim.
 
+mod binary;
 mod common;
 mod crud;
 mod discovery;

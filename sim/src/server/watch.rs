@@ -180,7 +180,7 @@ pub fn serve(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         return Ok(expired_response(since, app.store.resource_version()));
     }
     let (initial, start) = if send_initial {
-        let (items, rv) = super::handlers::selected(app, request)?;
+        let (items, rv) = super::list::selected(app, request)?;
         (items, rv)
     } else {
         (Vec::new(), since)

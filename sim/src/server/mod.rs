@@ -6,6 +6,7 @@ pub mod admin;
 mod discovery;
 mod handlers;
 mod list;
+mod openapi;
 mod patch;
 mod proxy;
 pub mod registry;
@@ -222,13 +223,12 @@ async fn dispatch(
         Route::Groups => discovery::groups(),
         Route::Group(group) => discovery::group(&group),
         Route::ResourceList { group, version } => discovery::resource_list(&group, &version),
-        Route::OpenApi | Route::NotFound | Route::Admin(_) => {
-            return Err(ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            ));
-        }
+        Route::OpenApiRoot => openapi::root(),
+        Route::OpenApiGroupVersion(path) => match openapi::group_version(&path) {
+            Some(document) => document,
+            None => return Err(not_found()),
+        },
+        Route::NotFound | Route::Admin(_) => return Err(not_found()),
         Route::Resource(target) => {
             let request = ApiRequest {
                 method,
@@ -245,6 +245,14 @@ async fn dispatch(
         return Err(ApiError::method_not_allowed(method.as_str()));
     }
     Ok(json_response(StatusCode::OK, &document))
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 async fn resource(app: &App, request: ApiRequest) -> Result<Response, ApiError> {

@@ -10,7 +10,7 @@ use crate::store::{ObjectKey, StoreError, UpdatePart, metadata_mut, now_rfc3339,
 
 use super::list::{list, position, selected};
 use super::patch::{self, PatchType};
-use super::status::{self, ApiError};
+use super::status::{self, ApiError, Cause};
 use super::{ApiRequest, App, json_response, table, validate, watch};
 
 /// How often a patch is retried when another writer changed the object in between (the
@@ -107,11 +107,15 @@ fn random_suffix() -> String {
 }
 
 fn create(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
-    let info = request.target.info;
-    if info.namespaced && request.target.namespace.is_none() {
+    if request.target.info.namespaced && request.target.namespace.is_none() {
         return Err(ApiError::method_not_allowed("POST"));
     }
-    let mut object = parse_body(request)?;
+    create_object(app, request, parse_body(request)?)
+}
+
+/// Stores a new object (server-set fields, validation, namespace check, dry run) → 201.
+fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<Response, ApiError> {
+    let info = request.target.info;
     prepare_body(request, &mut object)?;
     let meta = metadata_mut(&mut object);
     let has_name = meta
@@ -236,6 +240,18 @@ fn update(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
 
 fn patch(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     let patch_type = PatchType::from_content_type(&request.content_type)?;
+    if patch_type == PatchType::Apply {
+        if request.param("fieldManager").is_none_or(str::is_empty) {
+            let cause = Cause::required("fieldManager", "is required for apply patch");
+            return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", vec![cause]));
+        }
+        // Apply creates what does not exist yet.
+        if request.target.subresource.is_none() && app.store.get(&key_of(request)).is_none() {
+            let mut object = patch::apply_body(&request.body)?;
+            metadata_mut(&mut object).insert("name".into(), json!(request.target.name_str()));
+            return create_object(app, request, object);
+        }
+    }
     for _ in 0..PATCH_ATTEMPTS {
         let current = current(app, request)?;
         let patched = patch::apply(patch_type, &current, &request.body)?;

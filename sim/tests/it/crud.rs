@@ -297,14 +297,18 @@ async fn unsupported_methods_and_media_types_are_refused() {
     let apply = client
         .send(
             "PATCH",
-            DEPLOY,
+            &format!("{DEPLOY}?fieldManager=t"),
             Some("application/apply-patch+yaml"),
             b"spec: {}",
             None,
         )
         .await;
-    assert_eq!(apply.status, 415);
+    assert_eq!(apply.status, 415, "YAML apply bodies are not parsed");
     assert_eq!(apply.json()["reason"], "UnsupportedMediaType");
+    let text = client
+        .send("PATCH", DEPLOY, Some("text/plain"), b"{}", None)
+        .await;
+    assert_eq!(text.status, 415);
     let missing_ns = client
         .json(
             "POST",

@@ -11,7 +11,7 @@ use crate::store::{ObjectKey, StoreError, UpdatePart, metadata_mut, now_rfc3339,
 use super::list::{list, position, selected};
 use super::patch::{self, PatchType};
 use super::status::{self, ApiError, Cause};
-use super::{ApiRequest, App, json_response, table, validate, watch};
+use super::{ApiRequest, App, defaults, json_response, table, validate, watch};
 
 /// How often a patch is retried when another writer changed the object in between (the
 /// apiserver retries patches that carry no resourceVersion precondition).
@@ -137,6 +137,7 @@ fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<R
     if info.kind == "Namespace" {
         object["status"] = json!({"phase": "Active"});
     }
+    defaults::apply(info.kind, &mut object);
     validate::validate(info, &object)?;
     let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
     let ns = request.target.namespace_str();
@@ -205,11 +206,12 @@ fn preview_update(current: &Value, mut object: Value, part: UpdatePart) -> Resul
 }
 
 /// Validates and stores (or, for a dry run, previews) a replacement of the addressed object.
-fn write(app: &App, request: &ApiRequest, current: &Value, object: Value) -> Result<Value, ApiError> {
+fn write(app: &App, request: &ApiRequest, current: &Value, mut object: Value) -> Result<Value, ApiError> {
     let info = request.target.info;
     let name = request.target.name_str();
     let part = part_of(request);
     if part == UpdatePart::Main {
+        defaults::apply(info.kind, &mut object);
         let mut checked = object.clone();
         metadata_mut(&mut checked).insert("name".into(), json!(name));
         validate::validate(info, &checked)?;

@@ -3,6 +3,7 @@
 
 mod access;
 pub mod admin;
+pub(crate) mod defaults;
 mod discovery;
 mod handlers;
 mod list;

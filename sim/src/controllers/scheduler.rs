@@ -182,14 +182,6 @@ fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Waiting) {
     }
     let scheduled = store.modify(&pod.key, UpdatePart::Status, |p| {
         set_condition(&mut p["status"], "PodScheduled", "True", "", "");
-        if let Some(c) = p["status"]["conditions"].as_array_mut() {
-            for cond in c.iter_mut().filter(|c| c["type"] == "PodScheduled") {
-                if let Some(map) = cond.as_object_mut() {
-                    map.remove("reason");
-                    map.remove("message");
-                }
-            }
-        }
         true
     });
     if let Ok(stored) = scheduled {

@@ -190,6 +190,7 @@ impl DeploymentController {
                 );
             }
         }
+        prune_history(store, deployment, &sets, new_index);
         let new_rs = &sets[new_index];
         let snapshot = Snapshot {
             new_rs_name: new_rs.name(),
@@ -229,6 +230,30 @@ impl DeploymentController {
         if old_pods == 0 && sets[new_index].spec != replicas {
             scale(store, deployment, &mut sets[new_index], replicas, replicas, 0);
         }
+    }
+}
+
+/// Deletes the oldest empty old ReplicaSets beyond spec.revisionHistoryLimit (default 10).
+fn prune_history(store: &Store, deployment: &Value, sets: &[Set], new_index: usize) {
+    let limit = usize::try_from(
+        deployment["spec"]["revisionHistoryLimit"]
+            .as_i64()
+            .unwrap_or(10)
+            .max(0),
+    )
+    .unwrap_or(10);
+    let mut empty: Vec<&Set> = sets
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| *i != new_index && s.spec == 0 && s.pods == 0)
+        .map(|(_, s)| s)
+        .collect();
+    if empty.len() <= limit {
+        return;
+    }
+    empty.sort_by_key(|s| s.revision());
+    for set in &empty[..empty.len() - limit] {
+        let _ = store.delete(&key("replicasets", &set.object), None);
     }
 }
 

@@ -135,7 +135,12 @@ fn sync(store: &Store, hpa: &Value, state: &mut HpaState, now: Instant) {
         let keep = up_window.max(down_window);
         state.history.retain(|r| now.duration_since(r.at) <= keep);
         let stabilized = stabilize(current, &state.history, now, up_window, down_window);
-        let limited = stabilized.min(scale_up_limit(current));
+        // selectPolicy: Disabled turns off scaling in that direction.
+        let disabled = |dir: &str| behavior[dir]["selectPolicy"] == "Disabled";
+        let mut limited = stabilized.min(scale_up_limit(current));
+        if (limited > current && disabled("scaleUp")) || (limited < current && disabled("scaleDown")) {
+            limited = current;
+        }
         let (clamped, limit) = if limited > max {
             (
                 max,

@@ -216,3 +216,35 @@ async fn hpa_reports_missing_target_and_missing_requests() {
     .await;
     assert_eq!(get(&w.store, "deployments", "plain")["spec"]["replicas"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_scales_a_statefulset_down_without_a_window() {
+    let w = world(1);
+    let sts = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": NS},
+        "spec": {
+            "replicas": 2, "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [container("db", "100m", "64Mi")]}},
+        },
+    });
+    create(&w.store, "statefulsets", sts);
+    w.scenario.set_load("db", 20, 32 << 20);
+    let mut h = hpa("db", "db", json!([utilization("cpu", 50)]));
+    h["spec"]["scaleTargetRef"] = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db"});
+    h["spec"]["minReplicas"] = json!(1);
+    h["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] = json!(0);
+    create(&w.store, "horizontalpodautoscalers", h);
+    wait_for("scale down to 1", || {
+        get(&w.store, "statefulsets", "db")["spec"]["replicas"] == 1
+            && !events(&w.store, "SuccessfulRescale").is_empty()
+    })
+    .await;
+    let rescale = events(&w.store, "SuccessfulRescale");
+    assert_eq!(
+        rescale[0]["message"],
+        "New size: 1; reason: All metrics below target"
+    );
+    wait_for("db-1 removed", || pods_of(&w.store, "db").len() == 1).await;
+}

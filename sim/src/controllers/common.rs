@@ -21,8 +21,15 @@ pub async fn run_loop(
     let mut events = store.subscribe();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = false;
     loop {
-        pass(&store);
+        // A bug in one pass must not silently stop the controller for the rest of the session:
+        // report it once and keep reconciling (the next pass starts from the store again).
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pass(&store)));
+        if outcome.is_err() && !reported {
+            eprintln!("orchscale-sim: a controller pass panicked; the controller keeps running");
+            reported = true;
+        }
         tokio::select! {
             _ = tick.tick() => {}
             _ = next_relevant(&mut events, resources) => {

@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 
 use super::common::{
     condition, controller_uid, is_terminating, key, name, namespace, owner_reference, template_hash, uid,
+    update_main,
 };
 use super::deployment_status::{Snapshot, write_status};
 use super::events::{Severity, record};
 use super::replicaset::{PodInfo, pods_by_owner};
 use super::rollout::{fenceposts, new_rs_replicas, old_scale_down};
-use crate::store::{ObjectKey, Store, UpdatePart};
+use crate::store::{ObjectKey, Store};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
@@ -124,12 +125,10 @@ impl DeploymentController {
                 if sets[i].revision() < max_revision {
                     // Rolling back to an older template makes its ReplicaSet the newest revision.
                     let revision = (max_revision + 1).to_string();
-                    if let Ok(updated) =
-                        store.modify(&key("replicasets", &sets[i].object), UpdatePart::Main, |rs| {
-                            rs["metadata"]["annotations"][REVISION] = json!(revision);
-                            true
-                        })
-                    {
+                    if let Ok(updated) = update_main(store, &key("replicasets", &sets[i].object), |rs| {
+                        rs["metadata"]["annotations"][REVISION] = json!(revision);
+                        true
+                    }) {
                         sets[i].object = updated;
                     }
                     progress_reason = Some((
@@ -170,7 +169,7 @@ impl DeploymentController {
         };
         let new_revision = sets[new_index].revision().to_string();
         if deployment["metadata"]["annotations"][REVISION].as_str() != Some(new_revision.as_str()) {
-            let _ = store.modify(&key("deployments", deployment), UpdatePart::Main, |d| {
+            let _ = update_main(store, &key("deployments", deployment), |d| {
                 d["metadata"]["annotations"][REVISION] = json!(new_revision);
                 true
             });
@@ -315,7 +314,7 @@ fn rolling(
 
 fn scale(store: &Store, deployment: &Value, set: &mut Set, to: i64, replicas: i64, surge: i64) {
     let from = set.spec;
-    let result = store.modify(&key("replicasets", &set.object), UpdatePart::Main, |rs| {
+    let result = update_main(store, &key("replicasets", &set.object), |rs| {
         rs["spec"]["replicas"] = json!(to);
         rs["metadata"]["annotations"][DESIRED] = json!(replicas.to_string());
         rs["metadata"]["annotations"][MAX] = json!((replicas + surge).to_string());

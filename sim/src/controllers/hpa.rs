@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::common::{
     generation, is_terminating, key, name, namespace, pod_ready, selector_matches, set_condition, uid,
+    update_main,
 };
 use super::events::{Severity, record};
 use super::hpa_math::{Recommendation, replicas_for, scale_up_limit, stabilize};
@@ -173,7 +174,7 @@ fn sync(store: &Store, hpa: &Value, state: &mut HpaState, now: Instant) {
         (clamped, reason)
     };
     if desired != current && !(desired == 0 && current == 0) && !reason.is_empty() {
-        let scaled = store.modify(&key(resource, &target), UpdatePart::Main, |t| {
+        let scaled = update_main(store, &key(resource, &target), |t| {
             t["spec"]["replicas"] = json!(desired);
             true
         });

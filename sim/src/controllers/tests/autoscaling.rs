@@ -248,3 +248,57 @@ async fn hpa_scales_a_statefulset_down_without_a_window() {
     );
     wait_for("db-1 removed", || pods_of(&w.store, "db").len() == 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raising_min_scales_up_at_once_and_average_value_targets_work() {
+    let w = world(3);
+    create(&w.store, "deployments", orchestrator());
+    let memory_value = json!({"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "1Gi"}}});
+    create(
+        &w.store,
+        "horizontalpodautoscalers",
+        hpa("orchestrator", "orchestrator", json!([memory_value])),
+    );
+    wait_for("a valid metric", || {
+        condition(
+            &get(&w.store, "horizontalpodautoscalers", "orchestrator"),
+            "ScalingActive",
+        )["reason"]
+            == "ValidMetricFound"
+    })
+    .await;
+    let h = get(&w.store, "horizontalpodautoscalers", "orchestrator");
+    assert_eq!(
+        h["status"]["currentMetrics"][0]["resource"]["current"]["averageValue"],
+        "700Mi"
+    );
+    assert!(
+        h["status"]["currentMetrics"][0]["resource"]["current"]
+            .get("averageUtilization")
+            .is_none()
+    );
+    edit(&w.store, "horizontalpodautoscalers", "orchestrator", |h| {
+        h["spec"]["minReplicas"] = json!(5)
+    });
+    wait_for("scale to the new min", || {
+        get(&w.store, "deployments", "orchestrator")["spec"]["replicas"] == 5
+            && !events(&w.store, "SuccessfulRescale").is_empty()
+    })
+    .await;
+    assert_eq!(
+        events(&w.store, "SuccessfulRescale")[0]["message"],
+        "New size: 5; reason: Current number of replicas below Spec.MinReplicas"
+    );
+    // 1.5Gi per pod against 1Gi: more pods (memory per pod stays the same in the load model).
+    w.scenario.set_load("orchestrator", 900, 3 << 29);
+    wait_for("memory-driven scale up", || {
+        get(&w.store, "deployments", "orchestrator")["spec"]["replicas"].as_i64() > Some(5)
+            && events(&w.store, "SuccessfulRescale").iter().any(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .ends_with("reason: memory resource above target")
+            })
+    })
+    .await;
+}

@@ -149,6 +149,7 @@ impl Store {
 
     /// Visits the objects of `resource` (in one namespace, or all) under the store lock without
     /// cloning them, keeping what `f` returns: the controllers' cheap pass over thousands of pods.
+    /// `f` runs under the store lock, so it must not call back into the store.
     pub fn scan<T>(
         &self,
         resource: &str,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{Receiver, error::RecvError, error::TryRecvError};
 
-use crate::store::{ObjectKey, Store, StoreEvent, now_rfc3339};
+use crate::store::{ObjectKey, Store, StoreError, StoreEvent, UpdatePart, now_rfc3339};
 
 /// Runs `pass` now, then after every store event on one of `resources` and on every `period`
 /// tick (time-based transitions need the tick). Events that queue up during a pass are folded
@@ -21,8 +21,15 @@ pub async fn run_loop(
     let mut events = store.subscribe();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = false;
     loop {
-        pass(&store);
+        // A bug in one pass must not silently stop the controller for the rest of the session:
+        // report it once and keep reconciling (the next pass starts from the store again).
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pass(&store)));
+        if outcome.is_err() && !reported {
+            eprintln!("orchscale-sim: a controller pass panicked; the controller keeps running");
+            reported = true;
+        }
         tokio::select! {
             _ = tick.tick() => {}
             _ = next_relevant(&mut events, resources) => {
@@ -53,6 +60,29 @@ fn drain(events: &mut Receiver<StoreEvent>) {
             Err(_) => return,
         }
     }
+}
+
+/// Read-modify-write of an object's main part with optimistic concurrency: the write carries
+/// the resourceVersion it read, and a conflict (a client wrote in between) retries on the fresh
+/// object, so a controller never reverts a client's concurrent change to the spec.
+/// (`Store::modify` drops the resourceVersion, which is right only for controller-owned status.)
+pub fn update_main(
+    store: &Store,
+    key: &ObjectKey,
+    mut f: impl FnMut(&mut Value) -> bool,
+) -> Result<Value, StoreError> {
+    let mut last = StoreError::Conflict { current: 0 };
+    for _ in 0..5 {
+        let mut object = store.get(key).ok_or(StoreError::NotFound)?;
+        if !f(&mut object) {
+            return Ok(object);
+        }
+        match store.update(key, object, UpdatePart::Main) {
+            Err(conflict @ StoreError::Conflict { .. }) => last = conflict,
+            other => return other,
+        }
+    }
+    Err(last)
 }
 
 pub fn name(object: &Value) -> &str {

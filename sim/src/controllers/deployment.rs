@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 
 use super::common::{
     condition, controller_uid, is_terminating, key, name, namespace, owner_reference, template_hash, uid,
+    update_main,
 };
 use super::deployment_status::{Snapshot, write_status};
 use super::events::{Severity, record};
 use super::replicaset::{PodInfo, pods_by_owner};
 use super::rollout::{fenceposts, new_rs_replicas, old_scale_down};
-use crate::store::{ObjectKey, Store, UpdatePart};
+use crate::store::{ObjectKey, Store};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
@@ -124,12 +125,10 @@ impl DeploymentController {
                 if sets[i].revision() < max_revision {
                     // Rolling back to an older template makes its ReplicaSet the newest revision.
                     let revision = (max_revision + 1).to_string();
-                    if let Ok(updated) =
-                        store.modify(&key("replicasets", &sets[i].object), UpdatePart::Main, |rs| {
-                            rs["metadata"]["annotations"][REVISION] = json!(revision);
-                            true
-                        })
-                    {
+                    if let Ok(updated) = update_main(store, &key("replicasets", &sets[i].object), |rs| {
+                        rs["metadata"]["annotations"][REVISION] = json!(revision);
+                        true
+                    }) {
                         sets[i].object = updated;
                     }
                     progress_reason = Some((
@@ -170,7 +169,7 @@ impl DeploymentController {
         };
         let new_revision = sets[new_index].revision().to_string();
         if deployment["metadata"]["annotations"][REVISION].as_str() != Some(new_revision.as_str()) {
-            let _ = store.modify(&key("deployments", deployment), UpdatePart::Main, |d| {
+            let _ = update_main(store, &key("deployments", deployment), |d| {
                 d["metadata"]["annotations"][REVISION] = json!(new_revision);
                 true
             });
@@ -190,6 +189,7 @@ impl DeploymentController {
                 );
             }
         }
+        prune_history(store, deployment, &sets, new_index);
         let new_rs = &sets[new_index];
         let snapshot = Snapshot {
             new_rs_name: new_rs.name(),
@@ -229,6 +229,30 @@ impl DeploymentController {
         if old_pods == 0 && sets[new_index].spec != replicas {
             scale(store, deployment, &mut sets[new_index], replicas, replicas, 0);
         }
+    }
+}
+
+/// Deletes the oldest empty old ReplicaSets beyond spec.revisionHistoryLimit (default 10).
+fn prune_history(store: &Store, deployment: &Value, sets: &[Set], new_index: usize) {
+    let limit = usize::try_from(
+        deployment["spec"]["revisionHistoryLimit"]
+            .as_i64()
+            .unwrap_or(10)
+            .max(0),
+    )
+    .unwrap_or(10);
+    let mut empty: Vec<&Set> = sets
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| *i != new_index && s.spec == 0 && s.pods == 0)
+        .map(|(_, s)| s)
+        .collect();
+    if empty.len() <= limit {
+        return;
+    }
+    empty.sort_by_key(|s| s.revision());
+    for set in &empty[..empty.len() - limit] {
+        let _ = store.delete(&key("replicasets", &set.object), None);
     }
 }
 
@@ -290,7 +314,7 @@ fn rolling(
 
 fn scale(store: &Store, deployment: &Value, set: &mut Set, to: i64, replicas: i64, surge: i64) {
     let from = set.spec;
-    let result = store.modify(&key("replicasets", &set.object), UpdatePart::Main, |rs| {
+    let result = update_main(store, &key("replicasets", &set.object), |rs| {
         rs["spec"]["replicas"] = json!(to);
         rs["metadata"]["annotations"][DESIRED] = json!(replicas.to_string());
         rs["metadata"]["annotations"][MAX] = json!((replicas + surge).to_string());

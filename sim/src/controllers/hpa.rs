@@ -9,12 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::common::{
-    generation, is_terminating, key, name, namespace, pod_ready, selector_matches, set_condition, uid,
-};
+use super::common::{generation, is_terminating, key, namespace, set_condition, uid, update_main};
 use super::events::{Severity, record};
-use super::hpa_math::{Recommendation, replicas_for, scale_up_limit, stabilize};
-use super::quantity::{format_bytes, format_cpu, milli_of};
+use super::hpa_math::{Recommendation, scale_up_limit, stabilize};
+use super::hpa_metrics::from_metrics;
 use crate::scenario::Scenario;
 use crate::store::{ObjectKey, Store, UpdatePart, now_rfc3339};
 
@@ -28,21 +26,6 @@ struct HpaState {
 pub struct HpaController {
     scenario: Arc<Scenario>,
     states: HashMap<String, HpaState>,
-}
-
-/// A pod of the target as the metric computation sees it.
-struct TargetPod {
-    name: String,
-    ready: bool,
-    /// Per container: (name, cpu request, memory request), in milli-units.
-    requests: Vec<(String, Option<i128>, Option<i128>)>,
-}
-
-/// Outcome of one metric.
-struct MetricResult {
-    replicas: i64,
-    status: Value,
-    description: String,
 }
 
 impl HpaController {
@@ -135,7 +118,12 @@ fn sync(store: &Store, hpa: &Value, state: &mut HpaState, now: Instant) {
         let keep = up_window.max(down_window);
         state.history.retain(|r| now.duration_since(r.at) <= keep);
         let stabilized = stabilize(current, &state.history, now, up_window, down_window);
-        let limited = stabilized.min(scale_up_limit(current));
+        // selectPolicy: Disabled turns off scaling in that direction.
+        let disabled = |dir: &str| behavior[dir]["selectPolicy"] == "Disabled";
+        let mut limited = stabilized.min(scale_up_limit(current));
+        if (limited > current && disabled("scaleUp")) || (limited < current && disabled("scaleDown")) {
+            limited = current;
+        }
         let (clamped, limit) = if limited > max {
             (
                 max,
@@ -168,7 +156,7 @@ fn sync(store: &Store, hpa: &Value, state: &mut HpaState, now: Instant) {
         (clamped, reason)
     };
     if desired != current && !(desired == 0 && current == 0) && !reason.is_empty() {
-        let scaled = store.modify(&key(resource, &target), UpdatePart::Main, |t| {
+        let scaled = update_main(store, &key(resource, &target), |t| {
             t["spec"]["replicas"] = json!(desired);
             true
         });
@@ -202,184 +190,6 @@ fn sync(store: &Store, hpa: &Value, state: &mut HpaState, now: Instant) {
     status["desiredReplicas"] = json!(desired);
     order_conditions(&mut status);
     write_status(store, hpa, status);
-}
-
-/// Desired replicas over every Resource metric (the highest wins) and why; sets ScalingActive
-/// and `currentMetrics`. On a metric error, scaling only goes up (as kube does).
-fn from_metrics(
-    store: &Store,
-    hpa: &Value,
-    target: &Value,
-    current: i64,
-    status: &mut Value,
-) -> (i64, String) {
-    let ns = namespace(hpa);
-    let selector = &target["spec"]["selector"];
-    let pods = store.scan("pods", Some(ns), |p| {
-        if is_terminating(p) || !selector_matches(selector, &p["metadata"]["labels"]) {
-            return None;
-        }
-        let requests = p["spec"]["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| {
-                let r = &c["resources"];
-                let pick = |res: &str| milli_of(&r["requests"][res]).or_else(|| milli_of(&r["limits"][res]));
-                (
-                    c["name"].as_str().unwrap_or_default().to_owned(),
-                    pick("cpu"),
-                    pick("memory"),
-                )
-            })
-            .collect();
-        Some(TargetPod {
-            name: name(p).to_owned(),
-            ready: pod_ready(p),
-            requests,
-        })
-    });
-    let usage: HashMap<String, (i128, i128)> = store
-        .scan("podmetrics", Some(ns), |m| {
-            let (mut cpu, mut memory) = (0, 0);
-            for c in m["containers"].as_array().into_iter().flatten() {
-                cpu += milli_of(&c["usage"]["cpu"]).unwrap_or(0);
-                memory += milli_of(&c["usage"]["memory"]).unwrap_or(0);
-            }
-            Some((name(m).to_owned(), (cpu, memory)))
-        })
-        .into_iter()
-        .collect();
-    let mut best: Option<MetricResult> = None;
-    let mut current_metrics = Vec::new();
-    let mut error: Option<String> = None;
-    for metric in hpa["spec"]["metrics"].as_array().into_iter().flatten() {
-        if metric["type"] != "Resource" {
-            continue;
-        }
-        match resource_metric(&metric["resource"], &pods, &usage, current) {
-            Ok(result) => {
-                current_metrics.push(result.status.clone());
-                if best.as_ref().is_none_or(|b| result.replicas > b.replicas) {
-                    best = Some(result);
-                }
-            }
-            Err(message) => {
-                error.get_or_insert(message);
-            }
-        }
-    }
-    status["currentMetrics"] = json!(current_metrics);
-    let Some(best) = best else {
-        let message =
-            error.unwrap_or_else(|| "the HPA was unable to compute the replica count: no metrics".to_owned());
-        set_condition(
-            status,
-            "ScalingActive",
-            "False",
-            "FailedGetResourceMetric",
-            &message,
-        );
-        return (current, String::new());
-    };
-    match &error {
-        Some(message) => set_condition(
-            status,
-            "ScalingActive",
-            "False",
-            "FailedGetResourceMetric",
-            message,
-        ),
-        None => set_condition(
-            status,
-            "ScalingActive",
-            "True",
-            "ValidMetricFound",
-            &format!(
-                "the HPA was able to successfully calculate a replica count from {}",
-                best.description
-            ),
-        ),
-    };
-    if error.is_some() && best.replicas < current {
-        return (current, String::new());
-    }
-    let reason = if best.replicas > current {
-        format!("{} above target", best.description)
-    } else {
-        "All metrics below target".to_owned()
-    };
-    (best.replicas, reason)
-}
-
-fn resource_metric(
-    spec: &Value,
-    pods: &[TargetPod],
-    usage: &HashMap<String, (i128, i128)>,
-    current: i64,
-) -> Result<MetricResult, String> {
-    let resource = spec["name"].as_str().unwrap_or("cpu");
-    let is_cpu = resource == "cpu";
-    let fail = |why: String| {
-        format!(
-            "the HPA was unable to compute the replica count: failed to get {resource} utilization: {why}"
-        )
-    };
-    let target = &spec["target"];
-    let utilization_target = target["averageUtilization"].as_i64();
-    let value_target = milli_of(&target["averageValue"]);
-    let mut ready = Vec::new();
-    let mut unready = Vec::new();
-    for pod in pods {
-        let mut request: i128 = 0;
-        for (container, cpu, memory) in &pod.requests {
-            match if is_cpu { cpu } else { memory } {
-                Some(r) => request += r,
-                None if utilization_target.is_some() => {
-                    return Err(fail(format!(
-                        "missing request for {resource} in container {container} of Pod {}",
-                        pod.name
-                    )));
-                }
-                None => {}
-            }
-        }
-        let reference = match (utilization_target, value_target) {
-            (Some(_), _) => request,
-            (None, Some(v)) => v,
-            (None, None) => return Err(fail("no target set".to_owned())),
-        };
-        match usage.get(&pod.name) {
-            Some((cpu, memory)) if pod.ready => ready.push((if is_cpu { *cpu } else { *memory }, reference)),
-            _ => unready.push(reference),
-        }
-    }
-    if ready.is_empty() {
-        return Err(fail(format!(
-            "unable to get metrics for resource {resource}: no metrics returned from resource metrics API"
-        )));
-    }
-    let target_percent = utilization_target.unwrap_or(100);
-    let (replicas, utilization) = replicas_for(current, &ready, &unready, target_percent);
-    let total: i128 = ready.iter().map(|s| s.0).sum();
-    let average = total / ready.len() as i128;
-    let average_text = if is_cpu {
-        format_cpu(i64::try_from(average).unwrap_or(0))
-    } else {
-        format_bytes(i64::try_from(average / 1000).unwrap_or(0))
-    };
-    let mut current_status = json!({"averageValue": average_text});
-    let description = if utilization_target.is_some() {
-        current_status["averageUtilization"] = json!(utilization);
-        format!("{resource} resource utilization (percentage of request)")
-    } else {
-        format!("{resource} resource")
-    };
-    Ok(MetricResult {
-        replicas,
-        status: json!({"type": "Resource", "resource": {"name": resource, "current": current_status}}),
-        description,
-    })
 }
 
 /// AbleToScale, ScalingActive, ScalingLimited, in the order kube writes them.

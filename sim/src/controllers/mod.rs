@@ -8,6 +8,7 @@ mod deployment_status;
 mod events;
 mod hpa;
 mod hpa_math;
+mod hpa_metrics;
 mod metrics;
 mod pods;
 mod quantity;

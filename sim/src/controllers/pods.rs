@@ -173,6 +173,7 @@ impl Kubelet {
             status["startTime"] = json!(now_rfc3339());
             status["qosClass"] = json!("Burstable");
             status["containerStatuses"] = json!(statuses);
+            set_condition(status, "PodScheduled", "True", "", "");
             set_condition(status, "Initialized", "True", "", "");
             not_ready_conditions(status);
             true

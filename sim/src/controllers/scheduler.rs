@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::common::{condition, is_terminating, key, name, namespace, set_condition};
+use super::common::{condition, is_terminating, key, name, namespace, set_condition, update_main};
 use super::events::{Severity, record};
 use super::quantity::milli_of;
 use super::quota::pod_usage;
@@ -172,16 +172,18 @@ fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Waiting) {
     node.used.memory += request.memory;
     node.used.pods += request.pods;
     let node_name = node.name.clone();
-    // Binding sets spec.nodeName (the pods/binding subresource), then the scheduler's condition.
-    let bound = store.modify(&pod.key, UpdatePart::Main, |p| {
-        p["spec"]["nodeName"] = json!(node_name);
+    // The condition goes first and the binding (spec.nodeName, as the pods/binding subresource
+    // sets it) second: the kubelet acts on bound pods only, so its status write can never race
+    // with, and drop, the scheduler's condition.
+    let marked = store.modify(&pod.key, UpdatePart::Status, |p| {
+        set_condition(&mut p["status"], "PodScheduled", "True", "", "");
         true
     });
-    if bound.is_err() {
+    if marked.is_err() {
         return;
     }
-    let scheduled = store.modify(&pod.key, UpdatePart::Status, |p| {
-        set_condition(&mut p["status"], "PodScheduled", "True", "", "");
+    let scheduled = update_main(store, &pod.key, |p| {
+        p["spec"]["nodeName"] = json!(node_name);
         true
     });
     if let Ok(stored) = scheduled {

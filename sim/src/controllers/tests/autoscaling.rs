@@ -216,3 +216,89 @@ async fn hpa_reports_missing_target_and_missing_requests() {
     .await;
     assert_eq!(get(&w.store, "deployments", "plain")["spec"]["replicas"], 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_scales_a_statefulset_down_without_a_window() {
+    let w = world(1);
+    let sts = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": NS},
+        "spec": {
+            "replicas": 2, "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [container("db", "100m", "64Mi")]}},
+        },
+    });
+    create(&w.store, "statefulsets", sts);
+    w.scenario.set_load("db", 20, 32 << 20);
+    let mut h = hpa("db", "db", json!([utilization("cpu", 50)]));
+    h["spec"]["scaleTargetRef"] = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db"});
+    h["spec"]["minReplicas"] = json!(1);
+    h["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] = json!(0);
+    create(&w.store, "horizontalpodautoscalers", h);
+    wait_for("scale down to 1", || {
+        get(&w.store, "statefulsets", "db")["spec"]["replicas"] == 1
+            && !events(&w.store, "SuccessfulRescale").is_empty()
+    })
+    .await;
+    let rescale = events(&w.store, "SuccessfulRescale");
+    assert_eq!(
+        rescale[0]["message"],
+        "New size: 1; reason: All metrics below target"
+    );
+    wait_for("db-1 removed", || pods_of(&w.store, "db").len() == 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raising_min_scales_up_at_once_and_average_value_targets_work() {
+    let w = world(3);
+    create(&w.store, "deployments", orchestrator());
+    let memory_value = json!({"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "1Gi"}}});
+    create(
+        &w.store,
+        "horizontalpodautoscalers",
+        hpa("orchestrator", "orchestrator", json!([memory_value])),
+    );
+    wait_for("a valid metric", || {
+        condition(
+            &get(&w.store, "horizontalpodautoscalers", "orchestrator"),
+            "ScalingActive",
+        )["reason"]
+            == "ValidMetricFound"
+    })
+    .await;
+    let h = get(&w.store, "horizontalpodautoscalers", "orchestrator");
+    assert_eq!(
+        h["status"]["currentMetrics"][0]["resource"]["current"]["averageValue"],
+        "700Mi"
+    );
+    assert!(
+        h["status"]["currentMetrics"][0]["resource"]["current"]
+            .get("averageUtilization")
+            .is_none()
+    );
+    edit(&w.store, "horizontalpodautoscalers", "orchestrator", |h| {
+        h["spec"]["minReplicas"] = json!(5)
+    });
+    wait_for("scale to the new min", || {
+        get(&w.store, "deployments", "orchestrator")["spec"]["replicas"] == 5
+            && !events(&w.store, "SuccessfulRescale").is_empty()
+    })
+    .await;
+    assert_eq!(
+        events(&w.store, "SuccessfulRescale")[0]["message"],
+        "New size: 5; reason: Current number of replicas below Spec.MinReplicas"
+    );
+    // 1.5Gi per pod against 1Gi: more pods (memory per pod stays the same in the load model).
+    w.scenario.set_load("orchestrator", 900, 3 << 29);
+    wait_for("memory-driven scale up", || {
+        get(&w.store, "deployments", "orchestrator")["spec"]["replicas"].as_i64() > Some(5)
+            && events(&w.store, "SuccessfulRescale").iter().any(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .ends_with("reason: memory resource above target")
+            })
+    })
+    .await;
+}

@@ -170,6 +170,17 @@ async fn quota_refuses_pods_with_failed_create() {
         get(&w.store, "resourcequotas", "compute")["status"]["hard"]["pods"],
         "10"
     );
+    // Raising the quota lets the last pod in, and the failure clears.
+    edit(&w.store, "resourcequotas", "compute", |q| {
+        q["spec"]["hard"]["requests.cpu"] = json!("2")
+    });
+    wait_for("rollout once the quota allows it", || {
+        rollout_complete(&w.store, "web")
+    })
+    .await;
+    let d = get(&w.store, "deployments", "web");
+    let conditions = d["status"]["conditions"].as_array().unwrap();
+    assert!(conditions.iter().all(|c| c["type"] != "ReplicaFailure"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,4 +219,38 @@ async fn unschedulable_pods_wait_for_room() {
         .collect();
     assert!(nodes.contains(&"big".to_owned()));
     assert!(!events(&w.store, "Scheduled").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreate_removes_old_pods_before_new_ones_and_prunes_history() {
+    let w = world(2);
+    let mut d = deployment("web", 2, vec![container("web", "100m", "64Mi")]);
+    d["spec"]["strategy"] = json!({"type": "Recreate"});
+    d["spec"]["revisionHistoryLimit"] = json!(1);
+    create(&w.store, "deployments", d);
+    wait_for("first rollout", || rollout_complete(&w.store, "web")).await;
+    for (round, image) in ["example/web:2", "example/web:3"].iter().enumerate() {
+        let tracker = track_pods(&w.store, "web");
+        edit(&w.store, "deployments", "web", |d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image)
+        });
+        let revision = (round + 2).to_string();
+        wait_for("the recreate rollout", || {
+            rollout_complete(&w.store, "web")
+                && get(&w.store, "deployments", "web")["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    == revision.as_str()
+        })
+        .await;
+        let t = tracker.lock().unwrap();
+        assert!(
+            t.max_pods <= 2,
+            "Recreate never runs old and new pods together, saw {}",
+            t.max_pods
+        );
+        assert_eq!(t.min_ready, Some(0), "every old pod went first");
+    }
+    wait_for("history pruned to one old ReplicaSet", || {
+        w.store.scan("replicasets", Some(NS), |rs| Some(rs.clone())).len() == 2
+    })
+    .await;
 }

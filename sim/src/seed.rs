@@ -5,6 +5,7 @@
 //! The `extra_pods` scale knob adds a deployment `batch-worker` (label `app=batch-worker`) with
 //! that many replicas in the namespace `batch`, so list and watch traffic grows with real pods
 //! that the controllers own, without touching the orchestrator's selectors or its HPA's math.
+//! One `batch-node-N` is added per 100 extra pods so that all of them can be scheduled.
 
 use serde_json::{Value, json};
 
@@ -204,6 +205,11 @@ pub fn seed(store: &Store, extra_pods: usize) -> Result<(), StoreError> {
         }),
     )?;
     if extra_pods > 0 {
+        // The three seeded nodes hold 330 pods at most; batch nodes take the rest so that
+        // every extra pod is scheduled (100 a node leaves room for the orchestrator's).
+        for index in 0..extra_pods.div_ceil(100) {
+            put(store, "nodes", "", node(&format!("batch-node-{index}")))?;
+        }
         put(store, "namespaces", "", namespace(BATCH_NAMESPACE))?;
         put(
             store,
@@ -250,10 +256,12 @@ mod tests {
     #[test]
     fn extra_pods_add_a_batch_deployment() {
         let store = Store::new();
-        seed(&store, 50).expect("seed");
+        seed(&store, 250).expect("seed");
         let batch = store
             .get(&ObjectKey::new("deployments", BATCH_NAMESPACE, "batch-worker"))
             .expect("batch");
-        assert_eq!(batch["spec"]["replicas"], 50);
+        assert_eq!(batch["spec"]["replicas"], 250);
+        // 3 seeded nodes + 3 batch nodes of 100 pods each: room for every extra pod.
+        assert_eq!(store.list("nodes", None).0.len(), 6);
     }
 }

@@ -4,6 +4,8 @@
 //! its input into a plan (the changes to preview, the patch to send, the warnings
 //! to show) or a [`PlanError`] that is refused before any write (exit 2).
 
+pub mod hpa;
+
 use serde::Serialize;
 
 /// One field a command changes, as previewed and reported in JSON (`changes[]`).

@@ -1,1 +1,24 @@
-fn main() {}
+//! The `kubectl-orchscale` binary: parse, set up logging on stderr, run, exit with the code.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = kubectl_orchscale::cli::Cli::parse();
+    // Logs go to stderr so stdout stays the result (one JSON document with -o json).
+    // -v shows our debug lines; RUST_LOG overrides. kube/hyper stay at warn: their debug output
+    // would show request URLs and headers.
+    let default = if cli.global.verbose {
+        "warn,kubectl_orchscale=debug"
+    } else {
+        "error"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .init();
+    std::process::exit(kubectl_orchscale::run(cli));
+}

@@ -61,3 +61,6 @@ impl std::fmt::Display for PlanError {
 }
 
 impl std::error::Error for PlanError {}
+
+pub mod audit;
+pub mod scale;

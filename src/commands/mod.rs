@@ -1,0 +1,45 @@
+//! One module per command; this one dispatches and holds what commands share.
+
+pub mod meta;
+pub mod scale;
+pub mod shared;
+pub mod status;
+
+use crate::cli::{Cli, Command};
+use crate::cluster::{self, Cluster};
+use crate::error::Error;
+use crate::report::Reporter;
+
+/// Runs the command. `completion` and `version` are handled by `meta` without a cluster.
+///
+/// # Errors
+/// Whatever the command fails with; see [`Error::exit_code`].
+pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
+    match &cli.command {
+        Command::Scale(args) => {
+            // Bad input is refused before any request, even before connecting.
+            crate::plan::scale::plan(&cli.targets.deployment, 0, args.replicas, None, false)?;
+            let cluster = connect(cli).await?;
+            scale::run(&cluster, cli, args, reporter).await
+        }
+        Command::Status => {
+            let cluster = connect(cli).await?;
+            status::run(&cluster, cli, reporter).await
+        }
+        Command::Completion(args) => {
+            meta::completion(args.shell);
+            Ok(())
+        }
+        Command::Version => {
+            meta::version(reporter);
+            Ok(())
+        }
+        other => Err(Error::NotBuilt {
+            command: other.name().to_string(),
+        }),
+    }
+}
+
+async fn connect(cli: &Cli) -> Result<Cluster, Error> {
+    cluster::connect(&cli.global).await
+}

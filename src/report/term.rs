@@ -1,0 +1,56 @@
+//! Terminal progress bar (indicatif) on stderr; the only module that uses indicatif.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Progress;
+
+pub struct TermProgress {
+    bar: ProgressBar,
+}
+
+impl TermProgress {
+    pub fn new() -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        let style =
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} ready  {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        TermProgress { bar }
+    }
+
+    pub fn update(&self, p: &Progress) {
+        self.bar.set_prefix(p.object.clone());
+        self.bar.set_length(p.desired.max(0) as u64);
+        self.bar.set_position(p.ready.max(0) as u64);
+        let mut msg = format!("updated {} available {}", p.updated, p.available);
+        if let Some(rs) = &p.new_replica_set {
+            msg.push_str(&format!("  rs {rs}"));
+        }
+        if let Some(eta) = p.eta {
+            msg.push_str(&format!("  eta {}s", eta.as_secs().max(1)));
+        }
+        if !p.note.is_empty() {
+            msg.push_str(&format!("  {}", p.note));
+        }
+        self.bar.set_message(msg);
+    }
+
+    /// Prints a line above the bar without tearing it.
+    pub fn line(&self, text: &str) {
+        self.bar.suspend(|| eprintln!("{text}"));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Default for TermProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,4 +1,258 @@
 //! orchscale-sim: a simulated Kubernetes API server on loopback, for the tests,
 //! benchmarks and try-it command of kubectl-orchscale.
+//!
+//! [`Sim::start`] seeds the world ([`seed`]), starts the controllers and an HTTPS server on
+//! `127.0.0.1` on a thread of its own, and writes a kubeconfig that points at it.
 
+pub mod controllers;
+pub mod faults;
+pub mod kubeconfig;
+pub mod request_log;
+pub mod scenario;
+pub mod seed;
+pub mod server;
 pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+pub use faults::{FaultRule, Faults};
+pub use request_log::LoggedRequest;
+pub use scenario::{PodFailure, Scenario};
+
+use request_log::RequestLog;
+use store::Store;
+
+/// How a [`Sim`] starts.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// 0: the OS chooses.
+    pub port: u16,
+    /// `None`: a file in a temporary directory owned (and removed) by the Sim.
+    pub kubeconfig: Option<PathBuf>,
+    /// From pod creation to Ready.
+    pub pod_start_delay: Duration,
+    /// Scale knob: pods of an extra `batch-worker` deployment (see [`seed`]).
+    pub extra_pods: usize,
+    pub hpa_sync_period: Duration,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            kubeconfig: None,
+            pod_start_delay: Duration::from_millis(150),
+            extra_pods: 0,
+            hpa_sync_period: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A running simulated cluster. Dropping it stops the server and the controllers.
+pub struct Sim {
+    url: String,
+    kubeconfig: PathBuf,
+    /// The temporary directory holding the kubeconfig, when the Sim chose the path.
+    temp_dir: Option<PathBuf>,
+    store: Arc<Store>,
+    faults: Arc<Faults>,
+    scenario: Arc<Scenario>,
+    log: Arc<RequestLog>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn random_token() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..40)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+fn temp_kubeconfig_dir() -> PathBuf {
+    let unique = format!("orchscale-sim-{}-{}", std::process::id(), &random_token()[..12]);
+    std::env::temp_dir().join(unique)
+}
+
+impl Sim {
+    /// Starts on its own thread with its own tokio runtime (so sync tests can use it);
+    /// returns once the server is listening and the kubeconfig is written.
+    ///
+    /// # Errors
+    /// When the port cannot be bound, TLS material cannot be generated, or the kubeconfig
+    /// cannot be written.
+    pub fn start(options: SimOptions) -> std::io::Result<Sim> {
+        let store = Arc::new(Store::new());
+        seed::seed(&store, options.extra_pods)
+            .map_err(|e| std::io::Error::other(format!("seeding the store: {e:?}")))?;
+        let faults = Arc::new(Faults::default());
+        let scenario = Arc::new(Scenario::new(options.pod_start_delay, options.hpa_sync_period));
+        let log = Arc::new(RequestLog::default());
+        let tls = server::tls::generate()?;
+        let token = random_token();
+
+        // Bound here, synchronously, so the port is known (and errors reported) before returning;
+        // the runtime lives only on the sim's thread, so a caller inside a runtime is fine.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", options.port))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let url = format!("https://127.0.0.1:{port}");
+        let app = Arc::new(server::App {
+            store: store.clone(),
+            faults: faults.clone(),
+            scenario: scenario.clone(),
+            log: log.clone(),
+            token: token.clone(),
+            server_address: format!("127.0.0.1:{port}"),
+        });
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let (controllers_store, controllers_scenario) = (store.clone(), scenario.clone());
+        let server_config = tls.server_config.clone();
+        let thread = std::thread::Builder::new()
+            .name("orchscale-sim".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("orchscale-sim-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let controllers = controllers::spawn(controllers_store, controllers_scenario);
+                    let _ = ready_tx.send(Ok(()));
+                    let stop = async {
+                        let _ = shutdown_rx.await;
+                    };
+                    server::serve(listener, server_config, app, stop).await;
+                    controllers.stop();
+                });
+                // Dropping the runtime here ends every connection and watch stream.
+                runtime.shutdown_timeout(Duration::from_secs(2));
+            })?;
+        let ready = ready_rx
+            .recv()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the sim thread ended before serving")));
+        if let Err(e) = ready {
+            let _ = thread.join();
+            return Err(e);
+        }
+
+        let (kubeconfig, temp_dir) = match options.kubeconfig {
+            Some(path) => (path, None),
+            None => {
+                let dir = temp_kubeconfig_dir();
+                (dir.join("kubeconfig"), Some(dir))
+            }
+        };
+        let mut sim = Sim {
+            url,
+            kubeconfig,
+            temp_dir,
+            store,
+            faults,
+            scenario,
+            log,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        };
+        // The listener is bound, so the kubeconfig is written only once the server answers.
+        let contents = kubeconfig::render(&sim.url, &tls.ca_pem, &token);
+        if let Err(e) = kubeconfig::write(&sim.kubeconfig, &contents) {
+            sim.stop();
+            return Err(e);
+        }
+        Ok(sim)
+    }
+
+    /// `https://127.0.0.1:PORT`
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// HTTP-level faults, RBAC denials and the health status.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Controller-level knobs.
+    pub fn scenario(&self) -> &Arc<Scenario> {
+        &self.scenario
+    }
+
+    /// Every request, in the order they were answered.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.log.all()
+    }
+
+    /// Requests that persisted (or tried to persist) something: every method but GET/HEAD,
+    /// excluding `dryRun=All` and SelfSubjectAccessReview/SubjectAccessReview creates.
+    pub fn persisted_writes(&self) -> Vec<LoggedRequest> {
+        self.log
+            .all()
+            .into_iter()
+            .filter(LoggedRequest::is_persisted_write)
+            .collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.log.clear();
+    }
+
+    fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // A panic on the server thread has already been reported by the panic hook.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(dir) = &self.temp_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl std::fmt::Debug for Sim {
+    // Hand-written so the token never shows up in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("url", &self.url)
+            .field("kubeconfig", &self.kubeconfig)
+            .finish_non_exhaustive()
+    }
+}

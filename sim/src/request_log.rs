@@ -1,0 +1,112 @@
+//! The log of every request the sim answered, in order, so tests can assert on what a client
+//! sent (and that a dry run or a refused command wrote nothing).
+
+use std::sync::Mutex;
+
+/// One answered request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: Option<String>,
+    /// The request body (lossy UTF-8 for protobuf bodies).
+    pub body: String,
+    pub status: u16,
+}
+
+impl LoggedRequest {
+    /// Whether this request persisted (or tried to persist) something: any method but
+    /// GET/HEAD, except dry runs and access reviews, which never write.
+    pub fn is_persisted_write(&self) -> bool {
+        let read = self.method == "GET" || self.method == "HEAD";
+        let dry_run = self.query.split('&').any(|p| p == "dryRun=All");
+        let review = self.path.ends_with("accessreviews");
+        !read && !dry_run && !review
+    }
+}
+
+/// Append-only, thread-safe log.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    entries: Mutex<Vec<LoggedRequest>>,
+}
+
+impl RequestLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LoggedRequest>> {
+        // Appends are single pushes: a poisoned lock still holds a consistent log.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn push(&self, request: LoggedRequest) {
+        self.lock().push(request);
+    }
+
+    pub fn all(&self) -> Vec<LoggedRequest> {
+        self.lock().clone()
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, path: &str, query: &str) -> LoggedRequest {
+        LoggedRequest {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            content_type: None,
+            body: String::new(),
+            status: 200,
+        }
+    }
+
+    #[test]
+    fn reads_dry_runs_and_reviews_are_not_persisted_writes() {
+        assert!(!request("GET", "/api/v1/pods", "").is_persisted_write());
+        assert!(
+            !request(
+                "PATCH",
+                "/apis/apps/v1/namespaces/n/deployments/d",
+                "dryRun=All&fieldManager=x"
+            )
+            .is_persisted_write()
+        );
+        assert!(
+            !request(
+                "POST",
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                ""
+            )
+            .is_persisted_write()
+        );
+        assert!(
+            request(
+                "PATCH",
+                "/apis/apps/v1/namespaces/n/deployments/d",
+                "fieldManager=x"
+            )
+            .is_persisted_write()
+        );
+    }
+
+    #[test]
+    fn log_keeps_order_and_clears() {
+        let log = RequestLog::default();
+        log.push(request("GET", "/a", ""));
+        log.push(request("PUT", "/b", ""));
+        assert_eq!(
+            log.all().iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+            ["/a", "/b"]
+        );
+        log.clear();
+        assert!(log.all().is_empty());
+    }
+}

@@ -1,0 +1,202 @@
+//! SelfSubjectAccessReview (`kubectl auth can-i`, the plugin's preflight): allowed unless a fault
+//! denies the verb on the resource. Accepts JSON and protobuf bodies and answers in the type the
+//! client accepts, since kubectl sends this review as protobuf.
+
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use k8s_pb::api::authorization::v1::{SelfSubjectAccessReview, SubjectAccessReviewStatus};
+use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
+use prost::Message;
+use serde_json::{Value, json};
+
+use super::status::ApiError;
+use super::{ApiRequest, App, json_response};
+
+/// Prefix of every Kubernetes protobuf body ("k8s" and a zero byte).
+const PROTOBUF_MAGIC: &[u8] = b"k8s\x00";
+const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+
+/// The resource a review asks about, as fault rules name it: `deployments` or `deployments/scale`.
+fn resource_path(resource: &str, subresource: &str) -> String {
+    if subresource.is_empty() {
+        resource.to_owned()
+    } else {
+        format!("{resource}/{subresource}")
+    }
+}
+
+fn reason(allowed: bool) -> String {
+    if allowed {
+        "allowed by the simulated cluster".to_owned()
+    } else {
+        "denied by the simulated cluster's fault rules".to_owned()
+    }
+}
+
+pub fn review(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    if request.method != Method::POST || request.target.name.is_some() {
+        return Err(ApiError::method_not_allowed(request.method.as_str()));
+    }
+    let essence = request.content_type.split(';').next().unwrap_or("").trim();
+    if essence == PROTOBUF {
+        return review_protobuf(app, request);
+    }
+    let mut review: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding SelfSubjectAccessReview: {e}")))?;
+    let attributes = &review["spec"]["resourceAttributes"];
+    let text = |field: &str| attributes[field].as_str().unwrap_or("").to_owned();
+    let allowed = !app.faults.is_denied(
+        &text("verb"),
+        &resource_path(&text("resource"), &text("subresource")),
+    );
+    review["status"] = json!({"allowed": allowed, "reason": reason(allowed)});
+    review["kind"] = json!("SelfSubjectAccessReview");
+    review["apiVersion"] = json!("authorization.k8s.io/v1");
+    if wants_protobuf(&request.accept) {
+        let encoded = encode_protobuf(&from_json(&review));
+        return Ok(protobuf_response(encoded));
+    }
+    Ok(json_response(StatusCode::CREATED, &review))
+}
+
+fn wants_protobuf(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.trim().starts_with(PROTOBUF))
+}
+
+fn review_protobuf(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    let bad = |what: &str| {
+        ApiError::bad_request(format!("error decoding protobuf SelfSubjectAccessReview: {what}"))
+    };
+    let envelope = request
+        .body
+        .strip_prefix(PROTOBUF_MAGIC)
+        .ok_or_else(|| bad("missing the k8s protobuf prefix"))?;
+    let unknown = Unknown::decode(envelope).map_err(|e| bad(&e.to_string()))?;
+    let mut review = SelfSubjectAccessReview::decode(unknown.raw.unwrap_or_default().as_slice())
+        .map_err(|e| bad(&e.to_string()))?;
+    let attributes = review
+        .spec
+        .as_ref()
+        .and_then(|s| s.resource_attributes.clone())
+        .unwrap_or_default();
+    let allowed = !app.faults.is_denied(
+        attributes.verb.as_deref().unwrap_or(""),
+        &resource_path(
+            attributes.resource.as_deref().unwrap_or(""),
+            attributes.subresource.as_deref().unwrap_or(""),
+        ),
+    );
+    review.status = Some(SubjectAccessReviewStatus {
+        allowed: Some(allowed),
+        reason: Some(reason(allowed)),
+        ..Default::default()
+    });
+    if wants_protobuf(&request.accept) || !request.accept.contains("json") {
+        return Ok(protobuf_response(encode_protobuf(&review)));
+    }
+    Ok(json_response(StatusCode::CREATED, &to_json(&review)))
+}
+
+fn encode_protobuf(review: &SelfSubjectAccessReview) -> Vec<u8> {
+    let unknown = Unknown {
+        type_meta: Some(TypeMeta {
+            api_version: Some("authorization.k8s.io/v1".to_owned()),
+            kind: Some("SelfSubjectAccessReview".to_owned()),
+        }),
+        raw: Some(review.encode_to_vec()),
+        content_encoding: Some(String::new()),
+        content_type: Some(String::new()),
+    };
+    let mut body = PROTOBUF_MAGIC.to_vec();
+    body.extend(unknown.encode_to_vec());
+    body
+}
+
+fn protobuf_response(body: Vec<u8>) -> Response {
+    (StatusCode::CREATED, [(header::CONTENT_TYPE, PROTOBUF)], body).into_response()
+}
+
+/// The fields of a review the sim reads and answers, JSON → protobuf.
+fn from_json(review: &Value) -> SelfSubjectAccessReview {
+    use k8s_pb::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReviewSpec};
+    let attributes = &review["spec"]["resourceAttributes"];
+    let text = |field: &str| attributes[field].as_str().map(str::to_owned);
+    SelfSubjectAccessReview {
+        spec: Some(SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                namespace: text("namespace"),
+                verb: text("verb"),
+                group: text("group"),
+                version: text("version"),
+                resource: text("resource"),
+                subresource: text("subresource"),
+                name: text("name"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: Some(SubjectAccessReviewStatus {
+            allowed: review["status"]["allowed"].as_bool(),
+            reason: review["status"]["reason"].as_str().map(str::to_owned),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Protobuf → JSON, for protobuf requests that accept only JSON back.
+fn to_json(review: &SelfSubjectAccessReview) -> Value {
+    let attributes = review
+        .spec
+        .as_ref()
+        .and_then(|s| s.resource_attributes.clone())
+        .unwrap_or_default();
+    let status = review.status.clone().unwrap_or_default();
+    json!({
+        "kind": "SelfSubjectAccessReview",
+        "apiVersion": "authorization.k8s.io/v1",
+        "metadata": {},
+        "spec": {"resourceAttributes": {
+            "namespace": attributes.namespace, "verb": attributes.verb, "group": attributes.group,
+            "resource": attributes.resource, "subresource": attributes.subresource, "name": attributes.name,
+        }},
+        "status": {"allowed": status.allowed.unwrap_or(false), "reason": status.reason},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protobuf_envelope_round_trips() {
+        let review = from_json(
+            &json!({"spec": {"resourceAttributes": {"verb": "patch", "resource": "deployments"}},
+            "status": {"allowed": true}}),
+        );
+        let body = encode_protobuf(&review);
+        assert!(body.starts_with(PROTOBUF_MAGIC));
+        let unknown = Unknown::decode(&body[4..]).expect("unknown");
+        assert_eq!(
+            unknown.type_meta.and_then(|t| t.kind).as_deref(),
+            Some("SelfSubjectAccessReview")
+        );
+        let decoded =
+            SelfSubjectAccessReview::decode(unknown.raw.unwrap_or_default().as_slice()).expect("review");
+        assert_eq!(decoded.status.and_then(|s| s.allowed), Some(true));
+        assert_eq!(to_json(&review)["spec"]["resourceAttributes"]["verb"], "patch");
+    }
+
+    #[test]
+    fn accept_headers_choose_protobuf_only_when_first() {
+        assert!(wants_protobuf(
+            "application/vnd.kubernetes.protobuf, application/json"
+        ));
+        assert!(!wants_protobuf(
+            "application/json, application/vnd.kubernetes.protobuf"
+        ));
+    }
+}

@@ -1,0 +1,420 @@
+//! The object verbs of a stored resource and its `status` subresource: get, list (selectors,
+//! pagination), watch (delegated), create, update, patch, delete and deletecollection, each with
+//! `dryRun=All` support, as kube-apiserver's generic registry serves them.
+
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::store::{ObjectKey, StoreError, UpdatePart, metadata_mut, now_rfc3339, rv_of};
+
+use super::patch::{self, PatchType};
+use super::select::{FieldSelector, LabelSelector};
+use super::status::{self, ApiError};
+use super::{ApiRequest, App, json_response, table, validate, watch};
+
+/// How often a patch is retried when another writer changed the object in between (the
+/// apiserver retries patches that carry no resourceVersion precondition).
+const PATCH_ATTEMPTS: usize = 5;
+
+pub async fn handle(app: &App, request: ApiRequest) -> Result<Response, ApiError> {
+    let info = request.target.info;
+    let verb = request.verb();
+    if !info.verbs.contains(&verb) {
+        return Err(ApiError::method_not_allowed(request.method.as_str()));
+    }
+    match (&request.method, request.target.name.is_some()) {
+        (&Method::GET | &Method::HEAD, false) if request.flag("watch") => watch::serve(app, &request),
+        (&Method::GET | &Method::HEAD, false) => list(app, &request),
+        (&Method::GET | &Method::HEAD, true) => get(app, &request),
+        (&Method::POST, false) => create(app, &request),
+        (&Method::PUT, true) => update(app, &request),
+        (&Method::PATCH, true) => patch(app, &request),
+        (&Method::DELETE, true) => delete(app, &request),
+        (&Method::DELETE, false) => delete_collection(app, &request),
+        _ => Err(ApiError::method_not_allowed(request.method.as_str())),
+    }
+}
+
+/// The store key of the addressed object.
+pub fn key_of(request: &ApiRequest) -> ObjectKey {
+    let t = &request.target;
+    ObjectKey::new(t.info.store_name, t.namespace_str(), t.name_str())
+}
+
+fn part_of(request: &ApiRequest) -> UpdatePart {
+    if request.target.subresource.as_deref() == Some("status") {
+        UpdatePart::Status
+    } else {
+        UpdatePart::Main
+    }
+}
+
+/// The stored object, or 404.
+pub fn current(app: &App, request: &ApiRequest) -> Result<Value, ApiError> {
+    app.store
+        .get(&key_of(request))
+        .ok_or_else(|| ApiError::not_found(request.target.info, request.target.name_str()))
+}
+
+fn ok(value: &Value) -> Result<Response, ApiError> {
+    Ok(json_response(StatusCode::OK, value))
+}
+
+fn get(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    let object = current(app, request)?;
+    if table::wants_table(&request.accept) {
+        return ok(&table::render(request.target.info, &[object], &json!({})));
+    }
+    ok(&object)
+}
+
+/// The objects of a collection request that its namespace and selectors pick.
+pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Value>, u64), ApiError> {
+    let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))?;
+    let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))?;
+    let t = &request.target;
+    let (items, rv) = app.store.list(t.info.store_name, t.namespace.as_deref());
+    let items = items
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .collect();
+    Ok((items, rv))
+}
+
+fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    let (items, rv) = selected(app, request)?;
+    // Continue tokens name the last object returned; items are sorted by namespace, then name.
+    let after = match request.param("continue").filter(|c| !c.is_empty()) {
+        Some(token) => Some(decode_continue(token)?),
+        None => None,
+    };
+    let mut items: Vec<Value> = items
+        .into_iter()
+        .filter(|o| after.as_ref().is_none_or(|a| &position(o) > a))
+        .collect();
+    let limit = request
+        .param("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if let Some(limit) = limit
+        && items.len() > limit
+    {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        if let Some(last) = items.last() {
+            let (ns, name) = position(last);
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{ns}/{name}"));
+            metadata["continue"] = json!(token);
+            metadata["remainingItemCount"] = json!(remaining);
+        }
+    }
+    let info = request.target.info;
+    if table::wants_table(&request.accept) {
+        return ok(&table::render(info, &items, &metadata));
+    }
+    ok(&json!({
+        "kind": format!("{}List", info.kind),
+        "apiVersion": info.api_version(),
+        "metadata": metadata,
+        "items": items,
+    }))
+}
+
+fn position(object: &Value) -> (String, String) {
+    let meta = &object["metadata"];
+    let s = |f: &str| meta[f].as_str().unwrap_or("").to_owned();
+    (s("namespace"), s("name"))
+}
+
+fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
+    let invalid = || ApiError::bad_request("continue key is not valid");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (ns, name) = text.split_once('/').ok_or_else(invalid)?;
+    Ok((ns.to_owned(), name.to_owned()))
+}
+
+fn parse_body(request: &ApiRequest) -> Result<Value, ApiError> {
+    let essence = request.content_type.split(';').next().unwrap_or("").trim();
+    if !(essence.is_empty() || essence == "application/json" || essence.ends_with("+json")) {
+        return Err(ApiError::unsupported_media_type(&request.content_type));
+    }
+    let value: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
+    }
+    Ok(value)
+}
+
+/// Fills kind/apiVersion and checks the body's namespace against the path's.
+fn prepare_body(request: &ApiRequest, object: &mut Value) -> Result<(), ApiError> {
+    let info = request.target.info;
+    object["kind"] = json!(info.kind);
+    object["apiVersion"] = json!(info.api_version());
+    let ns = request.target.namespace_str();
+    let meta = metadata_mut(object);
+    match meta.get("namespace").and_then(Value::as_str) {
+        Some(given) if !given.is_empty() && given != ns && info.namespaced => Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+fn create(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    let info = request.target.info;
+    if info.namespaced && request.target.namespace.is_none() {
+        return Err(ApiError::method_not_allowed("POST"));
+    }
+    let mut object = parse_body(request)?;
+    prepare_body(request, &mut object)?;
+    let meta = metadata_mut(&mut object);
+    let has_name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    if !has_name && let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
+        let name = format!("{prefix}{}", random_suffix());
+        meta.insert("name".into(), json!(name));
+    }
+    meta.remove("resourceVersion");
+    // Status is the controllers' to write; a created object starts without it.
+    if info.has_subresource("status")
+        && !matches!(info.kind, "Node" | "Namespace")
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove("status");
+    }
+    if info.kind == "Namespace" {
+        object["status"] = json!({"phase": "Active"});
+    }
+    validate::validate(info, &object)?;
+    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let ns = request.target.namespace_str();
+    if info.namespaced && app.store.get(&ObjectKey::new("namespaces", "", ns)).is_none() {
+        let namespaces = super::registry::find("", "v1", "namespaces").expect("namespaces are registered");
+        return Err(ApiError::not_found(namespaces, ns));
+    }
+    let key = ObjectKey::new(info.store_name, ns, &name);
+    let created = if request.dry_run() {
+        if app.store.get(&key).is_some() {
+            return Err(ApiError::already_exists(info, &name));
+        }
+        let meta = metadata_mut(&mut object);
+        meta.insert("uid".into(), json!("00000000-0000-4000-8000-dryrun000000"));
+        meta.entry("creationTimestamp")
+            .or_insert_with(|| json!(now_rfc3339()));
+        meta.insert("generation".into(), json!(1));
+        object
+    } else {
+        app.store
+            .create(&key, object)
+            .map_err(|e| ApiError::from_store(e, info, &name))?
+    };
+    Ok(json_response(StatusCode::CREATED, &created))
+}
+
+/// What `Store::update` would store, without storing it (for dry runs).
+fn preview_update(current: &Value, mut object: Value, part: UpdatePart) -> Result<Value, StoreError> {
+    if let Some(rv) = object["metadata"]["resourceVersion"].as_str()
+        && !rv.is_empty()
+        && rv.parse::<u64>().ok() != Some(rv_of(current))
+    {
+        return Err(StoreError::Conflict {
+            current: rv_of(current),
+        });
+    }
+    let mut result = match part {
+        UpdatePart::Main => {
+            let meta = metadata_mut(&mut object);
+            for field in ["uid", "creationTimestamp", "name", "namespace", "generation"] {
+                match current["metadata"].get(field) {
+                    Some(v) => meta.insert(field.into(), v.clone()),
+                    None => meta.remove(field),
+                };
+            }
+            if object.get("spec") != current.get("spec") {
+                let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+                metadata_mut(&mut object).insert("generation".into(), json!(generation + 1));
+            }
+            object["status"] = current.get("status").cloned().unwrap_or(Value::Null);
+            if object["status"].is_null()
+                && let Some(map) = object.as_object_mut()
+            {
+                map.remove("status");
+            }
+            object
+        }
+        UpdatePart::Status => {
+            let mut merged = current.clone();
+            merged["status"] = object.get("status").cloned().unwrap_or(Value::Null);
+            merged
+        }
+    };
+    metadata_mut(&mut result).insert("resourceVersion".into(), json!(rv_of(current).to_string()));
+    Ok(result)
+}
+
+/// Validates and stores (or, for a dry run, previews) a replacement of the addressed object.
+fn write(app: &App, request: &ApiRequest, current: &Value, object: Value) -> Result<Value, ApiError> {
+    let info = request.target.info;
+    let name = request.target.name_str();
+    let part = part_of(request);
+    if part == UpdatePart::Main {
+        let mut checked = object.clone();
+        metadata_mut(&mut checked).insert("name".into(), json!(name));
+        validate::validate(info, &checked)?;
+    }
+    let result = if request.dry_run() {
+        preview_update(current, object, part)
+    } else {
+        app.store.update(&key_of(request), object, part)
+    };
+    result.map_err(|e| ApiError::from_store(e, info, name))
+}
+
+fn update(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    let mut object = parse_body(request)?;
+    prepare_body(request, &mut object)?;
+    let name = request.target.name_str();
+    match object["metadata"]["name"].as_str() {
+        Some(given) if given != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({given}) does not match the name on the URL ({name})"
+            )));
+        }
+        _ => {}
+    }
+    let current = current(app, request)?;
+    ok(&write(app, request, &current, object)?)
+}
+
+fn patch(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    let patch_type = PatchType::from_content_type(&request.content_type)?;
+    for _ in 0..PATCH_ATTEMPTS {
+        let current = current(app, request)?;
+        let patched = patch::apply(patch_type, &current, &request.body)?;
+        // A resourceVersion the patch itself sets is a precondition; otherwise the object's own
+        // version guards against a concurrent writer, and a conflict is retried.
+        let carried = patched["metadata"]["resourceVersion"].clone();
+        let precondition = carried != current["metadata"]["resourceVersion"];
+        if precondition && carried.as_str().is_some_and(|rv| !rv.is_empty()) {
+            let stale = carried.as_str().and_then(|rv| rv.parse::<u64>().ok()) != Some(rv_of(&current));
+            if stale {
+                return Err(ApiError::conflict(request.target.info, request.target.name_str()));
+            }
+        }
+        match write(app, request, &current, patched) {
+            Err(e) if e.reason == "Conflict" && !precondition => continue,
+            result => return ok(&result?),
+        }
+    }
+    Err(ApiError::conflict(request.target.info, request.target.name_str()))
+}
+
+/// DeleteOptions from the body, when one was sent.
+fn delete_options(request: &ApiRequest) -> Result<Value, ApiError> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))
+}
+
+fn delete(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    let info = request.target.info;
+    let name = request.target.name_str();
+    let options = delete_options(request)?;
+    let precondition = options["preconditions"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse::<u64>().ok());
+    let dry_run = request.dry_run()
+        || options["dryRun"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|v| v == "All"));
+    let deleted = if dry_run {
+        let object = current(app, request)?;
+        if precondition.is_some_and(|rv| rv != rv_of(&object)) {
+            return Err(ApiError::conflict(info, name));
+        }
+        object
+    } else {
+        app.store
+            .delete(&key_of(request), precondition)
+            .map_err(|e| ApiError::from_store(e, info, name))?
+    };
+    // Pods answer with the object (graceful deletion); other kinds with a Success Status.
+    if info.kind == "Pod" {
+        return ok(&deleted);
+    }
+    ok(&status::success(info, name, &deleted["metadata"]["uid"]))
+}
+
+fn delete_collection(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    let info = request.target.info;
+    let (items, rv) = selected(app, request)?;
+    if !request.dry_run() {
+        for item in &items {
+            let (ns, name) = position(item);
+            match app
+                .store
+                .delete(&ObjectKey::new(info.store_name, &ns, &name), None)
+            {
+                Ok(_) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(ApiError::from_store(e, info, &name)),
+            }
+        }
+    }
+    ok(&json!({
+        "kind": format!("{}List", info.kind),
+        "apiVersion": info.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_update_keeps_status_bumps_generation_and_checks_precondition() {
+        let current = json!({"metadata": {"name": "web", "uid": "u", "generation": 1, "resourceVersion": "5"},
+            "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        let new = json!({"metadata": {"name": "web", "resourceVersion": "5"}, "spec": {"replicas": 2}});
+        let result = preview_update(&current, new, UpdatePart::Main).expect("preview");
+        assert_eq!(result["metadata"]["generation"], 2);
+        assert_eq!(result["metadata"]["uid"], "u");
+        assert_eq!(result["status"]["replicas"], 1);
+        let stale = json!({"metadata": {"resourceVersion": "4"}, "spec": {}});
+        assert!(matches!(
+            preview_update(&current, stale, UpdatePart::Main),
+            Err(StoreError::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        let token = base64::engine::general_purpose::STANDARD.encode("ns/web");
+        assert_eq!(
+            decode_continue(&token).expect("decode"),
+            ("ns".to_owned(), "web".to_owned())
+        );
+        assert!(decode_continue("!!").is_err());
+    }
+}

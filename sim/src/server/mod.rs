@@ -1,0 +1,301 @@
+//! The HTTPS API server: TLS listener (HTTP/1.1 and HTTP/2), bearer-token auth, injected faults
+//! and latency, the request log, and dispatch of each request to the module that answers it.
+
+mod access;
+pub mod admin;
+mod discovery;
+mod handlers;
+mod patch;
+mod proxy;
+pub mod registry;
+mod routes;
+mod scale;
+mod select;
+mod status;
+mod table;
+pub mod tls;
+mod validate;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::faults::Faults;
+use crate::request_log::{LoggedRequest, RequestLog};
+use crate::scenario::Scenario;
+use crate::store::Store;
+
+use routes::{Route, Target};
+use status::ApiError;
+
+/// Bodies above this size are refused; the sim's clients send small objects.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Everything the request handlers share.
+pub struct App {
+    pub store: Arc<Store>,
+    pub faults: Arc<Faults>,
+    pub scenario: Arc<Scenario>,
+    pub log: Arc<RequestLog>,
+    /// The bearer token every request must carry.
+    pub token: String,
+    /// `127.0.0.1:PORT`, as `/api` advertises it.
+    pub server_address: String,
+}
+
+/// One API request, parsed: what it addresses, its query, headers of interest and body.
+pub struct ApiRequest {
+    pub method: Method,
+    pub target: Target,
+    pub query: HashMap<String, String>,
+    pub content_type: String,
+    pub accept: String,
+    pub body: Bytes,
+}
+
+impl ApiRequest {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(self.param(name), Some("true" | "1"))
+    }
+
+    /// `dryRun=All` in the query (the body's DeleteOptions is checked by delete itself).
+    pub fn dry_run(&self) -> bool {
+        self.param("dryRun") == Some("All")
+    }
+
+    /// The RBAC verb of this request.
+    pub fn verb(&self) -> &'static str {
+        let named = self.target.name.is_some();
+        match self.method {
+            Method::GET | Method::HEAD if named => "get",
+            Method::GET | Method::HEAD if self.flag("watch") => "watch",
+            Method::GET | Method::HEAD => "list",
+            Method::POST => "create",
+            Method::PUT => "update",
+            Method::PATCH => "patch",
+            Method::DELETE if named => "delete",
+            Method::DELETE => "deletecollection",
+            _ => "unknown",
+        }
+    }
+}
+
+/// A JSON body with its content type.
+pub fn json_body(value: &Value) -> impl IntoResponse + use<> {
+    ([(header::CONTENT_TYPE, "application/json")], value.to_string())
+}
+
+/// A JSON response with a status code.
+pub fn json_response(code: StatusCode, value: &Value) -> Response {
+    (code, json_body(value)).into_response()
+}
+
+/// Serves TLS connections on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let router = axum::Router::new().fallback(handle).with_state(app);
+    let acceptor = TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors or a reset during accept: keep serving.
+                Err(_) => continue,
+            },
+            () = &mut shutdown => return,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let Ok(tls_stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let builder = auto::Builder::new(TokioExecutor::new());
+            // Errors here are client disconnects; there is nobody to report them to.
+            let _ = builder.serve_connection(TokioIo::new(tls_stream), service).await;
+        });
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let value = header_str(headers, header::AUTHORIZATION);
+    value
+        .strip_prefix("Bearer ")
+        .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
+}
+
+/// Compares without an early exit, so response time says nothing about the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let raw_query = parts.uri.query().unwrap_or("").to_owned();
+    let content_type = header_str(&parts.headers, header::CONTENT_TYPE);
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::new(413, "RequestEntityTooLarge", "request body too large").into_response();
+        }
+    };
+    let route = routes::parse(&path);
+    let response = if !authorized(&parts.headers, &app.token) {
+        ApiError::unauthorized().into_response()
+    } else if let Route::Admin(rest) = &route {
+        // Test-control traffic is neither delayed, faulted nor logged.
+        return admin::handle(&app, &parts.method, rest, &body);
+    } else {
+        let latency = app.faults.latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
+        dispatch(
+            &app,
+            route,
+            parts.method.clone(),
+            query,
+            &parts.headers,
+            content_type.clone(),
+            body.clone(),
+        )
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+    };
+    app.log.push(LoggedRequest {
+        method: parts.method.to_string(),
+        path,
+        query: raw_query,
+        content_type: (!content_type.is_empty()).then_some(content_type),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+async fn dispatch(
+    app: &App,
+    route: Route,
+    method: Method,
+    query: HashMap<String, String>,
+    headers: &HeaderMap,
+    content_type: String,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let document = match route {
+        Route::Version => discovery::version(),
+        Route::CoreVersions => discovery::core_versions(&app.server_address),
+        Route::Groups => discovery::groups(),
+        Route::Group(group) => discovery::group(&group),
+        Route::ResourceList { group, version } => discovery::resource_list(&group, &version),
+        Route::OpenApi | Route::NotFound | Route::Admin(_) => {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
+        }
+        Route::Resource(target) => {
+            let request = ApiRequest {
+                method,
+                target,
+                query,
+                content_type,
+                accept: header_str(headers, header::ACCEPT),
+                body,
+            };
+            return resource(app, request).await;
+        }
+    };
+    if method != Method::GET && method != Method::HEAD {
+        return Err(ApiError::method_not_allowed(method.as_str()));
+    }
+    Ok(json_response(StatusCode::OK, &document))
+}
+
+async fn resource(app: &App, request: ApiRequest) -> Result<Response, ApiError> {
+    let target = &request.target;
+    let verb = request.verb();
+    if let Some((code, retry_after)) = app
+        .faults
+        .take_failure(request.method.as_str(), &target.resource_path())
+    {
+        return Err(ApiError::injected(code, retry_after));
+    }
+    // Access reviews are always allowed: they answer whether *other* requests are.
+    if target.info.stored && app.faults.is_denied(verb, &target.resource_path()) {
+        return Err(ApiError::forbidden(
+            target.info,
+            target.subresource.as_deref(),
+            verb,
+            target.name_str(),
+            target.namespace_str(),
+        ));
+    }
+    if !target.info.stored {
+        return access::review(app, &request);
+    }
+    match target.subresource.as_deref() {
+        Some("proxy") => proxy::handle(app, &request),
+        Some("scale") => scale::handle(app, &request),
+        _ => handlers::handle(app, request).await,
+    }
+}
+
+/// The body of a streamed response.
+pub fn stream_body<S>(stream: S) -> Body
+where
+    S: futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
+{
+    Body::from_stream(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_must_match_exactly() {
+        let mut headers = HeaderMap::new();
+        assert!(!authorized(&headers, "secret"));
+        headers.insert(header::AUTHORIZATION, "Bearer secret".parse().expect("header"));
+        assert!(authorized(&headers, "secret"));
+        headers.insert(header::AUTHORIZATION, "Bearer secreT".parse().expect("header"));
+        assert!(!authorized(&headers, "secret"));
+        headers.insert(header::AUTHORIZATION, "Basic secret".parse().expect("header"));
+        assert!(!authorized(&headers, "secret"));
+    }
+}

@@ -1,0 +1,236 @@
+//! Watch streams: newline-delimited `{"type","object"}` events replayed from the store's history
+//! after the requested resourceVersion, then followed live; BOOKMARK events when asked,
+//! `timeoutSeconds`, an `ERROR` event with a 410 Expired Status for compacted versions, and
+//! the faults that cut streams short.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::store::{StoreError, StoreEvent};
+
+use super::registry::ResourceInfo;
+use super::select::{FieldSelector, LabelSelector};
+use super::status::ApiError;
+use super::{ApiRequest, App, stream_body};
+
+/// How often a watch that allows bookmarks gets one (the apiserver's is about a minute; shorter
+/// here so clients' bookmark handling is exercised in short tests).
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The filters and position of one watch stream.
+struct Stream {
+    info: &'static ResourceInfo,
+    namespace: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    receiver: broadcast::Receiver<StoreEvent>,
+    pending: VecDeque<Bytes>,
+    /// The newest resourceVersion this stream has seen (delivered or filtered out).
+    last_rv: u64,
+    bookmark_at: Option<Instant>,
+    deadline: Option<Instant>,
+    /// Events still allowed before the stream is cut (fault injection); `None`: unlimited.
+    budget: Option<usize>,
+    done: bool,
+}
+
+fn line(event_type: &str, object: &Value) -> Bytes {
+    let mut text = json!({"type": event_type, "object": object}).to_string();
+    text.push('\n');
+    Bytes::from(text)
+}
+
+fn bookmark(info: &ResourceInfo, rv: u64, initial_events_end: bool) -> Bytes {
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if initial_events_end {
+        metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    line(
+        "BOOKMARK",
+        &json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata}),
+    )
+}
+
+impl Stream {
+    fn matches(&self, event: &StoreEvent) -> bool {
+        event.key.resource == self.info.store_name
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| &event.key.namespace == ns)
+            && self.labels.matches(&event.object)
+            && self.fields.matches(&event.object)
+    }
+
+    /// Queues an event unless it was already replayed or is filtered out.
+    fn offer(&mut self, event: &StoreEvent) {
+        if event.resource_version <= self.last_rv {
+            return;
+        }
+        self.last_rv = event.resource_version;
+        if self.matches(event) {
+            self.push_event(event.event_type.as_str(), &event.object);
+        }
+    }
+
+    fn push_event(&mut self, event_type: &str, object: &Value) {
+        if self.done {
+            return;
+        }
+        self.pending.push_back(line(event_type, object));
+        if let Some(budget) = &mut self.budget {
+            *budget -= 1;
+            if *budget == 0 {
+                self.done = true;
+            }
+        }
+    }
+
+    /// The next chunk of the response, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(chunk) = self.pending.pop_front() {
+                return Some(chunk);
+            }
+            if self.done {
+                return None;
+            }
+            let bookmark_at = self.bookmark_at;
+            let deadline = self.deadline;
+            tokio::select! {
+                received = self.receiver.recv() => match received {
+                    Ok(event) => self.offer(&event),
+                    // Lagged: events were lost, so the stream ends and the client re-lists.
+                    Err(_) => return None,
+                },
+                () = sleep_until(bookmark_at) => {
+                    self.pending.push_back(bookmark(self.info, self.last_rv, false));
+                    self.bookmark_at = Some(Instant::now() + BOOKMARK_INTERVAL);
+                }
+                () = sleep_until(deadline) => return None,
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn streaming_response(stream: Stream) -> Response {
+    let body = futures::stream::unfold(stream, |mut stream| async move {
+        stream
+            .next()
+            .await
+            .map(|chunk| (Ok::<_, Infallible>(chunk), stream))
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        stream_body(body),
+    )
+        .into_response()
+}
+
+/// A watch that fails at once with 410: one `ERROR` event, as the apiserver's watch cache sends.
+fn expired_response(requested: u64, oldest: u64) -> Response {
+    let status = ApiError::expired(requested, oldest).to_status();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        line("ERROR", &status),
+    )
+        .into_response()
+}
+
+pub fn serve(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+    let info = request.target.info;
+    let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))?;
+    let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))?;
+    let requested = request
+        .param("resourceVersion")
+        .filter(|rv| !rv.is_empty() && *rv != "0");
+    let send_initial = request.flag("sendInitialEvents") || requested.is_none();
+    let since = match requested {
+        Some(rv) => rv
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
+        None => 0,
+    };
+    if requested.is_some() && app.faults.take_expire_watch() {
+        return Ok(expired_response(since, app.store.resource_version()));
+    }
+    let (initial, start) = if send_initial {
+        let (items, rv) = super::handlers::selected(app, request)?;
+        (items, rv)
+    } else {
+        (Vec::new(), since)
+    };
+    let (past, receiver) = match app.store.watch_from(info.store_name, start) {
+        Ok(watch) => watch,
+        Err(StoreError::Gone { oldest }) => return Ok(expired_response(since, oldest)),
+        Err(e) => return Err(ApiError::from_store(e, info, "")),
+    };
+    let now = Instant::now();
+    let cut_after = app.faults.watch_cut_after();
+    let mut stream = Stream {
+        info,
+        namespace: request.target.namespace.clone(),
+        labels,
+        fields,
+        receiver,
+        pending: VecDeque::new(),
+        last_rv: start,
+        bookmark_at: request
+            .flag("allowWatchBookmarks")
+            .then(|| now + BOOKMARK_INTERVAL),
+        deadline: request
+            .param("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(|t| now + Duration::from_secs(t)),
+        budget: (cut_after > 0).then_some(cut_after),
+        done: false,
+    };
+    for object in &initial {
+        stream.push_event("ADDED", object);
+    }
+    if request.flag("sendInitialEvents") && request.flag("allowWatchBookmarks") {
+        stream.pending.push_back(bookmark(info, start, true));
+    }
+    for event in &past {
+        stream.offer(event);
+    }
+    Ok(streaming_response(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::registry;
+
+    #[test]
+    fn bookmark_lines_carry_kind_and_version() {
+        let info = registry::find("apps", "v1", "deployments").expect("registered");
+        let chunk = bookmark(info, 42, true);
+        let value: Value = serde_json::from_slice(&chunk).expect("json line");
+        assert_eq!(value["type"], "BOOKMARK");
+        assert_eq!(value["object"]["kind"], "Deployment");
+        assert_eq!(value["object"]["metadata"]["resourceVersion"], "42");
+        assert_eq!(
+            value["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+            "true"
+        );
+        assert!(chunk.ends_with(b"\n"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of orchscale-sim over real HTTPS requests: discovery, every verb and patch
+//! type, errors as Status objects, watches, faults, access reviews, the service proxy, and
+//! real kubectl against the sim.
+
+mod common;
+mod crud;
+mod discovery;
+mod faults;
+mod patch;
+mod review_proxy_metrics;
+mod watch;

@@ -1,2 +1,331 @@
 //! What every controller shares: the wake-up loop (store events + a periodic tick) and small
-//! readers for the k8s JSON shapes.
+//! readers and builders for the k8s JSON shapes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast::{Receiver, error::RecvError, error::TryRecvError};
+
+use crate::store::{ObjectKey, Store, StoreEvent, now_rfc3339};
+
+/// Runs `pass` now, then after every store event on one of `resources` and on every `period`
+/// tick (time-based transitions need the tick). Events that queue up during a pass are folded
+/// into one next pass, so a burst of writes costs one pass, not one per write.
+pub async fn run_loop(
+    store: Arc<Store>,
+    resources: &'static [&'static str],
+    period: Duration,
+    mut pass: impl FnMut(&Store) + Send,
+) {
+    let mut events = store.subscribe();
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        pass(&store);
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = next_relevant(&mut events, resources) => {
+                // Let the writer finish its burst (e.g. a client creating several objects).
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        }
+        drain(&mut events);
+    }
+}
+
+async fn next_relevant(events: &mut Receiver<StoreEvent>, resources: &[&str]) {
+    loop {
+        match events.recv().await {
+            Ok(event) if resources.contains(&event.key.resource.as_str()) => return,
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return,
+            // The store outlives the controllers; if it is gone there is nothing left to react to.
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+fn drain(events: &mut Receiver<StoreEvent>) {
+    loop {
+        match events.try_recv() {
+            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+pub fn name(object: &Value) -> &str {
+    object["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+pub fn namespace(object: &Value) -> &str {
+    object["metadata"]["namespace"].as_str().unwrap_or_default()
+}
+
+pub fn uid(object: &Value) -> &str {
+    object["metadata"]["uid"].as_str().unwrap_or_default()
+}
+
+pub fn generation(object: &Value) -> i64 {
+    object["metadata"]["generation"].as_i64().unwrap_or(1)
+}
+
+pub fn is_terminating(object: &Value) -> bool {
+    !object["metadata"]["deletionTimestamp"].is_null()
+}
+
+/// The uid of the object's controlling owner (ownerReferences with `controller: true`).
+pub fn controller_uid(object: &Value) -> Option<&str> {
+    object["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"].as_bool() == Some(true))?["uid"]
+        .as_str()
+}
+
+/// The controlling owner's kind and name.
+pub fn controller_ref(object: &Value) -> Option<(&str, &str)> {
+    let owner = object["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"].as_bool() == Some(true))?;
+    Some((owner["kind"].as_str()?, owner["name"].as_str()?))
+}
+
+/// An ownerReference to `owner`, marked as its controller, as the built-in controllers write it.
+pub fn owner_reference(owner: &Value) -> Value {
+    json!({
+        "apiVersion": owner["apiVersion"].as_str().unwrap_or("apps/v1"),
+        "kind": owner["kind"],
+        "name": name(owner),
+        "uid": uid(owner),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
+
+/// Whether `labels` satisfy a label selector (matchLabels and matchExpressions).
+pub fn selector_matches(selector: &Value, labels: &Value) -> bool {
+    let label = |key: &str| labels.get(key).and_then(Value::as_str);
+    let match_labels = selector["matchLabels"].as_object();
+    let labels_ok = match_labels.is_none_or(|m| m.iter().all(|(k, v)| label(k) == v.as_str()));
+    let expressions_ok = selector["matchExpressions"].as_array().is_none_or(|exprs| {
+        exprs.iter().all(|e| {
+            let key = e["key"].as_str().unwrap_or_default();
+            let values: Vec<&str> = e["values"]
+                .as_array()
+                .map(|v| v.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            match e["operator"].as_str().unwrap_or_default() {
+                "In" => label(key).is_some_and(|v| values.contains(&v)),
+                "NotIn" => label(key).is_none_or(|v| !values.contains(&v)),
+                "Exists" => label(key).is_some(),
+                "DoesNotExist" => label(key).is_none(),
+                _ => false,
+            }
+        })
+    });
+    let empty = match_labels.is_none_or(|m| m.is_empty()) && selector["matchExpressions"].is_null();
+    // An empty selector selects nothing for workloads (the API refuses it anyway).
+    !empty && labels_ok && expressions_ok
+}
+
+/// Sets (or replaces) a condition of `type_` in `status.conditions`, keeping lastTransitionTime
+/// when the status did not change, as the API conventions ask. Returns whether anything changed.
+pub fn set_condition(
+    status: &mut Value,
+    type_: &str,
+    cond_status: &str,
+    reason: &str,
+    message: &str,
+) -> bool {
+    let now = now_rfc3339();
+    if !status["conditions"].is_array() {
+        status["conditions"] = json!([]);
+    }
+    let conditions = status["conditions"].as_array_mut().expect("made an array above");
+    match conditions.iter_mut().find(|c| c["type"] == type_) {
+        Some(existing) => {
+            if existing["status"] == cond_status
+                && existing["reason"] == reason
+                && existing["message"] == message
+            {
+                return false;
+            }
+            if existing["status"] != cond_status {
+                existing["lastTransitionTime"] = json!(now);
+            }
+            existing["status"] = json!(cond_status);
+            existing["reason"] = json!(reason);
+            existing["message"] = json!(message);
+            if existing.get("lastUpdateTime").is_some() {
+                existing["lastUpdateTime"] = json!(now);
+            }
+            true
+        }
+        None => {
+            conditions.push(json!({
+                "type": type_, "status": cond_status, "reason": reason, "message": message,
+                "lastTransitionTime": now,
+            }));
+            true
+        }
+    }
+}
+
+/// Removes a condition; returns whether it was there.
+pub fn remove_condition(status: &mut Value, type_: &str) -> bool {
+    let Some(conditions) = status["conditions"].as_array_mut() else {
+        return false;
+    };
+    let before = conditions.len();
+    conditions.retain(|c| c["type"] != type_);
+    before != conditions.len()
+}
+
+pub fn condition<'a>(object: &'a Value, type_: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+/// Whether a pod is Ready (its Ready condition is True).
+pub fn pod_ready(pod: &Value) -> bool {
+    condition(pod, "Ready").is_some_and(|c| c["status"] == "True")
+}
+
+pub fn key(resource: &str, object: &Value) -> ObjectKey {
+    ObjectKey::new(resource, namespace(object), name(object))
+}
+
+/// The workload a pod belongs to: its Deployment (through its ReplicaSet, named
+/// `<deployment>-<pod-template-hash>`) or its StatefulSet.
+pub fn workload_of(pod: &Value) -> Option<&str> {
+    let (kind, owner) = controller_ref(pod)?;
+    match kind {
+        "StatefulSet" => Some(owner),
+        "ReplicaSet" => {
+            let hash = pod["metadata"]["labels"]["pod-template-hash"].as_str()?;
+            owner.strip_suffix(hash)?.strip_suffix('-')
+        }
+        _ => None,
+    }
+}
+
+/// The characters Kubernetes uses for generated names and hashes (no vowels, no confusables).
+pub const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// `n` random characters of [`SAFE_ALPHABET`], as the apiserver's generateName appends.
+pub fn random_suffix(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| SAFE_ALPHABET[rng.random_range(0..SAFE_ALPHABET.len())] as char)
+        .collect()
+}
+
+/// FNV-1a (32 bit) of the canonical JSON of `value` (keys sorted), so that the hash does not
+/// depend on key order.
+pub fn fnv32_of_json(value: &Value) -> u32 {
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in canonical.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k.as_str()], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Renders a hash as Kubernetes does (`rand.SafeEncodeString(fmt.Sprint(hash))`): each decimal
+/// digit mapped into [`SAFE_ALPHABET`].
+pub fn safe_encode(hash: u32) -> String {
+    hash.to_string()
+        .bytes()
+        .map(|b| SAFE_ALPHABET[usize::from(b) % SAFE_ALPHABET.len()] as char)
+        .collect()
+}
+
+/// The hash of a pod template, as the `pod-template-hash` / `controller-revision-hash` label.
+pub fn template_hash(template: &Value) -> String {
+    let mut template = template.clone();
+    // The hash label itself must not feed the hash.
+    if let Some(labels) = template["metadata"]["labels"].as_object_mut() {
+        labels.remove("pod-template-hash");
+        labels.remove("controller-revision-hash");
+    }
+    safe_encode(fnv32_of_json(&template))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_hash_is_stable_and_ignores_key_order_and_its_own_label() {
+        let a = json!({"metadata": {"labels": {"app": "web", "tier": "x"}}, "spec": {"containers": []}});
+        let b = json!({"spec": {"containers": []}, "metadata": {"labels": {"tier": "x", "app": "web", "pod-template-hash": "zz"}}});
+        assert_eq!(template_hash(&a), template_hash(&b));
+        let c = json!({"metadata": {"labels": {"app": "web"}, "annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}, "spec": {"containers": []}});
+        assert_ne!(template_hash(&a), template_hash(&c));
+        assert!(template_hash(&a).bytes().all(|b| SAFE_ALPHABET.contains(&b)));
+    }
+
+    #[test]
+    fn safe_encode_maps_decimal_digits() {
+        // '1' is byte 49, 49 % 27 = 22 -> '5'; '0' -> 48 % 27 = 21 -> '4'.
+        assert_eq!(safe_encode(10), "54");
+    }
+
+    #[test]
+    fn selectors_match_labels_and_expressions() {
+        let labels = json!({"app": "web", "tier": "front"});
+        assert!(selector_matches(&json!({"matchLabels": {"app": "web"}}), &labels));
+        assert!(!selector_matches(&json!({"matchLabels": {"app": "db"}}), &labels));
+        let expr = json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]});
+        assert!(selector_matches(&expr, &labels));
+        assert!(!selector_matches(&json!({}), &labels));
+    }
+
+    #[test]
+    fn set_condition_keeps_transition_time_when_status_is_unchanged() {
+        let mut status = json!({});
+        assert!(set_condition(&mut status, "Ready", "True", "R", "m"));
+        assert!(!set_condition(&mut status, "Ready", "True", "R", "m"));
+        assert!(set_condition(&mut status, "Ready", "False", "R2", "m2"));
+        assert_eq!(status["conditions"][0]["status"], "False");
+        assert!(remove_condition(&mut status, "Ready"));
+    }
+}

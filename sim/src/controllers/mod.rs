@@ -1,14 +1,31 @@
-//! The simulated cluster's controllers: async tasks over the store that do what kube-controller-manager,
-//! the scheduler, the kubelet and metrics-server do, closely enough for clients to see real status.
+//! The simulated cluster's controllers: async tasks over the store that do what
+//! kube-controller-manager, the scheduler, the kubelet and metrics-server do, closely enough for
+//! clients to see real status. Each controller lives in its own module; this one only starts them.
 
 mod common;
+mod deployment;
+mod events;
+mod hpa;
+mod hpa_math;
+mod metrics;
+mod pods;
+mod quantity;
+mod quota;
+mod replicaset;
+mod rollout;
+mod scheduler;
+mod statefulset;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
 use crate::scenario::Scenario;
 use crate::store::Store;
+
+pub use quantity::{bytes as parse_bytes, cpu_millis as parse_cpu_millis};
+pub use quota::admit_pod;
 
 /// Handle on the running controllers; dropping it or calling [`Controllers::stop`] ends every task.
 pub struct Controllers {
@@ -36,6 +53,45 @@ impl Drop for Controllers {
 /// # Panics
 /// When called outside a tokio runtime.
 pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
-    let _ = (&store, &scenario);
-    Controllers { tasks: Vec::new() }
+    let ms = Duration::from_millis;
+    let mut deployments = deployment::DeploymentController::default();
+    let mut replicasets = replicaset::ReplicaSetController::new(Arc::clone(&scenario));
+    let mut statefulsets = statefulset::StatefulSetController::new(Arc::clone(&scenario));
+    let mut kubelet = pods::Kubelet::new(Arc::clone(&scenario));
+    let mut metrics_server = metrics::MetricsServer::new(Arc::clone(&scenario));
+    let mut autoscaler = hpa::HpaController::new(Arc::clone(&scenario));
+    let loop_of =
+        |resources, period, pass| tokio::spawn(common::run_loop(Arc::clone(&store), resources, period, pass));
+    let tasks = vec![
+        loop_of(
+            &["deployments", "replicasets", "pods"],
+            ms(100),
+            Box::new(move |s: &Store| deployments.pass(s)) as Pass,
+        ),
+        loop_of(
+            &["replicasets", "pods", "resourcequotas"],
+            ms(100),
+            Box::new(move |s: &Store| replicasets.pass(s)),
+        ),
+        loop_of(&["pods", "nodes"], ms(100), Box::new(scheduler::pass)),
+        loop_of(&["pods"], ms(50), Box::new(move |s: &Store| kubelet.pass(s))),
+        loop_of(
+            &["statefulsets", "pods"],
+            ms(100),
+            Box::new(move |s: &Store| statefulsets.pass(s)),
+        ),
+        loop_of(&["resourcequotas"], ms(250), Box::new(quota::sync_status)),
+        loop_of(&[], ms(250), Box::new(move |s: &Store| metrics_server.pass(s))),
+        loop_of(
+            &["horizontalpodautoscalers"],
+            ms(50),
+            Box::new(move |s: &Store| autoscaler.pass(s)),
+        ),
+    ];
+    Controllers { tasks }
 }
+
+type Pass = Box<dyn FnMut(&Store) + Send>;
+
+#[cfg(test)]
+mod tests;

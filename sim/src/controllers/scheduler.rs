@@ -1,0 +1,249 @@
+//! The scheduler: binds pending pods to the node with the most free CPU among those whose
+//! allocatable room fits the pod's requests; otherwise marks them Unschedulable with the
+//! scheduler's message and a FailedScheduling event. Retried every pass, so freed room is used.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::common::{is_terminating, key, name, namespace, set_condition};
+use super::events::{Severity, record};
+use super::quantity::milli_of;
+use super::quota::pod_usage;
+use crate::store::{Store, UpdatePart};
+
+/// Room of one node, in milli-units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Room {
+    pub cpu: i128,
+    pub memory: i128,
+    pub pods: i128,
+}
+
+/// What a pod asks for, in milli-units (pods: 1000 per pod).
+pub fn requests_of(pod: &Value) -> Room {
+    let usage = pod_usage(pod);
+    Room {
+        cpu: usage["requests.cpu"],
+        memory: usage["requests.memory"],
+        pods: 1000,
+    }
+}
+
+/// Why the pod does not fit the node (empty: it fits), in the scheduler's words.
+pub fn misfits(allocatable: &Room, used: &Room, request: &Room) -> Vec<&'static str> {
+    let mut reasons = Vec::new();
+    if used.pods + request.pods > allocatable.pods {
+        reasons.push("Too many pods");
+    }
+    if used.cpu + request.cpu > allocatable.cpu {
+        reasons.push("Insufficient cpu");
+    }
+    if used.memory + request.memory > allocatable.memory {
+        reasons.push("Insufficient memory");
+    }
+    reasons
+}
+
+/// "0/3 nodes are available: 1 Insufficient memory, 3 Insufficient cpu." from per-node reasons.
+pub fn unschedulable_message(node_count: usize, reasons_per_node: &[Vec<&'static str>]) -> String {
+    let mut histogram: BTreeMap<&str, usize> = BTreeMap::new();
+    for reason in reasons_per_node.iter().flatten() {
+        *histogram.entry(reason).or_default() += 1;
+    }
+    let mut parts: Vec<String> = histogram.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    parts.sort();
+    if parts.is_empty() {
+        return format!("0/{node_count} nodes are available.");
+    }
+    format!("0/{node_count} nodes are available: {}.", parts.join(", "))
+}
+
+struct Node {
+    name: String,
+    allocatable: Room,
+    used: Room,
+}
+
+/// One scheduling pass over every pending pod of the cluster.
+pub fn pass(store: &Store) {
+    let mut pending = store.scan("pods", None, |p| {
+        let unbound = p["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
+        (unbound && !is_terminating(p) && super::quota::counts(p)).then(|| p.clone())
+    });
+    if pending.is_empty() {
+        return;
+    }
+    pending.sort_by(|a, b| {
+        let created = |p: &Value| {
+            p["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        created(a).cmp(&created(b)).then_with(|| name(a).cmp(name(b)))
+    });
+    let mut nodes = store.scan("nodes", None, |n| {
+        if n["spec"]["unschedulable"].as_bool() == Some(true) {
+            return None;
+        }
+        let alloc = &n["status"]["allocatable"];
+        Some(Node {
+            name: name(n).to_owned(),
+            allocatable: Room {
+                cpu: milli_of(&alloc["cpu"]).unwrap_or(0),
+                memory: milli_of(&alloc["memory"]).unwrap_or(0),
+                pods: milli_of(&alloc["pods"]).unwrap_or(110_000),
+            },
+            used: Room::default(),
+        })
+    });
+    let bound = store.scan("pods", None, |p| {
+        let node = p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty())?;
+        super::quota::counts(p).then(|| (node.to_owned(), requests_of(p)))
+    });
+    for (node_name, request) in bound {
+        if let Some(node) = nodes.iter_mut().find(|n| n.name == node_name) {
+            node.used.cpu += request.cpu;
+            node.used.memory += request.memory;
+            node.used.pods += request.pods;
+        }
+    }
+    for pod in pending {
+        schedule_one(store, &mut nodes, &pod);
+    }
+}
+
+fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Value) {
+    let request = requests_of(pod);
+    let reasons: Vec<Vec<&'static str>> = nodes
+        .iter()
+        .map(|n| misfits(&n.allocatable, &n.used, &request))
+        .collect();
+    let best = nodes
+        .iter_mut()
+        .zip(&reasons)
+        .filter(|(_, r)| r.is_empty())
+        .map(|(n, _)| n)
+        .max_by_key(|n| (n.allocatable.cpu - n.used.cpu, std::cmp::Reverse(n.name.clone())));
+    let pod_key = key("pods", pod);
+    let Some(node) = best else {
+        let message = unschedulable_message(nodes.len(), &reasons);
+        let mut changed = false;
+        let _ = store.modify(&pod_key, UpdatePart::Status, |p| {
+            p["status"]["phase"] = json!("Pending");
+            changed = set_condition(
+                &mut p["status"],
+                "PodScheduled",
+                "False",
+                "Unschedulable",
+                &message,
+            );
+            changed
+        });
+        if changed {
+            record(
+                store,
+                pod,
+                Severity::Warning,
+                "FailedScheduling",
+                &message,
+                "default-scheduler",
+            );
+        }
+        return;
+    };
+    node.used.cpu += request.cpu;
+    node.used.memory += request.memory;
+    node.used.pods += request.pods;
+    let node_name = node.name.clone();
+    // Binding sets spec.nodeName (the pods/binding subresource), then the scheduler's condition.
+    let bound = store.modify(&pod_key, UpdatePart::Main, |p| {
+        p["spec"]["nodeName"] = json!(node_name);
+        true
+    });
+    if bound.is_err() {
+        return;
+    }
+    let _ = store.modify(&pod_key, UpdatePart::Status, |p| {
+        set_condition(&mut p["status"], "PodScheduled", "True", "", "");
+        if let Some(c) = p["status"]["conditions"].as_array_mut() {
+            for cond in c.iter_mut().filter(|c| c["type"] == "PodScheduled") {
+                if let Some(map) = cond.as_object_mut() {
+                    map.remove("reason");
+                    map.remove("message");
+                }
+            }
+        }
+        true
+    });
+    let message = format!(
+        "Successfully assigned {}/{} to {node_name}",
+        namespace(pod),
+        name(pod)
+    );
+    record(
+        store,
+        pod,
+        Severity::Normal,
+        "Scheduled",
+        &message,
+        "default-scheduler",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_compares_used_plus_request_with_allocatable() {
+        let alloc = Room {
+            cpu: 4000,
+            memory: 16_000,
+            pods: 110_000,
+        };
+        let used = Room {
+            cpu: 3600,
+            memory: 1000,
+            pods: 3000,
+        };
+        assert!(
+            misfits(
+                &alloc,
+                &used,
+                &Room {
+                    cpu: 400,
+                    memory: 1000,
+                    pods: 1000
+                }
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            misfits(
+                &alloc,
+                &used,
+                &Room {
+                    cpu: 401,
+                    memory: 15_001,
+                    pods: 1000
+                }
+            ),
+            vec!["Insufficient cpu", "Insufficient memory"]
+        );
+    }
+
+    #[test]
+    fn message_counts_reasons_like_the_scheduler() {
+        let reasons = vec![
+            vec!["Insufficient cpu"],
+            vec!["Insufficient cpu", "Insufficient memory"],
+            vec!["Insufficient cpu"],
+        ];
+        assert_eq!(
+            unschedulable_message(3, &reasons),
+            "0/3 nodes are available: 1 Insufficient memory, 3 Insufficient cpu."
+        );
+    }
+}

@@ -44,14 +44,8 @@ pub async fn run(
         .map(|s| selector_string(&s.selector))
         .unwrap_or_default();
 
-    if let Some(note) = &scale_plan.hpa_note {
-        if scale_plan.hpa_warning {
-            reporter.warn(note);
-        } else {
-            reporter.info(note);
-        }
-    }
     if scale_plan.changes.is_empty() {
+        hpa_note(reporter, &scale_plan);
         reporter.info(&format!(
             "{} already has {} replicas: nothing to change",
             scale_plan.object, current
@@ -68,6 +62,7 @@ pub async fn run(
             .collect(),
     };
     reporter.preview(&preview);
+    hpa_note(reporter, &scale_plan);
 
     check_all(
         cluster,
@@ -143,6 +138,16 @@ pub async fn run(
         Some(&applied_text),
     )
     .await
+}
+
+fn hpa_note(reporter: &mut Reporter, scale_plan: &ScalePlan) {
+    if let Some(note) = &scale_plan.hpa_note {
+        if scale_plan.hpa_warning {
+            reporter.warn(note);
+        } else {
+            reporter.info(note);
+        }
+    }
 }
 
 /// The HPA that targets the deployment, if any.
@@ -256,6 +261,9 @@ async fn verify_and_report(
 
     if !metrics {
         reporter.info("metrics.k8s.io is not available: CPU/memory per pod are not shown");
+    } else if rows.iter().any(|r| r.cpu.is_none()) {
+        reporter
+            .info("pods without CPU/memory have no metrics sample yet (metrics are sampled periodically)");
     }
     let verdict = if ok {
         format!(

@@ -1,1 +1,12 @@
-//! End-to-end tests: the built binary against the simulated cluster.
+//! End-to-end tests: the built `kubectl-orchscale` binary against the simulated cluster
+//! (orchscale-sim) over HTTPS, through a kubeconfig, as a user would run it.
+
+mod harness;
+
+mod cli;
+mod context;
+mod faults;
+mod kubectl;
+mod rollout;
+mod scale;
+mod status;

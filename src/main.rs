@@ -4,7 +4,10 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let cli = kubectl_orchscale::cli::Cli::parse();
+    let cli = match kubectl_orchscale::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => kubectl_orchscale::usage_error(e),
+    };
     // Logs go to stderr so stdout stays the result (one JSON document with -o json).
     // -v shows our debug lines; RUST_LOG overrides. kube/hyper stay at warn: their debug output
     // would show request URLs and headers.

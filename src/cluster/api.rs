@@ -33,6 +33,29 @@ pub fn is_conflict(error: &Error) -> bool {
     )
 }
 
+/// Read-modify-write with optimistic concurrency. `attempt(n)` reads (re-reads when n > 1),
+/// re-plans and writes with the resourceVersion read; a 409 Conflict runs it again, at most
+/// `max_attempts` times in all. Other errors end it at once.
+///
+/// # Errors
+/// The last attempt's error.
+pub async fn retry_on_conflict<T, F, Fut>(max_attempts: u32, mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut n = 1;
+    loop {
+        match attempt(n).await {
+            Err(e) if is_conflict(&e) && n < max_attempts => {
+                tracing::debug!(attempt = n, "409 Conflict: re-reading and re-planning");
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Maps a kube error into ours, naming what we tried to do and the server when unreachable.
 pub fn map_error(error: kube::Error, action: &str, server: &str) -> Error {
     match error {
@@ -325,6 +348,46 @@ mod tests {
         };
         assert!(is_conflict(&conflict));
         assert!(!is_conflict(&Error::failed("x", "y")));
+    }
+
+    fn conflict() -> Error {
+        Error::Api {
+            action: "patch".into(),
+            status: Some(409),
+            message: "modified".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn conflicts_rerun_the_attempt_within_bounds() {
+        let mut calls = Vec::new();
+        let result = retry_on_conflict(4, |n| {
+            calls.push(n);
+            async move { if n < 3 { Err(conflict()) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+        assert_eq!(calls, [1, 2, 3]);
+        let mut count = 0;
+        let result: Result<(), Error> = retry_on_conflict(2, |_| {
+            count += 1;
+            async { Err(conflict()) }
+        })
+        .await;
+        assert!(is_conflict(&result.unwrap_err()));
+        assert_eq!(count, 2);
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let mut count = 0;
+        let result: Result<(), Error> = retry_on_conflict(4, |_| {
+            count += 1;
+            async { Err(Error::failed("x", "y")) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(count, 1);
     }
 
     #[test]

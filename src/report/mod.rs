@@ -165,6 +165,16 @@ impl Reporter {
         self.sink = ProgressSink::None;
     }
 
+    /// Asks `Continue? [y/N]` after `question` (e.g. "3 pods restart, one at a time"), per the
+    /// SPEC's confirmation rule; clears the progress display first so the prompt is readable.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::NotConfirmed`] (exit 3) when declined or when there is no terminal.
+    pub fn confirm(&mut self, question: &str, yes: bool, dry_run: bool) -> Result<(), crate::error::Error> {
+        self.progress_done();
+        prompt::confirm(question, yes, dry_run)
+    }
+
     /// The result in text mode (stdout); nothing in JSON mode.
     pub fn out(&mut self, text: &str) {
         if !self.is_json() {

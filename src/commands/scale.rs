@@ -35,7 +35,7 @@ pub async fn run(
         cluster.namespace, cluster.namespace
     );
     let deployment: Deployment = cluster.get(name, &not_found_hint).await?;
-    let hpa = find_hpa(cluster, name).await?;
+    let hpa = find_hpa(cluster, name, reporter).await?;
     let current = deployment.counts().desired;
     let scale_plan = plan(name, current, args.replicas, hpa.as_ref(), args.force)?;
     let selector = deployment
@@ -150,10 +150,26 @@ fn hpa_note(reporter: &mut Reporter, scale_plan: &ScalePlan) {
     }
 }
 
-/// The HPA that targets the deployment, if any.
-async fn find_hpa(cluster: &Cluster, deployment: &str) -> Result<Option<HpaRange>, Error> {
-    let hpas: Vec<HorizontalPodAutoscaler> = cluster.list("").await?;
-    Ok(hpas.iter().find_map(|h| HpaRange::of(h, deployment)))
+/// The HPA that targets the deployment, if any. Without permission to read HPAs the guard
+/// cannot run: say so loudly and go on, since the scale itself may still be allowed.
+async fn find_hpa(
+    cluster: &Cluster,
+    deployment: &str,
+    reporter: &mut Reporter,
+) -> Result<Option<HpaRange>, Error> {
+    match cluster.list::<HorizontalPodAutoscaler>("").await {
+        Ok(hpas) => Ok(hpas.iter().find_map(|h| HpaRange::of(h, deployment))),
+        Err(Error::Api {
+            status: Some(403), ..
+        }) => {
+            reporter.warn(&format!(
+                "cannot list horizontalpodautoscalers in namespace {} (forbidden): the HPA range check is skipped",
+                cluster.namespace
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Patches the scale subresource with the resourceVersion read; on 409 re-reads, re-plans and

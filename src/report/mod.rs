@@ -145,7 +145,7 @@ impl Reporter {
         }
         if matches!(self.sink, ProgressSink::None) {
             self.sink = if self.stderr_is_terminal {
-                ProgressSink::Term(TermProgress::new())
+                ProgressSink::Term(TermProgress::new(progress))
             } else {
                 ProgressSink::Plain(PlainProgress::new(std::io::stderr()))
             };

@@ -5,6 +5,7 @@
 //! to show) or a [`PlanError`] that is refused before any write (exit 2).
 
 pub mod hpa;
+pub mod resources;
 
 use serde::Serialize;
 

@@ -342,7 +342,7 @@ mod tests {
             ("requests.memory".to_string(), q("2Gi")),
         ]
         .into();
-        let warnings = quota_check(&[quota.clone()], &delta);
+        let warnings = quota_check(std::slice::from_ref(&quota), &delta);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].starts_with("ResourceQuota compute: requests.cpu would need 2 cores more, but only 1 core of 6 cores is left (5 cores used)"));
         let small: ResourceList = [("requests.cpu".to_string(), q("1"))].into();

@@ -208,8 +208,9 @@ pub fn set_max_connections(config_yaml: &str, n: u32) -> Result<(String, Option<
             // `database: &anchor` still starts a block; anything else inline (`{…}`, `*alias`) is
             // not something a line edit can rewrite.
             if !value.is_empty() && !value.starts_with('&') {
+                // The inline value is not echoed: it may hold a password.
                 return Err(PlanError::new(
-                    format!("`database` in config.yaml is written inline ({value}), not as a block"),
+                    "`database` in config.yaml is written inline (flow style or an alias), not as a block",
                     EDIT_HINT,
                 ));
             }
@@ -536,8 +537,10 @@ database:\n  host: postgres.llm-orchestrator.svc\n  # pool size per pod\n  max_c
     }
 
     #[test]
-    fn invalid_yaml_error_does_not_echo_the_text() {
+    fn errors_do_not_echo_the_text() {
         let err = set_max_connections("password: s3cret\n  bad: [\n", 10).unwrap_err();
+        assert!(!err.message.contains("s3cret"), "{}", err.message);
+        let err = set_max_connections("database: {password: s3cret}\n", 10).unwrap_err();
         assert!(!err.message.contains("s3cret"), "{}", err.message);
     }
 }

@@ -151,6 +151,7 @@ pub fn set_max_connections(config_yaml: &str, n: u32) -> Result<(String, Option<
         None | Some(Value::Null) => None,
         Some(Value::Number(v)) => Some(v.to_string()),
         Some(Value::String(v)) => Some(v.clone()),
+        Some(Value::Bool(v)) => Some(v.to_string()),
         Some(_) => {
             return Err(PlanError::new(
                 "`database.max_connections` in config.yaml is not a single value",
@@ -320,6 +321,7 @@ fn verify(original: &Value, new_text: &str, n: u32, quote: Option<char>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// The lines of `new` that are not in `old` (old must be a subsequence of new, or the one
     /// line replaced).
@@ -525,6 +527,78 @@ database:\n  host: postgres.llm-orchestrator.svc\n  # pool size per pod\n  max_c
         match set_max_connections(text, 8) {
             Ok((new, _)) => assert_eq!(read_back(&new), Some(8)),
             Err(e) => assert!(e.message.starts_with("could not change database.max_connections")),
+        }
+    }
+
+    /// A random block-style config: sections of scalar keys with comments and blank lines,
+    /// `database` present or not, with or without `max_connections`, LF or CRLF.
+    fn config_strategy() -> impl Strategy<Value = String> {
+        let entry = (
+            prop::sample::select(vec!["host", "port", "max_connections", "timeout", "user", "pool"]),
+            prop::sample::select(vec!["1", "x", "\"quoted\"", "'single'", "30s", "true", ""]),
+            prop::option::of(prop::sample::select(vec!["# note", "#", "# max_connections: 3"])),
+            any::<bool>(),
+        );
+        let section = (
+            prop::sample::select(vec!["database", "server", "cache", "models"]),
+            prop::collection::vec(entry, 0..5),
+        );
+        (
+            prop::collection::vec(section, 0..4),
+            prop::sample::select(vec![2usize, 4]),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(sections, unit, crlf, header)| {
+                let eol = if crlf { "\r\n" } else { "\n" };
+                let mut text = if header {
+                    format!("# config{eol}")
+                } else {
+                    String::new()
+                };
+                let mut seen = std::collections::BTreeSet::new();
+                for (name, entries) in sections {
+                    if !seen.insert(name) {
+                        continue;
+                    }
+                    text.push_str(&format!("{name}:{eol}"));
+                    let mut keys = std::collections::BTreeSet::new();
+                    for (key, value, comment, blank) in entries {
+                        if !keys.insert(key) {
+                            continue;
+                        }
+                        let comment = comment.map(|c| format!("  {c}")).unwrap_or_default();
+                        let sep = if value.is_empty() { "" } else { " " };
+                        text.push_str(&format!("{}{key}:{sep}{value}{comment}{eol}", " ".repeat(unit)));
+                        if blank {
+                            text.push_str(eol);
+                        }
+                    }
+                }
+                text
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn random_configs_change_one_value_only(text in config_strategy(), n in 1u32..100_000) {
+            let (new, _) = set_max_connections(&text, n).unwrap();
+            // A number, or a string when the old value was quoted.
+            let value = parse_yaml(&new).unwrap()["database"]["max_connections"].clone();
+            prop_assert!(value == Value::from(n) || value == Value::from(n.to_string()), "{:?}", value);
+            let (removed, added) = changed_lines(&text, &new);
+            prop_assert!(removed.len() <= 1, "{:?}", removed);
+            if removed.len() == 1 {
+                prop_assert_eq!(added.len(), 1);
+            } else {
+                // A new key, or a new `database:` section (2 lines).
+                prop_assert!((1..=2).contains(&added.len()), "{:?}", added);
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,120}", n in 1u32..1000) {
+            let _ = set_max_connections(&text, n);
         }
     }
 

@@ -55,7 +55,12 @@ fn container_request(c: &Container, name: &str) -> i128 {
 /// container, plus the pod overhead.
 fn pod_request(pod: &Pod, name: &str) -> i128 {
     let Some(spec) = pod.spec.as_ref() else { return 0 };
-    let sum: i128 = spec.containers.iter().map(|c| container_request(c, name)).sum();
+    // Saturating: absurd quantities from the cluster must not overflow into a panic.
+    let sum = spec
+        .containers
+        .iter()
+        .map(|c| container_request(c, name))
+        .fold(0, i128::saturating_add);
     let init = spec
         .init_containers
         .iter()
@@ -63,7 +68,13 @@ fn pod_request(pod: &Pod, name: &str) -> i128 {
         .map(|c| container_request(c, name))
         .max()
         .unwrap_or(0);
-    sum.max(init) + amount(spec.overhead.as_ref(), name)
+    sum.max(init).saturating_add(amount(spec.overhead.as_ref(), name))
+}
+
+fn requested(pods: &[&Pod], name: &str) -> i128 {
+    pods.iter()
+        .map(|p| pod_request(p, name))
+        .fold(0, i128::saturating_add)
 }
 
 fn is_active(pod: &Pod) -> bool {
@@ -123,9 +134,8 @@ pub fn fit_check(
             })
             .collect();
         rooms.push(Room {
-            cpu: amount(allocatable, "cpu") - on_node.iter().map(|p| pod_request(p, "cpu")).sum::<i128>(),
-            memory: amount(allocatable, "memory")
-                - on_node.iter().map(|p| pod_request(p, "memory")).sum::<i128>(),
+            cpu: amount(allocatable, "cpu").saturating_sub(requested(&on_node, "cpu")),
+            memory: amount(allocatable, "memory").saturating_sub(requested(&on_node, "memory")),
             pods: max_pods - on_node.len() as i64,
         });
     }
@@ -188,7 +198,9 @@ pub fn rollout_quota_delta(
             } else {
                 1
             };
-            let peak = i128::from(surge.max(0)) * old + new_pods * (new - old);
+            let peak = i128::from(surge.max(0))
+                .saturating_mul(old)
+                .saturating_add(new_pods.saturating_mul(new.saturating_sub(old)));
             delta.insert(format!("{kind}.{name}"), Quantity::from_nanos(peak));
         }
     }
@@ -228,12 +240,14 @@ pub fn quota_check(quotas: &[ResourceQuota], delta: &ResourceList) -> Vec<String
             let used = used.unwrap_or_else(Quantity::zero);
             let resource = key.split_once('.').map_or(key.as_str(), |(_, r)| r);
             let show = |q: &Quantity| format_resource(resource, q);
-            if used.nanos() + extra.nanos() > hard.nanos() {
+            if used.nanos().saturating_add(extra.nanos()) > hard.nanos() {
                 warnings.push(format!(
                     "ResourceQuota {name}: {quota_key} would need {} more, but only {} of {} is left \
                      ({} used): new pods would be refused (FailedCreate) and the rollout would stall",
                     show(extra),
-                    show(&Quantity::from_nanos((hard.nanos() - used.nanos()).max(0))),
+                    show(&Quantity::from_nanos(
+                        hard.nanos().saturating_sub(used.nanos()).max(0)
+                    )),
                     show(&hard),
                     show(&used),
                 ));

@@ -43,6 +43,38 @@ pub struct ResourcesPlan {
     pub after: ContainerResources,
 }
 
+impl ResourcesPlan {
+    /// The container's CPU and memory requests after the change (zero when unset), for
+    /// [`fit_check`].
+    pub fn new_cpu_memory_requests(&self) -> (Quantity, Quantity) {
+        let get = |name: &str| {
+            self.after
+                .requests
+                .get(name)
+                .cloned()
+                .unwrap_or_else(Quantity::zero)
+        };
+        (get("cpu"), get("memory"))
+    }
+
+    /// [`utilization_shift`] warnings for every CPU/memory request this plan changes.
+    pub fn hpa_shifts(
+        &self,
+        hpa: &k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
+    ) -> Vec<String> {
+        ["cpu", "memory"]
+            .into_iter()
+            .filter_map(|name| {
+                let old = self.before.requests.get(name)?;
+                let new = self.after.requests.get(name)?;
+                (old != new)
+                    .then(|| utilization_shift(hpa, old, new, name))
+                    .flatten()
+            })
+            .collect()
+    }
+}
+
 /// Parses `cpu=500m,memory=1Gi` (any resource name: `ephemeral-storage`, `nvidia.com/gpu`).
 ///
 /// # Errors
@@ -401,6 +433,28 @@ mod tests {
         assert_eq!(
             err.message,
             "statefulset/postgres has no container \"postgres\"; its containers: orchestrator, sidecar"
+        );
+    }
+
+    #[test]
+    fn helpers_feed_fit_check_and_hpa_shift() {
+        let plan = plan("cpu=250m", "").unwrap();
+        let (cpu, memory) = plan.new_cpu_memory_requests();
+        assert_eq!((cpu.text(), memory.text()), ("250m", "1Gi"));
+        let hpa = serde_json::from_value(json!({
+            "metadata": {"name": "orchestrator"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "orchestrator"}, "minReplicas": 1, "maxReplicas": 10,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}]},
+            "status": {"currentReplicas": 3, "desiredReplicas": 3,
+                "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 60}}}]}
+        }))
+        .unwrap();
+        let shifts = plan.hpa_shifts(&hpa);
+        assert_eq!(shifts.len(), 1);
+        assert!(
+            shifts[0].starts_with(
+                "CPU request 500m -> 250m doubles measured utilization (60% -> 120% of request)"
+            )
         );
     }
 

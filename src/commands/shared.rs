@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
-use crate::cluster::api::PodUsage;
+use crate::cluster::metrics::PodUsage;
 use crate::error::Error;
 use crate::health;
 use crate::plan::Change;

@@ -8,6 +8,7 @@ mod context;
 mod faults;
 mod follow;
 mod kubectl;
+mod output;
 mod rollout;
 mod scale;
 mod status;

@@ -70,6 +70,10 @@ pub fn previous_values(changes: &[Change]) -> BTreeMap<String, Value> {
 
 /// Writes the `orchscale.io/last-change` annotation on the changed object.
 ///
+/// A merge patch of this one annotation, without a resourceVersion: it cannot undo anyone
+/// else's change, and the controllers' status writes in between would only turn a precondition
+/// into spurious 409s. The change itself was written with its resourceVersion.
+///
 /// # Errors
 /// API errors of the patch.
 pub async fn record_change<K>(

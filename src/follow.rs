@@ -159,6 +159,16 @@ where
                 errors = 0;
                 latest = Some(k);
             }
+            Update::Workload(Ok(Event::Delete(k))) if k.name_any() == spec.name => {
+                return Err(Error::failed(
+                    format!("{object} was deleted while its rollout was followed"),
+                    format!(
+                        "{}; someone or something deleted it: check with `kubectl get {}`",
+                        spec.applied,
+                        K::KIND
+                    ),
+                ));
+            }
             Update::Workload(Ok(_)) => errors = 0,
             Update::Pod(Ok(event)) => {
                 errors = 0;

@@ -82,7 +82,8 @@ pub async fn run(
         ));
         return verify_and_report(cluster, cli, reporter, &scale_plan, &selector, None).await;
     };
-    record_change::<Deployment>(
+    // The change is made: a failed audit record must not hide that, so it is a warning.
+    if let Err(e) = record_change::<Deployment>(
         cluster,
         name,
         &command_line,
@@ -90,7 +91,13 @@ pub async fn run(
         &applied_plan.changes,
         dry_run,
     )
-    .await?;
+    .await
+    {
+        reporter.warn(&format!(
+            "the change was applied but its audit record (orchscale.io/last-change) was not written: {e}; \
+             `undo` will not know about it"
+        ));
+    }
 
     if dry_run {
         reporter.out(&format!(

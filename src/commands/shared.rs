@@ -180,6 +180,9 @@ pub fn pods_json(rows: &[PodRow]) -> Value {
 
 /// The pods as a text table.
 pub fn pods_table(rows: &[PodRow]) -> String {
+    if rows.is_empty() {
+        return "  (no pods)".to_string();
+    }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let mut out = format!(
         "{:<width$}  {:<5}  {:>8}  {:<10}  {:>9}  {:>10}\n",

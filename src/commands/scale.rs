@@ -126,6 +126,7 @@ pub async fn run(
         timeout: cli.global.timeout,
         applied: &applied_text,
         expected_replicas: Some(applied_plan.target),
+        autoscaler: hpa.as_ref().map(|h| h.name.as_str()),
     };
     if let Err(failure) = follow::<Deployment>(cluster, &spec, reporter).await {
         let failure = if args.rollback_on_failure && !matches!(failure, Error::Interrupted { .. }) {
@@ -240,6 +241,7 @@ async fn roll_back(
         timeout: cli.global.timeout,
         applied: &restored,
         expected_replicas: Some(applied.current),
+        autoscaler: None,
     };
     match follow::<Deployment>(cluster, &spec, reporter).await {
         Ok(_) => Error::failed(format!("{failure} (rolled back: {restored})"), failure.hint()),

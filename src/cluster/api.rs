@@ -101,6 +101,11 @@ fn transport_error(error: &(dyn std::error::Error + 'static), action: &str, serv
         innermost = text;
         current = e.source();
     }
+    // hyper-timeout's connect timeout surfaces as tokio's bare "deadline has elapsed".
+    if innermost == "deadline has elapsed" {
+        connect = true;
+        innermost = "no TLS connection within the connect timeout (the server does not answer)".to_string();
+    }
     if connect {
         Error::Unreachable {
             server: server.to_string(),

@@ -403,6 +403,30 @@ mod tests {
         }
     }
 
+    #[derive(Debug)]
+    struct Elapsed;
+    impl std::fmt::Display for Elapsed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("deadline has elapsed")
+        }
+    }
+    impl std::error::Error for Elapsed {}
+
+    #[test]
+    fn connect_timeouts_are_unreachable_servers() {
+        match map_error(
+            kube::Error::Service(Box::new(Elapsed)),
+            "get x",
+            "https://10.0.0.1:6443",
+        ) {
+            Error::Unreachable { server, detail } => {
+                assert_eq!(server, "https://10.0.0.1:6443");
+                assert!(detail.contains("connect timeout"), "{detail}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
     #[test]
     fn refused_connections_are_unreachable_servers() {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);

@@ -136,7 +136,11 @@ pub enum Command {
     Resources(ResourcesArgs),
 
     /// Database operations: resources of the postgres statefulset, connection pool size
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  kubectl orchscale db resources --requests cpu=1,memory=2Gi\n  \
+                      kubectl orchscale db connections 50"
+    )]
     Db(DbCommand),
 
     /// Check that the orchestrator is healthy (the runbook's Validation section)

@@ -107,3 +107,31 @@ fn usage_errors_in_json_mode_print_an_error_document() {
         "{doc}"
     );
 }
+
+#[test]
+fn every_command_has_an_example_in_its_help() {
+    let commands: [&[&str]; 11] = [
+        &["scale"],
+        &["hpa"],
+        &["resources"],
+        &["db"],
+        &["db", "resources"],
+        &["db", "connections"],
+        &["validate"],
+        &["status"],
+        &["undo"],
+        &["completion"],
+        &["version"],
+    ];
+    for command in commands {
+        let args: Vec<&str> = command.iter().copied().chain(["--help"]).collect();
+        let out = offline(&args);
+        out.assert_code(0);
+        assert!(
+            out.stdout.contains("Example"),
+            "{command:?} help has an example:\n{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("kubectl orchscale"), "{command:?}");
+    }
+}

@@ -57,13 +57,20 @@ fn completion_scripts_for_each_shell() {
 
 #[test]
 fn commands_not_built_say_so() {
-    let out = offline(&["undo"]);
-    out.assert_code(1);
-    assert!(
-        out.stderr.contains("`undo` is not built yet in this version"),
-        "{}",
-        out.stderr
-    );
+    let unbuilt: [(&[&str], &str); 6] = [
+        (&["hpa", "--min", "5"], "hpa"),
+        (&["resources", "--requests", "cpu=1"], "resources"),
+        (&["db", "resources", "--requests", "cpu=1"], "db resources"),
+        (&["db", "connections", "50"], "db connections"),
+        (&["validate"], "validate"),
+        (&["undo"], "undo"),
+    ];
+    for (args, name) in unbuilt {
+        let out = offline(args);
+        out.assert_code(1);
+        let expected = format!("`{name}` is not built yet in this version");
+        assert!(out.stderr.contains(&expected), "{}", out.stderr);
+    }
 }
 
 #[test]

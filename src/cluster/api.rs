@@ -87,7 +87,9 @@ fn transport_error(error: &(dyn std::error::Error + 'static), action: &str, serv
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = current {
         let text = e.to_string();
-        if text.contains("Connect") || text.contains("connect") || text.contains("timed out") {
+        // hyper-util says "client error (Connect)" for any failure to establish the connection
+        // (DNS, TCP, TLS); a connection dropped later is not "unreachable".
+        if text.contains("(Connect)") || text.contains("tcp connect error") || text.contains("dns error") {
             connect = true;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>()

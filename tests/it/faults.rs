@@ -135,3 +135,30 @@ fn a_failed_audit_record_is_a_warning_not_a_lost_change() {
     assert!(out.stderr.contains("audit record"), "{}", out.stderr);
     assert_eq!(stored_replicas(&sim), 4);
 }
+
+#[test]
+fn a_connection_reset_is_retried() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    // Status 0: the sim drops the connection without an answer.
+    sim.faults().fail_next(rule("GET", "deployments", 0, None));
+    let out = run(&sim, &["scale", "--replicas", "4"]);
+    out.assert_code(0);
+    assert_eq!(stored_replicas(&sim), 4);
+}
+
+#[test]
+fn connection_resets_that_persist_give_up_within_the_budget() {
+    let sim = sim();
+    sim.faults().fail_next(FaultRule {
+        method: Some("GET".into()),
+        resource: Some("deployments".into()),
+        status: 0,
+        retry_after: None,
+        count: 50,
+    });
+    let out = run(&sim, &["scale", "--replicas", "4"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("error: "), "{}", out.stderr);
+    assert_eq!(stored_replicas(&sim), 3);
+}

@@ -1,3 +1,109 @@
 //! kubectl-orchscale: the LLM Orchestrator scaling runbook as safe, guided kubectl commands.
 
+pub mod cli;
+pub mod cluster;
+pub mod commands;
+pub mod error;
+pub mod follow;
+pub mod health;
 pub mod plan;
+pub mod quantity;
+pub mod report;
+
+use cli::Cli;
+use error::Error;
+use report::Reporter;
+
+/// Runs the parsed command and returns the process exit code (SPEC "Exit codes").
+///
+/// Prints the outcome: the JSON document (JSON mode), or the error as one line plus a hint
+/// on stderr (and `{"error": {...}}` on stdout in JSON mode).
+pub fn run(cli: Cli) -> i32 {
+    let mut reporter = Reporter::new(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return error::EXIT_FAILED;
+        }
+    };
+    let result = runtime.block_on(commands::dispatch(&cli, &mut reporter));
+    reporter.progress_done();
+    let document = reporter.take_document();
+    match result {
+        Ok(()) => {
+            if reporter.is_json()
+                && let Some(doc) = document
+            {
+                println!("{doc}");
+            }
+            error::EXIT_OK
+        }
+        Err(err) => {
+            report_error(&err, reporter.is_json(), document);
+            err.exit_code()
+        }
+    }
+}
+
+/// Reports a command-line error from clap and exits: help and version print normally; usage
+/// errors exit 2, and in JSON mode also print the error document on stdout.
+pub fn usage_error(error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let is_usage = !matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if is_usage && cli::wants_json(&args) {
+        let message = error.kind().as_str().unwrap_or("invalid usage").to_string();
+        let rendered = error.render().to_string();
+        // The first paragraph of clap's message, on one line (the usage and tips follow it).
+        let first: Vec<&str> = rendered
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let detail = if first.is_empty() {
+            message
+        } else {
+            first.join(" ").trim_start_matches("error: ").to_string()
+        };
+        println!(
+            "{}",
+            report::json::error_document(
+                &detail,
+                "see `kubectl orchscale --help` for the flags and examples"
+            )
+        );
+    }
+    error.exit()
+}
+
+fn report_error(err: &Error, json: bool, document: Option<serde_json::Value>) {
+    let hint = err.hint();
+    eprintln!("error: {err}");
+    if !hint.is_empty() {
+        eprintln!("hint: {hint}");
+    }
+    if json {
+        let error = report::json::error_document(&err.to_string(), &hint);
+        // A command that got as far as building its document reports it, marked failed,
+        // with the error inside: still exactly one JSON document on stdout.
+        let doc = match document {
+            Some(serde_json::Value::Object(mut doc)) => {
+                doc.insert("result".into(), serde_json::json!("failed"));
+                doc.insert("error".into(), error["error"].clone());
+                serde_json::Value::Object(doc)
+            }
+            _ => error,
+        };
+        println!("{doc}");
+    }
+}

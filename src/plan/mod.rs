@@ -4,6 +4,12 @@
 //! its input into a plan (the changes to preview, the patch to send, the warnings
 //! to show) or a [`PlanError`] that is refused before any write (exit 2).
 
+pub mod audit;
+pub mod connections;
+pub mod hpa;
+pub mod resources;
+pub mod scale;
+
 use serde::Serialize;
 
 /// One field a command changes, as previewed and reported in JSON (`changes[]`).

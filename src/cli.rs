@@ -1,0 +1,431 @@
+//! The command line: global flags, target names and one Args struct per command.
+//!
+//! Global and target flags are `global = true` because kubectl refuses its own flags before
+//! a plugin's name, so users put them anywhere after `orchscale`.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const GLOBAL: &str = "Global options";
+const TARGETS: &str = "Target objects";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-orchscale",
+    bin_name = "kubectl orchscale",
+    version,
+    about = "Scale the LLM Orchestrator safely: preview, confirm, apply, follow the rollout, verify.",
+    after_help = "Examples:\n  kubectl orchscale status\n  kubectl orchscale scale --replicas 5\n  \
+                  kubectl orchscale scale --replicas 5 --dry-run -o json"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(flatten)]
+    pub targets: TargetOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOpts {
+    /// Kubeconfig to read [default: $KUBECONFIG (all files of the list), else ~/.kube/config]
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+
+    /// Context to use [default: the kubeconfig's current-context]
+    #[arg(long, global = true, value_name = "NAME", help_heading = GLOBAL)]
+    pub context: Option<String>,
+
+    /// Namespace of the orchestrator
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        env = "ORCHSCALE_NAMESPACE", hide_env_values = true,
+        default_value = "llm-orchestrator",
+        value_name = "NS",
+        help_heading = GLOBAL
+    )]
+    pub namespace: String,
+
+    /// Output format; with json, stdout holds exactly one JSON document
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT", help_heading = GLOBAL)]
+    pub output: OutputFormat,
+
+    /// Answer yes to every confirmation prompt
+    #[arg(short = 'y', long, global = true, help_heading = GLOBAL)]
+    pub yes: bool,
+
+    /// Server-side dry run (dryRun=All): validate and show the change, persist nothing
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub dry_run: bool,
+
+    /// Longest wait for a rollout or condition (90s, 5m, 1h)
+    #[arg(long, global = true, default_value = "10m", value_parser = parse_duration, value_name = "DURATION", help_heading = GLOBAL)]
+    pub timeout: Duration,
+
+    /// More output on stderr
+    #[arg(short = 'v', long, global = true, conflicts_with = "quiet", help_heading = GLOBAL)]
+    pub verbose: bool,
+
+    /// Less output on stderr (no progress, no info lines)
+    #[arg(short = 'q', long, global = true, help_heading = GLOBAL)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TargetOpts {
+    /// Deployment of the orchestrator
+    #[arg(long, global = true, env = "ORCHSCALE_DEPLOYMENT", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    pub deployment: String,
+
+    /// Container of the orchestrator in the deployment
+    #[arg(long, global = true, env = "ORCHSCALE_CONTAINER", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    pub container: String,
+
+    /// HorizontalPodAutoscaler of the deployment
+    #[arg(long, global = true, env = "ORCHSCALE_HPA", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    pub hpa: String,
+
+    /// StatefulSet of the database
+    #[arg(long, global = true, env = "ORCHSCALE_STATEFULSET", hide_env_values = true, default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
+    pub statefulset: String,
+
+    /// Container of the database in the statefulset
+    #[arg(long, global = true, env = "ORCHSCALE_DB_CONTAINER", hide_env_values = true, default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
+    pub db_container: String,
+
+    /// ConfigMap holding the orchestrator's configuration
+    #[arg(long, global = true, env = "ORCHSCALE_CONFIGMAP", hide_env_values = true, default_value = "orchestrator-config", value_name = "NAME", help_heading = TARGETS)]
+    pub configmap: String,
+
+    /// Key of the configuration file in the configmap
+    #[arg(long, global = true, env = "ORCHSCALE_CONFIG_KEY", hide_env_values = true, default_value = "config.yaml", value_name = "KEY", help_heading = TARGETS)]
+    pub config_key: String,
+
+    /// Service of the orchestrator (health endpoint)
+    #[arg(long, global = true, env = "ORCHSCALE_SERVICE", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    pub service: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set the deployment's replica count, follow the rollout and verify the pods
+    #[command(after_help = "Examples:\n  kubectl orchscale scale --replicas 5\n  \
+                            kubectl orchscale scale --replicas 12 --force\n  \
+                            kubectl orchscale scale --replicas 4 --dry-run -o json")]
+    Scale(ScaleArgs),
+
+    /// Change the HorizontalPodAutoscaler (only the given fields) and watch it act
+    #[command(after_help = "Examples:\n  kubectl orchscale hpa --min 5 --max 20\n  \
+                            kubectl orchscale hpa --cpu 60 --watch")]
+    Hpa(HpaArgs),
+
+    /// Change the orchestrator container's requests/limits and follow the rolling restart
+    #[command(
+        after_help = "Example:\n  kubectl orchscale resources --requests cpu=1,memory=2Gi --limits cpu=2,memory=4Gi"
+    )]
+    Resources(ResourcesArgs),
+
+    /// Database operations: resources of the postgres statefulset, connection pool size
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  kubectl orchscale db resources --requests cpu=1,memory=2Gi\n  \
+                      kubectl orchscale db connections 50"
+    )]
+    Db(DbCommand),
+
+    /// Check that the orchestrator is healthy (the runbook's Validation section)
+    #[command(after_help = "Examples:\n  kubectl orchscale validate\n  \
+                            kubectl orchscale validate --health-url https://orchestrator.example.com/health")]
+    Validate(ValidateArgs),
+
+    /// One-screen overview: deployment, pods, HPA, resources, postgres, pool size (read-only)
+    #[command(after_help = "Examples:\n  kubectl orchscale status\n  kubectl orchscale status -o json")]
+    Status,
+
+    /// Revert the most recent change this tool made
+    #[command(after_help = "Example:\n  kubectl orchscale undo")]
+    Undo,
+
+    /// Print shell completions
+    #[command(
+        after_help = "Example:\n  kubectl orchscale completion bash > /etc/bash_completion.d/kubectl-orchscale"
+    )]
+    Completion(CompletionArgs),
+
+    /// Print version and build information
+    #[command(after_help = "Example:\n  kubectl orchscale version")]
+    Version,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Desired number of replicas
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub replicas: i64,
+
+    /// Scale even when an HPA's min..max range excludes N (the HPA will move it back)
+    #[arg(long)]
+    pub force: bool,
+
+    /// When the rollout fails, restore the previous replica count and wait for it
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HpaArgs {
+    /// Minimum replicas
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub min: Option<i64>,
+    /// Maximum replicas
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max: Option<i64>,
+    /// Target average CPU utilization (percent of the request)
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+    pub cpu: Option<i64>,
+    /// Target average memory utilization (percent of the request)
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+    pub memory: Option<i64>,
+    /// Create the HPA (autoscaling/v2, targeting the deployment) when it is missing
+    #[arg(long)]
+    pub create: bool,
+    /// Follow the autoscaler (replicas, utilization, conditions) until --timeout or Ctrl-C
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResourcesArgs {
+    /// Requests to set, e.g. cpu=1,memory=2Gi
+    #[arg(long, value_name = "cpu=Q,memory=Q")]
+    pub requests: Option<String>,
+    /// Limits to set, e.g. cpu=2,memory=4Gi
+    #[arg(long, value_name = "cpu=Q,memory=Q")]
+    pub limits: Option<String>,
+    /// When the rollout fails, restore the previous values and wait for that rollout
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Change the postgres container's requests/limits and follow the ordered rollout
+    #[command(
+        after_help = "Example:\n  kubectl orchscale db resources --requests cpu=1,memory=2Gi --limits cpu=2,memory=4Gi"
+    )]
+    Resources(ResourcesArgs),
+    /// Set database.max_connections in the orchestrator's config (and offer a restart)
+    #[command(after_help = "Examples:\n  kubectl orchscale db connections 50\n  \
+                            kubectl orchscale db connections 50 --restart --yes")]
+    Connections(ConnectionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionsArgs {
+    /// Connections per orchestrator pod
+    #[arg(value_name = "N", allow_negative_numbers = true)]
+    pub max_connections: i64,
+    /// Restart the deployment afterwards so the pods load the new value
+    #[arg(long, conflicts_with = "no_restart")]
+    pub restart: bool,
+    /// Do not restart the deployment
+    #[arg(long)]
+    pub no_restart: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Health endpoint to check [default: the service's /health through the API server proxy]
+    #[arg(long, value_name = "URL")]
+    pub health_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// Shell to generate completions for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+impl Command {
+    /// The command's name as the user typed it (for messages and JSON `command`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Scale(_) => "scale",
+            Command::Hpa(_) => "hpa",
+            Command::Resources(_) => "resources",
+            Command::Db(DbCommand::Resources(_)) => "db resources",
+            Command::Db(DbCommand::Connections(_)) => "db connections",
+            Command::Validate(_) => "validate",
+            Command::Status => "status",
+            Command::Undo => "undo",
+            Command::Completion(_) => "completion",
+            Command::Version => "version",
+        }
+    }
+}
+
+/// Whether raw arguments ask for JSON output (`-o json`, `-ojson`, `--output json`,
+/// `--output=json`), for reporting errors clap finds before parsing completes.
+pub fn wants_json<S: AsRef<str>>(args: &[S]) -> bool {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    args.iter().enumerate().any(|(i, arg)| match *arg {
+        "-o" | "--output" => args.get(i + 1) == Some(&"json"),
+        "-ojson" | "--output=json" | "-o=json" => true,
+        _ => false,
+    })
+}
+
+/// Parses `90s`, `5m`, `1h`, `1h30m`, `500ms` into a duration.
+///
+/// # Errors
+/// A message naming the accepted forms when the text is not a duration.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration \"{text}\": use a number with a unit, e.g. 90s, 5m, 1h");
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value.saturating_mul(60)),
+            "h" => Duration::from_secs(value.saturating_mul(3600)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(part);
+    }
+    if total.is_zero() {
+        return Err(format!(
+            "invalid duration \"{text}\": the wait must be longer than 0"
+        ));
+    }
+    Ok(total)
+}
+
+/// Shows a duration the way the user writes one (`90s`, `5m`, `1h30m`).
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn durations_without_unit_or_garbage_are_refused() {
+        for bad in ["", "10", "m", "5x", "-5s", "5 m", "0s"] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn durations_format_back() {
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(format_duration(Duration::from_millis(200)), "200ms");
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_command() {
+        let cli = Cli::try_parse_from([
+            "kubectl-orchscale",
+            "scale",
+            "--replicas",
+            "5",
+            "-n",
+            "staging",
+            "--context",
+            "sim",
+            "-o",
+            "json",
+            "--timeout",
+            "90s",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.namespace, "staging");
+        assert_eq!(cli.global.context.as_deref(), Some("sim"));
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert_eq!(cli.global.timeout, Duration::from_secs(90));
+        assert!(matches!(
+            cli.command,
+            Command::Scale(ScaleArgs { replicas: 5, .. })
+        ));
+    }
+
+    #[test]
+    fn negative_replicas_reach_the_command_to_be_refused_there() {
+        let cli = Cli::try_parse_from(["kubectl-orchscale", "scale", "--replicas", "-1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Scale(ScaleArgs { replicas: -1, .. })
+        ));
+    }
+
+    #[test]
+    fn json_is_detected_in_raw_arguments() {
+        assert!(wants_json(&["scale", "-o", "json"]));
+        assert!(wants_json(&["--output=json", "scale"]));
+        assert!(wants_json(&["-ojson"]));
+        assert!(!wants_json(&["-o", "text"]));
+        assert!(!wants_json(&["--context", "json"]));
+    }
+
+    #[test]
+    fn db_subcommands_have_their_names() {
+        let cli = Cli::try_parse_from(["kubectl-orchscale", "db", "connections", "50"]).unwrap();
+        assert_eq!(cli.command.name(), "db connections");
+    }
+}

@@ -1,0 +1,445 @@
+//! Thin API helpers on [`Cluster`]: get, list, patch, metrics; kube errors mapped to [`Error`].
+//!
+//! These make no decisions. Writes carry the field manager `kubectl-orchscale` and honour
+//! `--dry-run` (server-side `dryRun=All`).
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Cluster;
+use crate::error::Error;
+
+/// Field manager of every write, so `managedFields` shows who changed what.
+pub const FIELD_MANAGER: &str = "kubectl-orchscale";
+
+/// Longest wait for a single non-watch request; a server that accepts and never answers
+/// must not hang the CLI.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether a kube error is a 409 Conflict (stale resourceVersion): re-read and re-plan.
+pub fn is_conflict(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Api {
+            status: Some(409),
+            ..
+        }
+    )
+}
+
+/// Read-modify-write with optimistic concurrency. `attempt(n)` reads (re-reads when n > 1),
+/// re-plans and writes with the resourceVersion read; a 409 Conflict runs it again, at most
+/// `max_attempts` times in all. Other errors end it at once.
+///
+/// # Errors
+/// The last attempt's error.
+pub async fn retry_on_conflict<T, F, Fut>(max_attempts: u32, mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut n = 1;
+    loop {
+        match attempt(n).await {
+            Err(e) if is_conflict(&e) && n < max_attempts => {
+                tracing::debug!(attempt = n, "409 Conflict: re-reading and re-planning");
+                n += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Maps a kube error into ours, naming what we tried to do and the server when unreachable.
+pub fn map_error(error: kube::Error, action: &str, server: &str) -> Error {
+    match error {
+        kube::Error::Api(status) => Error::Api {
+            action: action.to_string(),
+            status: Some(status.code),
+            message: if status.message.is_empty() {
+                status.reason.clone()
+            } else {
+                status.message.clone()
+            },
+        },
+        kube::Error::HyperError(e) => transport_error(&e, action, server),
+        kube::Error::Service(e) => transport_error(e.as_ref(), action, server),
+        other => Error::Api {
+            action: action.to_string(),
+            status: None,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// A transport failure: connect errors mean the server is unreachable; the rest is reported
+/// with the innermost cause, which names the problem (refused, TLS, timeout) without secrets.
+fn transport_error(error: &(dyn std::error::Error + 'static), action: &str, server: &str) -> Error {
+    let mut innermost = error.to_string();
+    let mut connect = false;
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        // hyper-util says "client error (Connect)" for any failure to establish the connection
+        // (DNS, TCP, TLS); a connection dropped later is not "unreachable".
+        if text.contains("(Connect)") || text.contains("tcp connect error") || text.contains("dns error") {
+            connect = true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::TimedOut
+            )
+        {
+            connect = true;
+        }
+        innermost = text;
+        current = e.source();
+    }
+    // hyper-timeout's connect timeout surfaces as tokio's bare "deadline has elapsed".
+    if innermost == "deadline has elapsed" {
+        connect = true;
+        innermost = "no TLS connection within the connect timeout (the server does not answer)".to_string();
+    }
+    if connect {
+        Error::Unreachable {
+            server: server.to_string(),
+            detail: innermost,
+        }
+    } else {
+        Error::Api {
+            action: action.to_string(),
+            status: None,
+            message: format!("{innermost} (server {server})"),
+        }
+    }
+}
+
+async fn bounded<T>(
+    action: &str,
+    server: &str,
+    fut: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
+        Ok(result) => result.map_err(|e| map_error(e, action, server)),
+        Err(_) => Err(Error::Unreachable {
+            server: server.to_string(),
+            detail: format!("no answer within {}s to: {action}", REQUEST_TIMEOUT.as_secs()),
+        }),
+    }
+}
+
+/// The short kind name used in messages, e.g. `deployment`.
+pub fn kind_of<K: Resource<DynamicType = ()>>() -> String {
+    K::kind(&()).to_lowercase()
+}
+
+impl Cluster {
+    /// A namespaced API in the command's namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Reads one object; a missing object is [`Error::NotFound`] with `hint`.
+    ///
+    /// # Errors
+    /// NotFound, API and transport errors.
+    pub async fn get<K>(&self, name: &str, hint: &str) -> Result<K, Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    {
+        self.get_opt(name).await?.ok_or_else(|| Error::NotFound {
+            kind: kind_of::<K>(),
+            name: name.to_string(),
+            namespace: self.namespace.clone(),
+            hint: hint.to_string(),
+        })
+    }
+
+    /// Reads one object, `None` when it does not exist.
+    ///
+    /// # Errors
+    /// API and transport errors.
+    pub async fn get_opt<K>(&self, name: &str) -> Result<Option<K>, Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    {
+        let action = format!("get {} {}/{name}", kind_of::<K>(), self.namespace);
+        bounded(&action, &self.server, self.api::<K>().get_opt(name)).await
+    }
+
+    /// Lists objects matching a label selector (empty: all).
+    ///
+    /// # Errors
+    /// API and transport errors.
+    pub async fn list<K>(&self, label_selector: &str) -> Result<Vec<K>, Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    {
+        let action = format!("list {} in {}", kind_of::<K>(), self.namespace);
+        let mut params = ListParams::default();
+        if !label_selector.is_empty() {
+            params = params.labels(label_selector);
+        }
+        let list = bounded(&action, &self.server, self.api::<K>().list(&params)).await?;
+        Ok(list.items)
+    }
+
+    /// Patch parameters of every write: our field manager, dry run when asked.
+    pub fn patch_params(dry_run: bool) -> PatchParams {
+        let mut params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        if dry_run {
+            params = params.dry_run();
+        }
+        params
+    }
+
+    /// Patches an object (merge, strategic or JSON patch).
+    ///
+    /// # Errors
+    /// API errors (409 Conflict included: see [`is_conflict`]) and transport errors.
+    pub async fn patch<K, P>(&self, name: &str, patch: &Patch<P>, dry_run: bool) -> Result<K, Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+        P: Serialize + Debug,
+    {
+        let action = format!("patch {} {}/{name}", kind_of::<K>(), self.namespace);
+        let api = self.api::<K>();
+        bounded(
+            &action,
+            &self.server,
+            api.patch(name, &Self::patch_params(dry_run), patch),
+        )
+        .await
+    }
+
+    /// Patches the `scale` subresource of a deployment or statefulset.
+    ///
+    /// # Errors
+    /// API errors (409 Conflict included) and transport errors.
+    pub async fn patch_scale<K>(
+        &self,
+        name: &str,
+        patch: &serde_json::Value,
+        dry_run: bool,
+    ) -> Result<k8s_openapi::api::autoscaling::v1::Scale, Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    {
+        let action = format!("patch {}/scale {}/{name}", kind_of::<K>(), self.namespace);
+        let api = self.api::<K>();
+        let params = Self::patch_params(dry_run);
+        bounded(
+            &action,
+            &self.server,
+            api.patch_scale(name, &params, &Patch::Merge(patch)),
+        )
+        .await
+    }
+
+    /// Creates an object (e.g. `hpa --create`), with our field manager and `--dry-run`.
+    ///
+    /// # Errors
+    /// API errors (409 AlreadyExists included) and transport errors.
+    pub async fn create<K>(&self, object: &K, dry_run: bool) -> Result<K, Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Serialize
+            + Debug,
+    {
+        let name = object.meta().name.clone().unwrap_or_default();
+        let action = format!("create {} {}/{name}", kind_of::<K>(), self.namespace);
+        let params = PostParams {
+            dry_run,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
+        bounded(&action, &self.server, self.api::<K>().create(&params, object)).await
+    }
+
+    /// A watch on one named object, resumed by kube's watcher (re-list on 410 Gone) with
+    /// backoff between failures. Errors are yielded; callers decide when to give up.
+    pub fn watch_named<K>(
+        &self,
+        name: &str,
+    ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + use<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug
+            + Send
+            + 'static,
+    {
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        watcher::watcher(self.api::<K>(), config).default_backoff()
+    }
+
+    /// Sends a raw GET and returns the body as text (e.g. a health endpoint through the
+    /// service proxy). Non-2xx answers are [`Error::Api`] with their status code.
+    ///
+    /// # Errors
+    /// API and transport errors.
+    pub async fn get_raw_text(&self, path: &str) -> Result<String, Error> {
+        let action = format!("get {path}");
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| Error::failed(format!("bad request path {path}: {e}"), "this is a bug"))?;
+        bounded(&action, &self.server, self.client.request_text(request)).await
+    }
+
+    /// Sends a raw GET and parses JSON; `None` on 404/503 (an API that is not served).
+    ///
+    /// # Errors
+    /// Other API errors and transport errors.
+    pub async fn get_raw_json(&self, path: &str) -> Result<Option<serde_json::Value>, Error> {
+        let action = format!("get {path}");
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| Error::failed(format!("bad request path {path}: {e}"), "this is a bug"))?;
+        match bounded(
+            &action,
+            &self.server,
+            self.client.request::<serde_json::Value>(request),
+        )
+        .await
+        {
+            Ok(value) => Ok(Some(value)),
+            Err(Error::Api {
+                status: Some(404 | 503),
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The name of an object, for messages.
+pub fn name_of<K: ResourceExt>(object: &K) -> String {
+    object.name_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_are_recognised() {
+        let conflict = Error::Api {
+            action: "patch".into(),
+            status: Some(409),
+            message: "the object has been modified".into(),
+        };
+        assert!(is_conflict(&conflict));
+        assert!(!is_conflict(&Error::failed("x", "y")));
+    }
+
+    fn conflict() -> Error {
+        Error::Api {
+            action: "patch".into(),
+            status: Some(409),
+            message: "modified".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn conflicts_rerun_the_attempt_within_bounds() {
+        let mut calls = Vec::new();
+        let result = retry_on_conflict(4, |n| {
+            calls.push(n);
+            async move { if n < 3 { Err(conflict()) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+        assert_eq!(calls, [1, 2, 3]);
+        let mut count = 0;
+        let result: Result<(), Error> = retry_on_conflict(2, |_| {
+            count += 1;
+            async { Err(conflict()) }
+        })
+        .await;
+        assert!(is_conflict(&result.unwrap_err()));
+        assert_eq!(count, 2);
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let mut count = 0;
+        let result: Result<(), Error> = retry_on_conflict(4, |_| {
+            count += 1;
+            async { Err(Error::failed("x", "y")) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn api_errors_keep_code_and_message() {
+        let status =
+            kube::core::Status::failure("deployments.apps \"x\" is forbidden", "Forbidden").with_code(403);
+        match map_error(
+            kube::Error::Api(Box::new(status)),
+            "patch deployment",
+            "https://s",
+        ) {
+            Error::Api { status, message, .. } => {
+                assert_eq!(status, Some(403));
+                assert!(message.contains("forbidden"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[derive(Debug)]
+    struct Elapsed;
+    impl std::fmt::Display for Elapsed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("deadline has elapsed")
+        }
+    }
+    impl std::error::Error for Elapsed {}
+
+    #[test]
+    fn connect_timeouts_are_unreachable_servers() {
+        match map_error(
+            kube::Error::Service(Box::new(Elapsed)),
+            "get x",
+            "https://10.0.0.1:6443",
+        ) {
+            Error::Unreachable { server, detail } => {
+                assert_eq!(server, "https://10.0.0.1:6443");
+                assert!(detail.contains("connect timeout"), "{detail}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refused_connections_are_unreachable_servers() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let err = map_error(
+            kube::Error::Service(Box::new(refused)),
+            "get x",
+            "https://127.0.0.1:1",
+        );
+        match err {
+            Error::Unreachable { server, .. } => assert_eq!(server, "https://127.0.0.1:1"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

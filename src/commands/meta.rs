@@ -1,0 +1,35 @@
+//! `completion SHELL` and `version`: no cluster needed.
+
+use clap::CommandFactory;
+use serde_json::json;
+
+use crate::cli::Cli;
+use crate::report::Reporter;
+
+/// Kubernetes API version the client is built against (k8s-openapi feature).
+pub const KUBE_API_VERSION: &str = "1.34";
+
+/// Prints completions for `shell` on stdout.
+pub fn completion(shell: clap_complete::Shell) {
+    let mut command = Cli::command();
+    // Completions are for the binary name the shell sees on PATH.
+    clap_complete::generate(shell, &mut command, "kubectl-orchscale", &mut std::io::stdout());
+}
+
+/// Version and build info: version, git commit, target, Kubernetes API version.
+pub fn version(reporter: &mut Reporter) {
+    let version = env!("CARGO_PKG_VERSION");
+    let commit = option_env!("ORCHSCALE_GIT_COMMIT").unwrap_or("unknown");
+    let target = option_env!("ORCHSCALE_TARGET").unwrap_or("unknown");
+    if reporter.is_json() {
+        println!(
+            "{}",
+            json!({"version": version, "gitCommit": commit, "target": target, "kubernetesApi": KUBE_API_VERSION})
+        );
+    } else {
+        reporter.out(&format!(
+            "kubectl-orchscale {version}\n  git commit:      {commit}\n  target:          {target}\n  \
+             kubernetes API:  {KUBE_API_VERSION} (k8s-openapi, client kube-rs)"
+        ));
+    }
+}

@@ -1,0 +1,52 @@
+//! One module per command; this one dispatches.
+//!
+//! A writing command follows `scale.rs`: read with `Cluster::get`, plan with a pure fn in
+//! `plan/` (bad input is a `PlanError`, exit 2), `reporter.banner` + `reporter.preview`
+//! (with `shared::managed_warning`), `reporter.confirm` when pods restart,
+//! `access::check_all` for every write, the write inside `api::retry_on_conflict` carrying the
+//! resourceVersion read, `shared::record_change` for the audit trail, `follow::follow` for the
+//! rollout, then verify and `reporter.set_document` for `-o json`.
+
+pub mod meta;
+pub mod scale;
+pub mod shared;
+pub mod status;
+
+use crate::cli::{Cli, Command};
+use crate::cluster::{self, Cluster};
+use crate::error::Error;
+use crate::report::Reporter;
+
+/// Runs the command. `completion` and `version` are handled by `meta` without a cluster.
+///
+/// # Errors
+/// Whatever the command fails with; see [`Error::exit_code`].
+pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
+    match &cli.command {
+        Command::Scale(args) => {
+            // Bad input is refused before any request, even before connecting.
+            crate::plan::scale::plan(&cli.targets.deployment, 0, args.replicas, None, false)?;
+            let cluster = connect(cli).await?;
+            scale::run(&cluster, cli, args, reporter).await
+        }
+        Command::Status => {
+            let cluster = connect(cli).await?;
+            status::run(&cluster, cli, reporter).await
+        }
+        Command::Completion(args) => {
+            meta::completion(args.shell);
+            Ok(())
+        }
+        Command::Version => {
+            meta::version(reporter);
+            Ok(())
+        }
+        other => Err(Error::NotBuilt {
+            command: other.name().to_string(),
+        }),
+    }
+}
+
+async fn connect(cli: &Cli) -> Result<Cluster, Error> {
+    cluster::connect(&cli.global).await
+}

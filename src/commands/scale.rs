@@ -1,0 +1,318 @@
+//! `scale --replicas N`: read -> plan (HPA guard) -> preview -> permissions -> patch the
+//! scale subresource -> audit -> follow the rollout -> verify the pods and their usage.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use serde_json::{Map, Value, json};
+
+use super::shared::{managed_warning, pod_rows, pods_json, pods_table, record_change, selector_string};
+use crate::cli::{Cli, ScaleArgs};
+use crate::cluster::Cluster;
+use crate::cluster::access::{Permission, check_all};
+use crate::cluster::api::retry_on_conflict;
+use crate::error::Error;
+use crate::follow::{FollowSpec, follow};
+use crate::health::Workload;
+use crate::plan::scale::{HpaRange, ScalePlan, plan, scale_patch};
+use crate::report::Reporter;
+use crate::report::preview::Preview;
+
+/// Attempts of the read-plan-write cycle when the deployment changes under us (409).
+const MAX_CONFLICT_ATTEMPTS: u32 = 4;
+
+/// # Errors
+/// Usage errors (exit 2) before any write; API, permission, rollout and verification errors.
+pub async fn run(
+    cluster: &Cluster,
+    cli: &Cli,
+    args: &ScaleArgs,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    let name = cli.targets.deployment.as_str();
+    let dry_run = cli.global.dry_run;
+    let not_found_hint = format!(
+        "check the name (--deployment) and namespace (-n {}); list them with `kubectl get deployments -n {}`",
+        cluster.namespace, cluster.namespace
+    );
+    let deployment: Deployment = cluster.get(name, &not_found_hint).await?;
+    let hpa = find_hpa(cluster, name, reporter).await?;
+    let current = deployment.counts().desired;
+    let scale_plan = plan(name, current, args.replicas, hpa.as_ref(), args.force)?;
+    let selector = deployment
+        .spec
+        .as_ref()
+        .map(|s| selector_string(&s.selector))
+        .unwrap_or_default();
+
+    if scale_plan.changes.is_empty() {
+        hpa_note(reporter, &scale_plan);
+        reporter.info(&format!(
+            "{} already has {} replicas: nothing to change",
+            scale_plan.object, current
+        ));
+        return verify_and_report(cluster, cli, reporter, &scale_plan, &selector, None).await;
+    }
+
+    reporter.banner(cluster);
+    let preview = Preview {
+        changes: scale_plan.changes.clone(),
+        consequences: scale_plan.consequences.clone(),
+        warnings: managed_warning(&scale_plan.object, &deployment.metadata)
+            .into_iter()
+            .collect(),
+    };
+    reporter.preview(&preview);
+    hpa_note(reporter, &scale_plan);
+
+    check_all(
+        cluster,
+        &[
+            Permission::new("patch", "apps", "deployments/scale", Some(name)),
+            Permission::new("patch", "apps", "deployments", Some(name)),
+        ],
+    )
+    .await?;
+
+    let command_line = format!("scale --replicas {}", scale_plan.target);
+    let applied = write_scale(cluster, name, &deployment, hpa.as_ref(), args, dry_run).await?;
+    let Some(applied_plan) = applied else {
+        reporter.info(&format!(
+            "{} already has {} replicas: nothing to change",
+            scale_plan.object, scale_plan.target
+        ));
+        return verify_and_report(cluster, cli, reporter, &scale_plan, &selector, None).await;
+    };
+    // The change is made: a failed audit record must not hide that, so it is a warning.
+    if let Err(e) = record_change::<Deployment>(
+        cluster,
+        name,
+        &command_line,
+        &applied_plan.object,
+        &applied_plan.changes,
+        dry_run,
+    )
+    .await
+    {
+        reporter.warn(&format!(
+            "the change was applied but its audit record (orchscale.io/last-change) was not written: {e}; \
+             `undo` will not know about it"
+        ));
+    }
+
+    if dry_run {
+        reporter.out(&format!(
+            "dry run: the API server accepted {} replicas {} -> {}; nothing was persisted",
+            applied_plan.object, applied_plan.current, applied_plan.target
+        ));
+        let mut extra = Map::new();
+        extra.insert("replicas".into(), json!(applied_plan.target));
+        extra.insert(
+            "readyReplicas".into(),
+            json!(deployment_ready(cluster, name).await?),
+        );
+        extra.insert("pods".into(), json!([]));
+        reporter.set_document("scale", cluster, true, &applied_plan.changes, true, extra);
+        return Ok(());
+    }
+
+    let applied_text = format!(
+        "{} replicas were set to {} (from {})",
+        applied_plan.object, applied_plan.target, applied_plan.current
+    );
+    reporter.info(&format!("applied: {applied_text}; following the rollout"));
+    let spec = FollowSpec {
+        name,
+        selector: &selector,
+        timeout: cli.global.timeout,
+        applied: &applied_text,
+        expected_replicas: Some(applied_plan.target),
+        autoscaler: hpa.as_ref().map(|h| h.name.as_str()),
+    };
+    if let Err(failure) = follow::<Deployment>(cluster, &spec, reporter).await {
+        let failure = if args.rollback_on_failure && !matches!(failure, Error::Interrupted { .. }) {
+            roll_back(cluster, cli, &applied_plan, &selector, reporter, failure).await
+        } else {
+            failure
+        };
+        record_failure(reporter, cluster, &applied_plan);
+        return Err(failure);
+    }
+    verify_and_report(
+        cluster,
+        cli,
+        reporter,
+        &applied_plan,
+        &selector,
+        Some(&applied_text),
+    )
+    .await
+}
+
+fn hpa_note(reporter: &mut Reporter, scale_plan: &ScalePlan) {
+    if let Some(note) = &scale_plan.hpa_note {
+        if scale_plan.hpa_warning {
+            reporter.warn(note);
+        } else {
+            reporter.info(note);
+        }
+    }
+}
+
+/// The HPA that targets the deployment, if any. Without permission to read HPAs the guard
+/// cannot run: say so loudly and go on, since the scale itself may still be allowed.
+async fn find_hpa(
+    cluster: &Cluster,
+    deployment: &str,
+    reporter: &mut Reporter,
+) -> Result<Option<HpaRange>, Error> {
+    match cluster.list::<HorizontalPodAutoscaler>("").await {
+        Ok(hpas) => Ok(hpas.iter().find_map(|h| HpaRange::of(h, deployment))),
+        Err(Error::Api {
+            status: Some(403), ..
+        }) => {
+            reporter.warn(&format!(
+                "cannot list horizontalpodautoscalers in namespace {} (forbidden): the HPA range check is skipped",
+                cluster.namespace
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Patches the scale subresource with the resourceVersion read; on 409 re-reads, re-plans and
+/// writes again. `None` when a re-read shows the target is already reached.
+async fn write_scale(
+    cluster: &Cluster,
+    name: &str,
+    initial: &Deployment,
+    hpa: Option<&HpaRange>,
+    args: &ScaleArgs,
+    dry_run: bool,
+) -> Result<Option<ScalePlan>, Error> {
+    retry_on_conflict(MAX_CONFLICT_ATTEMPTS, |attempt| async move {
+        let deployment = if attempt == 1 {
+            initial.clone()
+        } else {
+            cluster.get(name, "the deployment was deleted meanwhile").await?
+        };
+        let scale_plan = plan(name, deployment.counts().desired, args.replicas, hpa, args.force)?;
+        if scale_plan.changes.is_empty() {
+            return Ok(None);
+        }
+        let patch = scale_patch(scale_plan.target, deployment.metadata.resource_version.as_deref());
+        cluster.patch_scale::<Deployment>(name, &patch, dry_run).await?;
+        Ok(Some(scale_plan))
+    })
+    .await
+}
+
+async fn deployment_ready(cluster: &Cluster, name: &str) -> Result<i32, Error> {
+    let d: Deployment = cluster.get(name, "the deployment was deleted meanwhile").await?;
+    Ok(d.counts().ready)
+}
+
+/// `--rollback-on-failure`: restore the previous count and wait for it; returns the error to
+/// report (the original failure, saying whether the rollback worked).
+async fn roll_back(
+    cluster: &Cluster,
+    cli: &Cli,
+    applied: &ScalePlan,
+    selector: &str,
+    reporter: &mut Reporter,
+    failure: Error,
+) -> Error {
+    reporter.warn(&format!(
+        "{failure}; rolling back to {} replicas",
+        applied.current
+    ));
+    let patch = scale_patch(applied.current, None);
+    let name = cli.targets.deployment.as_str();
+    if let Err(e) = cluster.patch_scale::<Deployment>(name, &patch, false).await {
+        return Error::failed(format!("{failure}; the rollback failed too: {e}"), e.hint());
+    }
+    let restored = format!(
+        "{} was rolled back to {} replicas",
+        applied.object, applied.current
+    );
+    let spec = FollowSpec {
+        name,
+        selector,
+        timeout: cli.global.timeout,
+        applied: &restored,
+        expected_replicas: Some(applied.current),
+        autoscaler: None,
+    };
+    match follow::<Deployment>(cluster, &spec, reporter).await {
+        Ok(_) => Error::failed(format!("{failure} (rolled back: {restored})"), failure.hint()),
+        Err(e) => Error::failed(format!("{failure}; the rollback did not finish: {e}"), e.hint()),
+    }
+}
+
+fn record_failure(reporter: &mut Reporter, cluster: &Cluster, applied: &ScalePlan) {
+    let mut extra = Map::new();
+    extra.insert("replicas".into(), json!(applied.target));
+    reporter.set_document("scale", cluster, false, &applied.changes, false, extra);
+}
+
+/// Lists the pods (must be N, all Ready) with usage; prints the verdict and the JSON document.
+async fn verify_and_report(
+    cluster: &Cluster,
+    cli: &Cli,
+    reporter: &mut Reporter,
+    applied: &ScalePlan,
+    selector: &str,
+    applied_text: Option<&str>,
+) -> Result<(), Error> {
+    let name = cli.targets.deployment.as_str();
+    let deployment: Deployment = cluster.get(name, "the deployment was deleted meanwhile").await?;
+    let counts = deployment.counts();
+    let (rows, metrics) = pod_rows(cluster, selector).await?;
+    let ready = rows.iter().filter(|r| r.ready).count();
+    let ok = rows.len() == applied.target as usize && ready == rows.len();
+
+    let mut extra = Map::new();
+    extra.insert("replicas".into(), json!(applied.target));
+    extra.insert("readyReplicas".into(), json!(counts.ready));
+    extra.insert("pods".into(), pods_json(&rows));
+    extra.insert("metricsAvailable".into(), Value::Bool(metrics));
+    reporter.set_document("scale", cluster, false, &applied.changes, ok, extra);
+
+    if !metrics {
+        reporter.info("metrics.k8s.io is not available: CPU/memory per pod are not shown");
+    } else if rows.iter().any(|r| r.cpu.is_none()) {
+        reporter
+            .info("pods without CPU/memory have no metrics sample yet (metrics are sampled periodically)");
+    }
+    let verdict = if ok {
+        format!(
+            "{} is at {} replicas, {} ready:",
+            applied.object, applied.target, ready
+        )
+    } else {
+        format!(
+            "{} should have {} ready pods, found {} pods ({} ready):",
+            applied.object,
+            applied.target,
+            rows.len(),
+            ready
+        )
+    };
+    reporter.out(&format!("{verdict}\n{}", pods_table(&rows)));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::failed(
+            format!(
+                "verification failed: {} pods found ({} ready), expected {}",
+                rows.len(),
+                ready,
+                applied.target
+            ),
+            format!(
+                "{}; check the pods with `kubectl orchscale status`",
+                applied_text.unwrap_or("nothing was changed")
+            ),
+        ))
+    }
+}

@@ -1,0 +1,272 @@
+//! Steps every writing command shares: preview with GitOps warnings, the audit record,
+//! the pod list with usage.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::Resource;
+use kube::api::Patch;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::cluster::Cluster;
+use crate::cluster::metrics::PodUsage;
+use crate::error::Error;
+use crate::health;
+use crate::plan::Change;
+use crate::plan::audit::{LastChange, now_rfc3339};
+use crate::quantity::{Quantity, format_cpu, format_memory};
+use crate::report::preview::gitops_warning;
+
+/// The label selector of a workload as a query string (`app=orchestrator,tier in (a,b)`).
+pub fn selector_string(selector: &LabelSelector) -> String {
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for expr in selector.match_expressions.iter().flatten() {
+        let values = expr.values.clone().unwrap_or_default().join(",");
+        parts.push(match expr.operator.as_str() {
+            "In" => format!("{} in ({values})", expr.key),
+            "NotIn" => format!("{} notin ({values})", expr.key),
+            "Exists" => expr.key.clone(),
+            _ => format!("!{}", expr.key),
+        });
+    }
+    parts.join(",")
+}
+
+/// The GitOps/Helm warning for an object's metadata, if it is managed that way.
+pub fn managed_warning(object: &str, meta: &ObjectMeta) -> Option<String> {
+    gitops_warning(
+        object,
+        &meta.labels.clone().unwrap_or_default(),
+        &meta.annotations.clone().unwrap_or_default(),
+    )
+}
+
+/// The `previous` map of the audit record: each changed field's value before.
+pub fn previous_values(changes: &[Change]) -> BTreeMap<String, Value> {
+    changes
+        .iter()
+        .map(|c| {
+            let before = match &c.before {
+                // Numbers stay numbers so that undo can write them back as they were.
+                Some(text) => text
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| json!(text)),
+                None => Value::Null,
+            };
+            (c.field.clone(), before)
+        })
+        .collect()
+}
+
+/// Writes the `orchscale.io/last-change` annotation on the changed object.
+///
+/// A merge patch of this one annotation, without a resourceVersion: it cannot undo anyone
+/// else's change, and the controllers' status writes in between would only turn a precondition
+/// into spurious 409s. The change itself was written with its resourceVersion.
+///
+/// # Errors
+/// API errors of the patch.
+pub async fn record_change<K>(
+    cluster: &Cluster,
+    name: &str,
+    command_line: &str,
+    object: &str,
+    changes: &[Change],
+    dry_run: bool,
+) -> Result<(), Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let record = LastChange::new(
+        command_line,
+        now_rfc3339(),
+        cluster.user.clone(),
+        object,
+        previous_values(changes),
+    );
+    cluster
+        .patch::<K, _>(name, &Patch::Merge(record.merge_patch()), dry_run)
+        .await
+        .map(|_| ())
+}
+
+/// One row of a pod list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRow {
+    pub name: String,
+    pub ready: bool,
+    pub restarts: i32,
+    pub node: String,
+    /// Usage summed over the pod's containers; `None` without a metrics sample.
+    pub cpu: Option<Quantity>,
+    pub memory: Option<Quantity>,
+}
+
+/// Sums the containers' usage of one pod; `None` when a value does not parse.
+pub fn pod_usage_totals(usage: &PodUsage) -> (Option<Quantity>, Option<Quantity>) {
+    let sum = |pick: fn(&(String, String, String)) -> &String| -> Option<Quantity> {
+        usage.containers.iter().try_fold(Quantity::zero(), |acc, c| {
+            acc.checked_add(&Quantity::parse(pick(c)).ok()?)
+        })
+    };
+    (sum(|c| &c.1), sum(|c| &c.2))
+}
+
+/// The pods of a selector (terminating ones left out) with usage when metrics are served.
+/// The bool says whether metrics.k8s.io answered.
+///
+/// # Errors
+/// API errors listing pods (metrics errors only degrade to "no metrics").
+pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>, bool), Error> {
+    let pods: Vec<Pod> = cluster.list(selector).await?;
+    let metrics = match cluster.pod_metrics(selector).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::debug!(error = %e, "pod metrics unavailable");
+            None
+        }
+    };
+    let mut rows: Vec<PodRow> = pods
+        .iter()
+        .filter(|p| !health::is_terminating(p))
+        .map(|p| {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let usage = metrics
+                .as_ref()
+                .and_then(|m| m.iter().find(|u| u.pod == name))
+                .map(pod_usage_totals)
+                .unwrap_or((None, None));
+            PodRow {
+                ready: health::pod_ready(p),
+                restarts: health::pod_restarts(p),
+                node: p
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_default(),
+                cpu: usage.0,
+                memory: usage.1,
+                name,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((rows, metrics.is_some()))
+}
+
+/// The pods as the SPEC's JSON array `{name, ready, cpu, memory}` (+ restarts, node).
+pub fn pods_json(rows: &[PodRow]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|r| {
+                json!({"name": r.name, "ready": r.ready,
+                       "cpu": r.cpu.as_ref().map(Quantity::canonical),
+                       "memory": r.memory.as_ref().map(Quantity::canonical),
+                       "restarts": r.restarts, "node": r.node})
+            })
+            .collect(),
+    )
+}
+
+/// The pods as a text table.
+pub fn pods_table(rows: &[PodRow]) -> String {
+    if rows.is_empty() {
+        return "  (no pods)".to_string();
+    }
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!(
+        "{:<width$}  {:<5}  {:>8}  {:<10}  {:>9}  {:>10}\n",
+        "NAME", "READY", "RESTARTS", "NODE", "CPU", "MEMORY"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<width$}  {:<5}  {:>8}  {:<10}  {:>9}  {:>10}\n",
+            r.name,
+            if r.ready { "yes" } else { "no" },
+            r.restarts,
+            r.node,
+            r.cpu.as_ref().map(format_cpu).unwrap_or_else(|| "-".into()),
+            r.memory.as_ref().map(format_memory).unwrap_or_else(|| "-".into()),
+        ));
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_render_as_queries() {
+        let sel: LabelSelector = serde_json::from_value(json!({
+            "matchLabels": {"app": "orchestrator", "tier": "api"},
+            "matchExpressions": [{"key": "env", "operator": "In", "values": ["a", "b"]},
+                                 {"key": "canary", "operator": "DoesNotExist"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            selector_string(&sel),
+            "app=orchestrator,tier=api,env in (a,b),!canary"
+        );
+    }
+
+    #[test]
+    fn previous_values_keep_numbers_as_numbers() {
+        let changes = vec![
+            Change::new("d/x", "spec.replicas", Some("3".into()), Some("5".into())),
+            Change::new(
+                "d/x",
+                "resources.requests.cpu",
+                Some("500m".into()),
+                Some("1".into()),
+            ),
+            Change::new("d/x", "resources.limits.gpu", None, Some("1".into())),
+        ];
+        let prev = previous_values(&changes);
+        assert_eq!(prev["spec.replicas"], json!(3));
+        assert_eq!(prev["resources.requests.cpu"], json!("500m"));
+        assert_eq!(prev["resources.limits.gpu"], Value::Null);
+    }
+
+    #[test]
+    fn usage_is_summed_over_containers() {
+        let usage = PodUsage {
+            pod: "p".into(),
+            containers: vec![
+                ("a".into(), "300m".into(), "700Mi".into()),
+                ("b".into(), "5m".into(), "20Mi".into()),
+            ],
+        };
+        let (cpu, memory) = pod_usage_totals(&usage);
+        assert_eq!(cpu.unwrap().canonical(), "305m");
+        assert_eq!(format_memory(&memory.unwrap()), "720 MiB");
+    }
+
+    #[test]
+    fn table_and_json_list_every_pod() {
+        let rows = vec![PodRow {
+            name: "orchestrator-1".into(),
+            ready: true,
+            restarts: 0,
+            node: "node-a".into(),
+            cpu: Some(Quantity::parse("300m").unwrap()),
+            memory: None,
+        }];
+        let table = pods_table(&rows);
+        assert!(table.lines().nth(1).unwrap().starts_with("orchestrator-1  yes"));
+        assert!(table.contains("300m"), "{table}");
+        assert_eq!(pods_json(&rows)[0]["memory"], Value::Null);
+        assert_eq!(pods_json(&rows)[0]["cpu"], "300m");
+        assert_eq!(pods_json(&rows)[0]["ready"], true);
+    }
+}

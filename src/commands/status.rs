@@ -1,0 +1,445 @@
+//! `status`: a read-only, one-screen overview of everything the runbook touches.
+//!
+//! Only GETs and LISTs: nothing is written (the e2e test checks the request log).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec, MetricStatus};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, ResourceRequirements};
+use serde_json::{Map, Value, json};
+
+use super::shared::{pod_rows, pods_json, pods_table, selector_string};
+use crate::cli::Cli;
+use crate::cluster::Cluster;
+use crate::error::Error;
+use crate::health::Workload;
+use crate::report::Reporter;
+
+/// # Errors
+/// API and transport errors; missing objects are shown as missing, not errors.
+pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
+    let t = &cli.targets;
+    let deployment: Option<Deployment> = cluster.get_opt(&t.deployment).await?;
+    let hpa: Option<HorizontalPodAutoscaler> = cluster.get_opt(&t.hpa).await?;
+    let statefulset: Option<StatefulSet> = cluster.get_opt(&t.statefulset).await?;
+    let configmap: Option<ConfigMap> = cluster.get_opt(&t.configmap).await?;
+    let (pods, metrics) = match deployment.as_ref().and_then(|d| d.spec.as_ref()) {
+        Some(spec) => pod_rows(cluster, &selector_string(&spec.selector)).await?,
+        None => (Vec::new(), false),
+    };
+
+    let mut doc = Map::new();
+    let mut text = vec![format!(
+        "Context {} | server {} | namespace {}",
+        cluster.context, cluster.server, cluster.namespace
+    )];
+
+    let dep_json = deployment.as_ref().map(|d| deployment_json(d, &t.container));
+    text.push(deployment_text(&t.deployment, dep_json.as_ref()));
+    doc.insert("deployment".into(), dep_json.unwrap_or(Value::Null));
+
+    if deployment.is_some() {
+        let note = if metrics {
+            ""
+        } else {
+            " (metrics.k8s.io not available: no usage)"
+        };
+        text.push(format!("\nPods{note}:"));
+        text.push(pods_table(&pods));
+    }
+    doc.insert("pods".into(), pods_json(&pods));
+    doc.insert("metricsAvailable".into(), Value::Bool(metrics));
+
+    let hpa_json = hpa.as_ref().map(hpa_json);
+    text.push(hpa_text(&t.hpa, hpa_json.as_ref()));
+    doc.insert("hpa".into(), hpa_json.unwrap_or(Value::Null));
+
+    let sts_json = statefulset.as_ref().map(|s| statefulset_json(s, &t.db_container));
+    text.push(statefulset_text(&t.statefulset, sts_json.as_ref()));
+    doc.insert("statefulset".into(), sts_json.unwrap_or(Value::Null));
+
+    let pool = configmap
+        .as_ref()
+        .and_then(|c| c.data.as_ref())
+        .and_then(|d| d.get(&t.config_key))
+        .and_then(|yaml| pool_size(yaml));
+    text.push(match (&configmap, pool) {
+        (None, _) => format!("\nConfigMap {}: not found", t.configmap),
+        (Some(_), Some(n)) => format!(
+            "\nConfigMap {}: database.max_connections = {n} per pod",
+            t.configmap
+        ),
+        (Some(_), None) => format!(
+            "\nConfigMap {}: database.max_connections not found in {}",
+            t.configmap, t.config_key
+        ),
+    });
+    doc.insert("poolSize".into(), json!(pool));
+
+    reporter.out(&text.join("\n"));
+    reporter.set_document("status", cluster, false, &[], deployment.is_some(), doc);
+    // Without the deployment the overview is mostly empty: most likely the wrong namespace or
+    // name, which deserves a failing exit code and a hint, as `kubectl get` would give.
+    if deployment.is_none() {
+        return Err(Error::NotFound {
+            kind: "deployment".into(),
+            name: t.deployment.clone(),
+            namespace: cluster.namespace.clone(),
+            hint: "check the namespace (-n) and the name (--deployment, ORCHSCALE_DEPLOYMENT)".into(),
+        });
+    }
+    Ok(())
+}
+
+fn container<'a>(containers: &'a [Container], name: &str) -> Option<&'a Container> {
+    containers.iter().find(|c| c.name == name)
+}
+
+/// requests/limits of a container as `{requests: {cpu: ..}, limits: {..}}`.
+pub fn resources_json(resources: Option<&ResourceRequirements>) -> Value {
+    let side = |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+        Value::Object(
+            m.into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), json!(v.0)))
+                .collect(),
+        )
+    };
+    json!({
+        "requests": side(resources.and_then(|r| r.requests.as_ref())),
+        "limits": side(resources.and_then(|r| r.limits.as_ref())),
+    })
+}
+
+fn resources_text(resources: &Value) -> String {
+    let side = |key: &str| {
+        resources[key]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "-".into())
+    };
+    format!("requests {}  limits {}", side("requests"), side("limits"))
+}
+
+fn deployment_json(d: &Deployment, container_name: &str) -> Value {
+    let n = d.counts();
+    let spec = d.spec.as_ref();
+    let pod_spec = spec.and_then(|s| s.template.spec.as_ref());
+    let c = pod_spec.and_then(|p| container(&p.containers, container_name));
+    let strategy = spec.and_then(|s| s.strategy.as_ref());
+    let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
+    let int_or_str = |v: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>| {
+        v.map(|v| match v {
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => i.to_string(),
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
+        })
+    };
+    let conditions: Vec<Value> = d
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| json!({"type": c.type_, "status": c.status, "reason": c.reason, "message": c.message}))
+        .collect();
+    json!({
+        "name": d.metadata.name,
+        "replicas": n.desired, "updatedReplicas": n.updated, "readyReplicas": n.ready,
+        "availableReplicas": n.available,
+        "image": c.and_then(|c| c.image.clone()),
+        "container": container_name,
+        "containerFound": c.is_some(),
+        "strategy": {
+            "type": strategy.and_then(|s| s.type_.clone()).unwrap_or_else(|| "RollingUpdate".into()),
+            "maxSurge": int_or_str(rolling.and_then(|r| r.max_surge.as_ref())),
+            "maxUnavailable": int_or_str(rolling.and_then(|r| r.max_unavailable.as_ref())),
+        },
+        "resources": resources_json(c.and_then(|c| c.resources.as_ref())),
+        "conditions": conditions,
+    })
+}
+
+fn conditions_text(conditions: &Value) -> String {
+    conditions
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let reason = c["reason"]
+                .as_str()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            format!(
+                "{}={}{reason}",
+                c["type"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("?")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn deployment_text(name: &str, d: Option<&Value>) -> String {
+    let Some(d) = d else {
+        return format!("\nDeployment {name}: not found");
+    };
+    let s = &d["strategy"];
+    let surge = s["maxSurge"]
+        .as_str()
+        .map(|v| format!(" maxSurge {v}"))
+        .unwrap_or_default();
+    let unavailable = s["maxUnavailable"]
+        .as_str()
+        .map(|v| format!(" maxUnavailable {v}"))
+        .unwrap_or_default();
+    format!(
+        "\nDeployment {name}: {} desired, {} updated, {} ready, {} available\n  image {}\n  strategy {}{surge}{unavailable}\n  \
+         container {}: {}\n  conditions: {}",
+        d["replicas"],
+        d["updatedReplicas"],
+        d["readyReplicas"],
+        d["availableReplicas"],
+        d["image"].as_str().unwrap_or("-"),
+        s["type"].as_str().unwrap_or("-"),
+        d["container"].as_str().unwrap_or("-"),
+        if d["containerFound"] == true {
+            resources_text(&d["resources"])
+        } else {
+            "not found".into()
+        },
+        conditions_text(&d["conditions"]),
+    )
+}
+
+fn metric_name(spec_type: &str, resource: Option<&str>) -> String {
+    match resource {
+        Some(r) => r.to_string(),
+        None => spec_type.to_string(),
+    }
+}
+
+fn metric_json(spec: &MetricSpec, current: &[MetricStatus]) -> Value {
+    let name = spec.resource.as_ref().map(|r| r.name.clone());
+    let target = spec.resource.as_ref().map(|r| &r.target);
+    let now = current
+        .iter()
+        .find(|m| m.type_ == spec.type_ && m.resource.as_ref().map(|r| &r.name) == name.as_ref())
+        .and_then(|m| m.resource.as_ref())
+        .map(|r| &r.current);
+    json!({
+        "type": spec.type_,
+        "name": metric_name(&spec.type_, name.as_deref()),
+        "targetUtilization": target.and_then(|t| t.average_utilization),
+        "targetAverageValue": target.and_then(|t| t.average_value.as_ref()).map(|q| q.0.clone()),
+        "currentUtilization": now.and_then(|c| c.average_utilization),
+        "currentAverageValue": now.and_then(|c| c.average_value.as_ref()).map(|q| q.0.clone()),
+    })
+}
+
+fn hpa_json(h: &HorizontalPodAutoscaler) -> Value {
+    let spec = h.spec.as_ref();
+    let status = h.status.as_ref();
+    let current: Vec<MetricStatus> = status.and_then(|s| s.current_metrics.clone()).unwrap_or_default();
+    let metrics: Vec<Value> = spec
+        .and_then(|s| s.metrics.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|m| metric_json(m, &current))
+        .collect();
+    let conditions: Vec<Value> = status
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| json!({"type": c.type_, "status": c.status, "reason": c.reason, "message": c.message}))
+        .collect();
+    json!({
+        "name": h.metadata.name,
+        "min": spec.map(|s| s.min_replicas.unwrap_or(1)),
+        "max": spec.map(|s| s.max_replicas),
+        "currentReplicas": status.and_then(|s| s.current_replicas),
+        "desiredReplicas": status.map(|s| s.desired_replicas),
+        "metrics": metrics,
+        "conditions": conditions,
+    })
+}
+
+fn hpa_text(name: &str, h: Option<&Value>) -> String {
+    let Some(h) = h else {
+        return format!("\nHPA {name}: not found");
+    };
+    let mut out = format!(
+        "\nHPA {name}: min {} max {}, current {} desired {}",
+        h["min"], h["max"], h["currentReplicas"], h["desiredReplicas"]
+    );
+    for m in h["metrics"].as_array().into_iter().flatten() {
+        let show = |v: &Value, pct: bool| match (v.as_i64(), v.as_str()) {
+            (Some(n), _) if pct => format!("{n}%"),
+            (_, Some(s)) => s.to_string(),
+            _ => "?".into(),
+        };
+        let (current, target) = if m["targetUtilization"].is_null() {
+            (
+                show(&m["currentAverageValue"], false),
+                show(&m["targetAverageValue"], false),
+            )
+        } else {
+            (
+                show(&m["currentUtilization"], true),
+                show(&m["targetUtilization"], true),
+            )
+        };
+        out.push_str(&format!(
+            "\n  {} {current} / target {target}",
+            m["name"].as_str().unwrap_or("?")
+        ));
+    }
+    out.push_str(&format!("\n  conditions: {}", conditions_text(&h["conditions"])));
+    out
+}
+
+/// `max_connections` from postgres arguments: `-c max_connections=N` (or `-cmax_connections=N`).
+pub fn postgres_max_connections(args: &[String]) -> Option<i64> {
+    let mut iter = args.iter().peekable();
+    while let Some(arg) = iter.next() {
+        let setting = if arg == "-c" {
+            iter.peek().map(|s| s.as_str())
+        } else {
+            arg.strip_prefix("-c").or_else(|| arg.strip_prefix("--"))
+        };
+        if let Some(value) = setting
+            .and_then(|s| {
+                s.trim()
+                    .strip_prefix("max_connections")
+                    .or_else(|| s.trim().strip_prefix("max-connections"))
+            })
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+        {
+            return value.trim().parse().ok();
+        }
+    }
+    None
+}
+
+fn statefulset_json(s: &StatefulSet, container_name: &str) -> Value {
+    let n = s.counts();
+    let status = s.status.as_ref();
+    let pod_spec = s.spec.as_ref().and_then(|sp| sp.template.spec.as_ref());
+    let c = pod_spec.and_then(|p| container(&p.containers, container_name));
+    let args: Vec<String> = c
+        .map(|c| {
+            c.command
+                .iter()
+                .flatten()
+                .chain(c.args.iter().flatten())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "name": s.metadata.name,
+        "replicas": n.desired, "readyReplicas": n.ready,
+        "currentRevision": status.and_then(|s| s.current_revision.clone()),
+        "updateRevision": status.and_then(|s| s.update_revision.clone()),
+        "updateStrategy": s.spec.as_ref().and_then(|sp| sp.update_strategy.as_ref()).and_then(|u| u.type_.clone()),
+        "container": container_name,
+        "containerFound": c.is_some(),
+        "resources": resources_json(c.and_then(|c| c.resources.as_ref())),
+        "maxConnections": postgres_max_connections(&args),
+    })
+}
+
+fn statefulset_text(name: &str, s: Option<&Value>) -> String {
+    let Some(s) = s else {
+        return format!("\nStatefulSet {name}: not found");
+    };
+    let revision = if s["currentRevision"] == s["updateRevision"] {
+        format!("revision {}", s["currentRevision"].as_str().unwrap_or("-"))
+    } else {
+        format!(
+            "revision {} -> {} (rolling out)",
+            s["currentRevision"].as_str().unwrap_or("-"),
+            s["updateRevision"].as_str().unwrap_or("-")
+        )
+    };
+    format!(
+        "\nStatefulSet {name}: {}/{} ready, {revision}\n  container {}: {}\n  max_connections: {}",
+        s["readyReplicas"],
+        s["replicas"],
+        s["container"].as_str().unwrap_or("-"),
+        if s["containerFound"] == true {
+            resources_text(&s["resources"])
+        } else {
+            "not found".into()
+        },
+        s["maxConnections"]
+            .as_i64()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "not readable from the args".into()),
+    )
+}
+
+/// `database.max_connections` from the orchestrator's config.yaml.
+pub fn pool_size(yaml: &str) -> Option<i64> {
+    let value: Value = serde_saphyr::from_str(yaml).ok()?;
+    value.get("database")?.get("max_connections")?.as_i64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_connections_from_postgres_args() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            postgres_max_connections(&args(&["-c", "max_connections=200"])),
+            Some(200)
+        );
+        assert_eq!(
+            postgres_max_connections(&args(&["postgres", "-cmax_connections=50"])),
+            Some(50)
+        );
+        assert_eq!(
+            postgres_max_connections(&args(&["-c", "shared_buffers=1GB"])),
+            None
+        );
+        assert_eq!(postgres_max_connections(&args(&[])), None);
+    }
+
+    #[test]
+    fn pool_size_from_config_yaml() {
+        let yaml =
+            "# comment\nserver:\n  port: 8080\ndatabase:\n  host: db\n  # per pod\n  max_connections: 20\n";
+        assert_eq!(pool_size(yaml), Some(20));
+        assert_eq!(pool_size("database: {}\n"), None);
+        assert_eq!(pool_size(": not yaml ["), None);
+    }
+
+    #[test]
+    fn hpa_summary_pairs_current_with_target() {
+        let h: HorizontalPodAutoscaler = serde_json::from_value(json!({
+            "metadata": {"name": "orchestrator"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "orchestrator"}, "minReplicas": 3,
+                     "maxReplicas": 10, "metrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}},
+                {"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}}}]},
+            "status": {"currentReplicas": 3, "desiredReplicas": 3, "currentMetrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 60}}}]}
+        }))
+        .unwrap();
+        let j = hpa_json(&h);
+        assert_eq!(j["min"], 3);
+        assert_eq!(j["metrics"][0]["currentUtilization"], 60);
+        assert_eq!(j["metrics"][1]["currentUtilization"], Value::Null);
+        let text = hpa_text("orchestrator", Some(&j));
+        assert!(text.contains("cpu 60% / target 70%"), "{text}");
+        assert!(text.contains("memory ? / target 80%"), "{text}");
+    }
+}

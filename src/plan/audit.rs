@@ -1,0 +1,145 @@
+//! The audit trail: the `orchscale.io/last-change` annotation, built and parsed here.
+//!
+//! Each change records on the changed object what command made it, when, by whom (the
+//! kubeconfig user when known) and the values before, so that `undo` can restore them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::PlanError;
+
+/// Annotation key of the audit record.
+pub const ANNOTATION: &str = "orchscale.io/last-change";
+
+/// The audit record stored (as JSON text) in the annotation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastChange {
+    /// The command, e.g. `scale --replicas 5`.
+    pub command: String,
+    /// RFC 3339 time of the change.
+    pub time: String,
+    /// The kubeconfig user, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The changed object, e.g. `deployment/orchestrator`.
+    pub object: String,
+    /// Field path -> value before the change (`null` when it was unset).
+    pub previous: BTreeMap<String, Value>,
+}
+
+impl LastChange {
+    /// Builds the record; `previous` comes from the plan's changes (the `before` values).
+    pub fn new(
+        command: impl Into<String>,
+        time: impl Into<String>,
+        user: Option<String>,
+        object: impl Into<String>,
+        previous: BTreeMap<String, Value>,
+    ) -> Self {
+        LastChange {
+            command: command.into(),
+            time: time.into(),
+            user,
+            object: object.into(),
+            previous,
+        }
+    }
+
+    /// The annotation value (compact JSON).
+    pub fn to_annotation(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A merge patch that sets the annotation and nothing else.
+    pub fn merge_patch(&self) -> Value {
+        json!({"metadata": {"annotations": {ANNOTATION: self.to_annotation()}}})
+    }
+}
+
+/// The current time in RFC 3339 (UTC), for the record.
+pub fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// Reads the record from an object's annotations.
+///
+/// # Errors
+/// A [`PlanError`] when the annotation is missing or not a record of ours.
+pub fn parse(annotations: &BTreeMap<String, String>) -> Result<LastChange, PlanError> {
+    let text = annotations.get(ANNOTATION).ok_or_else(|| {
+        PlanError::new(
+            format!("no {ANNOTATION} annotation: this object was not changed by kubectl-orchscale"),
+            "only changes made by this tool can be undone",
+        )
+    })?;
+    serde_json::from_str(text).map_err(|e| {
+        PlanError::new(
+            format!("the {ANNOTATION} annotation is not readable: {e}"),
+            "it may have been edited by hand; restore the values with kubectl",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> LastChange {
+        let mut previous = BTreeMap::new();
+        previous.insert("spec.replicas".to_string(), json!(3));
+        LastChange::new(
+            "scale --replicas 5",
+            "2026-11-28T08:00:00Z",
+            Some("admin".into()),
+            "deployment/orchestrator",
+            previous,
+        )
+    }
+
+    #[test]
+    fn round_trips_through_the_annotation() {
+        let rec = record();
+        let mut annotations = BTreeMap::new();
+        annotations.insert(ANNOTATION.to_string(), rec.to_annotation());
+        assert_eq!(parse(&annotations).unwrap(), rec);
+    }
+
+    #[test]
+    fn annotation_json_has_the_spec_fields() {
+        let v: Value = serde_json::from_str(&record().to_annotation()).unwrap();
+        assert_eq!(v["command"], "scale --replicas 5");
+        assert_eq!(v["user"], "admin");
+        assert_eq!(v["previous"]["spec.replicas"], 3);
+        assert!(v["time"].is_string());
+    }
+
+    #[test]
+    fn merge_patch_touches_only_the_annotation() {
+        let patch = record().merge_patch();
+        let annotations = patch["metadata"]["annotations"].as_object().unwrap();
+        assert_eq!(annotations.len(), 1);
+        assert_eq!(patch.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn missing_or_garbled_annotations_are_explained() {
+        let empty = BTreeMap::new();
+        assert!(
+            parse(&empty)
+                .unwrap_err()
+                .message
+                .contains("not changed by kubectl-orchscale")
+        );
+        let mut bad = BTreeMap::new();
+        bad.insert(ANNOTATION.to_string(), "{not json".to_string());
+        assert!(parse(&bad).unwrap_err().message.contains("not readable"));
+    }
+
+    #[test]
+    fn time_is_rfc3339() {
+        let t = now_rfc3339();
+        assert!(t.ends_with('Z') && t.contains('T'), "{t}");
+    }
+}

@@ -1,0 +1,771 @@
+//! The `hpa` command's plan: validate min/max/targets, change only the given fields of an
+//! autoscaling/v2 HorizontalPodAutoscaler, build the guarded patch, and say what the HPA will do.
+//!
+//! The JSON summary and the `--watch` panel text live in [`view`] (re-exported here).
+
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::{Value, json};
+
+use super::{Change, PlanError};
+
+pub mod view;
+pub use view::{hpa_summary, watch_change_line, watch_panel_lines};
+
+/// The HPA controller ignores ratios within 10% of 1.0 (`--horizontal-pod-autoscaler-tolerance`).
+pub const HPA_TOLERANCE: f64 = 0.1;
+/// `kubectl autoscale` scales on 80% CPU when no target is given; `--create` does the same.
+pub const DEFAULT_CPU_UTILIZATION: i32 = 80;
+/// Kubernetes defaults `minReplicas` to 1 when unset.
+const DEFAULT_MIN_REPLICAS: i32 = 1;
+
+/// The user's `hpa` flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HpaRequest {
+    pub min: Option<i32>,
+    pub max: Option<i32>,
+    /// `--cpu PCT`: target average CPU utilization, percent of the request.
+    pub cpu: Option<i32>,
+    /// `--memory PCT`: target average memory utilization, percent of the request.
+    pub memory: Option<i32>,
+}
+
+impl HpaRequest {
+    fn targets(&self) -> impl Iterator<Item = (&'static str, i32)> {
+        [("cpu", self.cpu), ("memory", self.memory)]
+            .into_iter()
+            .filter_map(|(name, pct)| pct.map(|pct| (name, pct)))
+    }
+}
+
+/// What `hpa` will change on an existing HPA. Empty `changes` means nothing to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HpaPlan {
+    pub changes: Vec<Change>,
+    /// JSON merge patch: `metadata.resourceVersion` (precondition) plus only the changed spec
+    /// fields; `spec.metrics` is the full new list, computed from the read object. `{}` when
+    /// there is nothing to change.
+    pub patch: Value,
+    /// The spec after the change, for the preview and JSON output.
+    pub new_spec: HorizontalPodAutoscalerSpec,
+    pub warnings: Vec<String>,
+    /// The expected effect in words (see [`expected_effect`]).
+    pub effect: String,
+}
+
+/// A new HPA for `hpa --create`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HpaCreatePlan {
+    pub hpa: HorizontalPodAutoscaler,
+    /// Every field set, with `before: None`.
+    pub changes: Vec<Change>,
+    pub warnings: Vec<String>,
+}
+
+/// Plans `hpa [--min] [--max] [--cpu] [--memory]` on the HPA as read from the cluster.
+/// `room` is how many of the workload's pods fit on the cluster (when known): a `--min`
+/// above it is a warning, not an error.
+///
+/// # Errors
+/// No field given, min < 1, max < 1, min > max (with the current value for the one not given),
+/// utilization ≤ 0, or an HPA without a spec.
+pub fn plan_hpa_update(
+    current: &HorizontalPodAutoscaler,
+    req: &HpaRequest,
+    room: Option<i32>,
+) -> Result<HpaPlan, PlanError> {
+    if req == &HpaRequest::default() {
+        return Err(PlanError::new(
+            "nothing to change: give at least one of --min, --max, --cpu, --memory",
+            "e.g. `kubectl orchscale hpa --min 5 --max 20` or `kubectl orchscale hpa --cpu 60`",
+        ));
+    }
+    let name = current.metadata.name.as_deref().unwrap_or("?");
+    let spec = current.spec.as_ref().ok_or_else(|| {
+        PlanError::new(
+            format!("horizontalpodautoscaler/{name} has no spec"),
+            "inspect it with `kubectl get hpa -o yaml`; recreate it with `hpa --create`",
+        )
+    })?;
+    let current_min = spec.min_replicas.unwrap_or(DEFAULT_MIN_REPLICAS);
+    let new_min = req.min.unwrap_or(current_min);
+    let new_max = req.max.unwrap_or(spec.max_replicas);
+    validate_bounds(req, current_min, spec.max_replicas)?;
+    validate_targets(req)?;
+
+    let object = format!("horizontalpodautoscaler/{name}");
+    let mut warnings = target_warnings(req);
+    warnings.extend(room_warning(req.min, room));
+    let mut changes = Vec::new();
+    let mut spec_patch = serde_json::Map::new();
+    let mut new_spec = spec.clone();
+
+    if new_min != current_min || (req.min.is_some() && spec.min_replicas.is_none()) {
+        changes.push(Change::new(
+            &object,
+            "spec.minReplicas",
+            spec.min_replicas.map(|v| v.to_string()),
+            Some(new_min.to_string()),
+        ));
+        spec_patch.insert("minReplicas".into(), json!(new_min));
+        new_spec.min_replicas = Some(new_min);
+    }
+    if new_max != spec.max_replicas {
+        changes.push(Change::new(
+            &object,
+            "spec.maxReplicas",
+            Some(spec.max_replicas.to_string()),
+            Some(new_max.to_string()),
+        ));
+        spec_patch.insert("maxReplicas".into(), json!(new_max));
+        new_spec.max_replicas = new_max;
+    }
+
+    let mut metrics = spec.metrics.clone().unwrap_or_default();
+    let mut changed_targets = Vec::new();
+    if metrics.is_empty() && req.targets().any(|(name, _)| name != "cpu") {
+        // An HPA without metrics scales on CPU 80%; adding only a memory metric would silently
+        // drop that, so the implicit default is written out.
+        metrics.push(utilization_metric("cpu", DEFAULT_CPU_UTILIZATION));
+        changes.push(Change::new(
+            &object,
+            "spec.metrics[cpu].target.averageUtilization",
+            None,
+            Some(format!("{DEFAULT_CPU_UTILIZATION}%")),
+        ));
+        warnings.push(format!(
+            "the HPA had no metrics, so Kubernetes scaled it on CPU {DEFAULT_CPU_UTILIZATION}%; \
+             that target is written explicitly so it is kept next to the new one"
+        ));
+    }
+    for (resource, pct) in req.targets() {
+        if let Some(change) = set_utilization(&mut metrics, &object, resource, pct) {
+            changes.push(change);
+            changed_targets.push((resource.to_string(), pct));
+        }
+    }
+    if spec
+        .metrics
+        .as_ref()
+        .map(|m| m != &metrics)
+        .unwrap_or(!metrics.is_empty())
+    {
+        spec_patch.insert(
+            "metrics".into(),
+            serde_json::to_value(&metrics).unwrap_or(Value::Null),
+        );
+        new_spec.metrics = Some(metrics);
+    }
+
+    let effect = expected_effect(current, new_min, new_max, &changed_targets);
+    let patch = if changes.is_empty() {
+        json!({})
+    } else {
+        let mut patch = json!({ "spec": Value::Object(spec_patch) });
+        if let Some(rv) = &current.metadata.resource_version {
+            patch["metadata"] = json!({ "resourceVersion": rv });
+        }
+        patch
+    };
+    Ok(HpaPlan {
+        changes,
+        patch,
+        new_spec,
+        warnings,
+        effect,
+    })
+}
+
+fn validate_bounds(req: &HpaRequest, current_min: i32, current_max: i32) -> Result<(), PlanError> {
+    let bound_hint = "minReplicas must be at least 1 and at most maxReplicas";
+    if let Some(min) = req.min.filter(|m| *m < 1) {
+        return Err(PlanError::new(
+            format!("--min {min} is below 1: an HPA keeps at least one replica"),
+            bound_hint,
+        ));
+    }
+    if let Some(max) = req.max.filter(|m| *m < 1) {
+        return Err(PlanError::new(format!("--max {max} is below 1"), bound_hint));
+    }
+    let message = match (req.min, req.max) {
+        (Some(min), Some(max)) if min > max => format!("--min {min} is above --max {max}"),
+        (Some(min), None) if min > current_max => {
+            format!("--min {min} is above the HPA's current maxReplicas {current_max}")
+        }
+        (None, Some(max)) if current_min > max => {
+            format!("--max {max} is below the HPA's current minReplicas {current_min}")
+        }
+        _ => return Ok(()),
+    };
+    Err(PlanError::new(
+        message,
+        "give both --min and --max, with --min ≤ --max",
+    ))
+}
+
+fn validate_targets(req: &HpaRequest) -> Result<(), PlanError> {
+    for (resource, pct) in req.targets() {
+        if pct <= 0 {
+            return Err(PlanError::new(
+                format!("--{resource} {pct} is not a valid target: utilization must be above 0%"),
+                format!("e.g. --{resource} 70 scales out when pods use more than 70% of their request"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn target_warnings(req: &HpaRequest) -> Vec<String> {
+    req.targets()
+        .filter(|(_, pct)| *pct > 100)
+        .map(|(resource, pct)| {
+            format!(
+                "--{resource} {pct}: a target above 100% is legal (utilization is measured against \
+                 the request, and pods may use more than they request up to their limit), but the \
+                 HPA adds pods only when they use {:.1}× their {resource} request",
+                f64::from(pct) / 100.0
+            )
+        })
+        .collect()
+}
+
+fn room_warning(min: Option<i32>, room: Option<i32>) -> Option<String> {
+    let (min, room) = (min?, room?);
+    (min > room).then(|| {
+        format!(
+            "--min {min}, but only about {room} pods of this size fit in the cluster's free room: \
+             the extra pods will stay Pending until nodes are added"
+        )
+    })
+}
+
+fn utilization_metric(resource: &str, pct: i32) -> MetricSpec {
+    MetricSpec {
+        type_: "Resource".into(),
+        resource: Some(ResourceMetricSource {
+            name: resource.into(),
+            target: utilization_target(pct),
+        }),
+        ..Default::default()
+    }
+}
+
+fn utilization_target(pct: i32) -> MetricTarget {
+    MetricTarget {
+        type_: "Utilization".into(),
+        average_utilization: Some(pct),
+        ..Default::default()
+    }
+}
+
+/// Sets `averageUtilization` on the Resource metric `resource` (adding the metric when absent),
+/// leaving every other metric in place. Returns the change, `None` when already at `pct`.
+fn set_utilization(metrics: &mut Vec<MetricSpec>, object: &str, resource: &str, pct: i32) -> Option<Change> {
+    let field = format!("spec.metrics[{resource}].target.averageUtilization");
+    let existing = metrics.iter_mut().find_map(|m| {
+        m.resource
+            .as_mut()
+            .filter(|r| m.type_ == "Resource" && r.name == resource)
+    });
+    match existing {
+        None => {
+            metrics.push(utilization_metric(resource, pct));
+            Some(Change::new(object, field, None, Some(format!("{pct}%"))))
+        }
+        Some(source) if source.target.type_ == "Utilization" => {
+            let before = source.target.average_utilization;
+            if before == Some(pct) {
+                return None;
+            }
+            source.target = utilization_target(pct);
+            Some(Change::new(
+                object,
+                field,
+                before.map(|b| format!("{b}%")),
+                Some(format!("{pct}%")),
+            ))
+        }
+        Some(source) => {
+            // An AverageValue/Value target becomes a Utilization target: show the whole target.
+            let before = describe_target(&source.target);
+            source.target = utilization_target(pct);
+            Some(Change::new(
+                object,
+                format!("spec.metrics[{resource}].target"),
+                Some(before),
+                Some(format!("averageUtilization {pct}%")),
+            ))
+        }
+    }
+}
+
+/// A metric target in words: `60%`, `averageValue 500m`, `value 10k`.
+pub fn describe_target(target: &MetricTarget) -> String {
+    if let Some(pct) = target.average_utilization {
+        format!("{pct}%")
+    } else if let Some(v) = &target.average_value {
+        format!("averageValue {}", v.0)
+    } else if let Some(v) = &target.value {
+        format!("value {}", v.0)
+    } else {
+        target.type_.clone()
+    }
+}
+
+/// The current average utilization (percent) the HPA reports for Resource metric `resource`.
+pub fn current_utilization(hpa: &HorizontalPodAutoscaler, resource: &str) -> Option<i32> {
+    hpa.status
+        .as_ref()?
+        .current_metrics
+        .as_ref()?
+        .iter()
+        .filter(|m| m.type_ == "Resource")
+        .filter_map(|m| m.resource.as_ref())
+        .find(|r| r.name == resource)?
+        .current
+        .average_utilization
+}
+
+/// The replica count the HPA controller would pick for one utilization metric, clamped to
+/// min..max; within the tolerance it keeps `current`.
+pub fn desired_replicas(current: i32, utilization: i32, target: i32, min: i32, max: i32) -> i32 {
+    if target <= 0 || current <= 0 {
+        return current.clamp(min, max.max(min));
+    }
+    let ratio = f64::from(utilization) / f64::from(target);
+    let desired = if (ratio - 1.0).abs() <= HPA_TOLERANCE {
+        current
+    } else {
+        (f64::from(current) * ratio).ceil() as i32
+    };
+    desired.clamp(min, max.max(min))
+}
+
+/// The expected effect of new bounds and targets, in words: scale-up/down forced by min/max,
+/// or what the HPA would choose at the current utilization for each changed target.
+pub fn expected_effect(
+    current_hpa: &HorizontalPodAutoscaler,
+    new_min: i32,
+    new_max: i32,
+    new_targets: &[(String, i32)],
+) -> String {
+    let Some(current) = current_hpa.status.as_ref().and_then(|s| s.current_replicas) else {
+        return format!(
+            "the HPA has not reported its replicas yet; it keeps them within {new_min}..{new_max} \
+             at its next sync"
+        );
+    };
+    if new_min > current {
+        return format!("min {new_min} > current {current} replicas: the HPA will scale up to {new_min} now");
+    }
+    if new_max < current {
+        return format!(
+            "max {new_max} < current {current} replicas: the HPA will scale down to {new_max} now"
+        );
+    }
+    if new_targets.is_empty() {
+        return format!("{current} replicas are within {new_min}..{new_max}: nothing moves now");
+    }
+    let sentences: Vec<String> = new_targets
+        .iter()
+        .map(|(resource, target)| {
+            let label = resource_label(resource);
+            match current_utilization(current_hpa, resource) {
+                None => format!(
+                    "no current {label} utilization is reported yet: the HPA applies the {target}% \
+                     target once metrics arrive"
+                ),
+                Some(util) => {
+                    let desired = desired_replicas(current, util, *target, new_min, new_max);
+                    let action = match desired.cmp(&current) {
+                        std::cmp::Ordering::Equal => format!("would keep {current} replicas"),
+                        std::cmp::Ordering::Greater => {
+                            format!("would move from {current} to {desired} replicas")
+                        }
+                        std::cmp::Ordering::Less => format!(
+                            "would move from {current} to {desired} replicas (after its scale-down \
+                             stabilization window, 5 minutes by default)"
+                        ),
+                    };
+                    format!("at the current {label} utilization {util}% the HPA {action}")
+                }
+            }
+        })
+        .collect();
+    sentences.join("; ")
+}
+
+fn resource_label(resource: &str) -> String {
+    match resource {
+        "cpu" => "CPU".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Plans `hpa --create`: an autoscaling/v2 HPA named `name` targeting apps/v1 Deployment
+/// `deployment`, scaling on the given targets, or on CPU 80% when none is given (as
+/// `kubectl autoscale` does).
+///
+/// # Errors
+/// `--min` or `--max` missing, or any value that [`plan_hpa_update`] would refuse.
+pub fn plan_hpa_create(
+    namespace: &str,
+    name: &str,
+    deployment: &str,
+    req: &HpaRequest,
+) -> Result<HpaCreatePlan, PlanError> {
+    let (Some(min), Some(max)) = (req.min, req.max) else {
+        return Err(PlanError::new(
+            "--create needs both --min and --max",
+            format!(
+                "e.g. `kubectl orchscale hpa --create --min 2 --max 10` (CPU {DEFAULT_CPU_UTILIZATION}% unless --cpu/--memory)"
+            ),
+        ));
+    };
+    validate_bounds(req, min, max)?;
+    validate_targets(req)?;
+    let mut targets: Vec<(&str, i32)> = req.targets().collect();
+    if targets.is_empty() {
+        targets.push(("cpu", DEFAULT_CPU_UTILIZATION));
+    }
+    let object = format!("horizontalpodautoscaler/{name}");
+    let mut changes = vec![
+        Change::new(
+            &object,
+            "spec.scaleTargetRef",
+            None,
+            Some(format!("apps/v1 Deployment {deployment}")),
+        ),
+        Change::new(&object, "spec.minReplicas", None, Some(min.to_string())),
+        Change::new(&object, "spec.maxReplicas", None, Some(max.to_string())),
+    ];
+    changes.extend(targets.iter().map(|(resource, pct)| {
+        Change::new(
+            &object,
+            format!("spec.metrics[{resource}].target.averageUtilization"),
+            None,
+            Some(format!("{pct}%")),
+        )
+    }));
+    let hpa = HorizontalPodAutoscaler {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            ..Default::default()
+        },
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: deployment.into(),
+            },
+            min_replicas: Some(min),
+            max_replicas: max,
+            metrics: Some(
+                targets
+                    .iter()
+                    .map(|(r, pct)| utilization_metric(r, *pct))
+                    .collect(),
+            ),
+            behavior: None,
+        }),
+        status: None,
+    };
+    Ok(HpaCreatePlan {
+        hpa,
+        changes,
+        warnings: target_warnings(req),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hpa(v: Value) -> HorizontalPodAutoscaler {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// min 3, max 10, CPU 70%, memory 80%, a Pods metric and a behavior; 3 replicas at CPU 63%.
+    fn current() -> HorizontalPodAutoscaler {
+        hpa(json!({
+            "metadata": {"name": "orchestrator", "namespace": "llm-orchestrator", "resourceVersion": "42"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orchestrator"},
+                "minReplicas": 3, "maxReplicas": 10,
+                "metrics": [
+                    {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}},
+                    {"type": "Pods", "pods": {"metric": {"name": "queue_depth"}, "target": {"type": "AverageValue", "averageValue": "30"}}},
+                    {"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 80}}}
+                ],
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": 120}}
+            },
+            "status": {
+                "currentReplicas": 3, "desiredReplicas": 3,
+                "currentMetrics": [
+                    {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 63}}}
+                ]
+            }
+        }))
+    }
+
+    fn req(min: Option<i32>, max: Option<i32>, cpu: Option<i32>, memory: Option<i32>) -> HpaRequest {
+        HpaRequest {
+            min,
+            max,
+            cpu,
+            memory,
+        }
+    }
+
+    #[test]
+    fn min_and_max_change_only_bounds() {
+        let plan = plan_hpa_update(&current(), &req(Some(5), Some(20), None, None), None).unwrap();
+        assert_eq!(
+            plan.changes,
+            vec![
+                Change::new(
+                    "horizontalpodautoscaler/orchestrator",
+                    "spec.minReplicas",
+                    Some("3".into()),
+                    Some("5".into())
+                ),
+                Change::new(
+                    "horizontalpodautoscaler/orchestrator",
+                    "spec.maxReplicas",
+                    Some("10".into()),
+                    Some("20".into())
+                ),
+            ]
+        );
+        assert_eq!(
+            plan.patch,
+            json!({"metadata": {"resourceVersion": "42"}, "spec": {"minReplicas": 5, "maxReplicas": 20}})
+        );
+        assert_eq!(plan.new_spec.metrics, current().spec.unwrap().metrics);
+        assert_eq!(
+            plan.effect,
+            "min 5 > current 3 replicas: the HPA will scale up to 5 now"
+        );
+    }
+
+    #[test]
+    fn cpu_target_keeps_every_other_metric_in_order() {
+        let plan = plan_hpa_update(&current(), &req(None, None, Some(60), None), None).unwrap();
+        assert_eq!(
+            plan.changes,
+            vec![Change::new(
+                "horizontalpodautoscaler/orchestrator",
+                "spec.metrics[cpu].target.averageUtilization",
+                Some("70%".into()),
+                Some("60%".into())
+            )]
+        );
+        let mut expected = current().spec.unwrap();
+        expected.metrics.as_mut().unwrap()[0]
+            .resource
+            .as_mut()
+            .unwrap()
+            .target
+            .average_utilization = Some(60);
+        assert_eq!(plan.new_spec, expected);
+        assert_eq!(
+            plan.patch["spec"]["metrics"],
+            serde_json::to_value(expected.metrics).unwrap()
+        );
+        assert_eq!(plan.patch["spec"].get("behavior"), None);
+        assert_eq!(plan.patch["metadata"]["resourceVersion"], "42");
+        // 63% against 60% is within the 10% tolerance.
+        assert_eq!(
+            plan.effect,
+            "at the current CPU utilization 63% the HPA would keep 3 replicas"
+        );
+    }
+
+    #[test]
+    fn memory_is_added_when_absent() {
+        let mut h = current();
+        h.spec.as_mut().unwrap().metrics.as_mut().unwrap().pop();
+        let plan = plan_hpa_update(&h, &req(None, None, None, Some(75)), None).unwrap();
+        let metrics = plan.new_spec.metrics.as_ref().unwrap();
+        assert_eq!(metrics.len(), 3);
+        assert_eq!(
+            metrics[..2],
+            h.spec.as_ref().unwrap().metrics.as_ref().unwrap()[..]
+        );
+        assert_eq!(metrics[2], utilization_metric("memory", 75));
+        assert_eq!(plan.changes[0].before, None);
+        assert_eq!(plan.changes[0].after.as_deref(), Some("75%"));
+        assert!(
+            plan.effect
+                .contains("no current memory utilization is reported yet")
+        );
+    }
+
+    #[test]
+    fn memory_on_hpa_without_metrics_keeps_the_implicit_cpu_default() {
+        let mut h = current();
+        h.spec.as_mut().unwrap().metrics = None;
+        let plan = plan_hpa_update(&h, &req(None, None, None, Some(75)), None).unwrap();
+        assert_eq!(
+            plan.new_spec.metrics.unwrap(),
+            vec![utilization_metric("cpu", 80), utilization_metric("memory", 75)]
+        );
+        assert_eq!(plan.changes.len(), 2);
+        assert!(plan.warnings[0].contains("CPU 80%"));
+    }
+
+    #[test]
+    fn average_value_target_becomes_utilization() {
+        let mut h = current();
+        h.spec.as_mut().unwrap().metrics.as_mut().unwrap()[0] = serde_json::from_value(json!(
+            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "AverageValue", "averageValue": "500m"}}}
+        ))
+        .unwrap();
+        let plan = plan_hpa_update(&h, &req(None, None, Some(60), None), None).unwrap();
+        assert_eq!(plan.changes[0].field, "spec.metrics[cpu].target");
+        assert_eq!(plan.changes[0].before.as_deref(), Some("averageValue 500m"));
+        assert_eq!(
+            plan.new_spec.metrics.unwrap()[0]
+                .resource
+                .as_ref()
+                .unwrap()
+                .target,
+            utilization_target(60)
+        );
+    }
+
+    #[test]
+    fn nothing_to_change_is_a_noop_plan() {
+        let plan = plan_hpa_update(&current(), &req(Some(3), Some(10), Some(70), Some(80)), None).unwrap();
+        assert!(plan.changes.is_empty());
+        assert_eq!(plan.patch, json!({}));
+        assert_eq!(plan.new_spec, current().spec.unwrap());
+    }
+
+    #[test]
+    fn refuses_bad_input_before_writing() {
+        let cases = [
+            (
+                req(None, None, None, None),
+                "nothing to change: give at least one of --min, --max, --cpu, --memory",
+            ),
+            (
+                req(Some(12), None, None, None),
+                "--min 12 is above the HPA's current maxReplicas 10",
+            ),
+            (
+                req(None, Some(2), None, None),
+                "--max 2 is below the HPA's current minReplicas 3",
+            ),
+            (req(Some(8), Some(4), None, None), "--min 8 is above --max 4"),
+            (
+                req(Some(0), None, None, None),
+                "--min 0 is below 1: an HPA keeps at least one replica",
+            ),
+            (req(None, Some(0), None, None), "--max 0 is below 1"),
+            (
+                req(None, None, Some(0), None),
+                "--cpu 0 is not a valid target: utilization must be above 0%",
+            ),
+            (
+                req(None, None, None, Some(-5)),
+                "--memory -5 is not a valid target: utilization must be above 0%",
+            ),
+        ];
+        for (request, message) in cases {
+            let err = plan_hpa_update(&current(), &request, None).unwrap_err();
+            assert_eq!(err.message, message);
+            assert!(!err.hint.is_empty());
+        }
+    }
+
+    #[test]
+    fn warns_on_targets_above_100_and_min_above_room() {
+        let plan = plan_hpa_update(&current(), &req(Some(8), None, Some(150), None), Some(6)).unwrap();
+        assert_eq!(plan.warnings.len(), 2);
+        assert!(plan.warnings[0].contains("--cpu 150: a target above 100% is legal"));
+        assert!(plan.warnings[0].contains("1.5×"));
+        assert!(plan.warnings[1].contains("--min 8, but only about 6 pods"));
+        let quiet = plan_hpa_update(&current(), &req(Some(5), None, None, None), Some(6)).unwrap();
+        assert!(quiet.warnings.is_empty());
+    }
+
+    #[test]
+    fn effect_covers_scale_down_and_target_moves() {
+        let mut h = current();
+        h.status.as_mut().unwrap().current_replicas = Some(6);
+        assert_eq!(
+            expected_effect(&h, 3, 4, &[]),
+            "max 4 < current 6 replicas: the HPA will scale down to 4 now"
+        );
+        assert_eq!(
+            expected_effect(&current(), 3, 10, &[("cpu".into(), 50)]),
+            "at the current CPU utilization 63% the HPA would move from 3 to 4 replicas"
+        );
+        assert!(
+            expected_effect(&current(), 1, 10, &[("cpu".into(), 95)]).starts_with(
+                "at the current CPU utilization 63% the HPA would move from 3 to 2 replicas (after"
+            )
+        );
+        assert_eq!(
+            expected_effect(&current(), 3, 10, &[]),
+            "3 replicas are within 3..10: nothing moves now"
+        );
+        let mut no_status = current();
+        no_status.status = None;
+        assert!(expected_effect(&no_status, 3, 10, &[]).contains("has not reported"));
+    }
+
+    #[test]
+    fn desired_replicas_follows_the_controller_formula() {
+        assert_eq!(desired_replicas(3, 63, 60, 1, 10), 3); // within tolerance
+        assert_eq!(desired_replicas(3, 120, 60, 1, 10), 6);
+        assert_eq!(desired_replicas(3, 120, 60, 1, 5), 5); // clamped to max
+        assert_eq!(desired_replicas(4, 10, 60, 2, 10), 2); // clamped to min
+        assert_eq!(desired_replicas(3, 50, 0, 1, 10), 3);
+    }
+
+    #[test]
+    fn create_builds_a_v2_hpa_with_cpu_default() {
+        let plan = plan_hpa_create(
+            "ns",
+            "orchestrator",
+            "orchestrator",
+            &req(Some(2), Some(6), None, None),
+        )
+        .unwrap();
+        let value = serde_json::to_value(&plan.hpa).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "orchestrator", "namespace": "ns"},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orchestrator"},
+                    "minReplicas": 2, "maxReplicas": 6,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
+                }
+            })
+        );
+        assert_eq!(plan.changes.len(), 4);
+        assert!(plan.changes.iter().all(|c| c.before.is_none()));
+    }
+
+    #[test]
+    fn create_uses_given_targets_and_requires_bounds() {
+        let plan = plan_hpa_create("ns", "h", "d", &req(Some(1), Some(3), None, Some(70))).unwrap();
+        assert_eq!(
+            plan.hpa.spec.unwrap().metrics.unwrap(),
+            vec![utilization_metric("memory", 70)]
+        );
+        let err = plan_hpa_create("ns", "h", "d", &req(Some(1), None, None, None)).unwrap_err();
+        assert_eq!(err.message, "--create needs both --min and --max");
+        let err = plan_hpa_create("ns", "h", "d", &req(Some(5), Some(3), None, None)).unwrap_err();
+        assert_eq!(err.message, "--min 5 is above --max 3");
+        assert!(plan_hpa_create("ns", "h", "d", &req(Some(1), Some(3), Some(0), None)).is_err());
+    }
+}

@@ -1,0 +1,246 @@
+//! Pure planning of `scale --replicas N`: the HPA range guard, the change, the patch.
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use serde_json::{Value, json};
+
+use super::{Change, PlanError};
+
+/// The replica range of an HPA that targets the deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HpaRange {
+    pub name: String,
+    pub min: i32,
+    pub max: i32,
+}
+
+impl HpaRange {
+    /// The range of `hpa` when it targets `apps/v1 Deployment <deployment>`.
+    pub fn of(hpa: &HorizontalPodAutoscaler, deployment: &str) -> Option<HpaRange> {
+        let spec = hpa.spec.as_ref()?;
+        let target = &spec.scale_target_ref;
+        if target.kind != "Deployment" || target.name != deployment {
+            return None;
+        }
+        Some(HpaRange {
+            name: hpa.metadata.name.clone().unwrap_or_default(),
+            // The API defaults minReplicas to 1.
+            min: spec.min_replicas.unwrap_or(1),
+            max: spec.max_replicas,
+        })
+    }
+}
+
+/// What `scale` will do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalePlan {
+    pub object: String,
+    pub current: i32,
+    pub target: i32,
+    /// Empty when already at the target.
+    pub changes: Vec<Change>,
+    pub consequences: Vec<String>,
+    /// What the HPA will do about it (info when within range, warning when forced).
+    pub hpa_note: Option<String>,
+    /// True when `hpa_note` is a warning (forced outside the range).
+    pub hpa_warning: bool,
+}
+
+/// Plans `scale --replicas requested` from the current count and the HPA, if any.
+///
+/// # Errors
+/// Negative or huge counts; a count outside the HPA's range without `--force`.
+pub fn plan(
+    deployment: &str,
+    current: i32,
+    requested: i64,
+    hpa: Option<&HpaRange>,
+    force: bool,
+) -> Result<ScalePlan, PlanError> {
+    if requested < 0 {
+        return Err(PlanError::new(
+            format!("--replicas must be 0 or more, got {requested}"),
+            "give the number of pods you want, e.g. --replicas 5",
+        ));
+    }
+    let target = i32::try_from(requested).map_err(|_| {
+        PlanError::new(
+            format!("--replicas {requested} is too large"),
+            "give a replica count the cluster can run",
+        )
+    })?;
+    let object = format!("deployment/{deployment}");
+    let (mut hpa_note, mut hpa_warning) = (None, false);
+    if let Some(range) = hpa {
+        let inside = (range.min..=range.max).contains(&target);
+        if !inside && !force {
+            let bound = if target < range.min { range.min } else { range.max };
+            let fix = if target < range.min {
+                format!("`kubectl orchscale hpa --min {target}`")
+            } else {
+                format!("`kubectl orchscale hpa --max {target}`")
+            };
+            return Err(PlanError::new(
+                format!(
+                    "HPA {} keeps {object} between {} and {} replicas: it would undo --replicas {target} \
+                     (back to {bound}) at its next sync",
+                    range.name, range.min, range.max
+                ),
+                format!("change the HPA's range with {fix}, or pass --force to scale anyway"),
+            ));
+        }
+        if inside {
+            hpa_note = Some(format!(
+                "HPA {} ({}..{}) keeps control of the replica count and may move it at its next sync; \
+                 for a lasting floor use `kubectl orchscale hpa --min {target}`",
+                range.name, range.min, range.max
+            ));
+        } else {
+            hpa_warning = true;
+            hpa_note = Some(format!(
+                "--force: HPA {} ({}..{}) will move the count back into its range at its next sync",
+                range.name, range.min, range.max
+            ));
+        }
+    }
+    let changes = if current == target {
+        Vec::new()
+    } else {
+        vec![Change::new(
+            object.clone(),
+            "spec.replicas",
+            Some(current.to_string()),
+            Some(target.to_string()),
+        )]
+    };
+    Ok(ScalePlan {
+        consequences: consequences(current, target),
+        object,
+        current,
+        target,
+        changes,
+        hpa_note,
+        hpa_warning,
+    })
+}
+
+/// What scaling does to pods: new pods start or some are terminated; none restart.
+pub fn consequences(current: i32, target: i32) -> Vec<String> {
+    use std::cmp::Ordering::*;
+    match target.cmp(&current) {
+        Greater => vec![format!(
+            "{} new pod(s) start; running pods are not restarted",
+            target - current
+        )],
+        Less => vec![format!(
+            "{} pod(s) are terminated (their in-flight requests drain); the others keep running",
+            current - target
+        )],
+        Equal => Vec::new(),
+    }
+}
+
+/// Merge patch for the `scale` subresource, carrying the resourceVersion read so that a
+/// concurrent change makes the write fail with 409 instead of being overwritten.
+pub fn scale_patch(target: i32, resource_version: Option<&str>) -> Value {
+    match resource_version {
+        Some(rv) => json!({"metadata": {"resourceVersion": rv}, "spec": {"replicas": target}}),
+        None => json!({"spec": {"replicas": target}}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range() -> HpaRange {
+        HpaRange {
+            name: "orchestrator".into(),
+            min: 3,
+            max: 10,
+        }
+    }
+
+    #[test]
+    fn negative_replicas_are_refused() {
+        let err = plan("orchestrator", 3, -1, None, false).unwrap_err();
+        assert!(err.message.contains("0 or more"));
+    }
+
+    #[test]
+    fn outside_the_hpa_range_is_refused_without_force() {
+        let err = plan("orchestrator", 3, 20, Some(&range()), false).unwrap_err();
+        assert!(err.message.contains("between 3 and 10"), "{}", err.message);
+        assert!(err.message.contains("undo"));
+        assert!(err.hint.contains("--force"));
+        assert!(err.hint.contains("hpa --max 20"));
+        let err = plan("orchestrator", 3, 1, Some(&range()), false).unwrap_err();
+        assert!(err.hint.contains("hpa --min 1"));
+    }
+
+    #[test]
+    fn force_overrides_the_guard_with_a_warning() {
+        let p = plan("orchestrator", 3, 20, Some(&range()), true).unwrap();
+        assert_eq!(p.target, 20);
+        assert!(p.hpa_warning);
+        assert!(p.hpa_note.unwrap().contains("back into its range"));
+    }
+
+    #[test]
+    fn within_range_says_the_hpa_keeps_control() {
+        let p = plan("orchestrator", 3, 5, Some(&range()), false).unwrap();
+        assert!(!p.hpa_warning);
+        let note = p.hpa_note.unwrap();
+        assert!(note.contains("keeps control"));
+        assert!(note.contains("hpa --min 5"));
+        assert_eq!(
+            p.changes,
+            vec![Change::new(
+                "deployment/orchestrator",
+                "spec.replicas",
+                Some("3".into()),
+                Some("5".into())
+            )]
+        );
+    }
+
+    #[test]
+    fn already_at_target_changes_nothing() {
+        let p = plan("orchestrator", 5, 5, None, false).unwrap();
+        assert!(p.changes.is_empty());
+        assert!(p.consequences.is_empty());
+    }
+
+    #[test]
+    fn consequences_count_pods() {
+        assert!(consequences(3, 5)[0].starts_with("2 new pod(s) start"));
+        assert!(consequences(5, 4)[0].starts_with("1 pod(s) are terminated"));
+    }
+
+    #[test]
+    fn patch_carries_the_resource_version() {
+        assert_eq!(
+            scale_patch(5, Some("42")),
+            json!({"metadata": {"resourceVersion": "42"}, "spec": {"replicas": 5}})
+        );
+        assert_eq!(scale_patch(5, None), json!({"spec": {"replicas": 5}}));
+    }
+
+    #[test]
+    fn hpa_range_only_for_the_targeted_deployment() {
+        let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
+            "metadata": {"name": "orchestrator"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orchestrator"},
+                     "maxReplicas": 10}
+        }))
+        .unwrap();
+        assert_eq!(
+            HpaRange::of(&hpa, "orchestrator"),
+            Some(HpaRange {
+                name: "orchestrator".into(),
+                min: 1,
+                max: 10
+            })
+        );
+        assert_eq!(HpaRange::of(&hpa, "other"), None);
+    }
+}

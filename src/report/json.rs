@@ -1,0 +1,74 @@
+//! The one JSON document of `-o json`: the SPEC's common fields plus each command's own.
+
+use serde_json::{Map, Value, json};
+
+use crate::plan::Change;
+
+/// Builds the document every command prints in JSON mode.
+///
+/// `extra` holds the per-command fields (`replicas`, `pods`, `hpa`, `checks`, ...); it may not
+/// override the common ones.
+pub fn document(
+    command: &str,
+    context: &str,
+    namespace: &str,
+    dry_run: bool,
+    changes: &[Change],
+    ok: bool,
+    extra: Map<String, Value>,
+) -> Value {
+    let mut doc = Map::new();
+    for (key, value) in extra {
+        doc.insert(key, value);
+    }
+    doc.insert("command".into(), json!(command));
+    doc.insert("context".into(), json!(context));
+    doc.insert("namespace".into(), json!(namespace));
+    doc.insert("dryRun".into(), json!(dry_run));
+    doc.insert("changes".into(), json!(changes));
+    doc.insert("result".into(), json!(if ok { "ok" } else { "failed" }));
+    Value::Object(doc)
+}
+
+/// The document printed on stdout when a command fails in JSON mode.
+pub fn error_document(message: &str, hint: &str) -> Value {
+    json!({"error": {"message": message, "hint": hint}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_has_the_spec_fields() {
+        let changes = vec![Change::new(
+            "deployment/x",
+            "spec.replicas",
+            Some("3".into()),
+            Some("5".into()),
+        )];
+        let mut extra = Map::new();
+        extra.insert("replicas".into(), json!(5));
+        extra.insert("result".into(), json!("sneaky"));
+        let doc = document("scale", "sim", "ns", true, &changes, true, extra);
+        assert_eq!(doc["command"], "scale");
+        assert_eq!(doc["context"], "sim");
+        assert_eq!(doc["namespace"], "ns");
+        assert_eq!(doc["dryRun"], true);
+        assert_eq!(
+            doc["result"], "ok",
+            "extra fields cannot override the common ones"
+        );
+        assert_eq!(doc["replicas"], 5);
+        assert_eq!(
+            doc["changes"][0],
+            json!({"object": "deployment/x", "field": "spec.replicas", "before": "3", "after": "5"})
+        );
+    }
+
+    #[test]
+    fn error_document_shape() {
+        let doc = error_document("boom", "do this");
+        assert_eq!(doc, json!({"error": {"message": "boom", "hint": "do this"}}));
+    }
+}

@@ -1,0 +1,211 @@
+//! Everything the user sees: text vs JSON, -q/-v, progress, the banner, previews.
+//!
+//! Commands never print directly; they call the [`Reporter`]. stdout carries the result
+//! (text, or the one JSON document), stderr carries banner, preview, progress and warnings.
+
+pub mod json;
+pub mod plain;
+pub mod preview;
+pub mod prompt;
+pub mod term;
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::cli::{GlobalOpts, OutputFormat};
+use crate::cluster::Cluster;
+use crate::plan::Change;
+use plain::PlainProgress;
+use preview::Preview;
+use term::TermProgress;
+
+/// How much to say on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// One step of a rollout, as the follower sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// `deployment/orchestrator`.
+    pub object: String,
+    pub desired: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub new_replica_set: Option<String>,
+    pub eta: Option<Duration>,
+    /// Free text such as "waiting for old pods to terminate".
+    pub note: String,
+}
+
+enum ProgressSink {
+    None,
+    Plain(PlainProgress<std::io::Stderr>),
+    Term(TermProgress),
+}
+
+/// The command's output channel.
+pub struct Reporter {
+    format: OutputFormat,
+    verbosity: Verbosity,
+    sink: ProgressSink,
+    stderr_is_terminal: bool,
+    /// The JSON document the command built, printed by `lib::run` (once).
+    document: Option<Value>,
+}
+
+impl Reporter {
+    pub fn new(global: &GlobalOpts) -> Self {
+        let verbosity = if global.quiet {
+            Verbosity::Quiet
+        } else if global.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        };
+        Reporter {
+            format: global.output,
+            verbosity,
+            sink: ProgressSink::None,
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+            document: None,
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
+
+    fn chatty(&self) -> bool {
+        !self.is_json() && self.verbosity >= Verbosity::Normal
+    }
+
+    /// Prints a line on stderr without tearing a progress bar.
+    fn stderr_line(&mut self, text: &str) {
+        match &mut self.sink {
+            ProgressSink::Term(term) => term.line(text),
+            ProgressSink::Plain(plain) => plain.line(text),
+            ProgressSink::None => {
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
+        }
+    }
+
+    /// Information (stderr); hidden by -q and in JSON mode.
+    pub fn info(&mut self, text: &str) {
+        if self.chatty() {
+            self.stderr_line(text);
+        }
+    }
+
+    /// Details for -v (stderr).
+    pub fn detail(&mut self, text: &str) {
+        if !self.is_json() && self.verbosity >= Verbosity::Verbose {
+            self.stderr_line(text);
+        }
+    }
+
+    /// Warnings (stderr); shown even with -q and in JSON mode, since they are about safety.
+    pub fn warn(&mut self, text: &str) {
+        self.stderr_line(&format!("warning: {text}"));
+    }
+
+    /// The target banner before any write: context, cluster server, namespace.
+    pub fn banner(&mut self, cluster: &Cluster) {
+        let text = format!(
+            "Target: context {} | server {} | namespace {}",
+            cluster.context, cluster.server, cluster.namespace
+        );
+        self.info(&text);
+    }
+
+    /// The preview of a write (stderr in text mode; JSON mode reports `changes` instead).
+    pub fn preview(&mut self, preview: &Preview) {
+        for warning in &preview.warnings {
+            if self.is_json() || self.verbosity == Verbosity::Quiet {
+                self.warn(warning);
+            }
+        }
+        if self.chatty() {
+            let text = preview::render(preview);
+            self.stderr_line(text.trim_end());
+        }
+    }
+
+    /// A rollout progress event: a bar on a terminal, plain lines otherwise, none in JSON/-q.
+    pub fn progress(&mut self, progress: &Progress) {
+        if !self.chatty() {
+            return;
+        }
+        if matches!(self.sink, ProgressSink::None) {
+            self.sink = if self.stderr_is_terminal {
+                ProgressSink::Term(TermProgress::new(progress))
+            } else {
+                ProgressSink::Plain(PlainProgress::new(std::io::stderr()))
+            };
+        }
+        match &mut self.sink {
+            ProgressSink::Term(term) => term.update(progress),
+            ProgressSink::Plain(plain) => plain.update(progress),
+            ProgressSink::None => {}
+        }
+    }
+
+    /// Ends the progress display (clears the bar).
+    pub fn progress_done(&mut self) {
+        if let ProgressSink::Term(term) = &self.sink {
+            term.finish();
+        }
+        self.sink = ProgressSink::None;
+    }
+
+    /// Asks `Continue? [y/N]` after `question` (e.g. "3 pods restart, one at a time"), per the
+    /// SPEC's confirmation rule; clears the progress display first so the prompt is readable.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::NotConfirmed`] (exit 3) when declined or when there is no terminal.
+    pub fn confirm(&mut self, question: &str, yes: bool, dry_run: bool) -> Result<(), crate::error::Error> {
+        self.progress_done();
+        prompt::confirm(question, yes, dry_run)
+    }
+
+    /// The result in text mode (stdout); nothing in JSON mode.
+    pub fn out(&mut self, text: &str) {
+        if !self.is_json() {
+            self.progress_done();
+            let _ = writeln!(std::io::stdout(), "{text}");
+        }
+    }
+
+    /// Records the command's JSON document (printed once, at the end, by `lib::run`).
+    pub fn set_document(
+        &mut self,
+        command: &str,
+        cluster: &Cluster,
+        dry_run: bool,
+        changes: &[Change],
+        ok: bool,
+        extra: Map<String, Value>,
+    ) {
+        self.document = Some(json::document(
+            command,
+            &cluster.context,
+            &cluster.namespace,
+            dry_run,
+            changes,
+            ok,
+            extra,
+        ));
+    }
+
+    /// Takes the recorded document, if any.
+    pub fn take_document(&mut self) -> Option<Value> {
+        self.document.take()
+    }
+}

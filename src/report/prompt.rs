@@ -1,0 +1,98 @@
+//! Confirmation before disruption: `Continue? [y/N]` on stderr, default no.
+//!
+//! `--yes` skips the prompt, `--dry-run` never prompts, and without a terminal on stdin the
+//! command refuses (exit 3) rather than hang or assume yes.
+
+use std::io::IsTerminal;
+
+use dialoguer::Confirm;
+use dialoguer::console::Term;
+
+use crate::error::Error;
+
+/// What to do about a confirmation, decided from the flags and the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Go on without asking (`--yes`, or `--dry-run` which changes nothing).
+    Proceed,
+    /// Ask on the terminal.
+    Ask,
+    /// No terminal to ask and no `--yes`: refuse, nothing written.
+    Refuse,
+}
+
+/// The pure rule of the SPEC's "Confirmation before disruption".
+pub fn decide(yes: bool, dry_run: bool, stdin_is_terminal: bool) -> Decision {
+    if dry_run || yes {
+        Decision::Proceed
+    } else if stdin_is_terminal {
+        Decision::Ask
+    } else {
+        Decision::Refuse
+    }
+}
+
+/// Asks `question` + `Continue? [y/N]` when the rule says so.
+///
+/// # Errors
+/// [`Error::NotConfirmed`] (exit 3) when declined, refused for lack of a terminal, or when the
+/// terminal fails.
+pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<(), Error> {
+    match decide(yes, dry_run, std::io::stdin().is_terminal()) {
+        Decision::Proceed => Ok(()),
+        Decision::Refuse => Err(Error::NotConfirmed {
+            message: format!("{question}: not confirmed (no terminal to ask on stdin); nothing was written"),
+            hint: "run it in a terminal, or pass --yes to confirm in scripts".into(),
+        }),
+        Decision::Ask => {
+            let answer = Confirm::new()
+                .with_prompt(format!("{question}\nContinue?"))
+                .default(false)
+                .interact_on(&Term::stderr());
+            match answer {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Error::NotConfirmed {
+                    message: "declined; nothing was written".into(),
+                    hint: "run the command again and answer y to apply it".into(),
+                }),
+                Err(e) => Err(Error::NotConfirmed {
+                    message: format!("could not ask for confirmation ({e}); nothing was written"),
+                    hint: "pass --yes to confirm without a prompt".into(),
+                }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_never_prompts() {
+        assert_eq!(decide(false, true, true), Decision::Proceed);
+        assert_eq!(decide(false, true, false), Decision::Proceed);
+    }
+
+    #[test]
+    fn yes_skips_the_prompt() {
+        assert_eq!(decide(true, false, false), Decision::Proceed);
+        assert_eq!(decide(true, false, true), Decision::Proceed);
+    }
+
+    #[test]
+    fn terminal_asks_and_no_terminal_refuses() {
+        assert_eq!(decide(false, false, true), Decision::Ask);
+        assert_eq!(decide(false, false, false), Decision::Refuse);
+    }
+
+    #[test]
+    fn refusal_is_exit_3() {
+        // stdin is not a terminal under the test runner.
+        if std::io::stdin().is_terminal() {
+            return;
+        }
+        let err = confirm("2 pods restart", false, false).unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+    }
+}

@@ -1,0 +1,162 @@
+//! Starts a simulated cluster per test and runs the built binary against it.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use orchscale_sim::store::ObjectKey;
+use orchscale_sim::{Sim, SimOptions};
+use serde_json::Value;
+
+pub const NAMESPACE: &str = "llm-orchestrator";
+
+/// A sim with fast pods and an HPA that stays still (so replica counts are ours alone).
+pub fn sim() -> Sim {
+    Sim::start(SimOptions {
+        pod_start_delay: Duration::from_millis(50),
+        hpa_sync_period: Duration::from_secs(3600),
+        ..SimOptions::default()
+    })
+    .expect("the simulated cluster starts")
+}
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// stdout parsed as the one JSON document.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs the binary with `args` against `kubeconfig`, stdin null, no ORCHSCALE_* variables.
+pub fn run_with(kubeconfig: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-orchscale"));
+    command
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ORCHSCALE_") {
+            command.env_remove(key);
+        }
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("the binary runs");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs the binary against the sim.
+pub fn run(sim: &Sim, args: &[&str]) -> Output {
+    run_with(sim.kubeconfig(), args, &[])
+}
+
+/// An object as the sim's store holds it.
+pub fn object(sim: &Sim, resource: &str, name: &str) -> Value {
+    sim.store()
+        .get(&ObjectKey::new(resource, NAMESPACE, name))
+        .unwrap_or_else(|| panic!("{resource}/{name} exists in the store"))
+}
+
+/// spec.replicas of the orchestrator deployment in the store.
+pub fn stored_replicas(sim: &Sim) -> i64 {
+    object(sim, "deployments", "orchestrator")["spec"]["replicas"]
+        .as_i64()
+        .expect("spec.replicas")
+}
+
+/// Waits (bounded) until the orchestrator deployment reports `n` ready replicas.
+pub fn wait_ready(sim: &Sim, n: i64) {
+    for _ in 0..200 {
+        let d = object(sim, "deployments", "orchestrator");
+        if d["status"]["readyReplicas"].as_i64() == Some(n) && d["status"]["replicas"].as_i64() == Some(n) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the orchestrator never reached {n} ready replicas");
+}
+
+/// Pods of the orchestrator in the store that are not being deleted.
+pub fn live_pods(sim: &Sim) -> Vec<Value> {
+    let (pods, _) = sim.store().list("pods", Some(NAMESPACE));
+    pods.into_iter()
+        .filter(|p| {
+            p["metadata"]["labels"]["app"] == "orchestrator" && p["metadata"]["deletionTimestamp"].is_null()
+        })
+        .collect()
+}
+
+/// A run of the binary in the background, stopped at "following the rollout".
+pub struct Following {
+    pub child: std::process::Child,
+    pub stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// stderr up to and including the "following the rollout" line.
+    pub seen: String,
+}
+
+impl Following {
+    /// Waits for the process and returns its exit code and the rest of stderr.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut rest).unwrap();
+        let status = self.child.wait().unwrap();
+        (status.code(), rest)
+    }
+}
+
+/// Starts the binary and returns once it follows the rollout (the write is done).
+pub fn start_following(sim: &Sim, args: &[&str]) -> Following {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-orchscale"))
+        .args(args)
+        .env("KUBECONFIG", sim.kubeconfig())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+        seen.push_str(&line);
+        if line.contains("following the rollout") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("following the rollout"), "{seen}");
+    // Let the follower start its watches.
+    std::thread::sleep(Duration::from_millis(300));
+    Following { child, stderr, seen }
+}

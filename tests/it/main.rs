@@ -1,0 +1,14 @@
+//! End-to-end tests: the built `kubectl-orchscale` binary against the simulated cluster
+//! (orchscale-sim) over HTTPS, through a kubeconfig, as a user would run it.
+
+mod harness;
+
+mod cli;
+mod context;
+mod faults;
+mod follow;
+mod kubectl;
+mod output;
+mod rollout;
+mod scale;
+mod status;

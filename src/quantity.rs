@@ -313,7 +313,7 @@ fn parse_nanos(text: &str) -> Result<i128, &'static str> {
     } else {
         // Finer than a nano-unit: round up, as the API server does.
         match 10i128.checked_pow((-scale) as u32) {
-            Some(divisor) => (mantissa + divisor - 1) / divisor,
+            Some(divisor) => mantissa / divisor + i128::from(mantissa % divisor != 0),
             None => 1,
         }
     };
@@ -456,6 +456,11 @@ mod tests {
         assert_eq!(q("0.1n").nanos(), 1);
         assert_eq!(q("1.0000000001").nanos(), NANOS_PER_UNIT + 1);
         assert_eq!(q("-0.1n").nanos(), -1);
+        // The largest mantissa with a negative exponent must not overflow while rounding.
+        assert_eq!(
+            q("170141183460469231731687303715884105727e-24").nanos(),
+            170141183460469231731688
+        );
     }
 
     #[test]
@@ -565,6 +570,20 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn parse_never_panics(text in "\\PC{0,40}") {
+            let _ = Quantity::parse(&text);
+        }
+
+        #[test]
+        fn parse_never_panics_on_number_like_text(
+            text in "[+-]?[0-9]{0,40}(\\.[0-9]{0,40})?([eE][+-]?[0-9]{1,3}|[numkMGTPE]|[KMGTPE]i)?"
+        ) {
+            if let Ok(value) = Quantity::parse(&text) {
+                prop_assert_eq!(Quantity::parse(&value.canonical()).unwrap(), value);
+            }
+        }
+
         #[test]
         fn canonical_round_trips(nanos in -(10i128.pow(28))..10i128.pow(28)) {
             let value = Quantity::from_nanos(nanos);

@@ -83,7 +83,7 @@ pub fn plan_hpa_update(
             "e.g. `kubectl orchscale hpa --min 5 --max 20` or `kubectl orchscale hpa --cpu 60`",
         ));
     }
-    let name = current.metadata.name.as_deref().unwrap_or("orchestrator");
+    let name = current.metadata.name.as_deref().unwrap_or("?");
     let spec = current.spec.as_ref().ok_or_else(|| {
         PlanError::new(
             format!("horizontalpodautoscaler/{name} has no spec"),

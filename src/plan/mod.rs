@@ -4,7 +4,9 @@
 //! its input into a plan (the changes to preview, the patch to send, the warnings
 //! to show) or a [`PlanError`] that is refused before any write (exit 2).
 
+pub mod connections;
 pub mod hpa;
+pub mod resources;
 
 use serde::Serialize;
 

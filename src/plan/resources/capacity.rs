@@ -1,0 +1,385 @@
+//! Will the new pods fit? A first-fit placement of the new pod size onto the nodes' free room
+//! (allocatable minus what scheduled pods request), and the namespace's ResourceQuota headroom.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, Node, Pod, ResourceQuota};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
+
+use super::{ContainerResources, ResourceList};
+use crate::quantity::{Quantity, format_cpu, format_memory, format_resource};
+
+/// kubelet's default `--max-pods`, used when a node does not report `allocatable.pods`.
+const DEFAULT_MAX_PODS: i64 = 110;
+/// Bound on the "how many would fit" count (pods with no requests fit without end).
+const MAX_COUNTED_PODS: i32 = 10_000;
+
+/// The result of [`fit_check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FitReport {
+    pub pods_needed: i32,
+    /// How many of `pods_needed` find room.
+    pub pods_fitting: i32,
+    /// How many pods of this size fit in total (at most 10 000): the cluster's room, e.g. for
+    /// the `hpa --min` warning.
+    pub max_pods: i32,
+    /// Nodes left out, with the reason (`node-3: unschedulable`).
+    pub skipped_nodes: Vec<String>,
+    /// One sentence for the preview.
+    pub message: String,
+}
+
+impl FitReport {
+    pub fn fits(&self) -> bool {
+        self.pods_fitting >= self.pods_needed
+    }
+}
+
+struct Room {
+    cpu: i128,
+    memory: i128,
+    pods: i64,
+}
+
+fn amount(map: Option<&BTreeMap<String, K8sQuantity>>, name: &str) -> i128 {
+    map.and_then(|m| m.get(name))
+        .and_then(|q| Quantity::try_from(q).ok())
+        .map_or(0, |q| q.nanos())
+}
+
+fn container_request(c: &Container, name: &str) -> i128 {
+    amount(c.resources.as_ref().and_then(|r| r.requests.as_ref()), name)
+}
+
+/// What the scheduler counts for a pod: the larger of the containers' sum and the largest init
+/// container, plus the pod overhead.
+fn pod_request(pod: &Pod, name: &str) -> i128 {
+    let Some(spec) = pod.spec.as_ref() else { return 0 };
+    // Saturating: absurd quantities from the cluster must not overflow into a panic.
+    let sum = spec
+        .containers
+        .iter()
+        .map(|c| container_request(c, name))
+        .fold(0, i128::saturating_add);
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| container_request(c, name))
+        .max()
+        .unwrap_or(0);
+    sum.max(init).saturating_add(amount(spec.overhead.as_ref(), name))
+}
+
+fn requested(pods: &[&Pod], name: &str) -> i128 {
+    pods.iter()
+        .map(|p| pod_request(p, name))
+        .fold(0, i128::saturating_add)
+}
+
+fn is_active(pod: &Pod) -> bool {
+    !matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded") | Some("Failed")
+    )
+}
+
+fn skip_reason(node: &Node) -> Option<String> {
+    if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
+        return Some("unschedulable (cordoned)".into());
+    }
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+    if let Some(ready) = ready.filter(|r| r.status != "True") {
+        return Some(format!("not Ready ({})", ready.status));
+    }
+    let taint = node.spec.as_ref().and_then(|s| s.taints.as_ref()).and_then(|t| {
+        t.iter()
+            .find(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+    });
+    taint.map(|t| format!("tainted {} {}", t.key, t.effect))
+}
+
+/// Whether `pods_needed` pods requesting `new_requests_per_pod` (CPU, memory) fit on `nodes`,
+/// placing them first-fit into each node's allocatable minus the requests of the scheduled,
+/// running `pods` (pass the pods that stay: leave out the ones the rollout replaces).
+/// Cordoned, NotReady and NoSchedule/NoExecute-tainted nodes are left out.
+pub fn fit_check(
+    nodes: &[Node],
+    pods: &[Pod],
+    new_requests_per_pod: (&Quantity, &Quantity),
+    pods_needed: i32,
+) -> FitReport {
+    let (cpu, memory) = (new_requests_per_pod.0.nanos(), new_requests_per_pod.1.nanos());
+    let mut skipped_nodes = Vec::new();
+    let mut rooms = Vec::new();
+    for node in nodes {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        if let Some(reason) = skip_reason(node) {
+            skipped_nodes.push(format!("{name}: {reason}"));
+            continue;
+        }
+        let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
+        let max_pods = allocatable
+            .and_then(|a| a.get("pods"))
+            .and_then(|q| Quantity::try_from(q).ok())
+            .map_or(DEFAULT_MAX_PODS, |q| (q.nanos() / 1_000_000_000) as i64);
+        let on_node: Vec<&Pod> = pods
+            .iter()
+            .filter(|p| {
+                is_active(p) && p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+            })
+            .collect();
+        rooms.push(Room {
+            cpu: amount(allocatable, "cpu").saturating_sub(requested(&on_node, "cpu")),
+            memory: amount(allocatable, "memory").saturating_sub(requested(&on_node, "memory")),
+            pods: max_pods - on_node.len() as i64,
+        });
+    }
+    let mut placed = 0;
+    while placed < MAX_COUNTED_PODS.max(pods_needed) {
+        let Some(room) = rooms
+            .iter_mut()
+            .find(|r| r.cpu >= cpu && r.memory >= memory && r.pods >= 1)
+        else {
+            break;
+        };
+        room.cpu -= cpu;
+        room.memory -= memory;
+        room.pods -= 1;
+        placed += 1;
+    }
+    let pods_fitting = placed.min(pods_needed.max(0));
+    let size = format!(
+        "{} CPU / {} each",
+        format_cpu(new_requests_per_pod.0),
+        format_memory(new_requests_per_pod.1)
+    );
+    let message = if pods_fitting >= pods_needed {
+        format!("{pods_needed} pods ({size}) fit in the nodes' free room (room for about {placed})")
+    } else {
+        format!(
+            "only {pods_fitting} of {pods_needed} pods ({size}) fit in the nodes' free room: {} would stay Pending",
+            pods_needed - pods_fitting
+        )
+    };
+    FitReport {
+        pods_needed,
+        pods_fitting,
+        max_pods: placed,
+        skipped_nodes,
+        message,
+    }
+}
+
+/// The most a rollout adds to the namespace's quota usage for one container resource, in
+/// quota names (`requests.cpu`, `limits.memory`, …): with `surge` extra pods, at worst every
+/// new pod runs while `surge` old pods still exist; when the value shrinks, the first surge
+/// pods are the peak.
+pub fn rollout_quota_delta(
+    before: &ContainerResources,
+    after: &ContainerResources,
+    replicas: i32,
+    surge: i32,
+) -> ResourceList {
+    let mut delta = ResourceList::new();
+    for (kind, old_list, new_list) in [
+        ("requests", &before.requests, &after.requests),
+        ("limits", &before.limits, &after.limits),
+    ] {
+        for (name, new) in new_list {
+            let old = old_list.get(name).map_or(0, Quantity::nanos);
+            let new = new.nanos();
+            let new_pods = if new >= old {
+                i128::from(replicas.max(1))
+            } else {
+                1
+            };
+            let peak = i128::from(surge.max(0))
+                .saturating_mul(old)
+                .saturating_add(new_pods.saturating_mul(new.saturating_sub(old)));
+            delta.insert(format!("{kind}.{name}"), Quantity::from_nanos(peak));
+        }
+    }
+    delta
+}
+
+/// Warnings for every ResourceQuota whose hard limit the extra usage `delta` (quota names:
+/// `requests.cpu`, `limits.memory`, `pods`, …) would exceed, given what is already used.
+pub fn quota_check(quotas: &[ResourceQuota], delta: &ResourceList) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for quota in quotas {
+        let name = quota.metadata.name.as_deref().unwrap_or("?");
+        let status = quota.status.as_ref();
+        let hard = status
+            .and_then(|s| s.hard.as_ref())
+            .or_else(|| quota.spec.as_ref().and_then(|s| s.hard.as_ref()));
+        let used = status.and_then(|s| s.used.as_ref());
+        for (key, extra) in delta.iter().filter(|(_, q)| q.nanos() > 0) {
+            // `cpu`/`memory` in a quota mean `requests.cpu`/`requests.memory`.
+            let alias = key
+                .strip_prefix("requests.")
+                .filter(|r| *r == "cpu" || *r == "memory");
+            let Some((quota_key, hard)) = [Some(key.as_str()), alias]
+                .into_iter()
+                .flatten()
+                .find_map(|k| hard.and_then(|h| h.get(k)).map(|q| (k, q)))
+            else {
+                continue;
+            };
+            let (Ok(hard), used) = (
+                Quantity::try_from(hard),
+                used.and_then(|u| u.get(quota_key))
+                    .and_then(|q| Quantity::try_from(q).ok()),
+            ) else {
+                continue;
+            };
+            let used = used.unwrap_or_else(Quantity::zero);
+            let resource = key.split_once('.').map_or(key.as_str(), |(_, r)| r);
+            let show = |q: &Quantity| format_resource(resource, q);
+            if used.nanos().saturating_add(extra.nanos()) > hard.nanos() {
+                warnings.push(format!(
+                    "ResourceQuota {name}: {quota_key} would need {} more, but only {} of {} is left \
+                     ({} used): new pods would be refused (FailedCreate) and the rollout would stall",
+                    show(extra),
+                    show(&Quantity::from_nanos(
+                        hard.nanos().saturating_sub(used.nanos()).max(0)
+                    )),
+                    show(&hard),
+                    show(&used),
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(name: &str, cpu: &str, memory: &str, extra: serde_json::Value) -> Node {
+        let mut v = json!({
+            "metadata": {"name": name},
+            "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True"}]}
+        });
+        if let Some(spec) = extra.get("spec") {
+            v["spec"] = spec.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn pod(node: &str, cpu: &str, memory: &str, phase: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": memory}}}]},
+            "status": {"phase": phase}
+        }))
+        .unwrap()
+    }
+
+    fn q(s: &str) -> Quantity {
+        Quantity::parse(s).unwrap()
+    }
+
+    #[test]
+    fn first_fit_counts_pods_against_free_room() {
+        let nodes = [node("a", "4", "8Gi", json!({})), node("b", "2", "4Gi", json!({}))];
+        let pods = [pod("a", "3", "1Gi", "Running"), pod("a", "3", "1Gi", "Succeeded")];
+        // Free: a = 1 CPU / 7Gi, b = 2 CPU / 4Gi → 1 + 2 pods of 1 CPU.
+        let report = fit_check(&nodes, &pods, (&q("1"), &q("1Gi")), 3);
+        assert!(report.fits());
+        assert_eq!(report.max_pods, 3);
+        assert_eq!(
+            report.message,
+            "3 pods (1 core CPU / 1 GiB each) fit in the nodes' free room (room for about 3)"
+        );
+        let report = fit_check(&nodes, &pods, (&q("1"), &q("1Gi")), 5);
+        assert!(!report.fits());
+        assert_eq!(report.pods_fitting, 3);
+        assert!(report.message.starts_with("only 3 of 5 pods"));
+        assert!(report.message.ends_with("2 would stay Pending"));
+    }
+
+    #[test]
+    fn skips_cordoned_and_tainted_nodes() {
+        let nodes = [
+            node("cordoned", "8", "8Gi", json!({"spec": {"unschedulable": true}})),
+            node(
+                "tainted",
+                "8",
+                "8Gi",
+                json!({"spec": {"taints": [{"key": "dedicated", "effect": "NoSchedule"}]}}),
+            ),
+            node("ok", "1", "1Gi", json!({})),
+        ];
+        let report = fit_check(&nodes, &[], (&q("500m"), &q("512Mi")), 2);
+        assert_eq!(report.max_pods, 2);
+        assert_eq!(
+            report.skipped_nodes,
+            [
+                "cordoned: unschedulable (cordoned)",
+                "tainted: tainted dedicated NoSchedule"
+            ]
+        );
+    }
+
+    #[test]
+    fn memory_can_be_the_limit_and_init_containers_count() {
+        let nodes = [node("a", "16", "3Gi", json!({}))];
+        let init: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "i"},
+            "spec": {"nodeName": "a",
+                "initContainers": [{"name": "i", "resources": {"requests": {"memory": "1Gi"}}}],
+                "containers": [{"name": "c", "resources": {"requests": {"memory": "256Mi"}}}]}
+        }))
+        .unwrap();
+        let report = fit_check(&nodes, &[init], (&q("100m"), &q("1Gi")), 3);
+        assert_eq!(report.pods_fitting, 2);
+    }
+
+    #[test]
+    fn quota_warns_when_delta_exceeds_headroom() {
+        let quota: ResourceQuota = serde_json::from_value(json!({
+            "metadata": {"name": "compute"},
+            "spec": {"hard": {"requests.cpu": "6", "memory": "10Gi"}},
+            "status": {"hard": {"requests.cpu": "6", "memory": "10Gi"}, "used": {"requests.cpu": "5", "memory": "4Gi"}}
+        }))
+        .unwrap();
+        let delta: ResourceList = [
+            ("requests.cpu".to_string(), q("2")),
+            ("requests.memory".to_string(), q("2Gi")),
+        ]
+        .into();
+        let warnings = quota_check(std::slice::from_ref(&quota), &delta);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("ResourceQuota compute: requests.cpu would need 2 cores more, but only 1 core of 6 cores is left (5 cores used)"));
+        let small: ResourceList = [("requests.cpu".to_string(), q("1"))].into();
+        assert!(quota_check(&[quota], &small).is_empty());
+    }
+
+    #[test]
+    fn rollout_delta_peaks() {
+        let res = |cpu: &str| ContainerResources {
+            requests: [("cpu".to_string(), q(cpu))].into(),
+            limits: ResourceList::new(),
+        };
+        // Growing 500m -> 1 with 3 replicas and surge 1: 3 × 500m more + 1 old pod still there.
+        assert_eq!(
+            rollout_quota_delta(&res("500m"), &res("1"), 3, 1)["requests.cpu"],
+            q("2")
+        );
+        // Shrinking: the first surge pod is the peak.
+        assert_eq!(
+            rollout_quota_delta(&res("1"), &res("500m"), 3, 1)["requests.cpu"],
+            q("500m")
+        );
+        // No surge and shrinking: nothing extra.
+        assert!(rollout_quota_delta(&res("1"), &res("500m"), 3, 0)["requests.cpu"].is_negative());
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod api;
+pub mod objects;
 pub mod retry;
 
 use std::path::{Path, PathBuf};

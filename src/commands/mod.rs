@@ -1,5 +1,6 @@
 //! One module per command; this one dispatches and holds what commands share.
 
+pub mod hpa;
 pub mod meta;
 pub mod scale;
 pub mod shared;
@@ -21,6 +22,12 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             crate::plan::scale::plan(&cli.targets.deployment, 0, args.replicas, None, false)?;
             let cluster = connect(cli).await?;
             scale::run(&cluster, cli, args, reporter).await
+        }
+        Command::Hpa(args) => {
+            // Bad input is refused before any request, even before connecting.
+            let input = hpa::input(args)?;
+            let cluster = connect(cli).await?;
+            hpa::run(&cluster, cli, &input, reporter).await
         }
         Command::Status => {
             let cluster = connect(cli).await?;

@@ -179,6 +179,17 @@ pub fn plan_hpa_update(
     })
 }
 
+/// The checks that need no cluster (bounds ≥ 1, `--min` ≤ `--max` when both are given,
+/// utilization > 0), run before connecting so that bad input makes no request at all.
+///
+/// # Errors
+/// The same [`PlanError`]s as [`plan_hpa_update`] for those checks.
+pub fn precheck(req: &HpaRequest) -> Result<(), PlanError> {
+    // With no current values, a lone --min or --max can only break the lower bound of 1.
+    validate_bounds(req, DEFAULT_MIN_REPLICAS, i32::MAX)?;
+    validate_targets(req)
+}
+
 fn validate_bounds(req: &HpaRequest, current_min: i32, current_max: i32) -> Result<(), PlanError> {
     let bound_hint = "minReplicas must be at least 1 and at most maxReplicas";
     if let Some(min) = req.min.filter(|m| *m < 1) {
@@ -232,7 +243,8 @@ fn target_warnings(req: &HpaRequest) -> Vec<String> {
         .collect()
 }
 
-fn room_warning(min: Option<i32>, room: Option<i32>) -> Option<String> {
+/// The warning for a `--min` above `room`, how many pods of the workload fit in the cluster.
+pub fn room_warning(min: Option<i32>, room: Option<i32>) -> Option<String> {
     let (min, room) = (min?, room?);
     (min > room).then(|| {
         format!(

@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod context;
 mod faults;
+mod hpa;
 mod kubectl;
 mod rollout;
 mod scale;

@@ -1,0 +1,506 @@
+//! `hpa [--min] [--max] [--cpu] [--memory] [--create] [--watch]`: read -> plan -> preview ->
+//! permissions -> patch (or create) the autoscaling/v2 HPA -> audit -> verify -> watch -> report.
+//!
+//! Changing an HPA restarts nothing, so there is no prompt. The live panel is in [`watch`],
+//! the cluster's room for the `--min` warning in [`room`].
+
+pub mod room;
+pub mod watch;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::Patch;
+use serde_json::{Map, json};
+
+use super::shared::{managed_warning, previous_values, record_change};
+use crate::cli::{Cli, HpaArgs};
+use crate::cluster::Cluster;
+use crate::cluster::access::{Permission, check_all};
+use crate::cluster::api::is_conflict;
+use crate::error::Error;
+use crate::plan::audit::{ANNOTATION, LastChange, now_rfc3339};
+use crate::plan::hpa::{
+    HpaPlan, HpaRequest, expected_effect, hpa_summary, plan_hpa_create, plan_hpa_update, precheck,
+    room_warning, watch_panel_lines,
+};
+use crate::plan::{Change, PlanError};
+use crate::report::Reporter;
+use crate::report::preview::Preview;
+use watch::WatchSpec;
+
+/// Attempts of the read-plan-write cycle when the HPA changes under us (409).
+const MAX_CONFLICT_ATTEMPTS: u32 = 4;
+
+/// The user's flags, checked before any request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HpaInput {
+    pub request: HpaRequest,
+    pub create: bool,
+    pub watch: bool,
+}
+
+impl HpaInput {
+    /// Whether anything is to be written (otherwise it is `--watch` alone).
+    pub fn writes(&self) -> bool {
+        self.create || self.request != HpaRequest::default()
+    }
+
+    /// The command as recorded in the audit annotation, e.g. `hpa --min 5 --max 20`.
+    pub fn command_line(&self) -> String {
+        let r = &self.request;
+        let mut line = String::from("hpa");
+        if self.create {
+            line.push_str(" --create");
+        }
+        for (flag, value) in [
+            ("min", r.min),
+            ("max", r.max),
+            ("cpu", r.cpu),
+            ("memory", r.memory),
+        ] {
+            if let Some(value) = value {
+                line.push_str(&format!(" --{flag} {value}"));
+            }
+        }
+        line
+    }
+}
+
+/// Turns the flags into an [`HpaInput`]: values in range, at least one field (or `--watch`),
+/// both bounds with `--create`, and the checks that need no cluster.
+///
+/// # Errors
+/// A [`PlanError`] (exit 2) naming the flag.
+pub fn input(args: &HpaArgs) -> Result<HpaInput, PlanError> {
+    let narrow = |flag: &str, value: Option<i64>| -> Result<Option<i32>, PlanError> {
+        value
+            .map(|v| {
+                i32::try_from(v).map_err(|_| {
+                    PlanError::new(
+                        format!("--{flag} {v} is out of range"),
+                        "use a value below 2147483648",
+                    )
+                })
+            })
+            .transpose()
+    };
+    let request = HpaRequest {
+        min: narrow("min", args.min)?,
+        max: narrow("max", args.max)?,
+        cpu: narrow("cpu", args.cpu)?,
+        memory: narrow("memory", args.memory)?,
+    };
+    let input = HpaInput {
+        request,
+        create: args.create,
+        watch: args.watch,
+    };
+    if !input.writes() && !input.watch {
+        return Err(PlanError::new(
+            "nothing to change: give at least one of --min, --max, --cpu, --memory (or --watch)",
+            "e.g. `kubectl orchscale hpa --min 5 --max 20` or `kubectl orchscale hpa --watch`",
+        ));
+    }
+    if input.create {
+        // Checks everything --create needs, min and max included, without a cluster.
+        plan_hpa_create("-", "-", "-", &input.request)?;
+    } else {
+        precheck(&input.request)?;
+    }
+    Ok(input)
+}
+
+/// # Errors
+/// Usage errors (exit 2) before any write; a missing HPA (exit 1, hint `--create`); API,
+/// permission and verification errors; Ctrl-C while watching after a change (130).
+pub async fn run(
+    cluster: &Cluster,
+    cli: &Cli,
+    input: &HpaInput,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    let name = cli.targets.hpa.as_str();
+    let started = Timestamp::now();
+    let current: Option<HorizontalPodAutoscaler> = cluster.get_opt(name).await?;
+    let outcome = match (current, input.writes()) {
+        (None, _) if input.create => create(cluster, cli, input, reporter).await?,
+        (None, _) => return Err(missing_hpa(cluster, cli).await),
+        (Some(hpa), true) => update(cluster, cli, input, hpa, reporter).await?,
+        (Some(hpa), false) => Outcome::unchanged(hpa),
+    };
+    finish(cluster, cli, input, outcome, started, reporter).await
+}
+
+/// What the write did, for the report.
+struct Outcome {
+    hpa: HorizontalPodAutoscaler,
+    changes: Vec<Change>,
+    effect: Option<String>,
+    /// "horizontalpodautoscaler/x: min 3 -> 5", said on Ctrl-C and in the result.
+    applied: Option<String>,
+}
+
+impl Outcome {
+    fn unchanged(hpa: HorizontalPodAutoscaler) -> Self {
+        Outcome {
+            hpa,
+            changes: Vec::new(),
+            effect: None,
+            applied: None,
+        }
+    }
+}
+
+async fn missing_hpa(cluster: &Cluster, cli: &Cli) -> Error {
+    let deployment = &cli.targets.deployment;
+    let other = other_hpa_for(cluster, deployment).await.ok().flatten();
+    let hint = match other {
+        Some(other) => {
+            format!("horizontalpodautoscaler/{other} targets deployment/{deployment}: use `--hpa {other}`")
+        }
+        None => format!(
+            "create it with `kubectl orchscale hpa --create --min N --max N [--cpu PCT]` \
+             (autoscaling/v2, targeting deployment/{deployment})"
+        ),
+    };
+    Error::NotFound {
+        kind: "horizontalpodautoscaler".into(),
+        name: cli.targets.hpa.clone(),
+        namespace: cluster.namespace.clone(),
+        hint,
+    }
+}
+
+/// The name of an HPA that already scales the deployment, if any.
+async fn other_hpa_for(cluster: &Cluster, deployment: &str) -> Result<Option<String>, Error> {
+    let hpas: Vec<HorizontalPodAutoscaler> = cluster.list("").await?;
+    Ok(hpas.into_iter().find_map(|h| {
+        let target = &h.spec.as_ref()?.scale_target_ref;
+        (target.kind == "Deployment" && target.name == deployment).then(|| h.metadata.name.clone())?
+    }))
+}
+
+/// The HPA with the deployment's replica count as its current one: the HPA's own status may be
+/// a sync period old (or absent), and the deployment is what the HPA acts on.
+fn with_live_replicas(
+    hpa: &HorizontalPodAutoscaler,
+    deployment: Option<&Deployment>,
+) -> HorizontalPodAutoscaler {
+    let mut hpa = hpa.clone();
+    if let Some(replicas) = deployment.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas) {
+        hpa.status.get_or_insert_with(Default::default).current_replicas = Some(replicas);
+    }
+    hpa
+}
+
+async fn update(
+    cluster: &Cluster,
+    cli: &Cli,
+    input: &HpaInput,
+    hpa: HorizontalPodAutoscaler,
+    reporter: &mut Reporter,
+) -> Result<Outcome, Error> {
+    let name = cli.targets.hpa.as_str();
+    if input.create {
+        reporter.info(&format!(
+            "horizontalpodautoscaler/{name} exists already: changing only the given fields"
+        ));
+    }
+    let deployment_name = hpa
+        .spec
+        .as_ref()
+        .map(|s| s.scale_target_ref.name.clone())
+        .unwrap_or_else(|| cli.targets.deployment.clone());
+    let deployment: Option<Deployment> = cluster.get_opt(&deployment_name).await?;
+    let room = match (&deployment, input.request.min) {
+        (Some(d), Some(_)) => room::room(cluster, d, reporter).await,
+        _ => None,
+    };
+    let plan = plan_hpa_update(
+        &with_live_replicas(&hpa, deployment.as_ref()),
+        &input.request,
+        room,
+    )?;
+    if plan.changes.is_empty() {
+        reporter.info(&format!(
+            "horizontalpodautoscaler/{name} already has these values: nothing to change"
+        ));
+        return Ok(Outcome::unchanged(hpa));
+    }
+
+    reporter.banner(cluster);
+    let object = format!("horizontalpodautoscaler/{name}");
+    let mut warnings: Vec<String> = managed_warning(&object, &hpa.metadata).into_iter().collect();
+    warnings.extend(plan.warnings.iter().cloned());
+    reporter.preview(&Preview {
+        changes: plan.changes.clone(),
+        consequences: vec![plan.effect.clone(), "no pod restarts".into()],
+        warnings,
+    });
+    check_all(
+        cluster,
+        &[Permission::new(
+            "patch",
+            "autoscaling",
+            "horizontalpodautoscalers",
+            Some(name),
+        )],
+    )
+    .await?;
+
+    let dry_run = cli.global.dry_run;
+    let Some((applied, stored)) =
+        write_update(cluster, cli, hpa, deployment.as_ref(), input, room, reporter).await?
+    else {
+        reporter.info(&format!("{object} already has these values: nothing to change"));
+        let hpa = cluster.get(name, "the HPA was deleted meanwhile").await?;
+        return Ok(Outcome::unchanged(hpa));
+    };
+    verify(&object, &applied, &stored)?;
+    record_change::<HorizontalPodAutoscaler>(
+        cluster,
+        name,
+        &input.command_line(),
+        &object,
+        &applied.changes,
+        dry_run,
+    )
+    .await?;
+    let summary = changes_text(&applied.changes);
+    let applied_text = format!("{object}: {summary}");
+    if dry_run {
+        reporter.out(&format!(
+            "dry run: the API server accepted {applied_text}; nothing was persisted"
+        ));
+    } else {
+        reporter.out(&format!("applied: {applied_text}"));
+        reporter.out(&format!("expected effect: {}", applied.effect));
+    }
+    Ok(Outcome {
+        hpa: stored,
+        changes: applied.changes,
+        effect: Some(applied.effect),
+        applied: Some(format!("{applied_text} was applied")),
+    })
+}
+
+/// Patches with the resourceVersion read; on 409 re-reads, re-plans and writes again.
+/// `None` when a re-read shows the values are already there.
+async fn write_update(
+    cluster: &Cluster,
+    cli: &Cli,
+    mut hpa: HorizontalPodAutoscaler,
+    deployment: Option<&Deployment>,
+    input: &HpaInput,
+    room: Option<i32>,
+    reporter: &mut Reporter,
+) -> Result<Option<(HpaPlan, HorizontalPodAutoscaler)>, Error> {
+    let name = cli.targets.hpa.as_str();
+    let mut attempt = 1;
+    loop {
+        let plan = plan_hpa_update(&with_live_replicas(&hpa, deployment), &input.request, room)?;
+        if plan.changes.is_empty() {
+            return Ok(None);
+        }
+        match cluster
+            .patch::<HorizontalPodAutoscaler, _>(name, &Patch::Merge(&plan.patch), cli.global.dry_run)
+            .await
+        {
+            Ok(stored) => return Ok(Some((plan, stored))),
+            Err(e) if is_conflict(&e) && attempt < MAX_CONFLICT_ATTEMPTS => {
+                reporter.detail(&format!(
+                    "horizontalpodautoscaler/{name} changed meanwhile (409); re-reading and re-planning"
+                ));
+                attempt += 1;
+                hpa = cluster.get(name, "the HPA was deleted meanwhile").await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The stored HPA must carry the planned bounds and metrics (the patch response is the stored
+/// object, or with --dry-run the object as it would be stored).
+fn verify(object: &str, plan: &HpaPlan, stored: &HorizontalPodAutoscaler) -> Result<(), Error> {
+    let Some(spec) = stored.spec.as_ref() else {
+        return Err(Error::failed(
+            format!("{object} came back without a spec"),
+            "inspect it with `kubectl get hpa -o yaml`",
+        ));
+    };
+    let wanted = &plan.new_spec;
+    let same = spec.min_replicas.unwrap_or(1) == wanted.min_replicas.unwrap_or(1)
+        && spec.max_replicas == wanted.max_replicas
+        && spec.metrics == wanted.metrics;
+    if same {
+        Ok(())
+    } else {
+        Err(Error::failed(
+            format!("{object} does not hold the values written (another writer, or an admission webhook?)"),
+            "inspect it with `kubectl get hpa -o yaml` and run the command again",
+        ))
+    }
+}
+
+/// `minReplicas 3 -> 5, maxReplicas 10 -> 20`
+fn changes_text(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            let field = c.field.strip_prefix("spec.").unwrap_or(&c.field);
+            format!(
+                "{field} {} -> {}",
+                c.before.as_deref().unwrap_or("(unset)"),
+                c.after.as_deref().unwrap_or("(unset)")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `--create`: an autoscaling/v2 HPA targeting the deployment, with the audit record in its
+/// annotations from the start (one write).
+async fn create(
+    cluster: &Cluster,
+    cli: &Cli,
+    input: &HpaInput,
+    reporter: &mut Reporter,
+) -> Result<Outcome, Error> {
+    let (name, deployment_name) = (cli.targets.hpa.as_str(), cli.targets.deployment.as_str());
+    let deployment: Deployment = cluster
+        .get(
+            deployment_name,
+            "the HPA must target an existing deployment: check --deployment and -n",
+        )
+        .await?;
+    if let Some(other) = other_hpa_for(cluster, deployment_name).await? {
+        return Err(Error::usage(
+            format!(
+                "horizontalpodautoscaler/{other} already scales deployment/{deployment_name}: two HPAs on one deployment fight each other"
+            ),
+            format!("change that one with `kubectl orchscale hpa --hpa {other} ...`"),
+        ));
+    }
+    let mut plan = plan_hpa_create(&cluster.namespace, name, deployment_name, &input.request)?;
+    let room = match input.request.min {
+        Some(_) => room::room(cluster, &deployment, reporter).await,
+        None => None,
+    };
+    plan.warnings.extend(room_warning(input.request.min, room));
+    let object = format!("horizontalpodautoscaler/{name}");
+    let targets: Vec<(String, i32)> = plan
+        .hpa
+        .spec
+        .iter()
+        .flat_map(|s| s.metrics.iter().flatten())
+        .filter_map(|m| m.resource.as_ref())
+        .filter_map(|r| Some((r.name.clone(), r.target.average_utilization?)))
+        .collect();
+    let (min, max) = plan
+        .hpa
+        .spec
+        .as_ref()
+        .map_or((1, 1), |s| (s.min_replicas.unwrap_or(1), s.max_replicas));
+    let effect = expected_effect(
+        &with_live_replicas(&plan.hpa, Some(&deployment)),
+        min,
+        max,
+        &targets,
+    );
+
+    reporter.banner(cluster);
+    reporter.preview(&Preview {
+        changes: plan.changes.clone(),
+        consequences: vec![
+            format!("the HPA takes over the replica count of deployment/{deployment_name}"),
+            effect.clone(),
+            "no pod restarts".into(),
+        ],
+        warnings: plan.warnings.clone(),
+    });
+    check_all(
+        cluster,
+        &[Permission::new(
+            "create",
+            "autoscaling",
+            "horizontalpodautoscalers",
+            None,
+        )],
+    )
+    .await?;
+
+    let record = LastChange::new(
+        input.command_line(),
+        now_rfc3339(),
+        cluster.user.clone(),
+        &object,
+        previous_values(&plan.changes),
+    );
+    let mut hpa = plan.hpa.clone();
+    hpa.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(ANNOTATION.to_string(), record.to_annotation());
+    let dry_run = cli.global.dry_run;
+    let stored = cluster.create(&hpa, dry_run).await.map_err(|e| {
+        if is_conflict(&e) {
+            Error::failed(
+                format!("{object} was created by someone else meanwhile"),
+                "change it with `kubectl orchscale hpa --min/--max/--cpu/--memory` (without --create)",
+            )
+        } else {
+            e
+        }
+    })?;
+    let applied_text = format!("{object} created ({})", changes_text(&plan.changes[1..]));
+    if dry_run {
+        reporter.out(&format!(
+            "dry run: the API server accepted: {applied_text}; nothing was persisted"
+        ));
+    } else {
+        reporter.out(&format!("applied: {applied_text}"));
+        reporter.out(&format!("expected effect: {effect}"));
+    }
+    Ok(Outcome {
+        hpa: stored,
+        changes: plan.changes,
+        effect: Some(effect),
+        applied: Some(applied_text),
+    })
+}
+
+/// Watches when asked, then reports the HPA's state (text on stdout, or the JSON document).
+async fn finish(
+    cluster: &Cluster,
+    cli: &Cli,
+    input: &HpaInput,
+    outcome: Outcome,
+    started: Timestamp,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    let dry_run = cli.global.dry_run;
+    let mut hpa = outcome.hpa;
+    if input.watch {
+        if dry_run && outcome.applied.is_some() {
+            reporter.info("dry run: watching the HPA as it is in the cluster (unchanged)");
+        }
+        let spec = WatchSpec {
+            name: &cli.targets.hpa,
+            timeout: cli.global.timeout,
+            applied: outcome.applied.as_deref().filter(|_| !dry_run),
+            since: outcome.applied.is_some().then_some(started),
+        };
+        if let Some(latest) = watch::watch(cluster, &spec, reporter).await? {
+            hpa = latest;
+        }
+    }
+    let mut extra = Map::new();
+    extra.insert("hpa".into(), hpa_summary(&hpa));
+    if let Some(effect) = &outcome.effect {
+        extra.insert("effect".into(), json!(effect));
+    }
+    reporter.set_document("hpa", cluster, dry_run, &outcome.changes, true, extra);
+    reporter.out(&watch_panel_lines(&hpa, &[]).join("\n"));
+    Ok(())
+}

@@ -40,6 +40,10 @@ pub struct WatchSpec<'a> {
 /// Events shown from the initial listing when watching alone.
 const CONTEXT_EVENTS: usize = 5;
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one update is in flight at a time; boxing would only add an allocation per event"
+)]
 enum Update {
     Hpa(Result<Event<HorizontalPodAutoscaler>, watcher::Error>),
     Event(Result<Event<CoreEvent>, watcher::Error>),

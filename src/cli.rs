@@ -271,6 +271,17 @@ impl Command {
     }
 }
 
+/// Whether raw arguments ask for JSON output (`-o json`, `-ojson`, `--output json`,
+/// `--output=json`), for reporting errors clap finds before parsing completes.
+pub fn wants_json<S: AsRef<str>>(args: &[S]) -> bool {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    args.iter().enumerate().any(|(i, arg)| match *arg {
+        "-o" | "--output" => args.get(i + 1) == Some(&"json"),
+        "-ojson" | "--output=json" | "-o=json" => true,
+        _ => false,
+    })
+}
+
 /// Parses `90s`, `5m`, `1h`, `1h30m`, `500ms` into a duration.
 ///
 /// # Errors
@@ -392,6 +403,15 @@ mod tests {
             cli.command,
             Command::Scale(ScaleArgs { replicas: -1, .. })
         ));
+    }
+
+    #[test]
+    fn json_is_detected_in_raw_arguments() {
+        assert!(wants_json(&["scale", "-o", "json"]));
+        assert!(wants_json(&["--output=json", "scale"]));
+        assert!(wants_json(&["-ojson"]));
+        assert!(!wants_json(&["-o", "text"]));
+        assert!(!wants_json(&["--context", "json"]));
     }
 
     #[test]

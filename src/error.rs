@@ -132,6 +132,11 @@ impl Error {
                     format!("contexts in the kubeconfig: {}", available.join(", "))
                 }
             }
+            Error::Unreachable { detail, .. } if detail.contains("certificate") => {
+                "TLS verification failed: check the server URL and certificate-authority(-data) of the \
+                 kubeconfig's cluster (verification is never skipped unless the kubeconfig says so)"
+                    .to_string()
+            }
             Error::Unreachable { .. } => {
                 "check the network, VPN and that the cluster is up (`kubectl cluster-info`), \
                  or pick another --context"
@@ -209,6 +214,20 @@ mod tests {
         };
         assert!(e.to_string().contains("prod"));
         assert_eq!(e.hint(), "contexts in the kubeconfig: sim, staging");
+    }
+
+    #[test]
+    fn certificate_failures_get_a_tls_hint() {
+        let tls = Error::Unreachable {
+            server: "https://x".into(),
+            detail: "invalid peer certificate: UnknownIssuer".into(),
+        };
+        assert!(tls.hint().contains("certificate-authority"));
+        let refused = Error::Unreachable {
+            server: "https://x".into(),
+            detail: "Connection refused".into(),
+        };
+        assert!(refused.hint().contains("cluster is up"));
     }
 
     #[test]

@@ -67,12 +67,22 @@ impl Workload for Deployment {
     /// Complete when the controller observed the spec and updated = ready = available =
     /// desired with no old replicas left; failed on ProgressDeadlineExceeded or ReplicaFailure.
     fn rollout(&self) -> Rollout {
+        let n = self.counts();
         let conditions = self
             .status
             .as_ref()
             .and_then(|s| s.conditions.clone())
             .unwrap_or_default();
-        for c in &conditions {
+        // A failure condition counts only once the controller has seen the current spec and the
+        // rollout still needs pods: conditions left over from an earlier rollout (or from before
+        // a scale-down that needs no new pod) are stale.
+        let still_needs_pods = n.updated < n.desired || n.total < n.desired;
+        let relevant: &[_] = if n.observed && still_needs_pods {
+            &conditions
+        } else {
+            &[]
+        };
+        for c in relevant {
             let reason = c.reason.clone().unwrap_or_default();
             let message = c.message.clone().unwrap_or_default();
             if c.type_ == "Progressing" && c.status == "False" && reason == "ProgressDeadlineExceeded" {
@@ -87,7 +97,6 @@ impl Workload for Deployment {
                 return Rollout::Failed { reason, message };
             }
         }
-        let n = self.counts();
         let done = n.observed
             && n.updated == n.desired
             && n.ready == n.desired
@@ -291,6 +300,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn stale_failure_conditions_are_ignored() {
+        let quota =
+            json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "quota"});
+        // Not yet observed: the condition may predate the change.
+        let unobserved = deployment(
+            json!({"observedGeneration": 1, "replicas": 3, "updatedReplicas": 3,
+                                           "conditions": [quota.clone()]}),
+        );
+        assert!(matches!(unobserved.rollout(), Rollout::Progressing(_)));
+        // A scale-down that needs no new pod is not blocked by a failure to create one.
+        let enough = deployment(
+            json!({"observedGeneration": 2, "replicas": 6, "updatedReplicas": 6,
+                                       "readyReplicas": 6, "availableReplicas": 6, "conditions": [quota]}),
+        );
+        assert!(matches!(enough.rollout(), Rollout::Progressing(_)));
     }
 
     #[test]

@@ -50,6 +50,42 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// Reports a command-line error from clap and exits: help and version print normally; usage
+/// errors exit 2, and in JSON mode also print the error document on stdout.
+pub fn usage_error(error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let is_usage = !matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if is_usage && cli::wants_json(&args) {
+        let message = error.kind().as_str().unwrap_or("invalid usage").to_string();
+        let rendered = error.render().to_string();
+        // The first paragraph of clap's message, on one line (the usage and tips follow it).
+        let first: Vec<&str> = rendered
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let detail = if first.is_empty() {
+            message
+        } else {
+            first.join(" ").trim_start_matches("error: ").to_string()
+        };
+        println!(
+            "{}",
+            report::json::error_document(
+                &detail,
+                "see `kubectl orchscale --help` for the flags and examples"
+            )
+        );
+    }
+    error.exit()
+}
+
 fn report_error(err: &Error, json: bool, document: Option<serde_json::Value>) {
     let hint = err.hint();
     eprintln!("error: {err}");

@@ -140,6 +140,8 @@ impl Scenario {
         pod: &str,
     ) -> Option<PodFailure> {
         let mut state = self.lock();
+        // A StatefulSet pod reuses its name: an earlier pod's decision must not stick to it.
+        state.failing_pods.remove(&format!("{namespace}/{pod}"));
         let rule = state.rules.get_mut(workload)?;
         let bound = rule.template_hash.get_or_insert_with(|| template_hash.to_owned());
         if bound != template_hash {

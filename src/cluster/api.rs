@@ -7,7 +7,8 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -31,6 +32,29 @@ pub fn is_conflict(error: &Error) -> bool {
             ..
         }
     )
+}
+
+/// Read-modify-write with optimistic concurrency. `attempt(n)` reads (re-reads when n > 1),
+/// re-plans and writes with the resourceVersion read; a 409 Conflict runs it again, at most
+/// `max_attempts` times in all. Other errors end it at once.
+///
+/// # Errors
+/// The last attempt's error.
+pub async fn retry_on_conflict<T, F, Fut>(max_attempts: u32, mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut n = 1;
+    loop {
+        match attempt(n).await {
+            Err(e) if is_conflict(&e) && n < max_attempts => {
+                tracing::debug!(attempt = n, "409 Conflict: re-reading and re-planning");
+                n += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Maps a kube error into ours, naming what we tried to do and the server when unreachable.
@@ -219,6 +243,58 @@ impl Cluster {
         .await
     }
 
+    /// Creates an object (e.g. `hpa --create`), with our field manager and `--dry-run`.
+    ///
+    /// # Errors
+    /// API errors (409 AlreadyExists included) and transport errors.
+    pub async fn create<K>(&self, object: &K, dry_run: bool) -> Result<K, Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Serialize
+            + Debug,
+    {
+        let name = object.meta().name.clone().unwrap_or_default();
+        let action = format!("create {} {}/{name}", kind_of::<K>(), self.namespace);
+        let params = PostParams {
+            dry_run,
+            field_manager: Some(FIELD_MANAGER.to_string()),
+        };
+        bounded(&action, &self.server, self.api::<K>().create(&params, object)).await
+    }
+
+    /// A watch on one named object, resumed by kube's watcher (re-list on 410 Gone) with
+    /// backoff between failures. Errors are yielded; callers decide when to give up.
+    pub fn watch_named<K>(
+        &self,
+        name: &str,
+    ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + use<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug
+            + Send
+            + 'static,
+    {
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        watcher::watcher(self.api::<K>(), config).default_backoff()
+    }
+
+    /// Sends a raw GET and returns the body as text (e.g. a health endpoint through the
+    /// service proxy). Non-2xx answers are [`Error::Api`] with their status code.
+    ///
+    /// # Errors
+    /// API and transport errors.
+    pub async fn get_raw_text(&self, path: &str) -> Result<String, Error> {
+        let action = format!("get {path}");
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| Error::failed(format!("bad request path {path}: {e}"), "this is a bug"))?;
+        bounded(&action, &self.server, self.client.request_text(request)).await
+    }
+
     /// Sends a raw GET and parses JSON; `None` on 404/503 (an API that is not served).
     ///
     /// # Errors
@@ -245,68 +321,6 @@ impl Cluster {
     }
 }
 
-/// Usage of one pod from metrics.k8s.io: per-container quantities as the API gives them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodUsage {
-    pub pod: String,
-    pub containers: Vec<(String, String, String)>,
-}
-
-impl Cluster {
-    /// Pod metrics for a label selector; `None` when metrics.k8s.io is not served.
-    ///
-    /// # Errors
-    /// API and transport errors other than a missing API.
-    pub async fn pod_metrics(&self, label_selector: &str) -> Result<Option<Vec<PodUsage>>, Error> {
-        let path = format!(
-            "/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods?labelSelector={}",
-            self.namespace,
-            encode_query(label_selector)
-        );
-        Ok(self.get_raw_json(&path).await?.map(|v| parse_pod_metrics(&v)))
-    }
-}
-
-/// Percent-encodes a query value (label selectors carry `=`, `,` and `!`).
-pub fn encode_query(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-/// Reads a PodMetricsList into per-pod usage.
-pub fn parse_pod_metrics(list: &serde_json::Value) -> Vec<PodUsage> {
-    let items = list
-        .get("items")
-        .and_then(|i| i.as_array())
-        .cloned()
-        .unwrap_or_default();
-    items
-        .iter()
-        .filter_map(|item| {
-            let pod = item.pointer("/metadata/name")?.as_str()?.to_string();
-            let containers = item
-                .get("containers")
-                .and_then(|c| c.as_array())
-                .map(|cs| {
-                    cs.iter()
-                        .map(|c| {
-                            let text =
-                                |p: &str| c.pointer(p).and_then(|v| v.as_str()).unwrap_or("").to_string();
-                            (text("/name"), text("/usage/cpu"), text("/usage/memory"))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some(PodUsage { pod, containers })
-        })
-        .collect()
-}
-
 /// The name of an object, for messages.
 pub fn name_of<K: ResourceExt>(object: &K) -> String {
     object.name_any()
@@ -325,6 +339,46 @@ mod tests {
         };
         assert!(is_conflict(&conflict));
         assert!(!is_conflict(&Error::failed("x", "y")));
+    }
+
+    fn conflict() -> Error {
+        Error::Api {
+            action: "patch".into(),
+            status: Some(409),
+            message: "modified".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn conflicts_rerun_the_attempt_within_bounds() {
+        let mut calls = Vec::new();
+        let result = retry_on_conflict(4, |n| {
+            calls.push(n);
+            async move { if n < 3 { Err(conflict()) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+        assert_eq!(calls, [1, 2, 3]);
+        let mut count = 0;
+        let result: Result<(), Error> = retry_on_conflict(2, |_| {
+            count += 1;
+            async { Err(conflict()) }
+        })
+        .await;
+        assert!(is_conflict(&result.unwrap_err()));
+        assert_eq!(count, 2);
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let mut count = 0;
+        let result: Result<(), Error> = retry_on_conflict(4, |_| {
+            count += 1;
+            async { Err(Error::failed("x", "y")) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(count, 1);
     }
 
     #[test]
@@ -356,31 +410,5 @@ mod tests {
             Error::Unreachable { server, .. } => assert_eq!(server, "https://127.0.0.1:1"),
             other => panic!("unexpected {other:?}"),
         }
-    }
-
-    #[test]
-    fn label_selectors_are_encoded() {
-        assert_eq!(
-            encode_query("app=orchestrator,tier!=x"),
-            "app%3Dorchestrator%2Ctier%21%3Dx"
-        );
-    }
-
-    #[test]
-    fn pod_metrics_are_read_per_container() {
-        let list = serde_json::json!({"items": [
-            {"metadata": {"name": "p1"}, "containers": [
-                {"name": "orchestrator", "usage": {"cpu": "300m", "memory": "700Mi"}},
-                {"name": "log-shipper", "usage": {"cpu": "5m", "memory": "20Mi"}}
-            ]},
-            {"metadata": {}}
-        ]});
-        let usage = parse_pod_metrics(&list);
-        assert_eq!(usage.len(), 1);
-        assert_eq!(usage[0].pod, "p1");
-        assert_eq!(
-            usage[0].containers[1],
-            ("log-shipper".into(), "5m".into(), "20Mi".into())
-        );
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod api;
+pub mod metrics;
 pub mod objects;
 pub mod retry;
 

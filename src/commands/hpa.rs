@@ -17,7 +17,7 @@ use super::shared::{managed_warning, previous_values, record_change};
 use crate::cli::{Cli, HpaArgs};
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
-use crate::cluster::api::is_conflict;
+use crate::cluster::api::{is_conflict, retry_on_conflict};
 use crate::error::Error;
 use crate::plan::audit::{ANNOTATION, LastChange, now_rfc3339};
 use crate::plan::hpa::{
@@ -250,8 +250,7 @@ async fn update(
     .await?;
 
     let dry_run = cli.global.dry_run;
-    let Some((applied, stored)) =
-        write_update(cluster, cli, hpa, deployment.as_ref(), input, room, reporter).await?
+    let Some((applied, stored)) = write_update(cluster, cli, &hpa, deployment.as_ref(), input, room).await?
     else {
         reporter.info(&format!("{object} already has these values: nothing to change"));
         let hpa = cluster.get(name, "the HPA was deleted meanwhile").await?;
@@ -290,34 +289,28 @@ async fn update(
 async fn write_update(
     cluster: &Cluster,
     cli: &Cli,
-    mut hpa: HorizontalPodAutoscaler,
+    initial: &HorizontalPodAutoscaler,
     deployment: Option<&Deployment>,
     input: &HpaInput,
     room: Option<i32>,
-    reporter: &mut Reporter,
 ) -> Result<Option<(HpaPlan, HorizontalPodAutoscaler)>, Error> {
     let name = cli.targets.hpa.as_str();
-    let mut attempt = 1;
-    loop {
+    retry_on_conflict(MAX_CONFLICT_ATTEMPTS, |attempt| async move {
+        let hpa = if attempt == 1 {
+            initial.clone()
+        } else {
+            cluster.get(name, "the HPA was deleted meanwhile").await?
+        };
         let plan = plan_hpa_update(&with_live_replicas(&hpa, deployment), &input.request, room)?;
         if plan.changes.is_empty() {
             return Ok(None);
         }
-        match cluster
+        let stored = cluster
             .patch::<HorizontalPodAutoscaler, _>(name, &Patch::Merge(&plan.patch), cli.global.dry_run)
-            .await
-        {
-            Ok(stored) => return Ok(Some((plan, stored))),
-            Err(e) if is_conflict(&e) && attempt < MAX_CONFLICT_ATTEMPTS => {
-                reporter.detail(&format!(
-                    "horizontalpodautoscaler/{name} changed meanwhile (409); re-reading and re-planning"
-                ));
-                attempt += 1;
-                hpa = cluster.get(name, "the HPA was deleted meanwhile").await?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+            .await?;
+        Ok(Some((plan, stored)))
+    })
+    .await
 }
 
 /// The stored HPA must carry the planned bounds and metrics (the patch response is the stored

@@ -9,7 +9,7 @@ use super::shared::{managed_warning, pod_rows, pods_json, pods_table, record_cha
 use crate::cli::{Cli, ScaleArgs};
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
-use crate::cluster::api::is_conflict;
+use crate::cluster::api::retry_on_conflict;
 use crate::error::Error;
 use crate::follow::{FollowSpec, follow};
 use crate::health::Workload;
@@ -35,7 +35,7 @@ pub async fn run(
         cluster.namespace, cluster.namespace
     );
     let deployment: Deployment = cluster.get(name, &not_found_hint).await?;
-    let hpa = find_hpa(cluster, name).await?;
+    let hpa = find_hpa(cluster, name, reporter).await?;
     let current = deployment.counts().desired;
     let scale_plan = plan(name, current, args.replicas, hpa.as_ref(), args.force)?;
     let selector = deployment
@@ -74,7 +74,7 @@ pub async fn run(
     .await?;
 
     let command_line = format!("scale --replicas {}", scale_plan.target);
-    let applied = write_scale(cluster, name, deployment, hpa.as_ref(), args, dry_run, reporter).await?;
+    let applied = write_scale(cluster, name, &deployment, hpa.as_ref(), args, dry_run).await?;
     let Some(applied_plan) = applied else {
         reporter.info(&format!(
             "{} already has {} replicas: nothing to change",
@@ -150,10 +150,26 @@ fn hpa_note(reporter: &mut Reporter, scale_plan: &ScalePlan) {
     }
 }
 
-/// The HPA that targets the deployment, if any.
-async fn find_hpa(cluster: &Cluster, deployment: &str) -> Result<Option<HpaRange>, Error> {
-    let hpas: Vec<HorizontalPodAutoscaler> = cluster.list("").await?;
-    Ok(hpas.iter().find_map(|h| HpaRange::of(h, deployment)))
+/// The HPA that targets the deployment, if any. Without permission to read HPAs the guard
+/// cannot run: say so loudly and go on, since the scale itself may still be allowed.
+async fn find_hpa(
+    cluster: &Cluster,
+    deployment: &str,
+    reporter: &mut Reporter,
+) -> Result<Option<HpaRange>, Error> {
+    match cluster.list::<HorizontalPodAutoscaler>("").await {
+        Ok(hpas) => Ok(hpas.iter().find_map(|h| HpaRange::of(h, deployment))),
+        Err(Error::Api {
+            status: Some(403), ..
+        }) => {
+            reporter.warn(&format!(
+                "cannot list horizontalpodautoscalers in namespace {} (forbidden): the HPA range check is skipped",
+                cluster.namespace
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Patches the scale subresource with the resourceVersion read; on 409 re-reads, re-plans and
@@ -161,32 +177,26 @@ async fn find_hpa(cluster: &Cluster, deployment: &str) -> Result<Option<HpaRange
 async fn write_scale(
     cluster: &Cluster,
     name: &str,
-    mut deployment: Deployment,
+    initial: &Deployment,
     hpa: Option<&HpaRange>,
     args: &ScaleArgs,
     dry_run: bool,
-    reporter: &mut Reporter,
 ) -> Result<Option<ScalePlan>, Error> {
-    let mut attempt = 1;
-    loop {
-        let current = deployment.counts().desired;
-        let scale_plan = plan(name, current, args.replicas, hpa, args.force)?;
+    retry_on_conflict(MAX_CONFLICT_ATTEMPTS, |attempt| async move {
+        let deployment = if attempt == 1 {
+            initial.clone()
+        } else {
+            cluster.get(name, "the deployment was deleted meanwhile").await?
+        };
+        let scale_plan = plan(name, deployment.counts().desired, args.replicas, hpa, args.force)?;
         if scale_plan.changes.is_empty() {
             return Ok(None);
         }
         let patch = scale_patch(scale_plan.target, deployment.metadata.resource_version.as_deref());
-        match cluster.patch_scale::<Deployment>(name, &patch, dry_run).await {
-            Ok(_) => return Ok(Some(scale_plan)),
-            Err(e) if is_conflict(&e) && attempt < MAX_CONFLICT_ATTEMPTS => {
-                reporter.detail(&format!(
-                    "deployment/{name} changed meanwhile (409); re-reading and re-planning"
-                ));
-                attempt += 1;
-                deployment = cluster.get(name, "the deployment was deleted meanwhile").await?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+        cluster.patch_scale::<Deployment>(name, &patch, dry_run).await?;
+        Ok(Some(scale_plan))
+    })
+    .await
 }
 
 async fn deployment_ready(cluster: &Cluster, name: &str) -> Result<i32, Error> {

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
-use crate::cluster::api::PodUsage;
+use crate::cluster::metrics::PodUsage;
 use crate::error::Error;
 use crate::health;
 use crate::plan::Change;
@@ -103,21 +103,19 @@ pub struct PodRow {
     pub ready: bool,
     pub restarts: i32,
     pub node: String,
-    pub cpu: Option<String>,
-    pub memory: Option<String>,
+    /// Usage summed over the pod's containers; `None` without a metrics sample.
+    pub cpu: Option<Quantity>,
+    pub memory: Option<Quantity>,
 }
 
 /// Sums the containers' usage of one pod; `None` when a value does not parse.
-pub fn pod_usage_totals(usage: &PodUsage) -> (Option<String>, Option<String>) {
+pub fn pod_usage_totals(usage: &PodUsage) -> (Option<Quantity>, Option<Quantity>) {
     let sum = |pick: fn(&(String, String, String)) -> &String| -> Option<Quantity> {
         usage.containers.iter().try_fold(Quantity::zero(), |acc, c| {
             acc.checked_add(&Quantity::parse(pick(c)).ok()?)
         })
     };
-    (
-        sum(|c| &c.1).map(|q| format_cpu(&q)),
-        sum(|c| &c.2).map(|q| format_memory(&q)),
-    )
+    (sum(|c| &c.1), sum(|c| &c.2))
 }
 
 /// The pods of a selector (terminating ones left out) with usage when metrics are served.
@@ -167,7 +165,9 @@ pub fn pods_json(rows: &[PodRow]) -> Value {
     Value::Array(
         rows.iter()
             .map(|r| {
-                json!({"name": r.name, "ready": r.ready, "cpu": r.cpu, "memory": r.memory,
+                json!({"name": r.name, "ready": r.ready,
+                       "cpu": r.cpu.as_ref().map(Quantity::canonical),
+                       "memory": r.memory.as_ref().map(Quantity::canonical),
                        "restarts": r.restarts, "node": r.node})
             })
             .collect(),
@@ -188,8 +188,8 @@ pub fn pods_table(rows: &[PodRow]) -> String {
             if r.ready { "yes" } else { "no" },
             r.restarts,
             r.node,
-            r.cpu.as_deref().unwrap_or("-"),
-            r.memory.as_deref().unwrap_or("-"),
+            r.cpu.as_ref().map(format_cpu).unwrap_or_else(|| "-".into()),
+            r.memory.as_ref().map(format_memory).unwrap_or_else(|| "-".into()),
         ));
     }
     out.trim_end().to_string()
@@ -240,10 +240,9 @@ mod tests {
                 ("b".into(), "5m".into(), "20Mi".into()),
             ],
         };
-        assert_eq!(
-            pod_usage_totals(&usage),
-            (Some("305m".into()), Some("720 MiB".into()))
-        );
+        let (cpu, memory) = pod_usage_totals(&usage);
+        assert_eq!(cpu.unwrap().canonical(), "305m");
+        assert_eq!(format_memory(&memory.unwrap()), "720 MiB");
     }
 
     #[test]
@@ -253,12 +252,14 @@ mod tests {
             ready: true,
             restarts: 0,
             node: "node-a".into(),
-            cpu: Some("300m".into()),
+            cpu: Some(Quantity::parse("300m").unwrap()),
             memory: None,
         }];
         let table = pods_table(&rows);
         assert!(table.lines().nth(1).unwrap().starts_with("orchestrator-1  yes"));
+        assert!(table.contains("300m"), "{table}");
         assert_eq!(pods_json(&rows)[0]["memory"], Value::Null);
+        assert_eq!(pods_json(&rows)[0]["cpu"], "300m");
         assert_eq!(pods_json(&rows)[0]["ready"], true);
     }
 }

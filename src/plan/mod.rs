@@ -4,9 +4,11 @@
 //! its input into a plan (the changes to preview, the patch to send, the warnings
 //! to show) or a [`PlanError`] that is refused before any write (exit 2).
 
+pub mod audit;
 pub mod connections;
 pub mod hpa;
 pub mod resources;
+pub mod scale;
 
 use serde::Serialize;
 
@@ -63,6 +65,3 @@ impl std::fmt::Display for PlanError {
 }
 
 impl std::error::Error for PlanError {}
-
-pub mod audit;
-pub mod scale;

@@ -156,7 +156,7 @@ impl Reporter {
         }
         if matches!(self.sink, ProgressSink::None) {
             self.sink = if self.stderr_is_terminal {
-                ProgressSink::Term(TermProgress::new())
+                ProgressSink::Term(TermProgress::new(progress))
             } else {
                 ProgressSink::Plain(PlainProgress::new(std::io::stderr()))
             };
@@ -174,6 +174,16 @@ impl Reporter {
             term.finish();
         }
         self.sink = ProgressSink::None;
+    }
+
+    /// Asks `Continue? [y/N]` after `question` (e.g. "3 pods restart, one at a time"), per the
+    /// SPEC's confirmation rule; clears the progress display first so the prompt is readable.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::NotConfirmed`] (exit 3) when declined or when there is no terminal.
+    pub fn confirm(&mut self, question: &str, yes: bool, dry_run: bool) -> Result<(), crate::error::Error> {
+        self.progress_done();
+        prompt::confirm(question, yes, dry_run)
     }
 
     /// The result in text mode (stdout); nothing in JSON mode.

@@ -11,15 +11,19 @@ pub struct TermProgress {
 }
 
 impl TermProgress {
-    pub fn new() -> Self {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    /// A bar already showing `first`, so it never draws an empty 0/0 frame.
+    pub fn new(first: &Progress) -> Self {
+        let bar =
+            ProgressBar::with_draw_target(Some(first.desired.max(0) as u64), ProgressDrawTarget::stderr());
         let style =
             ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} ready  {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
         bar.set_style(style);
-        bar.enable_steady_tick(Duration::from_millis(120));
-        TermProgress { bar }
+        let term = TermProgress { bar };
+        term.update(first);
+        term.bar.enable_steady_tick(Duration::from_millis(120));
+        term
     }
 
     pub fn update(&self, p: &Progress) {
@@ -46,11 +50,5 @@ impl TermProgress {
 
     pub fn finish(&self) {
         self.bar.finish_and_clear();
-    }
-}
-
-impl Default for TermProgress {
-    fn default() -> Self {
-        Self::new()
     }
 }

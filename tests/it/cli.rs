@@ -96,3 +96,14 @@ fn target_names_come_from_the_environment() {
     let out = run(&sim, &["status", "-o", "json", "-n", "llm-orchestrator"]);
     assert_eq!(out.json()["namespace"], "llm-orchestrator");
 }
+
+#[test]
+fn usage_errors_in_json_mode_print_an_error_document() {
+    let out = offline(&["scale", "-o", "json"]);
+    out.assert_code(2);
+    let doc = out.json();
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("--replicas"),
+        "{doc}"
+    );
+}

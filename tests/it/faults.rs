@@ -103,3 +103,18 @@ fn a_missing_permission_is_named_and_nothing_is_written() {
     assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
     assert_eq!(stored_replicas(&sim), 3);
 }
+
+#[test]
+fn without_permission_to_read_hpas_the_guard_is_skipped_with_a_warning() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    sim.faults().deny("list", "horizontalpodautoscalers");
+    let out = run(&sim, &["scale", "--replicas", "4"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("HPA range check is skipped"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stored_replicas(&sim), 4);
+}

@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use orchscale_sim::PodFailure;
+use orchscale_sim::store::ObjectKey;
 
 use crate::harness::{live_pods, run, sim, stored_replicas, wait_ready};
 
@@ -114,4 +115,33 @@ fn ctrl_c_during_the_wait_exits_130() {
         "{rest}"
     );
     assert!(rest.contains("continues in the cluster"), "{rest}");
+}
+
+#[test]
+fn a_quota_that_refuses_pods_fails_fast_with_failed_create() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let quota = serde_json::json!({"apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "compute", "namespace": crate::harness::NAMESPACE},
+        "spec": {"hard": {"pods": "5"}}});
+    sim.store()
+        .create(
+            &ObjectKey::new("resourcequotas", crate::harness::NAMESPACE, "compute"),
+            quota,
+        )
+        .unwrap();
+    let out = run(&sim, &["scale", "--replicas", "8"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("FailedCreate"), "{}", out.stderr);
+    assert!(out.stderr.contains("quota"), "{}", out.stderr);
+}
+
+#[test]
+fn pods_that_do_not_fit_are_unschedulable_with_the_schedulers_message() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let out = run(&sim, &["scale", "--replicas", "40", "--force"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("Unschedulable"), "{}", out.stderr);
+    assert!(out.stderr.contains("nodes are available"), "{}", out.stderr);
 }

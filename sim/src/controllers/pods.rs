@@ -116,11 +116,11 @@ impl Kubelet {
             .cloned()
             .collect();
         for gone_uid in gone {
-            if let Some(runtime) = self.pods.remove(&gone_uid) {
-                if store.get(&runtime.key).is_none() {
-                    self.scenario
-                        .forget_pod(&runtime.key.namespace, &runtime.key.name);
-                }
+            if let Some(runtime) = self.pods.remove(&gone_uid)
+                && store.get(&runtime.key).is_none()
+            {
+                self.scenario
+                    .forget_pod(&runtime.key.namespace, &runtime.key.name);
             }
         }
     }

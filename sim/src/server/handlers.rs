@@ -4,13 +4,12 @@
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::store::{ObjectKey, StoreError, UpdatePart, metadata_mut, now_rfc3339, rv_of};
 
+use super::list::{list, position, selected};
 use super::patch::{self, PatchType};
-use super::select::{FieldSelector, LabelSelector};
 use super::status::{self, ApiError};
 use super::{ApiRequest, App, json_response, table, validate, watch};
 
@@ -58,7 +57,7 @@ pub fn current(app: &App, request: &ApiRequest) -> Result<Value, ApiError> {
         .ok_or_else(|| ApiError::not_found(request.target.info, request.target.name_str()))
 }
 
-fn ok(value: &Value) -> Result<Response, ApiError> {
+pub fn ok(value: &Value) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::OK, value))
 }
 
@@ -68,75 +67,6 @@ fn get(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         return ok(&table::render(request.target.info, &[object], &json!({})));
     }
     ok(&object)
-}
-
-/// The objects of a collection request that its namespace and selectors pick.
-pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Value>, u64), ApiError> {
-    let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))?;
-    let t = &request.target;
-    let (items, rv) = app.store.list(t.info.store_name, t.namespace.as_deref());
-    let items = items
-        .into_iter()
-        .filter(|o| labels.matches(o) && fields.matches(o))
-        .collect();
-    Ok((items, rv))
-}
-
-fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
-    let (items, rv) = selected(app, request)?;
-    // Continue tokens name the last object returned; items are sorted by namespace, then name.
-    let after = match request.param("continue").filter(|c| !c.is_empty()) {
-        Some(token) => Some(decode_continue(token)?),
-        None => None,
-    };
-    let mut items: Vec<Value> = items
-        .into_iter()
-        .filter(|o| after.as_ref().is_none_or(|a| &position(o) > a))
-        .collect();
-    let limit = request
-        .param("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .filter(|l| *l > 0);
-    let mut metadata = json!({"resourceVersion": rv.to_string()});
-    if let Some(limit) = limit
-        && items.len() > limit
-    {
-        let remaining = items.len() - limit;
-        items.truncate(limit);
-        if let Some(last) = items.last() {
-            let (ns, name) = position(last);
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{ns}/{name}"));
-            metadata["continue"] = json!(token);
-            metadata["remainingItemCount"] = json!(remaining);
-        }
-    }
-    let info = request.target.info;
-    if table::wants_table(&request.accept) {
-        return ok(&table::render(info, &items, &metadata));
-    }
-    ok(&json!({
-        "kind": format!("{}List", info.kind),
-        "apiVersion": info.api_version(),
-        "metadata": metadata,
-        "items": items,
-    }))
-}
-
-fn position(object: &Value) -> (String, String) {
-    let meta = &object["metadata"];
-    let s = |f: &str| meta[f].as_str().unwrap_or("").to_owned();
-    (s("namespace"), s("name"))
-}
-
-fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
-    let invalid = || ApiError::bad_request("continue key is not valid");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(token)
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (ns, name) = text.split_once('/').ok_or_else(invalid)?;
-    Ok((ns.to_owned(), name.to_owned()))
 }
 
 fn parse_body(request: &ApiRequest) -> Result<Value, ApiError> {
@@ -406,15 +336,5 @@ mod tests {
             preview_update(&current, stale, UpdatePart::Main),
             Err(StoreError::Conflict { .. })
         ));
-    }
-
-    #[test]
-    fn continue_tokens_round_trip() {
-        let token = base64::engine::general_purpose::STANDARD.encode("ns/web");
-        assert_eq!(
-            decode_continue(&token).expect("decode"),
-            ("ns".to_owned(), "web".to_owned())
-        );
-        assert!(decode_continue("!!").is_err());
     }
 }

@@ -5,6 +5,7 @@ mod access;
 pub mod admin;
 mod discovery;
 mod handlers;
+mod list;
 mod patch;
 mod proxy;
 pub mod registry;

@@ -39,6 +39,8 @@ struct Stream {
     deadline: Option<Instant>,
     /// Events still allowed before the stream is cut (fault injection); `None`: unlimited.
     budget: Option<usize>,
+    /// Objects go out as one-row Tables (`kubectl get -w` asks for them).
+    table: bool,
     done: bool,
 }
 
@@ -85,7 +87,13 @@ impl Stream {
         if self.done {
             return;
         }
-        self.pending.push_back(line(event_type, object));
+        if self.table {
+            let metadata = json!({"resourceVersion": object["metadata"]["resourceVersion"]});
+            let table = super::table::render(self.info, std::slice::from_ref(object), &metadata);
+            self.pending.push_back(line(event_type, &table));
+        } else {
+            self.pending.push_back(line(event_type, object));
+        }
         if let Some(budget) = &mut self.budget {
             *budget -= 1;
             if *budget == 0 {
@@ -172,7 +180,7 @@ pub fn serve(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         return Ok(expired_response(since, app.store.resource_version()));
     }
     let (initial, start) = if send_initial {
-        let (items, rv) = super::handlers::selected(app, request)?;
+        let (items, rv) = super::list::selected(app, request)?;
         (items, rv)
     } else {
         (Vec::new(), since)
@@ -200,6 +208,7 @@ pub fn serve(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
             .and_then(|t| t.parse::<u64>().ok())
             .map(|t| now + Duration::from_secs(t)),
         budget: (cut_after > 0).then_some(cut_after),
+        table: super::table::wants_table(&request.accept),
         done: false,
     };
     for object in &initial {

@@ -155,7 +155,13 @@ impl Client {
 
     /// Sends and returns the response head, with the body left streaming (for watches).
     pub async fn open(&self, path: &str) -> hyper::Response<hyper::body::Incoming> {
-        let mut request = hyper::Request::builder().uri(format!("{}{path}", self.base));
+        self.open_with_accept(path, "application/json").await
+    }
+
+    pub async fn open_with_accept(&self, path: &str, accept: &str) -> hyper::Response<hyper::body::Incoming> {
+        let mut request = hyper::Request::builder()
+            .uri(format!("{}{path}", self.base))
+            .header("accept", accept);
         if let Some(token) = &self.token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -202,4 +208,20 @@ pub async fn read_events(response: hyper::Response<hyper::body::Incoming>, count
         }
     }
     events
+}
+
+/// Polls `check` until it holds; panics after 30 s (a safety net, not a timing assertion).
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

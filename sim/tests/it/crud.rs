@@ -221,19 +221,16 @@ async fn scale_subresource_reads_and_writes_replicas() {
         .await;
     assert_eq!(patched.status, 200);
     assert_eq!(client.get(DEPLOY).await.json()["spec"]["replicas"], 5);
-    let mut put = patched.json();
-    put["spec"]["replicas"] = json!(4);
+    let stale = patched.json();
+    // Without a resourceVersion the PUT is unconditional (controllers write status meanwhile).
+    let put = json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+        "metadata": {"name": "orchestrator", "namespace": "llm-orchestrator"}, "spec": {"replicas": 4}});
     let replaced = client.json("PUT", &scale_path, "application/json", &put).await;
     assert_eq!(replaced.status, 200);
     assert_eq!(replaced.json()["spec"]["replicas"], 4);
-    // `put` still carries the version before the PUT.
-    assert_eq!(
-        client
-            .json("PUT", &scale_path, "application/json", &put)
-            .await
-            .status,
-        409
-    );
+    // `stale` carries the version before the PUT.
+    let conflict = client.json("PUT", &scale_path, "application/json", &stale).await;
+    assert_eq!(conflict.status, 409);
     let negative = client
         .json(
             "PATCH",

@@ -134,3 +134,41 @@ async fn latency_delays_answers_and_the_log_records_requests() {
     sim.clear_requests();
     assert!(sim.requests().is_empty());
 }
+
+#[tokio::test]
+async fn admin_endpoint_sets_faults_and_lists_requests() {
+    let sim = start();
+    let client = Client::new(&sim);
+    let deny = json!({"deny": {"verb": "get", "resource": "configmaps"}, "latencyMs": 0});
+    let response = client
+        .json("POST", "/sim/faults", "application/json", &deny)
+        .await;
+    assert_eq!(response.status, 200);
+    let cm = "/api/v1/namespaces/llm-orchestrator/configmaps/orchestrator-config";
+    assert_eq!(client.get(cm).await.status, 403);
+    let scenario =
+        json!({"load": {"workload": "orchestrator", "totalCpuMillis": 3000, "memoryPerPodBytes": 1}});
+    assert_eq!(
+        client
+            .json("POST", "/sim/scenario", "application/json", &scenario)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        client
+            .json("POST", "/sim/faults", "application/json", &json!({"deny": {}}))
+            .await
+            .status,
+        400
+    );
+    let logged = client.get("/sim/requests").await.json();
+    let paths: Vec<&str> = logged
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|r| r["path"].as_str())
+        .collect();
+    assert_eq!(paths, [cm], "admin requests are not logged");
+    assert_eq!(client.without_token().get("/sim/requests").await.status, 401);
+}

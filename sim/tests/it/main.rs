@@ -2,10 +2,12 @@
 //! type, errors as Status objects, watches, faults, access reviews, the service proxy, and
 //! real kubectl against the sim.
 
+mod binary;
 mod common;
 mod crud;
 mod discovery;
 mod faults;
+mod kubectl;
 mod patch;
 mod review_proxy_metrics;
 mod watch;

@@ -3,7 +3,7 @@
 use orchscale_sim::store::ObjectKey;
 use serde_json::json;
 
-use crate::common::{Client, NS, start};
+use crate::common::{Client, NS, start, wait_until};
 
 const SSAR: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
 
@@ -107,22 +107,16 @@ async fn access_reviews_speak_protobuf() {
     assert_eq!(as_json.json()["status"]["allowed"], false);
 }
 
-fn ready_pod(name: &str, app: &str) -> serde_json::Value {
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS, "labels": {"app": app}},
-           "spec": {"containers": [{"name": "c", "image": "i"}]},
-           "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
-}
-
 #[tokio::test]
 async fn service_proxy_answers_health_and_503_without_endpoints() {
     let sim = start();
     let client = Client::new(&sim);
-    sim.store()
-        .create(
-            &ObjectKey::new("pods", NS, "proxy-test"),
-            ready_pod("proxy-test", "orchestrator"),
-        )
-        .expect("pod");
+    let health = format!("/api/v1/namespaces/{NS}/services/orchestrator/proxy/health");
+    // The orchestrator's pods become ready once the controllers have started them.
+    wait_until("a ready orchestrator pod", || async {
+        client.get(&health).await.status == 200
+    })
+    .await;
     for name in ["orchestrator", "orchestrator:80", "http:orchestrator:"] {
         let health = client
             .get(&format!("/api/v1/namespaces/{NS}/services/{name}/proxy/health"))
@@ -165,27 +159,27 @@ async fn service_proxy_answers_health_and_503_without_endpoints() {
 async fn metrics_api_serves_pod_and_node_metrics_from_the_store() {
     let sim = start();
     let client = Client::new(&sim);
-    let metrics = json!({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
-        "metadata": {"name": "m", "namespace": NS}, "timestamp": "2026-01-01T00:00:00Z", "window": "30s",
-        "containers": [{"name": "c", "usage": {"cpu": "300m", "memory": "700Mi"}}]});
-    sim.store()
-        .create(&ObjectKey::new("podmetrics", NS, "m"), metrics)
-        .expect("metrics");
-    let list = client
-        .get(&format!("/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods"))
-        .await
-        .json();
-    assert_eq!(list["kind"], "PodMetricsList");
-    assert!(
-        list["items"]
+    let path = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods");
+    // The metrics controller writes PodMetrics once pods are ready.
+    wait_until("pod metrics", || async {
+        client.get(&path).await.json()["items"]
             .as_array()
-            .is_some_and(|i| i.iter().any(|m| m["metadata"]["name"] == "m"))
-    );
-    let one = client
-        .get(&format!("/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods/m"))
-        .await
-        .json();
-    assert_eq!(one["containers"][0]["usage"]["cpu"], "300m");
+            .is_some_and(|i| !i.is_empty())
+    })
+    .await;
+    let list = client.get(&path).await.json();
+    assert_eq!(list["kind"], "PodMetricsList");
+    let name = list["items"][0]["metadata"]["name"]
+        .as_str()
+        .expect("pod metrics item")
+        .to_owned();
+    let stored = sim
+        .store()
+        .get(&ObjectKey::new("podmetrics", NS, &name))
+        .expect("stored as podmetrics");
+    let one = client.get(&format!("{path}/{name}")).await.json();
+    assert_eq!(one["kind"], "PodMetrics");
+    assert_eq!(one["metadata"]["name"], stored["metadata"]["name"]);
     let nodes = client.get("/apis/metrics.k8s.io/v1beta1/nodes").await;
     assert_eq!(nodes.status, 200);
     assert_eq!(nodes.json()["kind"], "NodeMetricsList");

@@ -139,3 +139,23 @@ async fn send_initial_events_ends_with_an_annotated_bookmark() {
         "true"
     );
 }
+
+#[tokio::test]
+async fn table_requests_get_tables_for_lists_and_watch_events() {
+    let sim = start();
+    let client = Client::new(&sim);
+    let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let table = client
+        .send("GET", "/api/v1/nodes", None, b"", Some(accept))
+        .await
+        .json();
+    assert_eq!(table["kind"], "Table");
+    assert_eq!(table["columnDefinitions"][0]["name"], "Name");
+    assert_eq!(table["rows"].as_array().map(Vec::len), Some(3));
+    assert_eq!(table["rows"][0]["cells"][1], "Ready");
+    let stream = client.open_with_accept("/api/v1/nodes?watch=true", accept).await;
+    let events = read_events(stream, 1).await;
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["kind"], "Table");
+    assert_eq!(events[0]["object"]["rows"][0]["object"]["kind"], "Node");
+}

@@ -187,9 +187,8 @@ async fn watch_until_error(
     reporter: &mut Reporter,
 ) -> Error {
     let name = spec.name;
-    let by_name = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let hpas = watcher::watcher(cluster.api::<HorizontalPodAutoscaler>(), by_name)
-        .default_backoff()
+    let hpas = cluster
+        .watch_named::<HorizontalPodAutoscaler>(name)
         .map(Update::Hpa);
     // Events cannot be selected by involvedObject on every server: filtered here instead.
     let events = watcher::watcher(cluster.api::<CoreEvent>(), watcher::Config::default())

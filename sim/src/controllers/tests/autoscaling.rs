@@ -1,0 +1,217 @@
+//! Metrics and the HorizontalPodAutoscaler, end to end.
+
+use serde_json::json;
+
+use super::*;
+
+fn hpa(name: &str, target: &str, metrics: Value) -> Value {
+    json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": 3, "maxReplicas": 10,
+            "metrics": metrics,
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+        },
+    })
+}
+
+fn utilization(resource: &str, percent: i64) -> Value {
+    json!({"type": "Resource", "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": percent}}})
+}
+
+fn condition(object: &Value, type_: &str) -> Value {
+    object["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == type_).cloned())
+        .unwrap_or(Value::Null)
+}
+
+fn orchestrator() -> Value {
+    deployment(
+        "orchestrator",
+        3,
+        vec![
+            container("orchestrator", "500m", "1Gi"),
+            container("log-shipper", "50m", "64Mi"),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_the_load_model() {
+    let w = world(3);
+    create(&w.store, "deployments", orchestrator());
+    wait_for("rollout", || rollout_complete(&w.store, "orchestrator")).await;
+    wait_for("podmetrics for 3 pods", || {
+        w.store.scan("podmetrics", Some(NS), |m| Some(m.clone())).len() == 3
+    })
+    .await;
+    let metrics = w.store.scan("podmetrics", Some(NS), |m| Some(m.clone()));
+    let m = &metrics[0];
+    assert_eq!(m["kind"], "PodMetrics");
+    assert_eq!(m["apiVersion"], "metrics.k8s.io/v1beta1");
+    assert_eq!(m["window"], "30s");
+    assert_eq!(m["metadata"]["labels"]["app"], "orchestrator");
+    // 900m over 3 pods; the sidecar takes 5m.
+    assert_eq!(m["containers"][0]["usage"]["cpu"], "295m");
+    assert_eq!(m["containers"][1]["usage"]["cpu"], "5m");
+    assert_eq!(
+        m["containers"][0]["usage"]["memory"],
+        format!("{}Ki", (700 - 24) * 1024)
+    );
+    wait_for("nodemetrics", || {
+        w.store.scan("nodemetrics", None, |m| Some(m.clone())).len() == 3
+    })
+    .await;
+    edit(&w.store, "deployments", "orchestrator", |d| {
+        d["spec"]["replicas"] = json!(1)
+    });
+    wait_for("podmetrics of deleted pods removed", || {
+        w.store.scan("podmetrics", Some(NS), |m| Some(m.clone())).len() == 1
+    })
+    .await;
+    wait_for("the load re-split", || {
+        w.store.scan("podmetrics", Some(NS), |m| {
+            Some(m["containers"][0]["usage"]["cpu"].clone())
+        })[0]
+            == "895m"
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_rests_at_min_then_scales_up_with_load() {
+    let w = world(3);
+    create(&w.store, "deployments", orchestrator());
+    create(
+        &w.store,
+        "horizontalpodautoscalers",
+        hpa(
+            "orchestrator",
+            "orchestrator",
+            json!([utilization("cpu", 70), utilization("memory", 80)]),
+        ),
+    );
+    wait_for("a valid metric", || {
+        condition(
+            &get(&w.store, "horizontalpodautoscalers", "orchestrator"),
+            "ScalingActive",
+        )["reason"]
+            == "ValidMetricFound"
+    })
+    .await;
+    let h = get(&w.store, "horizontalpodautoscalers", "orchestrator");
+    assert_eq!(h["status"]["desiredReplicas"], 3);
+    assert_eq!(condition(&h, "AbleToScale")["reason"], "ReadyForNewScale");
+    assert_eq!(condition(&h, "ScalingActive")["status"], "True");
+    // 300m of 550m requested.
+    assert_eq!(h["status"]["currentMetrics"][0]["resource"]["name"], "cpu");
+    assert_eq!(
+        h["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"],
+        54
+    );
+    assert_eq!(
+        h["status"]["currentMetrics"][0]["resource"]["current"]["averageValue"],
+        "300m"
+    );
+    assert_eq!(h["status"]["currentMetrics"][1]["resource"]["name"], "memory");
+    // Below target, 3 pods would go to 3 * 54/70 -> 3; the min holds anyway.
+    assert_eq!(
+        get(&w.store, "deployments", "orchestrator")["spec"]["replicas"],
+        3
+    );
+
+    w.scenario.set_load("orchestrator", 3000, 700 << 20);
+    wait_for("scale up", || {
+        get(&w.store, "deployments", "orchestrator")["spec"]["replicas"]
+            .as_i64()
+            .unwrap()
+            > 3
+    })
+    .await;
+    let rescale = events(&w.store, "SuccessfulRescale");
+    let message = rescale[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("New size: "), "{message}");
+    assert!(
+        message.ends_with("; reason: cpu resource utilization (percentage of request) above target"),
+        "{message}"
+    );
+    wait_for("status after the rescale", || {
+        let h = get(&w.store, "horizontalpodautoscalers", "orchestrator");
+        condition(&h, "AbleToScale")["reason"] == "SucceededRescale"
+            && !h["status"]["lastScaleTime"].is_null()
+    })
+    .await;
+    assert_eq!(
+        condition(
+            &get(&w.store, "horizontalpodautoscalers", "orchestrator"),
+            "ScalingLimited"
+        )["reason"],
+        "DesiredWithinRange"
+    );
+    wait_for("the scaled deployment completes", || {
+        rollout_complete(&w.store, "orchestrator")
+            && get(&w.store, "deployments", "orchestrator")["status"]["readyReplicas"].as_i64() > Some(3)
+    })
+    .await;
+    // Much more load than 10 pods can take: limited at max.
+    w.scenario.set_load("orchestrator", 40_000, 700 << 20);
+    wait_for("TooManyReplicas at max", || {
+        let h = get(&w.store, "horizontalpodautoscalers", "orchestrator");
+        condition(&h, "ScalingLimited")["reason"] == "TooManyReplicas"
+            && get(&w.store, "deployments", "orchestrator")["spec"]["replicas"] == 10
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_reports_missing_target_and_missing_requests() {
+    let w = world(1);
+    create(
+        &w.store,
+        "horizontalpodautoscalers",
+        hpa("ghost", "ghost", json!([utilization("cpu", 70)])),
+    );
+    let mut no_requests = deployment(
+        "plain",
+        3,
+        vec![json!({"name": "plain", "image": "example/plain:1"})],
+    );
+    no_requests["spec"]["template"]["spec"]["containers"][0]["resources"] = json!({});
+    create(&w.store, "deployments", no_requests);
+    create(
+        &w.store,
+        "horizontalpodautoscalers",
+        hpa("plain", "plain", json!([utilization("cpu", 70)])),
+    );
+    wait_for("FailedGetScale", || {
+        condition(
+            &get(&w.store, "horizontalpodautoscalers", "ghost"),
+            "ScalingActive",
+        )["reason"]
+            == "FailedGetScale"
+    })
+    .await;
+    assert_eq!(
+        condition(
+            &get(&w.store, "horizontalpodautoscalers", "ghost"),
+            "ScalingActive"
+        )["status"],
+        "False"
+    );
+    wait_for("FailedGetResourceMetric", || {
+        let c = condition(
+            &get(&w.store, "horizontalpodautoscalers", "plain"),
+            "ScalingActive",
+        );
+        c["reason"] == "FailedGetResourceMetric"
+            && c["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("missing request for cpu")
+    })
+    .await;
+    assert_eq!(get(&w.store, "deployments", "plain")["spec"]["replicas"], 3);
+}

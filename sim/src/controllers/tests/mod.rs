@@ -30,7 +30,10 @@ pub fn world(nodes: usize) -> World {
     for i in 0..nodes {
         add_node(&store, &format!("node-{i}"), "4", "16Gi");
     }
-    let scenario = Arc::new(Scenario::new(Duration::from_millis(20), Duration::from_millis(100)));
+    let scenario = Arc::new(Scenario::new(
+        Duration::from_millis(20),
+        Duration::from_millis(100),
+    ));
     let controllers = spawn(Arc::clone(&store), Arc::clone(&scenario));
     World {
         store,
@@ -71,11 +74,15 @@ pub fn deployment(name: &str, replicas: i64, containers: Vec<Value>) -> Value {
 
 pub fn create(store: &Store, resource: &str, object: Value) {
     let name = object["metadata"]["name"].as_str().unwrap().to_owned();
-    store.create(&ObjectKey::new(resource, NS, &name), object).unwrap();
+    store
+        .create(&ObjectKey::new(resource, NS, &name), object)
+        .unwrap();
 }
 
 pub fn get(store: &Store, resource: &str, name: &str) -> Value {
-    store.get(&ObjectKey::new(resource, NS, name)).unwrap_or(Value::Null)
+    store
+        .get(&ObjectKey::new(resource, NS, name))
+        .unwrap_or(Value::Null)
 }
 
 /// Changes an object's main part (spec) as a client would.
@@ -92,7 +99,10 @@ pub fn edit(store: &Store, resource: &str, name: &str, f: impl FnOnce(&mut Value
 pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -108,7 +118,9 @@ pub fn rollout_complete(store: &Store, name: &str) -> bool {
 }
 
 pub fn pods_of(store: &Store, app: &str) -> Vec<Value> {
-    store.scan("pods", Some(NS), |p| (p["metadata"]["labels"]["app"] == app).then(|| p.clone()))
+    store.scan("pods", Some(NS), |p| {
+        (p["metadata"]["labels"]["app"] == app).then(|| p.clone())
+    })
 }
 
 pub fn events(store: &Store, reason: &str) -> Vec<Value> {
@@ -129,7 +141,12 @@ pub fn track_pods(store: &Arc<Store>, app: &str) -> Arc<Mutex<PodTracker>> {
     let mut events = store.subscribe();
     let mut pods: HashMap<String, bool> = store
         .scan("pods", Some(NS), |p| {
-            (p["metadata"]["labels"]["app"] == app).then(|| (p["metadata"]["name"].as_str().unwrap().to_owned(), crate::controllers::common::pod_ready(p)))
+            (p["metadata"]["labels"]["app"] == app).then(|| {
+                (
+                    p["metadata"]["name"].as_str().unwrap().to_owned(),
+                    crate::controllers::common::pod_ready(p),
+                )
+            })
         })
         .into_iter()
         .collect();

@@ -7,15 +7,21 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_update_completes_within_surge_and_availability() {
     let w = world(3);
-    create(&w.store, "deployments", deployment("web", 3, vec![container("web", "100m", "64Mi")]));
+    create(
+        &w.store,
+        "deployments",
+        deployment("web", 3, vec![container("web", "100m", "64Mi")]),
+    );
     wait_for("first rollout", || rollout_complete(&w.store, "web")).await;
     let tracker = track_pods(&w.store, "web");
     edit(&w.store, "deployments", "web", |d| {
-        d["spec"]["template"]["metadata"]["annotations"] = json!({"kubectl.kubernetes.io/restartedAt": "2026-11-28T08:00:00Z"});
+        d["spec"]["template"]["metadata"]["annotations"] =
+            json!({"kubectl.kubernetes.io/restartedAt": "2026-11-28T08:00:00Z"});
     });
     wait_for("the restart rollout", || {
         let d = get(&w.store, "deployments", "web");
-        rollout_complete(&w.store, "web") && d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+        rollout_complete(&w.store, "web")
+            && d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     })
     .await;
     let d = get(&w.store, "deployments", "web");
@@ -23,44 +29,91 @@ async fn rolling_update_completes_within_surge_and_availability() {
     assert_eq!(d["status"]["availableReplicas"], 3);
     let sets = w.store.scan("replicasets", Some(NS), |rs| Some(rs.clone()));
     assert_eq!(sets.len(), 2);
-    let new_rs = sets.iter().find(|rs| rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2").unwrap();
-    let old_rs = sets.iter().find(|rs| rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1").unwrap();
+    let new_rs = sets
+        .iter()
+        .find(|rs| rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2")
+        .unwrap();
+    let old_rs = sets
+        .iter()
+        .find(|rs| rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1")
+        .unwrap();
     assert_eq!(old_rs["spec"]["replicas"], 0);
-    let hash = new_rs["metadata"]["labels"]["pod-template-hash"].as_str().unwrap();
+    let hash = new_rs["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap();
     assert_eq!(new_rs["metadata"]["name"], format!("web-{hash}"));
-    assert_eq!(new_rs["spec"]["selector"]["matchLabels"]["pod-template-hash"], hash);
-    assert!(pods_of(&w.store, "web").iter().all(|p| p["metadata"]["labels"]["pod-template-hash"] == hash));
+    assert_eq!(
+        new_rs["spec"]["selector"]["matchLabels"]["pod-template-hash"],
+        hash
+    );
+    assert!(
+        pods_of(&w.store, "web")
+            .iter()
+            .all(|p| p["metadata"]["labels"]["pod-template-hash"] == hash)
+    );
     let t = tracker.lock().unwrap();
-    assert!(t.max_pods <= 4, "surge 1 over 3 replicas allows 4 pods, saw {}", t.max_pods);
-    assert!(t.min_ready.unwrap_or(0) >= 3, "maxUnavailable 0 keeps 3 ready, saw {:?}", t.min_ready);
+    assert!(
+        t.max_pods <= 4,
+        "surge 1 over 3 replicas allows 4 pods, saw {}",
+        t.max_pods
+    );
+    assert!(
+        t.min_ready.unwrap_or(0) >= 3,
+        "maxUnavailable 0 keeps 3 ready, saw {:?}",
+        t.min_ready
+    );
     assert_eq!(t.deleted.len(), 3);
     drop(t);
     let scaled = events(&w.store, "ScalingReplicaSet");
-    assert!(scaled.iter().any(|e| e["message"].as_str().unwrap().starts_with("Scaled down replica set web-")));
+    assert!(scaled.iter().any(|e| {
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Scaled down replica set web-")
+    }));
     assert!(!events(&w.store, "SuccessfulCreate").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scales_up_and_down() {
     let w = world(2);
-    create(&w.store, "deployments", deployment("web", 2, vec![container("web", "100m", "64Mi")]));
+    create(
+        &w.store,
+        "deployments",
+        deployment("web", 2, vec![container("web", "100m", "64Mi")]),
+    );
     wait_for("first rollout", || rollout_complete(&w.store, "web")).await;
-    edit(&w.store, "deployments", "web", |d| d["spec"]["replicas"] = json!(5));
+    edit(&w.store, "deployments", "web", |d| {
+        d["spec"]["replicas"] = json!(5)
+    });
     wait_for("scale to 5", || {
-        rollout_complete(&w.store, "web") && get(&w.store, "deployments", "web")["status"]["readyReplicas"] == 5
+        rollout_complete(&w.store, "web")
+            && get(&w.store, "deployments", "web")["status"]["readyReplicas"] == 5
     })
     .await;
     assert_eq!(pods_of(&w.store, "web").len(), 5);
-    edit(&w.store, "deployments", "web", |d| d["spec"]["replicas"] = json!(1));
+    edit(&w.store, "deployments", "web", |d| {
+        d["spec"]["replicas"] = json!(1)
+    });
     wait_for("scale to 1", || {
         rollout_complete(&w.store, "web") && get(&w.store, "deployments", "web")["status"]["replicas"] == 1
     })
     .await;
     assert_eq!(pods_of(&w.store, "web").len(), 1);
     let d = get(&w.store, "deployments", "web");
-    let available = d["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Available").unwrap().clone();
+    let available = d["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Available")
+        .unwrap()
+        .clone();
     assert_eq!(available["reason"], "MinimumReplicasAvailable");
-    assert_eq!(w.store.scan("replicasets", Some(NS), |rs| Some(rs.clone())).len(), 1, "scaling makes no new ReplicaSet");
+    assert_eq!(
+        w.store.scan("replicasets", Some(NS), |rs| Some(rs.clone())).len(),
+        1,
+        "scaling makes no new ReplicaSet"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,15 +122,31 @@ async fn quota_refuses_pods_with_failed_create() {
     let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute", "namespace": NS},
         "spec": {"hard": {"requests.cpu": "1", "pods": "10"}}});
     create(&w.store, "resourcequotas", quota);
-    create(&w.store, "deployments", deployment("web", 3, vec![container("web", "500m", "64Mi")]));
+    create(
+        &w.store,
+        "deployments",
+        deployment("web", 3, vec![container("web", "500m", "64Mi")]),
+    );
     wait_for("ReplicaFailure on the deployment", || {
         get(&w.store, "deployments", "web")["status"]["conditions"]
             .as_array()
-            .is_some_and(|c| c.iter().any(|c| c["type"] == "ReplicaFailure" && c["reason"] == "FailedCreate"))
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "ReplicaFailure" && c["reason"] == "FailedCreate")
+            })
     })
     .await;
-    let rs = w.store.scan("replicasets", Some(NS), |rs| Some(rs.clone())).remove(0);
-    let failure = rs["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ReplicaFailure").unwrap().clone();
+    let rs = w
+        .store
+        .scan("replicasets", Some(NS), |rs| Some(rs.clone()))
+        .remove(0);
+    let failure = rs["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ReplicaFailure")
+        .unwrap()
+        .clone();
     let message = failure["message"].as_str().unwrap();
     assert!(message.starts_with("pods \"web-"), "{message}");
     assert!(
@@ -85,18 +154,33 @@ async fn quota_refuses_pods_with_failed_create() {
         "{message}"
     );
     let failed = events(&w.store, "FailedCreate");
-    assert!(failed[0]["message"].as_str().unwrap().starts_with("Error creating: pods \"web-"));
+    assert!(
+        failed[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Error creating: pods \"web-")
+    );
     assert_eq!(failed[0]["type"], "Warning");
     assert_eq!(pods_of(&w.store, "web").len(), 2);
-    wait_for("quota status", || get(&w.store, "resourcequotas", "compute")["status"]["used"]["requests.cpu"] == "1").await;
-    assert_eq!(get(&w.store, "resourcequotas", "compute")["status"]["hard"]["pods"], "10");
+    wait_for("quota status", || {
+        get(&w.store, "resourcequotas", "compute")["status"]["used"]["requests.cpu"] == "1"
+    })
+    .await;
+    assert_eq!(
+        get(&w.store, "resourcequotas", "compute")["status"]["hard"]["pods"],
+        "10"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unschedulable_pods_wait_for_room() {
     let w = world(0);
     add_node(&w.store, "small", "1", "4Gi");
-    create(&w.store, "deployments", deployment("web", 3, vec![container("web", "400m", "64Mi")]));
+    create(
+        &w.store,
+        "deployments",
+        deployment("web", 3, vec![container("web", "400m", "64Mi")]),
+    );
     wait_for("an unschedulable pod", || {
         pods_of(&w.store, "web").iter().any(|p| {
             p["status"]["conditions"].as_array().is_some_and(|c| {
@@ -114,8 +198,14 @@ async fn unschedulable_pods_wait_for_room() {
     assert_eq!(failed[0]["type"], "Warning");
     assert!(!rollout_complete(&w.store, "web"));
     add_node(&w.store, "big", "4", "16Gi");
-    wait_for("all pods ready once a node is added", || rollout_complete(&w.store, "web")).await;
-    let nodes: Vec<String> = pods_of(&w.store, "web").iter().map(|p| p["spec"]["nodeName"].as_str().unwrap().to_owned()).collect();
+    wait_for("all pods ready once a node is added", || {
+        rollout_complete(&w.store, "web")
+    })
+    .await;
+    let nodes: Vec<String> = pods_of(&w.store, "web")
+        .iter()
+        .map(|p| p["spec"]["nodeName"].as_str().unwrap().to_owned())
+        .collect();
     assert!(nodes.contains(&"big".to_owned()));
     assert!(!events(&w.store, "Scheduled").is_empty());
 }

@@ -1,0 +1,299 @@
+//! Fidelity: real kubectl against the sim, through the Sim's kubeconfig. Each test prints
+//! `SKIP: kubectl not found on PATH` and returns when kubectl is not installed.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use orchscale_sim::Sim;
+use orchscale_sim::store::ObjectKey;
+use serde_json::Value;
+
+use crate::common::{NS, start};
+
+fn kubectl_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("kubectl"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Runs kubectl against the sim; `None` (after printing SKIP) when kubectl is missing.
+fn kubectl(sim: &Sim, args: &[&str]) -> Option<Output> {
+    let Some(binary) = kubectl_path() else {
+        eprintln!("SKIP: kubectl not found on PATH");
+        return None;
+    };
+    let output = Command::new(binary)
+        .arg("--kubeconfig")
+        .arg(sim.kubeconfig())
+        .arg("--request-timeout=30s")
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("kubectl runs");
+    Some(output)
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs kubectl and requires success, returning stdout.
+fn ok(sim: &Sim, args: &[&str]) -> Option<String> {
+    let output = kubectl(sim, args)?;
+    assert!(
+        output.status.success(),
+        "kubectl {args:?} failed: {}{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(stdout(&output))
+}
+
+/// Retries a kubectl command until it succeeds (controllers need a moment to start pods).
+fn eventually_ok(sim: &Sim, args: &[&str]) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = kubectl(sim, args)?;
+        if output.status.success() {
+            return Some(stdout(&output));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubectl {args:?} kept failing: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn deployment(sim: &Sim) -> Value {
+    sim.store()
+        .get(&ObjectKey::new("deployments", NS, "orchestrator"))
+        .expect("seeded deployment")
+}
+
+#[test]
+fn get_prints_every_seeded_kind() {
+    let sim = start();
+    let expected = [
+        ("deploy", "orchestrator"),
+        ("hpa", "Deployment/orchestrator"),
+        ("sts", "postgres"),
+        ("cm", "orchestrator-config"),
+        ("svc", "orchestrator"),
+        ("nodes", "node-a"),
+    ];
+    for (kind, needle) in expected {
+        let Some(out) = ok(&sim, &["get", kind, "-n", NS]) else {
+            return;
+        };
+        assert!(out.contains(needle), "kubectl get {kind}: {out}");
+        assert!(
+            out.starts_with("NAME"),
+            "kubectl get {kind} prints a table: {out}"
+        );
+    }
+    // The controllers create the pods shortly after start.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let Some(pods) = ok(
+            &sim,
+            &["get", "pods", "-n", NS, "-l", "app=orchestrator", "-o", "name"],
+        ) else {
+            return;
+        };
+        if pods.contains("pod/orchestrator-") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no orchestrator pods listed: {pods}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for kind in ["rs", "events", "pods", "ns"] {
+        if ok(&sim, &["get", kind, "-n", NS]).is_none() {
+            return;
+        }
+    }
+    let Some(yaml) = ok(&sim, &["get", "deploy", "orchestrator", "-n", NS, "-o", "yaml"]) else {
+        return;
+    };
+    assert!(yaml.contains("log-shipper"));
+}
+
+#[test]
+fn scale_then_rollout_status_finishes() {
+    let sim = start();
+    let Some(out) = ok(
+        &sim,
+        &["scale", "deployment", "orchestrator", "--replicas=5", "-n", NS],
+    ) else {
+        return;
+    };
+    assert!(out.contains("scaled"));
+    assert_eq!(deployment(&sim)["spec"]["replicas"], 5);
+    let Some(status) = ok(
+        &sim,
+        &[
+            "rollout",
+            "status",
+            "deployment/orchestrator",
+            "--timeout=60s",
+            "-n",
+            NS,
+        ],
+    ) else {
+        return;
+    };
+    assert!(status.contains("successfully rolled out"), "{status}");
+}
+
+#[test]
+fn set_resources_keeps_the_sidecar_and_other_keys() {
+    let sim = start();
+    let args = [
+        "set",
+        "resources",
+        "deployment",
+        "orchestrator",
+        "-c",
+        "orchestrator",
+        "--requests=cpu=600m",
+        "-n",
+        NS,
+    ];
+    if ok(&sim, &args).is_none() {
+        return;
+    }
+    let deploy = deployment(&sim);
+    let containers = &deploy["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers[0]["resources"]["requests"]["cpu"], "600m");
+    assert_eq!(containers[0]["resources"]["requests"]["memory"], "1Gi");
+    assert_eq!(containers[0]["resources"]["requests"]["ephemeral-storage"], "1Gi");
+    assert_eq!(containers[0]["resources"]["limits"]["cpu"], "1");
+    assert_eq!(containers[1]["name"], "log-shipper");
+    assert_eq!(containers[1]["resources"]["requests"]["cpu"], "50m");
+}
+
+#[test]
+fn patch_merge_json_and_server_dry_run() {
+    let sim = start();
+    let merge = [
+        "patch",
+        "deployment",
+        "orchestrator",
+        "-n",
+        NS,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"labels":{"tier":"llm"}}}"#,
+    ];
+    if ok(&sim, &merge).is_none() {
+        return;
+    }
+    assert_eq!(deployment(&sim)["metadata"]["labels"]["tier"], "llm");
+    let json = [
+        "patch",
+        "deployment",
+        "orchestrator",
+        "-n",
+        NS,
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/template/spec/containers/0/name","value":"orchestrator"},{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"ghcr.io/example/llm-orchestrator:1.9.0"}]"#,
+    ];
+    ok(&sim, &json);
+    assert_eq!(
+        deployment(&sim)["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/example/llm-orchestrator:1.9.0"
+    );
+    let before = deployment(&sim);
+    sim.clear_requests();
+    let dry = [
+        "patch",
+        "deployment",
+        "orchestrator",
+        "-n",
+        NS,
+        "--type",
+        "merge",
+        "--dry-run=server",
+        "-o",
+        "jsonpath={.spec.replicas}",
+        "-p",
+        r#"{"spec":{"replicas":9}}"#,
+    ];
+    let Some(out) = ok(&sim, &dry) else { return };
+    assert_eq!(out.trim(), "9");
+    assert_eq!(deployment(&sim)["spec"], before["spec"]);
+    assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
+}
+
+#[test]
+fn top_pods_and_service_proxy_health() {
+    let sim = start();
+    let Some(top) = eventually_ok(&sim, &["top", "pods", "-n", NS]) else {
+        return;
+    };
+    assert!(top.contains("CPU(cores)"), "{top}");
+    let path = format!("/api/v1/namespaces/{NS}/services/orchestrator:80/proxy/health");
+    let Some(health) = eventually_ok(&sim, &["get", "--raw", &path]) else {
+        return;
+    };
+    assert_eq!(health.trim(), r#"{"status":"ok"}"#);
+}
+
+#[test]
+fn auth_can_i_follows_denials() {
+    let sim = start();
+    let Some(yes) = ok(&sim, &["auth", "can-i", "patch", "deployments", "-n", NS]) else {
+        return;
+    };
+    assert_eq!(yes.trim(), "yes");
+    sim.faults().deny("patch", "deployments");
+    let Some(no) = kubectl(&sim, &["auth", "can-i", "patch", "deployments", "-n", NS]) else {
+        return;
+    };
+    assert!(!no.status.success());
+    assert!(stdout(&no).starts_with("no"), "{}", stdout(&no));
+}
+
+#[test]
+fn rollout_restart_rolls_and_finishes() {
+    let sim = start();
+    // Let the first rollout settle so the restart is a second revision.
+    if ok(
+        &sim,
+        &[
+            "rollout",
+            "status",
+            "deployment/orchestrator",
+            "--timeout=60s",
+            "-n",
+            NS,
+        ],
+    )
+    .is_none()
+    {
+        return;
+    }
+    ok(&sim, &["rollout", "restart", "deployment/orchestrator", "-n", NS]);
+    let annotations = &deployment(&sim)["spec"]["template"]["metadata"]["annotations"];
+    assert!(annotations.get("kubectl.kubernetes.io/restartedAt").is_some());
+    let Some(status) = ok(
+        &sim,
+        &[
+            "rollout",
+            "status",
+            "deployment/orchestrator",
+            "--timeout=60s",
+            "-n",
+            NS,
+        ],
+    ) else {
+        return;
+    };
+    assert!(status.contains("successfully rolled out"), "{status}");
+}

@@ -133,6 +133,7 @@ pub async fn run(
 }
 
 /// What the write did, for the report.
+#[derive(Debug, Clone)]
 struct Outcome {
     hpa: HorizontalPodAutoscaler,
     changes: Vec<Change>,
@@ -473,7 +474,18 @@ async fn finish(
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
     let dry_run = cli.global.dry_run;
-    let mut hpa = outcome.hpa;
+    let document = |reporter: &mut Reporter, hpa: &HorizontalPodAutoscaler| {
+        let mut extra = Map::new();
+        extra.insert("hpa".into(), hpa_summary(hpa));
+        if let Some(effect) = &outcome.effect {
+            extra.insert("effect".into(), json!(effect));
+        }
+        reporter.set_document("hpa", cluster, dry_run, &outcome.changes, true, extra);
+    };
+    // Recorded before watching too, so that a watch ending in an error (Ctrl-C after the
+    // change, the HPA deleted) still reports the change made, marked failed.
+    document(reporter, &outcome.hpa);
+    let mut hpa = outcome.hpa.clone();
     if input.watch {
         if dry_run && outcome.applied.is_some() {
             reporter.info("dry run: watching the HPA as it is in the cluster (unchanged)");
@@ -488,12 +500,120 @@ async fn finish(
             hpa = latest;
         }
     }
-    let mut extra = Map::new();
-    extra.insert("hpa".into(), hpa_summary(&hpa));
-    if let Some(effect) = &outcome.effect {
-        extra.insert("effect".into(), json!(effect));
-    }
-    reporter.set_document("hpa", cluster, dry_run, &outcome.changes, true, extra);
+    document(reporter, &hpa);
     reporter.out(&watch_panel_lines(&hpa, &[]).join("\n"));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(min: Option<i64>, max: Option<i64>, cpu: Option<i64>, create: bool, watch: bool) -> HpaArgs {
+        HpaArgs {
+            min,
+            max,
+            cpu,
+            memory: None,
+            create,
+            watch,
+        }
+    }
+
+    fn hpa(v: serde_json::Value) -> HorizontalPodAutoscaler {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn message(result: Result<HpaInput, PlanError>) -> String {
+        result.unwrap_err().message
+    }
+
+    #[test]
+    fn input_needs_a_field_or_watch() {
+        assert!(message(input(&args(None, None, None, false, false))).starts_with("nothing to change"));
+        let watch_only = input(&args(None, None, None, false, true)).unwrap();
+        assert!(!watch_only.writes());
+        let change = input(&args(Some(5), None, None, false, true)).unwrap();
+        assert!(change.writes() && change.watch);
+    }
+
+    #[test]
+    fn input_refuses_what_needs_no_cluster_to_refuse() {
+        assert_eq!(
+            message(input(&args(Some(8), Some(4), None, false, false))),
+            "--min 8 is above --max 4"
+        );
+        assert!(
+            message(input(&args(None, None, Some(0), false, false))).contains("utilization must be above 0%")
+        );
+        assert!(message(input(&args(Some(0), None, None, false, false))).contains("below 1"));
+        assert!(message(input(&args(Some(1 << 40), None, None, false, false))).contains("out of range"));
+        assert_eq!(
+            message(input(&args(Some(2), None, None, true, false))),
+            "--create needs both --min and --max"
+        );
+        // A lone --min can only be checked against the current max once the HPA is read.
+        assert!(input(&args(Some(12), None, None, false, false)).is_ok());
+    }
+
+    #[test]
+    fn command_line_names_the_given_flags() {
+        let i = input(&args(Some(2), Some(6), Some(50), true, true)).unwrap();
+        assert_eq!(i.command_line(), "hpa --create --min 2 --max 6 --cpu 50");
+        let i = input(&args(None, None, Some(60), false, false)).unwrap();
+        assert_eq!(i.command_line(), "hpa --cpu 60");
+    }
+
+    #[test]
+    fn changes_read_as_one_line() {
+        let changes = vec![
+            Change::new("h", "spec.minReplicas", Some("3".into()), Some("5".into())),
+            Change::new(
+                "h",
+                "spec.metrics[memory].target.averageUtilization",
+                None,
+                Some("75%".into()),
+            ),
+        ];
+        assert_eq!(
+            changes_text(&changes),
+            "minReplicas 3 -> 5, metrics[memory].target.averageUtilization (unset) -> 75%"
+        );
+    }
+
+    #[test]
+    fn live_replicas_come_from_the_deployment() {
+        let stale = hpa(serde_json::json!({"metadata": {"name": "h"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "d"}, "maxReplicas": 10},
+            "status": {"currentReplicas": 0, "desiredReplicas": 3}}));
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "d"},
+            "spec": {"replicas": 3, "selector": {}, "template": {}}}))
+        .unwrap();
+        let live = with_live_replicas(&stale, Some(&deployment));
+        assert_eq!(live.status.as_ref().and_then(|s| s.current_replicas), Some(3));
+        assert_eq!(live.status.as_ref().map(|s| s.desired_replicas), Some(3));
+        assert_eq!(with_live_replicas(&stale, None), stale);
+    }
+
+    #[test]
+    fn verification_compares_bounds_and_metrics() {
+        let current = hpa(
+            serde_json::json!({"metadata": {"name": "h", "resourceVersion": "1"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "d"}, "minReplicas": 3, "maxReplicas": 10,
+                     "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                                  "target": {"type": "Utilization", "averageUtilization": 70}}}]}}),
+        );
+        let request = HpaRequest {
+            min: Some(5),
+            ..HpaRequest::default()
+        };
+        let plan = plan_hpa_update(&current, &request, None).unwrap();
+        let mut stored = current.clone();
+        stored.spec.as_mut().unwrap().min_replicas = Some(5);
+        assert!(verify("h", &plan, &stored).is_ok());
+        assert_eq!(verify("h", &plan, &current).unwrap_err().exit_code(), 1);
+        stored.spec.as_mut().unwrap().metrics = None;
+        assert!(verify("h", &plan, &stored).is_err(), "a dropped metric is caught");
+    }
 }

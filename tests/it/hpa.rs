@@ -1,6 +1,8 @@
 //! `hpa`: only the given fields change (checked in the store), validation before writing,
 //! a missing HPA and `--create`, dry run, 409 retry, `--watch`, JSON, permissions.
 
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use orchscale_sim::store::{ObjectKey, UpdatePart};
@@ -422,4 +424,85 @@ fn a_missing_permission_is_named_and_nothing_is_written() {
     );
     assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
     assert_eq!(hpa(&sim)["spec"], before["spec"]);
+}
+
+#[test]
+fn min_above_the_clusters_room_is_a_warning_not_an_error() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let out = run(&sim, &["hpa", "--min", "40", "--max", "50", "--dry-run"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("--min 40, but only about"),
+        "room warning:\n{}",
+        out.stderr
+    );
+    assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
+}
+
+#[test]
+fn a_target_above_100_is_legal_with_a_warning() {
+    let sim = sim();
+    let out = run(&sim, &["hpa", "--cpu", "150"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("above 100% is legal"), "{}", out.stderr);
+    assert_eq!(
+        hpa(&sim)["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        150
+    );
+}
+
+/// Runs `args`, waits until the watch shows its panel, sends SIGINT as a terminal's Ctrl-C
+/// would, and returns the exit code and all of stderr.
+fn interrupt_watch(sim: &Sim, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-orchscale"))
+        .args(args)
+        .env("KUBECONFIG", sim.kubeconfig())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+        seen.push_str(&line);
+        if line.starts_with("HPA orchestrator") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("HPA orchestrator"), "the panel was shown:\n{seen}");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    stderr.read_to_string(&mut seen).unwrap();
+    (child.wait().unwrap().code(), seen)
+}
+
+#[test]
+fn ctrl_c_ends_a_watch_alone_with_exit_0() {
+    let sim = sim();
+    let (code, stderr) = interrupt_watch(&sim, &["hpa", "--watch", "--timeout", "2m"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stopped watching horizontalpodautoscaler/orchestrator (Ctrl-C)"),
+        "{stderr}"
+    );
+    assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
+}
+
+#[test]
+fn ctrl_c_after_a_change_exits_130_and_says_what_was_applied() {
+    let sim = sim();
+    let (code, stderr) = interrupt_watch(&sim, &["hpa", "--max", "15", "--watch", "--timeout", "2m"]);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("maxReplicas 10 -> 15"),
+        "{stderr}"
+    );
+    assert_eq!(hpa(&sim)["spec"]["maxReplicas"], 15, "the change stays applied");
 }

@@ -163,18 +163,23 @@ pub async fn watch(
         tokio::select! {
             result = tokio::time::timeout(spec.timeout, work) => match result {
                 Ok(failure) => Err(failure),
-                Err(_) => Ok(()),
+                Err(_) => Ok("--timeout"),
             },
             _ = tokio::signal::ctrl_c() => match spec.applied {
                 Some(applied) => Err(Error::Interrupted { applied: applied.to_string() }),
-                None => Ok(()),
+                None => Ok("Ctrl-C"),
             },
         }
     };
     if let Some(panel) = state.panel.as_mut() {
         panel.clear();
     }
-    outcome.map(|()| state.latest)
+    let ended_by = outcome?;
+    reporter.info(&format!(
+        "stopped watching horizontalpodautoscaler/{} ({ended_by})",
+        spec.name
+    ));
+    Ok(state.latest)
 }
 
 /// Runs until something goes wrong (the HPA deleted, watches failing); the timeout and

@@ -1,11 +1,16 @@
 //! `hpa [--min] [--max] [--cpu] [--memory] [--create] [--watch]`: read -> plan -> preview ->
 //! permissions -> patch (or create) the autoscaling/v2 HPA -> audit -> verify -> watch -> report.
 //!
-//! Changing an HPA restarts nothing, so there is no prompt. The live panel is in [`watch`],
-//! the cluster's room for the `--min` warning in [`room`].
+//! Changing an HPA restarts nothing, so there is no prompt. The flags are checked in [`input`]
+//! before connecting, `--create` is in [`create`], the live panel in [`watch`], and the
+//! cluster's room for the `--min` warning in [`room`].
 
+mod create;
+mod input;
 pub mod room;
 pub mod watch;
+
+pub use input::{HpaInput, input};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -13,103 +18,20 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::Patch;
 use serde_json::{Map, json};
 
-use super::shared::{managed_warning, previous_values, record_change};
-use crate::cli::{Cli, HpaArgs};
+use super::shared::{managed_warning, record_change};
+use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
-use crate::cluster::api::{is_conflict, retry_on_conflict};
+use crate::cluster::api::retry_on_conflict;
 use crate::error::Error;
-use crate::plan::audit::{ANNOTATION, LastChange, now_rfc3339};
-use crate::plan::hpa::{
-    HpaPlan, HpaRequest, expected_effect, hpa_summary, plan_hpa_create, plan_hpa_update, precheck,
-    room_warning, watch_panel_lines,
-};
-use crate::plan::{Change, PlanError};
+use crate::plan::Change;
+use crate::plan::hpa::{HpaPlan, hpa_summary, plan_hpa_update, watch_panel_lines};
 use crate::report::Reporter;
 use crate::report::preview::Preview;
 use watch::WatchSpec;
 
 /// Attempts of the read-plan-write cycle when the HPA changes under us (409).
 const MAX_CONFLICT_ATTEMPTS: u32 = 4;
-
-/// The user's flags, checked before any request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HpaInput {
-    pub request: HpaRequest,
-    pub create: bool,
-    pub watch: bool,
-}
-
-impl HpaInput {
-    /// Whether anything is to be written (otherwise it is `--watch` alone).
-    pub fn writes(&self) -> bool {
-        self.create || self.request != HpaRequest::default()
-    }
-
-    /// The command as recorded in the audit annotation, e.g. `hpa --min 5 --max 20`.
-    pub fn command_line(&self) -> String {
-        let r = &self.request;
-        let mut line = String::from("hpa");
-        if self.create {
-            line.push_str(" --create");
-        }
-        for (flag, value) in [
-            ("min", r.min),
-            ("max", r.max),
-            ("cpu", r.cpu),
-            ("memory", r.memory),
-        ] {
-            if let Some(value) = value {
-                line.push_str(&format!(" --{flag} {value}"));
-            }
-        }
-        line
-    }
-}
-
-/// Turns the flags into an [`HpaInput`]: values in range, at least one field (or `--watch`),
-/// both bounds with `--create`, and the checks that need no cluster.
-///
-/// # Errors
-/// A [`PlanError`] (exit 2) naming the flag.
-pub fn input(args: &HpaArgs) -> Result<HpaInput, PlanError> {
-    let narrow = |flag: &str, value: Option<i64>| -> Result<Option<i32>, PlanError> {
-        value
-            .map(|v| {
-                i32::try_from(v).map_err(|_| {
-                    PlanError::new(
-                        format!("--{flag} {v} is out of range"),
-                        "use a value below 2147483648",
-                    )
-                })
-            })
-            .transpose()
-    };
-    let request = HpaRequest {
-        min: narrow("min", args.min)?,
-        max: narrow("max", args.max)?,
-        cpu: narrow("cpu", args.cpu)?,
-        memory: narrow("memory", args.memory)?,
-    };
-    let input = HpaInput {
-        request,
-        create: args.create,
-        watch: args.watch,
-    };
-    if !input.writes() && !input.watch {
-        return Err(PlanError::new(
-            "nothing to change: give at least one of --min, --max, --cpu, --memory (or --watch)",
-            "e.g. `kubectl orchscale hpa --min 5 --max 20` or `kubectl orchscale hpa --watch`",
-        ));
-    }
-    if input.create {
-        // Checks everything --create needs, min and max included, without a cluster.
-        plan_hpa_create("-", "-", "-", &input.request)?;
-    } else {
-        precheck(&input.request)?;
-    }
-    Ok(input)
-}
 
 /// # Errors
 /// Usage errors (exit 2) before any write; a missing HPA (exit 1, hint `--create`); API,
@@ -124,7 +46,7 @@ pub async fn run(
     let started = Timestamp::now();
     let current: Option<HorizontalPodAutoscaler> = cluster.get_opt(name).await?;
     let outcome = match (current, input.writes()) {
-        (None, _) if input.create => create(cluster, cli, input, reporter).await?,
+        (None, _) if input.create => create::create(cluster, cli, input, reporter).await?,
         (None, _) => return Err(missing_hpa(cluster, cli).await),
         (Some(hpa), true) => update(cluster, cli, input, hpa, reporter).await?,
         (Some(hpa), false) => Outcome::unchanged(hpa),
@@ -353,117 +275,6 @@ fn changes_text(changes: &[Change]) -> String {
         .join(", ")
 }
 
-/// `--create`: an autoscaling/v2 HPA targeting the deployment, with the audit record in its
-/// annotations from the start (one write).
-async fn create(
-    cluster: &Cluster,
-    cli: &Cli,
-    input: &HpaInput,
-    reporter: &mut Reporter,
-) -> Result<Outcome, Error> {
-    let (name, deployment_name) = (cli.targets.hpa.as_str(), cli.targets.deployment.as_str());
-    let deployment: Deployment = cluster
-        .get(
-            deployment_name,
-            "the HPA must target an existing deployment: check --deployment and -n",
-        )
-        .await?;
-    if let Some(other) = other_hpa_for(cluster, deployment_name).await? {
-        return Err(Error::usage(
-            format!(
-                "horizontalpodautoscaler/{other} already scales deployment/{deployment_name}: two HPAs on one deployment fight each other"
-            ),
-            format!("change that one with `kubectl orchscale hpa --hpa {other} ...`"),
-        ));
-    }
-    let mut plan = plan_hpa_create(&cluster.namespace, name, deployment_name, &input.request)?;
-    let room = match input.request.min {
-        Some(_) => room::room(cluster, &deployment, reporter).await,
-        None => None,
-    };
-    plan.warnings.extend(room_warning(input.request.min, room));
-    let object = format!("horizontalpodautoscaler/{name}");
-    let targets: Vec<(String, i32)> = plan
-        .hpa
-        .spec
-        .iter()
-        .flat_map(|s| s.metrics.iter().flatten())
-        .filter_map(|m| m.resource.as_ref())
-        .filter_map(|r| Some((r.name.clone(), r.target.average_utilization?)))
-        .collect();
-    let (min, max) = plan
-        .hpa
-        .spec
-        .as_ref()
-        .map_or((1, 1), |s| (s.min_replicas.unwrap_or(1), s.max_replicas));
-    let effect = expected_effect(
-        &with_live_replicas(&plan.hpa, Some(&deployment)),
-        min,
-        max,
-        &targets,
-    );
-
-    reporter.banner(cluster);
-    reporter.preview(&Preview {
-        changes: plan.changes.clone(),
-        consequences: vec![
-            format!("the HPA takes over the replica count of deployment/{deployment_name}"),
-            effect.clone(),
-            "no pod restarts".into(),
-        ],
-        warnings: plan.warnings.clone(),
-    });
-    check_all(
-        cluster,
-        &[Permission::new(
-            "create",
-            "autoscaling",
-            "horizontalpodautoscalers",
-            None,
-        )],
-    )
-    .await?;
-
-    let record = LastChange::new(
-        input.command_line(),
-        now_rfc3339(),
-        cluster.user.clone(),
-        &object,
-        previous_values(&plan.changes),
-    );
-    let mut hpa = plan.hpa.clone();
-    hpa.metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(ANNOTATION.to_string(), record.to_annotation());
-    let dry_run = cli.global.dry_run;
-    let stored = cluster.create(&hpa, dry_run).await.map_err(|e| {
-        if is_conflict(&e) {
-            Error::failed(
-                format!("{object} was created by someone else meanwhile"),
-                "change it with `kubectl orchscale hpa --min/--max/--cpu/--memory` (without --create)",
-            )
-        } else {
-            e
-        }
-    })?;
-    let applied_text = format!("{object} created ({})", changes_text(&plan.changes[1..]));
-    if dry_run {
-        reporter.out(&format!(
-            "dry run: the API server accepted: {applied_text}; nothing was persisted"
-        ));
-    } else {
-        reporter.out(&format!("applied: {applied_text}"));
-        reporter.out(&format!("expected effect: {effect}"));
-    }
-    Ok(Outcome {
-        hpa: stored,
-        changes: plan.changes,
-        effect: Some(effect),
-        applied: Some(applied_text),
-    })
-}
-
 /// Watches when asked, then reports the HPA's state (text on stdout, or the JSON document).
 async fn finish(
     cluster: &Cluster,
@@ -508,60 +319,10 @@ async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(min: Option<i64>, max: Option<i64>, cpu: Option<i64>, create: bool, watch: bool) -> HpaArgs {
-        HpaArgs {
-            min,
-            max,
-            cpu,
-            memory: None,
-            create,
-            watch,
-        }
-    }
+    use crate::plan::hpa::HpaRequest;
 
     fn hpa(v: serde_json::Value) -> HorizontalPodAutoscaler {
         serde_json::from_value(v).unwrap()
-    }
-
-    fn message(result: Result<HpaInput, PlanError>) -> String {
-        result.unwrap_err().message
-    }
-
-    #[test]
-    fn input_needs_a_field_or_watch() {
-        assert!(message(input(&args(None, None, None, false, false))).starts_with("nothing to change"));
-        let watch_only = input(&args(None, None, None, false, true)).unwrap();
-        assert!(!watch_only.writes());
-        let change = input(&args(Some(5), None, None, false, true)).unwrap();
-        assert!(change.writes() && change.watch);
-    }
-
-    #[test]
-    fn input_refuses_what_needs_no_cluster_to_refuse() {
-        assert_eq!(
-            message(input(&args(Some(8), Some(4), None, false, false))),
-            "--min 8 is above --max 4"
-        );
-        assert!(
-            message(input(&args(None, None, Some(0), false, false))).contains("utilization must be above 0%")
-        );
-        assert!(message(input(&args(Some(0), None, None, false, false))).contains("below 1"));
-        assert!(message(input(&args(Some(1 << 40), None, None, false, false))).contains("out of range"));
-        assert_eq!(
-            message(input(&args(Some(2), None, None, true, false))),
-            "--create needs both --min and --max"
-        );
-        // A lone --min can only be checked against the current max once the HPA is read.
-        assert!(input(&args(Some(12), None, None, false, false)).is_ok());
-    }
-
-    #[test]
-    fn command_line_names_the_given_flags() {
-        let i = input(&args(Some(2), Some(6), Some(50), true, true)).unwrap();
-        assert_eq!(i.command_line(), "hpa --create --min 2 --max 6 --cpu 50");
-        let i = input(&args(None, None, Some(60), false, false)).unwrap();
-        assert_eq!(i.command_line(), "hpa --cpu 60");
     }
 
     #[test]

@@ -506,3 +506,92 @@ fn ctrl_c_after_a_change_exits_130_and_says_what_was_applied() {
     );
     assert_eq!(hpa(&sim)["spec"]["maxReplicas"], 15, "the change stays applied");
 }
+
+#[test]
+fn a_gitops_managed_hpa_gets_the_revert_warning() {
+    let sim = sim();
+    sim.store()
+        .modify(&hpa_key(), UpdatePart::Main, |h| {
+            h["metadata"]["labels"] = json!({"argocd.argoproj.io/instance": "orchestrator-prod"});
+            true
+        })
+        .unwrap();
+    let out = run(&sim, &["hpa", "--max", "12", "-o", "json"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("managed by Argo CD (application orchestrator-prod)"),
+        "warned even in JSON mode:\n{}",
+        out.stderr
+    );
+    assert_eq!(out.json()["hpa"]["max"], 12);
+}
+
+#[test]
+fn create_refuses_a_second_hpa_on_the_same_deployment() {
+    let sim = sim();
+    let out = run(
+        &sim,
+        &[
+            "hpa",
+            "--hpa",
+            "orchestrator-v2",
+            "--create",
+            "--min",
+            "2",
+            "--max",
+            "4",
+        ],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr
+            .contains("horizontalpodautoscaler/orchestrator already scales deployment/orchestrator"),
+        "{}",
+        out.stderr
+    );
+    assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
+}
+
+#[test]
+fn a_missing_hpa_name_points_to_the_one_that_exists() {
+    let sim = sim();
+    let out = run(&sim, &["hpa", "--hpa", "web", "--min", "4"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("use `--hpa orchestrator`"), "{}", out.stderr);
+}
+
+#[test]
+fn the_hpa_deleted_while_watching_is_a_failure() {
+    let sim = sim();
+    let store = sim.store().clone();
+    let deleter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        store.delete(&hpa_key(), None).unwrap();
+    });
+    let out = run(&sim, &["hpa", "--watch", "--timeout", "30s"]);
+    deleter.join().unwrap();
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("was deleted while watching"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn cut_watches_are_resumed_and_the_scale_up_is_still_seen() {
+    let sim = live_sim();
+    wait_ready(&sim, 3);
+    sim.faults().cut_watches_after(2);
+    let out = run(
+        &sim,
+        &["hpa", "--min", "4", "--watch", "--timeout", "8s", "-o", "json"],
+    );
+    out.assert_code(0);
+    let doc = out.json();
+    assert_eq!(doc["hpa"]["min"], 4);
+    assert_eq!(doc["hpa"]["desiredReplicas"], 4, "{doc}");
+    assert_eq!(doc["hpa"]["currentReplicas"], 4, "{doc}");
+    assert_eq!(doc["changes"][0]["field"], "spec.minReplicas");
+}

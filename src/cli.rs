@@ -49,7 +49,7 @@ pub struct GlobalOpts {
         short = 'n',
         long,
         global = true,
-        env = "ORCHSCALE_NAMESPACE",
+        env = "ORCHSCALE_NAMESPACE", hide_env_values = true,
         default_value = "llm-orchestrator",
         value_name = "NS",
         help_heading = GLOBAL
@@ -84,35 +84,35 @@ pub struct GlobalOpts {
 #[derive(Debug, Clone, Args)]
 pub struct TargetOpts {
     /// Deployment of the orchestrator
-    #[arg(long, global = true, env = "ORCHSCALE_DEPLOYMENT", default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_DEPLOYMENT", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
     pub deployment: String,
 
     /// Container of the orchestrator in the deployment
-    #[arg(long, global = true, env = "ORCHSCALE_CONTAINER", default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_CONTAINER", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
     pub container: String,
 
     /// HorizontalPodAutoscaler of the deployment
-    #[arg(long, global = true, env = "ORCHSCALE_HPA", default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_HPA", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
     pub hpa: String,
 
     /// StatefulSet of the database
-    #[arg(long, global = true, env = "ORCHSCALE_STATEFULSET", default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_STATEFULSET", hide_env_values = true, default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
     pub statefulset: String,
 
     /// Container of the database in the statefulset
-    #[arg(long, global = true, env = "ORCHSCALE_DB_CONTAINER", default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_DB_CONTAINER", hide_env_values = true, default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
     pub db_container: String,
 
     /// ConfigMap holding the orchestrator's configuration
-    #[arg(long, global = true, env = "ORCHSCALE_CONFIGMAP", default_value = "orchestrator-config", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_CONFIGMAP", hide_env_values = true, default_value = "orchestrator-config", value_name = "NAME", help_heading = TARGETS)]
     pub configmap: String,
 
     /// Key of the configuration file in the configmap
-    #[arg(long, global = true, env = "ORCHSCALE_CONFIG_KEY", default_value = "config.yaml", value_name = "KEY", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_CONFIG_KEY", hide_env_values = true, default_value = "config.yaml", value_name = "KEY", help_heading = TARGETS)]
     pub config_key: String,
 
     /// Service of the orchestrator (health endpoint)
-    #[arg(long, global = true, env = "ORCHSCALE_SERVICE", default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_SERVICE", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
     pub service: String,
 }
 
@@ -120,7 +120,7 @@ pub struct TargetOpts {
 pub enum Command {
     /// Set the deployment's replica count, follow the rollout and verify the pods
     #[command(after_help = "Examples:\n  kubectl orchscale scale --replicas 5\n  \
-                            kubectl orchscale scale --replicas 12 --force --yes\n  \
+                            kubectl orchscale scale --replicas 12 --force\n  \
                             kubectl orchscale scale --replicas 4 --dry-run -o json")]
     Scale(ScaleArgs),
 
@@ -323,6 +323,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
         total = total.saturating_add(part);
     }
+    if total.is_zero() {
+        return Err(format!(
+            "invalid duration \"{text}\": the wait must be longer than 0"
+        ));
+    }
     Ok(total)
 }
 
@@ -362,7 +367,7 @@ mod tests {
 
     #[test]
     fn durations_without_unit_or_garbage_are_refused() {
-        for bad in ["", "10", "m", "5x", "-5s", "5 m"] {
+        for bad in ["", "10", "m", "5x", "-5s", "5 m", "0s"] {
             assert!(parse_duration(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -37,6 +37,8 @@ pub struct FollowSpec<'a> {
     pub applied: &'a str,
     /// The replica count we set; someone else (an HPA) changing it ends the wait with a failure.
     pub expected_replicas: Option<i32>,
+    /// The HPA that targets the workload, to name it when it moves the count.
+    pub autoscaler: Option<&'a str>,
 }
 
 enum Update<K> {
@@ -159,6 +161,16 @@ where
                 errors = 0;
                 latest = Some(k);
             }
+            Update::Workload(Ok(Event::Delete(k))) if k.name_any() == spec.name => {
+                return Err(Error::failed(
+                    format!("{object} was deleted while its rollout was followed"),
+                    format!(
+                        "{}; someone or something deleted it: check with `kubectl get {}`",
+                        spec.applied,
+                        K::KIND
+                    ),
+                ));
+            }
             Update::Workload(Ok(_)) => errors = 0,
             Update::Pod(Ok(event)) => {
                 errors = 0;
@@ -193,15 +205,7 @@ where
         if let Some(expected) = spec.expected_replicas
             && desired != expected
         {
-            return Err(Error::failed(
-                format!(
-                    "{object} replicas were changed to {desired} by someone else (its HPA?) during the rollout"
-                ),
-                format!(
-                    "{}; an HPA keeps control of the count: use `kubectl orchscale hpa --min` for a floor",
-                    spec.applied
-                ),
-            ));
+            return Err(replicas_overridden(&object, desired, expected, spec));
         }
         let problems: Vec<PodProblem> = pods.values().filter_map(health::pod_problem).collect();
         if !problems.is_empty() {
@@ -311,6 +315,32 @@ pub fn warning_line(
     Some(format!("event {kind}/{involved}: {reason}: {message}"))
 }
 
+/// The replica count was moved away from what we set, most often by the workload's HPA.
+fn replicas_overridden(object: &str, now: i32, expected: i32, spec: &FollowSpec<'_>) -> Error {
+    match spec.autoscaler {
+        Some(hpa) => Error::failed(
+            format!(
+                "HPA {hpa} changed {object} replicas from {expected} to {now} during the rollout \
+                 (its recommendation at the current load)"
+            ),
+            format!(
+                "{}; the HPA keeps control of the count: for a lasting floor use \
+                 `kubectl orchscale hpa --min {expected}`",
+                spec.applied
+            ),
+        ),
+        None => Error::failed(
+            format!(
+                "{object} replicas were changed from {expected} to {now} by someone else during the rollout"
+            ),
+            format!(
+                "{}; find out who changes it (`kubectl get {object} -o yaml`, managedFields)",
+                spec.applied
+            ),
+        ),
+    }
+}
+
 fn pods_failed(object: &str, problems: &[PodProblem], applied: &str) -> Error {
     let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
     let hint = match problems[0].reason.as_str() {
@@ -381,6 +411,27 @@ mod tests {
         assert_eq!(warning_line(&normal, "orchestrator", &mut seen), None);
         let other = event("Pod", "postgres-0", "Warning", "BackOff");
         assert_eq!(warning_line(&other, "orchestrator", &mut seen), None);
+    }
+
+    #[test]
+    fn an_hpa_moving_the_count_is_named_with_the_fix() {
+        let mut spec = FollowSpec {
+            name: "orchestrator",
+            selector: "app=orchestrator",
+            timeout: Duration::from_secs(1),
+            applied: "replicas set to 5",
+            expected_replicas: Some(5),
+            autoscaler: Some("orchestrator"),
+        };
+        let err = replicas_overridden("deployment/orchestrator", 3, 5, &spec);
+        assert!(
+            err.to_string()
+                .starts_with("HPA orchestrator changed deployment/orchestrator replicas from 5 to 3")
+        );
+        assert!(err.hint().contains("hpa --min 5"));
+        spec.autoscaler = None;
+        let err = replicas_overridden("deployment/orchestrator", 3, 5, &spec);
+        assert!(err.to_string().contains("by someone else"));
     }
 
     #[test]

@@ -82,7 +82,8 @@ pub async fn run(
         ));
         return verify_and_report(cluster, cli, reporter, &scale_plan, &selector, None).await;
     };
-    record_change::<Deployment>(
+    // The change is made: a failed audit record must not hide that, so it is a warning.
+    if let Err(e) = record_change::<Deployment>(
         cluster,
         name,
         &command_line,
@@ -90,7 +91,13 @@ pub async fn run(
         &applied_plan.changes,
         dry_run,
     )
-    .await?;
+    .await
+    {
+        reporter.warn(&format!(
+            "the change was applied but its audit record (orchscale.io/last-change) was not written: {e}; \
+             `undo` will not know about it"
+        ));
+    }
 
     if dry_run {
         reporter.out(&format!(
@@ -119,6 +126,7 @@ pub async fn run(
         timeout: cli.global.timeout,
         applied: &applied_text,
         expected_replicas: Some(applied_plan.target),
+        autoscaler: hpa.as_ref().map(|h| h.name.as_str()),
     };
     if let Err(failure) = follow::<Deployment>(cluster, &spec, reporter).await {
         let failure = if args.rollback_on_failure && !matches!(failure, Error::Interrupted { .. }) {
@@ -233,6 +241,7 @@ async fn roll_back(
         timeout: cli.global.timeout,
         applied: &restored,
         expected_replicas: Some(applied.current),
+        autoscaler: None,
     };
     match follow::<Deployment>(cluster, &spec, reporter).await {
         Ok(_) => Error::failed(format!("{failure} (rolled back: {restored})"), failure.hint()),

@@ -70,6 +70,10 @@ pub fn previous_values(changes: &[Change]) -> BTreeMap<String, Value> {
 
 /// Writes the `orchscale.io/last-change` annotation on the changed object.
 ///
+/// A merge patch of this one annotation, without a resourceVersion: it cannot undo anyone
+/// else's change, and the controllers' status writes in between would only turn a precondition
+/// into spurious 409s. The change itself was written with its resourceVersion.
+///
 /// # Errors
 /// API errors of the patch.
 pub async fn record_change<K>(
@@ -176,6 +180,9 @@ pub fn pods_json(rows: &[PodRow]) -> Value {
 
 /// The pods as a text table.
 pub fn pods_table(rows: &[PodRow]) -> String {
+    if rows.is_empty() {
+        return "  (no pods)".to_string();
+    }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let mut out = format!(
         "{:<width$}  {:<5}  {:>8}  {:<10}  {:>9}  {:>10}\n",

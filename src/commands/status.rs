@@ -39,15 +39,15 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     text.push(deployment_text(&t.deployment, dep_json.as_ref()));
     doc.insert("deployment".into(), dep_json.unwrap_or(Value::Null));
 
-    text.push(format!(
-        "\nPods{}:",
-        if metrics {
+    if deployment.is_some() {
+        let note = if metrics {
             ""
         } else {
             " (metrics.k8s.io not available: no usage)"
-        }
-    ));
-    text.push(pods_table(&pods));
+        };
+        text.push(format!("\nPods{note}:"));
+        text.push(pods_table(&pods));
+    }
     doc.insert("pods".into(), pods_json(&pods));
     doc.insert("metricsAvailable".into(), Value::Bool(metrics));
 
@@ -78,7 +78,17 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     doc.insert("poolSize".into(), json!(pool));
 
     reporter.out(&text.join("\n"));
-    reporter.set_document("status", cluster, false, &[], true, doc);
+    reporter.set_document("status", cluster, false, &[], deployment.is_some(), doc);
+    // Without the deployment the overview is mostly empty: most likely the wrong namespace or
+    // name, which deserves a failing exit code and a hint, as `kubectl get` would give.
+    if deployment.is_none() {
+        return Err(Error::NotFound {
+            kind: "deployment".into(),
+            name: t.deployment.clone(),
+            namespace: cluster.namespace.clone(),
+            hint: "check the namespace (-n) and the name (--deployment, ORCHSCALE_DEPLOYMENT)".into(),
+        });
+    }
     Ok(())
 }
 

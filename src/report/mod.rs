@@ -195,7 +195,6 @@ impl Reporter {
     }
 
     /// Records the command's JSON document (printed once, at the end, by `lib::run`).
-    #[allow(clippy::too_many_arguments)]
     pub fn set_document(
         &mut self,
         command: &str,

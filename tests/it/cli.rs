@@ -90,7 +90,7 @@ fn target_names_come_from_the_environment() {
         &["status", "-o", "json"],
         &[("ORCHSCALE_NAMESPACE", "default")],
     );
-    out.assert_code(0);
+    out.assert_code(1);
     assert_eq!(out.json()["namespace"], "default");
     // The flag wins over the variable.
     let out = run(&sim, &["status", "-o", "json", "-n", "llm-orchestrator"]);

@@ -86,3 +86,27 @@ fn kubeconfig_list_in_the_environment_is_merged() {
     out.assert_code(2);
     assert!(out.stderr.contains("orchscale-sim, staging"), "{}", out.stderr);
 }
+
+#[test]
+fn a_refused_token_says_to_log_in_again_without_showing_it() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(sim.kubeconfig()).unwrap();
+    let bad: String = original
+        .lines()
+        .map(|l| {
+            if l.trim().starts_with("token: ") {
+                "    token: wrong-token-value".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(&kubeconfig, bad).unwrap();
+    let out = run_with(&kubeconfig, &["status"], &[]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("log in again"), "{}", out.stderr);
+    assert!(!out.stderr.contains("wrong-token-value"));
+}

@@ -118,3 +118,20 @@ fn without_permission_to_read_hpas_the_guard_is_skipped_with_a_warning() {
     );
     assert_eq!(stored_replicas(&sim), 4);
 }
+
+#[test]
+fn a_failed_audit_record_is_a_warning_not_a_lost_change() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    sim.faults().fail_next(FaultRule {
+        method: Some("PATCH".into()),
+        resource: Some("deployments".into()),
+        status: 422,
+        retry_after: None,
+        count: 1,
+    });
+    let out = run(&sim, &["scale", "--replicas", "4"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("audit record"), "{}", out.stderr);
+    assert_eq!(stored_replicas(&sim), 4);
+}

@@ -35,6 +35,7 @@ fn spec<'a>(name: &'a str, selector: &'a str) -> FollowSpec<'a> {
         timeout: std::time::Duration::from_secs(60),
         applied: "test change applied",
         expected_replicas: None,
+        autoscaler: None,
     }
 }
 

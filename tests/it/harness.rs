@@ -115,3 +115,48 @@ pub fn live_pods(sim: &Sim) -> Vec<Value> {
         })
         .collect()
 }
+
+/// A run of the binary in the background, stopped at "following the rollout".
+pub struct Following {
+    pub child: std::process::Child,
+    pub stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// stderr up to and including the "following the rollout" line.
+    pub seen: String,
+}
+
+impl Following {
+    /// Waits for the process and returns its exit code and the rest of stderr.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut rest).unwrap();
+        let status = self.child.wait().unwrap();
+        (status.code(), rest)
+    }
+}
+
+/// Starts the binary and returns once it follows the rollout (the write is done).
+pub fn start_following(sim: &Sim, args: &[&str]) -> Following {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-orchscale"))
+        .args(args)
+        .env("KUBECONFIG", sim.kubeconfig())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped stderr"));
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+        seen.push_str(&line);
+        if line.contains("following the rollout") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(seen.contains("following the rollout"), "{seen}");
+    // Let the follower start its watches.
+    std::thread::sleep(Duration::from_millis(300));
+    Following { child, stderr, seen }
+}

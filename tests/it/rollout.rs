@@ -1,13 +1,12 @@
 //! Rollouts that do not finish: failing pods, --rollback-on-failure, --timeout, Ctrl-C.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use orchscale_sim::PodFailure;
 use orchscale_sim::store::ObjectKey;
 
-use crate::harness::{live_pods, run, sim, stored_replicas, wait_ready};
+use crate::harness::{live_pods, run, sim, start_following, stored_replicas, wait_ready};
 
 #[test]
 fn crash_looping_pods_fail_the_rollout_naming_them() {
@@ -77,44 +76,55 @@ fn timeout_is_the_tools_own_and_says_what_was_applied() {
 
 #[test]
 fn ctrl_c_during_the_wait_exits_130() {
+    if Command::new("kill").arg("-l").output().is_err() {
+        println!("SKIP: kill(1) not found to send SIGINT");
+        return;
+    }
     let sim = sim();
     wait_ready(&sim, 3);
     sim.scenario().set_pod_start_delay(Duration::from_secs(120));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-orchscale"))
-        .args(["scale", "--replicas", "5", "--timeout", "2m"])
-        .env("KUBECONFIG", sim.kubeconfig())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
-        seen.push_str(&line);
-        if line.contains("following the rollout") {
-            break;
-        }
-        line.clear();
-    }
-    assert!(seen.contains("following the rollout"), "{seen}");
-    // Let the follower start its watches, then interrupt it as a terminal's Ctrl-C would.
-    std::thread::sleep(Duration::from_millis(300));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    let following = start_following(&sim, &["scale", "--replicas", "5", "--timeout", "2m"]);
+    assert!(
+        following.seen.contains("Target: context orchscale-sim"),
+        "{}",
+        following.seen
+    );
+    // Interrupt it as a terminal's Ctrl-C would.
+    let pid = following.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (code, rest) = following.finish();
+    assert_eq!(code, Some(130), "{rest}");
     assert!(
         rest.contains("interrupted") && rest.contains("replicas were set to 5"),
         "{rest}"
     );
     assert!(rest.contains("continues in the cluster"), "{rest}");
+}
+
+#[test]
+fn a_deployment_deleted_mid_rollout_is_reported() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    sim.scenario().set_pod_start_delay(Duration::from_secs(120));
+    let following = start_following(&sim, &["scale", "--replicas", "5", "--timeout", "2m"]);
+    sim.store()
+        .delete(
+            &ObjectKey::new("deployments", crate::harness::NAMESPACE, "orchestrator"),
+            None,
+        )
+        .unwrap();
+    let (code, rest) = following.finish();
+    assert_eq!(code, Some(1), "{rest}");
+    assert!(
+        rest.contains("was deleted while its rollout was followed"),
+        "{rest}"
+    );
 }
 
 #[test]

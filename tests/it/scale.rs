@@ -192,3 +192,30 @@ fn the_change_is_recorded_for_undo() {
         "{patches:?}"
     );
 }
+
+#[test]
+fn an_hpa_that_scales_back_is_named_with_the_lasting_fix() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    sim.scenario()
+        .set_pod_start_delay(std::time::Duration::from_secs(120));
+    let following = crate::harness::start_following(&sim, &["scale", "--replicas", "6", "--timeout", "2m"]);
+    // What the HPA does at its next sync when the load does not need 6 pods.
+    sim.store()
+        .modify(
+            &orchscale_sim::store::ObjectKey::new("deployments", crate::harness::NAMESPACE, "orchestrator"),
+            orchscale_sim::store::UpdatePart::Main,
+            |d| {
+                d["spec"]["replicas"] = 3.into();
+                true
+            },
+        )
+        .unwrap();
+    let (code, rest) = following.finish();
+    assert_eq!(code, Some(1), "{rest}");
+    assert!(
+        rest.contains("HPA orchestrator changed deployment/orchestrator replicas from 6 to 3"),
+        "{rest}"
+    );
+    assert!(rest.contains("hpa --min 6"), "{rest}");
+}

@@ -48,3 +48,15 @@ fn status_json_has_the_same_data() {
     assert_eq!(doc["poolSize"], 20);
     assert_eq!(doc["pods"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn status_in_the_wrong_namespace_fails_with_a_hint() {
+    let sim = sim();
+    let out = run(&sim, &["status", "-n", "default", "-o", "json"]);
+    out.assert_code(1);
+    let doc = out.json();
+    assert_eq!(doc["result"], "failed");
+    assert_eq!(doc["deployment"], serde_json::Value::Null);
+    assert!(doc["error"]["hint"].as_str().unwrap().contains("-n"), "{doc}");
+    assert!(sim.persisted_writes().is_empty());
+}

@@ -610,3 +610,20 @@ fn cut_watches_are_resumed_and_the_scale_up_is_still_seen() {
     assert_eq!(doc["hpa"]["currentReplicas"], 4, "{doc}");
     assert_eq!(doc["changes"][0]["field"], "spec.minReplicas");
 }
+
+#[test]
+fn create_checks_the_create_permission_first() {
+    let sim = sim();
+    sim.store().delete(&hpa_key(), None).unwrap();
+    sim.faults().deny("create", "horizontalpodautoscalers");
+    let out = run(&sim, &["hpa", "--create", "--min", "2", "--max", "6"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("missing permission: create horizontalpodautoscalers in namespace llm-orchestrator"),
+        "{}",
+        out.stderr
+    );
+    assert!(sim.store().get(&hpa_key()).is_none());
+    assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
+}

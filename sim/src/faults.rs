@@ -12,7 +12,7 @@ pub struct FaultRule {
     pub method: Option<String>,
     /// `"deployments"`, or with a subresource `"deployments/scale"`; `None` matches any resource.
     pub resource: Option<String>,
-    /// 429, 500, 503, 409, …
+    /// 429, 500, 503, 409, …; 0 drops the connection without an answer (a connection reset).
     pub status: u16,
     /// Seconds, sent as `Retry-After`.
     pub retry_after: Option<u64>,
@@ -103,10 +103,27 @@ impl Faults {
     }
 
     /// The failure to inject for this request, if a rule matches; spends one use of the rule.
+    /// The failure to inject for this request, if a rule answering with a status matches;
+    /// spends one use of the rule.
     pub(crate) fn take_failure(&self, method: &str, resource: &str) -> Option<(u16, Option<u64>)> {
+        self.take_rule(method, resource, |status| status != 0)
+    }
+
+    /// Whether to drop this request's connection (a status-0 rule matches); spends one use.
+    pub(crate) fn take_reset(&self, method: &str, resource: &str) -> bool {
+        self.take_rule(method, resource, |status| status == 0).is_some()
+    }
+
+    fn take_rule(
+        &self,
+        method: &str,
+        resource: &str,
+        kind: impl Fn(u16) -> bool,
+    ) -> Option<(u16, Option<u64>)> {
         let mut state = self.lock();
         let index = state.rules.iter().position(|r| {
             r.count > 0
+                && kind(r.status)
                 && r.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && r.resource.as_deref().is_none_or(|res| res == resource)
         })?;
@@ -169,6 +186,21 @@ mod tests {
             Some((429, Some(1)))
         );
         assert_eq!(faults.take_failure("PATCH", "deployments/scale"), None);
+    }
+
+    #[test]
+    fn reset_rules_are_separate_from_status_rules() {
+        let faults = Faults::default();
+        faults.fail_next(FaultRule {
+            method: None,
+            resource: None,
+            status: 0,
+            retry_after: None,
+            count: 1,
+        });
+        assert_eq!(faults.take_failure("GET", "pods"), None);
+        assert!(faults.take_reset("GET", "pods"));
+        assert!(!faults.take_reset("GET", "pods"));
     }
 
     #[test]

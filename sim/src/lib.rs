@@ -2,7 +2,26 @@
 //! benchmarks and try-it command of kubectl-orchscale.
 //!
 //! [`Sim::start`] seeds the world ([`seed`]), starts the controllers and an HTTPS server on
-//! `127.0.0.1` on a thread of its own, and writes a kubeconfig that points at it.
+//! `127.0.0.1` on a thread of its own, and writes a kubeconfig that points at it. Clients
+//! (kube-rs, kubectl) reach it through that kubeconfig only; tests steer it through
+//! [`Sim::faults`] and [`Sim::scenario`] and inspect it through [`Sim::store`] and
+//! [`Sim::requests`].
+//!
+//! ```no_run
+//! use orchscale_sim::{FaultRule, Sim, SimOptions};
+//!
+//! let sim = Sim::start(SimOptions::default())?;
+//! // Point a client at `sim.kubeconfig()`; the next PATCH of a scale subresource gets a 429.
+//! sim.faults().fail_next(FaultRule {
+//!     method: Some("PATCH".into()),
+//!     resource: Some("deployments/scale".into()),
+//!     status: 429,
+//!     retry_after: Some(1),
+//!     count: 1,
+//! });
+//! assert!(sim.persisted_writes().is_empty());
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 pub mod controllers;
 pub mod faults;

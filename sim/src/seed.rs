@@ -32,7 +32,11 @@ llm:
   max_concurrent_requests: 50
 ";
 
-fn put(store: &Store, resource: &str, namespace: &str, object: Value) -> Result<(), StoreError> {
+/// Stores a seeded object, defaulted as the apiserver would have stored it (so a later write
+/// through the API, which defaults too, does not change its spec by itself).
+fn put(store: &Store, resource: &str, namespace: &str, mut object: Value) -> Result<(), StoreError> {
+    let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+    crate::server::defaults::apply(&kind, &mut object);
     let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
     store
         .create(&ObjectKey::new(resource, namespace, &name), object)

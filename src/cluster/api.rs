@@ -101,6 +101,11 @@ fn transport_error(error: &(dyn std::error::Error + 'static), action: &str, serv
         innermost = text;
         current = e.source();
     }
+    // hyper-timeout's connect timeout surfaces as tokio's bare "deadline has elapsed".
+    if innermost == "deadline has elapsed" {
+        connect = true;
+        innermost = "no TLS connection within the connect timeout (the server does not answer)".to_string();
+    }
     if connect {
         Error::Unreachable {
             server: server.to_string(),
@@ -393,6 +398,30 @@ mod tests {
             Error::Api { status, message, .. } => {
                 assert_eq!(status, Some(403));
                 assert!(message.contains("forbidden"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[derive(Debug)]
+    struct Elapsed;
+    impl std::fmt::Display for Elapsed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("deadline has elapsed")
+        }
+    }
+    impl std::error::Error for Elapsed {}
+
+    #[test]
+    fn connect_timeouts_are_unreachable_servers() {
+        match map_error(
+            kube::Error::Service(Box::new(Elapsed)),
+            "get x",
+            "https://10.0.0.1:6443",
+        ) {
+            Error::Unreachable { server, detail } => {
+                assert_eq!(server, "https://10.0.0.1:6443");
+                assert!(detail.contains("connect timeout"), "{detail}");
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -1,4 +1,11 @@
-//! One module per command; this one dispatches and holds what commands share.
+//! One module per command; this one dispatches.
+//!
+//! A writing command follows `scale.rs`: read with `Cluster::get`, plan with a pure fn in
+//! `plan/` (bad input is a `PlanError`, exit 2), `reporter.banner` + `reporter.preview`
+//! (with `shared::managed_warning`), `reporter.confirm` when pods restart,
+//! `access::check_all` for every write, the write inside `api::retry_on_conflict` carrying the
+//! resourceVersion read, `shared::record_change` for the audit trail, `follow::follow` for the
+//! rollout, then verify and `reporter.set_document` for `-o json`.
 
 pub mod hpa;
 pub mod meta;

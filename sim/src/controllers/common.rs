@@ -147,10 +147,8 @@ pub fn set_condition(
     let conditions = status["conditions"].as_array_mut().expect("made an array above");
     match conditions.iter_mut().find(|c| c["type"] == type_) {
         Some(existing) => {
-            if existing["status"] == cond_status
-                && existing["reason"] == reason
-                && existing["message"] == message
-            {
+            let text = |field: &str| existing[field].as_str().unwrap_or_default().to_owned();
+            if existing["status"] == cond_status && text("reason") == reason && text("message") == message {
                 return false;
             }
             if existing["status"] != cond_status {
@@ -162,21 +160,32 @@ pub fn set_condition(
             if existing.get("lastUpdateTime").is_some() {
                 existing["lastUpdateTime"] = json!(now);
             }
+            drop_empty_reason(existing);
             true
         }
         None => {
-            conditions.push(json!({
+            let mut condition = json!({
                 "type": type_, "status": cond_status, "reason": reason, "message": message,
                 "lastTransitionTime": now,
-            }));
+            });
+            drop_empty_reason(&mut condition);
+            conditions.push(condition);
             true
         }
     }
 }
 
+/// The API omits an empty reason or message (e.g. on a pod's Ready=True condition).
+fn drop_empty_reason(condition: &mut Value) {
+    if let Some(map) = condition.as_object_mut() {
+        map.retain(|k, v| !((k == "reason" || k == "message") && v == ""));
+    }
+}
+
 /// Removes a condition; returns whether it was there.
 pub fn remove_condition(status: &mut Value, type_: &str) -> bool {
-    let Some(conditions) = status["conditions"].as_array_mut() else {
+    // `get_mut`, not indexing: indexing a missing key would insert a null `conditions`.
+    let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) else {
         return false;
     };
     let before = conditions.len();
@@ -327,5 +336,15 @@ mod tests {
         assert!(set_condition(&mut status, "Ready", "False", "R2", "m2"));
         assert_eq!(status["conditions"][0]["status"], "False");
         assert!(remove_condition(&mut status, "Ready"));
+        assert!(!remove_condition(&mut status, "Missing"));
+        set_condition(&mut status, "Initialized", "True", "", "");
+        assert!(status["conditions"][0].get("reason").is_none());
+        assert!(
+            !set_condition(&mut status, "Initialized", "True", "", ""),
+            "an empty reason is still equal"
+        );
+        let mut empty = json!({});
+        assert!(!remove_condition(&mut empty, "Ready"));
+        assert_eq!(empty, json!({}), "no null conditions appear");
     }
 }

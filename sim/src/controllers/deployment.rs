@@ -3,18 +3,18 @@
 //! Deployment's status with Available / Progressing / ReplicaFailure conditions.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::common::{
-    condition, controller_uid, generation, is_terminating, key, name, namespace, owner_reference,
-    template_hash, uid,
+    condition, controller_uid, is_terminating, key, name, namespace, owner_reference, template_hash, uid,
 };
+use super::deployment_status::{Snapshot, write_status};
 use super::events::{Severity, record};
 use super::replicaset::{PodInfo, pods_by_owner};
 use super::rollout::{fenceposts, new_rs_replicas, old_scale_down};
-use crate::store::{ObjectKey, Store, UpdatePart, now_rfc3339};
+use crate::store::{ObjectKey, Store, UpdatePart};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
@@ -190,14 +190,28 @@ impl DeploymentController {
                 );
             }
         }
-        self.write_status(
-            store,
-            deployment,
-            &sets,
-            new_index,
+        let new_rs = &sets[new_index];
+        let snapshot = Snapshot {
+            new_rs_name: new_rs.name(),
+            new_pods: new_rs.pods,
+            new_ready: new_rs.ready,
+            total: sets.iter().map(|s| s.pods).sum(),
+            ready: sets.iter().map(|s| s.ready).sum(),
+            spec_total: sets.iter().map(|s| s.spec).sum(),
             replicas,
             unavailable,
+            failure: sets
+                .iter()
+                .filter_map(|s| condition(&s.object, "ReplicaFailure"))
+                .find(|c| c["status"] == "True")
+                .cloned(),
+        };
+        write_status(
+            store,
+            deployment,
+            &snapshot,
             progress_reason,
+            &mut self.last_progress,
         );
     }
 
@@ -214,154 +228,6 @@ impl DeploymentController {
         // Recreate starts new pods only once every old pod is gone.
         if old_pods == 0 && sets[new_index].spec != replicas {
             scale(store, deployment, &mut sets[new_index], replicas, replicas, 0);
-        }
-    }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the status needs the whole rollout picture"
-    )]
-    fn write_status(
-        &mut self,
-        store: &Store,
-        deployment: &Value,
-        sets: &[Set],
-        new_index: usize,
-        replicas: i64,
-        unavailable: i64,
-        progress_reason: Option<(&str, String)>,
-    ) {
-        let new_rs = &sets[new_index];
-        let total: i64 = sets.iter().map(|s| s.pods).sum();
-        let ready: i64 = sets.iter().map(|s| s.ready).sum();
-        let spec_total: i64 = sets.iter().map(|s| s.spec).sum();
-        let old = &deployment["status"];
-        let mut status = json!({
-            "observedGeneration": generation(deployment),
-            "replicas": total,
-            "updatedReplicas": new_rs.pods,
-            "readyReplicas": ready,
-            "availableReplicas": ready,
-            "unavailableReplicas": (spec_total - ready).max(0),
-            "conditions": old["conditions"].clone(),
-        });
-        for (field, value) in [
-            ("replicas", total),
-            ("updatedReplicas", new_rs.pods),
-            ("readyReplicas", ready),
-            ("availableReplicas", ready),
-        ] {
-            if value == 0 && field != "replicas" {
-                // The API omits zero counts.
-                status.as_object_mut().map(|m| m.remove(field));
-            }
-        }
-        if ready >= replicas - unavailable {
-            put_condition(
-                &mut status,
-                "Available",
-                "True",
-                "MinimumReplicasAvailable",
-                "Deployment has minimum availability.",
-                false,
-            );
-        } else {
-            put_condition(
-                &mut status,
-                "Available",
-                "False",
-                "MinimumReplicasUnavailable",
-                "Deployment does not have minimum availability.",
-                false,
-            );
-        }
-        let now = Instant::now();
-        let deployment_uid = uid(deployment).to_owned();
-        let rs_name = new_rs.name().to_owned();
-        let complete =
-            new_rs.pods == replicas && total == replicas && ready == replicas && new_rs.ready == replicas;
-        let progressed = |field: &str, value: i64, up: bool| {
-            let before = old[field].as_i64().unwrap_or(0);
-            if up { value > before } else { value < before }
-        };
-        let progressing = progressed("updatedReplicas", new_rs.pods, true)
-            || progressed("replicas", total, false)
-            || progressed("readyReplicas", ready, true)
-            || progressed("availableReplicas", ready, true);
-        let current =
-            condition(deployment, "Progressing").map(|c| c["reason"].as_str().unwrap_or("").to_owned());
-        if let Some((reason, message)) = progress_reason {
-            put_condition(&mut status, "Progressing", "True", reason, &message, true);
-            self.last_progress.insert(deployment_uid.clone(), now);
-        } else if complete {
-            let message = format!("ReplicaSet \"{rs_name}\" has successfully progressed.");
-            put_condition(
-                &mut status,
-                "Progressing",
-                "True",
-                "NewReplicaSetAvailable",
-                &message,
-                false,
-            );
-        } else if progressing || current.as_deref() == Some("NewReplicaSetAvailable") || current.is_none() {
-            // kube keeps NewReplicaSetAvailable until it sees progress; we leave it as soon as
-            // the rollout is no longer complete, so that "completed" means exactly that.
-            let message = format!("ReplicaSet \"{rs_name}\" is progressing.");
-            put_condition(
-                &mut status,
-                "Progressing",
-                "True",
-                "ReplicaSetUpdated",
-                &message,
-                true,
-            );
-            self.last_progress.insert(deployment_uid.clone(), now);
-        } else if current.as_deref() != Some("ProgressDeadlineExceeded") {
-            let deadline = Duration::from_secs(
-                deployment["spec"]["progressDeadlineSeconds"]
-                    .as_u64()
-                    .unwrap_or(600),
-            );
-            let since = *self.last_progress.entry(deployment_uid.clone()).or_insert(now);
-            if now.duration_since(since) > deadline {
-                let message = format!("ReplicaSet \"{rs_name}\" has timed out progressing.");
-                put_condition(
-                    &mut status,
-                    "Progressing",
-                    "False",
-                    "ProgressDeadlineExceeded",
-                    &message,
-                    false,
-                );
-            }
-        }
-        let failure = sets
-            .iter()
-            .filter_map(|s| condition(&s.object, "ReplicaFailure"))
-            .find(|c| c["status"] == "True")
-            .cloned();
-        match failure {
-            Some(c) => {
-                put_condition(
-                    &mut status,
-                    "ReplicaFailure",
-                    "True",
-                    c["reason"].as_str().unwrap_or("FailedCreate"),
-                    c["message"].as_str().unwrap_or_default(),
-                    false,
-                );
-            }
-            None => {
-                if let Some(conditions) = status["conditions"].as_array_mut() {
-                    conditions.retain(|c| c["type"] != "ReplicaFailure");
-                }
-            }
-        }
-        if *old != status {
-            let _ = store.modify(&key("deployments", deployment), UpdatePart::Status, |d| {
-                d["status"] = status;
-                true
-            });
         }
     }
 }
@@ -488,41 +354,4 @@ fn create_replica_set(
     });
     let rs_key = ObjectKey::new("replicasets", namespace(deployment), &rs_name);
     store.create(&rs_key, rs).ok()
-}
-
-/// Sets a Deployment condition the way the deployment controller does: lastUpdateTime moves on
-/// every change (and on `touch`, which marks progress), lastTransitionTime only when the status flips.
-fn put_condition(
-    status: &mut Value,
-    type_: &str,
-    cond_status: &str,
-    reason: &str,
-    message: &str,
-    touch: bool,
-) -> bool {
-    let now = now_rfc3339();
-    if !status["conditions"].is_array() {
-        status["conditions"] = json!([]);
-    }
-    let conditions = status["conditions"].as_array_mut().expect("made an array above");
-    let existing = conditions.iter().position(|c| c["type"] == type_);
-    let mut transition = now.clone();
-    if let Some(i) = existing {
-        let c = &conditions[i];
-        if !touch && c["status"] == cond_status && c["reason"] == reason && c["message"] == message {
-            return false;
-        }
-        if c["status"] == cond_status {
-            transition = c["lastTransitionTime"].as_str().unwrap_or(&now).to_owned();
-        }
-    }
-    let new = json!({
-        "type": type_, "status": cond_status, "lastUpdateTime": now,
-        "lastTransitionTime": transition, "reason": reason, "message": message,
-    });
-    match existing {
-        Some(i) => conditions[i] = new,
-        None => conditions.push(new),
-    }
-    true
 }

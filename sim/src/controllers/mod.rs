@@ -4,6 +4,7 @@
 
 mod common;
 mod deployment;
+mod deployment_status;
 mod events;
 mod hpa;
 mod hpa_math;

@@ -296,17 +296,6 @@ fn become_ready(store: &Store, pod_key: &ObjectKey) {
         let status = &mut p["status"];
         set_condition(status, "ContainersReady", "True", "", "");
         set_condition(status, "Ready", "True", "", "");
-        if let Some(conditions) = status["conditions"].as_array_mut() {
-            for c in conditions
-                .iter_mut()
-                .filter(|c| c["type"] == "Ready" || c["type"] == "ContainersReady")
-            {
-                if let Some(map) = c.as_object_mut() {
-                    map.remove("reason");
-                    map.remove("message");
-                }
-            }
-        }
         true
     });
 }

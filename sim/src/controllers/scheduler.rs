@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::common::{is_terminating, key, name, namespace, set_condition};
+use super::common::{condition, is_terminating, key, name, namespace, set_condition};
 use super::events::{Severity, record};
 use super::quantity::milli_of;
 use super::quota::pod_usage;
-use crate::store::{Store, UpdatePart};
+use crate::store::{ObjectKey, Store, UpdatePart};
 
 /// Room of one node, in milli-units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,23 +65,38 @@ struct Node {
     used: Room,
 }
 
+/// A pod waiting for a node, read without cloning it.
+struct Waiting {
+    key: ObjectKey,
+    created: String,
+    request: Room,
+    /// The Unschedulable message it already carries, so an unchanged verdict writes nothing.
+    message: Option<String>,
+}
+
 /// One scheduling pass over every pending pod of the cluster.
 pub fn pass(store: &Store) {
     let mut pending = store.scan("pods", None, |p| {
         let unbound = p["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
-        (unbound && !is_terminating(p) && super::quota::counts(p)).then(|| p.clone())
+        (unbound && !is_terminating(p) && super::quota::counts(p)).then(|| Waiting {
+            key: key("pods", p),
+            created: p["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            request: requests_of(p),
+            message: condition(p, "PodScheduled")
+                .filter(|c| c["reason"] == "Unschedulable")
+                .and_then(|c| c["message"].as_str().map(str::to_owned)),
+        })
     });
     if pending.is_empty() {
         return;
     }
     pending.sort_by(|a, b| {
-        let created = |p: &Value| {
-            p["metadata"]["creationTimestamp"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        };
-        created(a).cmp(&created(b)).then_with(|| name(a).cmp(name(b)))
+        a.created
+            .cmp(&b.created)
+            .then_with(|| a.key.name.cmp(&b.key.name))
     });
     let mut nodes = store.scan("nodes", None, |n| {
         if n["spec"]["unschedulable"].as_bool() == Some(true) {
@@ -114,8 +129,8 @@ pub fn pass(store: &Store) {
     }
 }
 
-fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Value) {
-    let request = requests_of(pod);
+fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Waiting) {
+    let request = pod.request;
     let reasons: Vec<Vec<&'static str>> = nodes
         .iter()
         .map(|n| misfits(&n.allocatable, &n.used, &request))
@@ -126,25 +141,25 @@ fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Value) {
         .filter(|(_, r)| r.is_empty())
         .map(|(n, _)| n)
         .max_by_key(|n| (n.allocatable.cpu - n.used.cpu, std::cmp::Reverse(n.name.clone())));
-    let pod_key = key("pods", pod);
     let Some(node) = best else {
         let message = unschedulable_message(nodes.len(), &reasons);
-        let mut changed = false;
-        let _ = store.modify(&pod_key, UpdatePart::Status, |p| {
+        if pod.message.as_deref() == Some(message.as_str()) {
+            return;
+        }
+        let written = store.modify(&pod.key, UpdatePart::Status, |p| {
             p["status"]["phase"] = json!("Pending");
-            changed = set_condition(
+            set_condition(
                 &mut p["status"],
                 "PodScheduled",
                 "False",
                 "Unschedulable",
                 &message,
-            );
-            changed
+            )
         });
-        if changed {
+        if let Ok(stored) = written {
             record(
                 store,
-                pod,
+                &stored,
                 Severity::Warning,
                 "FailedScheduling",
                 &message,
@@ -158,38 +173,32 @@ fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Value) {
     node.used.pods += request.pods;
     let node_name = node.name.clone();
     // Binding sets spec.nodeName (the pods/binding subresource), then the scheduler's condition.
-    let bound = store.modify(&pod_key, UpdatePart::Main, |p| {
+    let bound = store.modify(&pod.key, UpdatePart::Main, |p| {
         p["spec"]["nodeName"] = json!(node_name);
         true
     });
     if bound.is_err() {
         return;
     }
-    let _ = store.modify(&pod_key, UpdatePart::Status, |p| {
+    let scheduled = store.modify(&pod.key, UpdatePart::Status, |p| {
         set_condition(&mut p["status"], "PodScheduled", "True", "", "");
-        if let Some(c) = p["status"]["conditions"].as_array_mut() {
-            for cond in c.iter_mut().filter(|c| c["type"] == "PodScheduled") {
-                if let Some(map) = cond.as_object_mut() {
-                    map.remove("reason");
-                    map.remove("message");
-                }
-            }
-        }
         true
     });
-    let message = format!(
-        "Successfully assigned {}/{} to {node_name}",
-        namespace(pod),
-        name(pod)
-    );
-    record(
-        store,
-        pod,
-        Severity::Normal,
-        "Scheduled",
-        &message,
-        "default-scheduler",
-    );
+    if let Ok(stored) = scheduled {
+        let message = format!(
+            "Successfully assigned {}/{} to {node_name}",
+            namespace(&stored),
+            name(&stored)
+        );
+        record(
+            store,
+            &stored,
+            Severity::Normal,
+            "Scheduled",
+            &message,
+            "default-scheduler",
+        );
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use crate::store::{ObjectKey, StoreError, UpdatePart, metadata_mut, now_rfc3339,
 
 use super::list::{list, position, selected};
 use super::patch::{self, PatchType};
-use super::status::{self, ApiError};
-use super::{ApiRequest, App, json_response, table, validate, watch};
+use super::status::{self, ApiError, Cause};
+use super::{ApiRequest, App, defaults, json_response, table, validate, watch};
 
 /// How often a patch is retried when another writer changed the object in between (the
 /// apiserver retries patches that carry no resourceVersion precondition).
@@ -107,11 +107,15 @@ fn random_suffix() -> String {
 }
 
 fn create(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
-    let info = request.target.info;
-    if info.namespaced && request.target.namespace.is_none() {
+    if request.target.info.namespaced && request.target.namespace.is_none() {
         return Err(ApiError::method_not_allowed("POST"));
     }
-    let mut object = parse_body(request)?;
+    create_object(app, request, parse_body(request)?)
+}
+
+/// Stores a new object (server-set fields, validation, namespace check, dry run) → 201.
+fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<Response, ApiError> {
+    let info = request.target.info;
     prepare_body(request, &mut object)?;
     let meta = metadata_mut(&mut object);
     let has_name = meta
@@ -133,6 +137,7 @@ fn create(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     if info.kind == "Namespace" {
         object["status"] = json!({"phase": "Active"});
     }
+    defaults::apply(info.kind, &mut object);
     validate::validate(info, &object)?;
     let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
     let ns = request.target.namespace_str();
@@ -201,11 +206,12 @@ fn preview_update(current: &Value, mut object: Value, part: UpdatePart) -> Resul
 }
 
 /// Validates and stores (or, for a dry run, previews) a replacement of the addressed object.
-fn write(app: &App, request: &ApiRequest, current: &Value, object: Value) -> Result<Value, ApiError> {
+fn write(app: &App, request: &ApiRequest, current: &Value, mut object: Value) -> Result<Value, ApiError> {
     let info = request.target.info;
     let name = request.target.name_str();
     let part = part_of(request);
     if part == UpdatePart::Main {
+        defaults::apply(info.kind, &mut object);
         let mut checked = object.clone();
         metadata_mut(&mut checked).insert("name".into(), json!(name));
         validate::validate(info, &checked)?;
@@ -236,6 +242,18 @@ fn update(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
 
 fn patch(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     let patch_type = PatchType::from_content_type(&request.content_type)?;
+    if patch_type == PatchType::Apply {
+        if request.param("fieldManager").is_none_or(str::is_empty) {
+            let cause = Cause::required("fieldManager", "is required for apply patch");
+            return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", vec![cause]));
+        }
+        // Apply creates what does not exist yet.
+        if request.target.subresource.is_none() && app.store.get(&key_of(request)).is_none() {
+            let mut object = patch::apply_body(&request.body)?;
+            metadata_mut(&mut object).insert("name".into(), json!(request.target.name_str()));
+            return create_object(app, request, object);
+        }
+    }
     for _ in 0..PATCH_ATTEMPTS {
         let current = current(app, request)?;
         let patched = patch::apply(patch_type, &current, &request.body)?;

@@ -3,9 +3,11 @@
 
 mod access;
 pub mod admin;
+pub(crate) mod defaults;
 mod discovery;
 mod handlers;
 mod list;
+mod openapi;
 mod patch;
 mod proxy;
 pub mod registry;
@@ -27,10 +29,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::faults::Faults;
 use crate::request_log::{LoggedRequest, RequestLog};
@@ -113,7 +115,7 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let router = axum::Router::new().fallback(handle).with_state(app);
+    let router = axum::Router::new().fallback(handle).with_state(app.clone());
     let acceptor = TlsAcceptor::from(tls);
     tokio::pin!(shutdown);
     loop {
@@ -126,7 +128,20 @@ pub async fn serve(
             () = &mut shutdown => return,
         };
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        let (router, app) = (router.clone(), app.clone());
+        let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+            let (router, app) = (router.clone(), app.clone());
+            async move {
+                if injected_reset(&app, &request) {
+                    // An error from the service makes hyper drop the connection unanswered.
+                    return Err(std::io::Error::other("connection reset injected by a fault rule"));
+                }
+                router
+                    .oneshot(request.map(Body::new))
+                    .await
+                    .map_err(|never| match never {})
+            }
+        });
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             let Ok(tls_stream) = acceptor.accept(tcp).await else {
@@ -137,6 +152,28 @@ pub async fn serve(
             let _ = builder.serve_connection(TokioIo::new(tls_stream), service).await;
         });
     }
+}
+
+/// Whether a status-0 fault rule drops this request's connection; logged with status 0.
+fn injected_reset(app: &App, request: &Request<hyper::body::Incoming>) -> bool {
+    let path = request.uri().path();
+    let resource = match routes::parse(path) {
+        Route::Resource(target) => target.resource_path(),
+        Route::Admin(_) => return false,
+        _ => String::new(),
+    };
+    if !app.faults.take_reset(request.method().as_str(), &resource) {
+        return false;
+    }
+    app.log.push(LoggedRequest {
+        method: request.method().to_string(),
+        path: path.to_owned(),
+        query: request.uri().query().unwrap_or("").to_owned(),
+        content_type: None,
+        body: String::new(),
+        status: 0,
+    });
+    true
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> String {
@@ -222,13 +259,12 @@ async fn dispatch(
         Route::Groups => discovery::groups(),
         Route::Group(group) => discovery::group(&group),
         Route::ResourceList { group, version } => discovery::resource_list(&group, &version),
-        Route::OpenApi | Route::NotFound | Route::Admin(_) => {
-            return Err(ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            ));
-        }
+        Route::OpenApiRoot => openapi::root(),
+        Route::OpenApiGroupVersion(path) => match openapi::group_version(&path) {
+            Some(document) => document,
+            None => return Err(not_found()),
+        },
+        Route::NotFound | Route::Admin(_) => return Err(not_found()),
         Route::Resource(target) => {
             let request = ApiRequest {
                 method,
@@ -245,6 +281,14 @@ async fn dispatch(
         return Err(ApiError::method_not_allowed(method.as_str()));
     }
     Ok(json_response(StatusCode::OK, &document))
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 async fn resource(app: &App, request: ApiRequest) -> Result<Response, ApiError> {

@@ -1,6 +1,10 @@
 //! The patch types the apiserver accepts: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and
 //! strategic merge patch, which merges the lists of the built-in kinds by their merge keys
 //! (containers by name, ports by containerPort, …) instead of replacing them.
+//!
+//! Server-side apply (`application/apply-patch+yaml`) is approximated: a JSON body is merged as
+//! a strategic merge patch (and creates a missing object). Field ownership is not tracked, so
+//! there are no apply conflicts and fields dropped from an applied config are not removed.
 
 use serde_json::{Map, Value};
 
@@ -12,20 +16,22 @@ pub enum PatchType {
     Json,
     Merge,
     StrategicMerge,
+    /// Server-side apply, approximated (see the module docs).
+    Apply,
 }
 
 impl PatchType {
     /// The patch type of a Content-Type header (parameters ignored).
     ///
     /// # Errors
-    /// 415 for anything else, including server-side apply (`application/apply-patch+yaml`),
-    /// which the sim does not implement.
+    /// 415 for anything else.
     pub fn from_content_type(content_type: &str) -> Result<Self, ApiError> {
         let essence = content_type.split(';').next().unwrap_or("").trim();
         match essence {
             "application/json-patch+json" => Ok(Self::Json),
             "application/merge-patch+json" => Ok(Self::Merge),
             "application/strategic-merge-patch+json" => Ok(Self::StrategicMerge),
+            "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(Self::Apply),
             _ => Err(ApiError::unsupported_media_type(content_type)),
         }
     }
@@ -37,9 +43,13 @@ impl PatchType {
 /// 400 when the body is not valid JSON of the right shape; 422 when a JSON patch cannot be
 /// applied (including a failing `test` operation), as the apiserver answers.
 pub fn apply(patch_type: PatchType, current: &Value, body: &[u8]) -> Result<Value, ApiError> {
+    let mut result = current.clone();
+    if patch_type == PatchType::Apply {
+        strategic_merge(&mut result, &apply_body(body)?);
+        return Ok(result);
+    }
     let patch: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    let mut result = current.clone();
     match patch_type {
         PatchType::Merge => {
             if !patch.is_object() {
@@ -58,7 +68,7 @@ pub fn apply(patch_type: PatchType, current: &Value, body: &[u8]) -> Result<Valu
                 )
             })?;
         }
-        PatchType::StrategicMerge => {
+        PatchType::StrategicMerge | PatchType::Apply => {
             if !patch.is_object() {
                 return Err(ApiError::bad_request(
                     "strategic merge patch must be a JSON object",
@@ -68,6 +78,22 @@ pub fn apply(patch_type: PatchType, current: &Value, body: &[u8]) -> Result<Valu
         }
     }
     Ok(result)
+}
+
+/// The object of a server-side apply body. The sim reads the JSON form of YAML only
+/// (what kube-rs and client-go send); other YAML is refused with 415.
+///
+/// # Errors
+/// 415 when the body is not a JSON object.
+pub fn apply_body(body: &[u8]) -> Result<Value, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) if value.is_object() => Ok(value),
+        _ => Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the simulated cluster accepts apply patches in JSON form only",
+        )),
+    }
 }
 
 /// The merge key of a list field, by the field's name, for the built-in kinds the sim serves.
@@ -279,8 +305,13 @@ mod tests {
             Ok(PatchType::Merge)
         );
         assert_eq!(
-            PatchType::from_content_type("application/apply-patch+yaml").map_err(|e| e.code),
+            PatchType::from_content_type("application/apply-patch+yaml"),
+            Ok(PatchType::Apply)
+        );
+        assert_eq!(
+            PatchType::from_content_type("text/plain").map_err(|e| e.code),
             Err(415)
         );
+        assert_eq!(apply_body(b"a: b").map_err(|e| e.code), Err(415));
     }
 }

@@ -18,8 +18,10 @@ pub enum Route {
         group: String,
         version: String,
     },
-    /// `/openapi/...`
-    OpenApi,
+    /// `/openapi/v3`
+    OpenApiRoot,
+    /// `/openapi/v3/<api/v1 or apis/group/version>`
+    OpenApiGroupVersion(String),
     Resource(Target),
     /// `/sim/...`: the sim's admin endpoint; the rest of the path.
     Admin(String),
@@ -63,7 +65,8 @@ pub fn parse(path: &str) -> Route {
         ["version"] => Route::Version,
         ["api"] => Route::CoreVersions,
         ["apis"] => Route::Groups,
-        ["openapi", ..] => Route::OpenApi,
+        ["openapi", "v3"] => Route::OpenApiRoot,
+        ["openapi", "v3", rest @ ..] => Route::OpenApiGroupVersion(rest.join("/")),
         ["sim", rest @ ..] => Route::Admin(rest.join("/")),
         ["api", "v1", rest @ ..] => resource_route("", "v1", rest),
         ["apis", group] if registry::RESOURCES.iter().any(|r| r.group == *group) => {

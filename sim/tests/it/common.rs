@@ -172,6 +172,20 @@ impl Client {
             .expect("request succeeds")
     }
 
+    /// A GET that may fail at the connection level (for injected resets).
+    pub async fn try_get(&self, path: &str) -> Result<u16, String> {
+        let mut request = hyper::Request::builder().uri(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(Full::new(Bytes::new())).expect("request");
+        match tokio::time::timeout(Duration::from_secs(30), self.inner.request(request)).await {
+            Ok(Ok(response)) => Ok(response.status().as_u16()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.send("GET", path, None, b"", None).await
     }

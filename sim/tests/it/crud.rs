@@ -297,14 +297,18 @@ async fn unsupported_methods_and_media_types_are_refused() {
     let apply = client
         .send(
             "PATCH",
-            DEPLOY,
+            &format!("{DEPLOY}?fieldManager=t"),
             Some("application/apply-patch+yaml"),
             b"spec: {}",
             None,
         )
         .await;
-    assert_eq!(apply.status, 415);
+    assert_eq!(apply.status, 415, "YAML apply bodies are not parsed");
     assert_eq!(apply.json()["reason"], "UnsupportedMediaType");
+    let text = client
+        .send("PATCH", DEPLOY, Some("text/plain"), b"{}", None)
+        .await;
+    assert_eq!(text.status, 415);
     let missing_ns = client
         .json(
             "POST",
@@ -314,4 +318,39 @@ async fn unsupported_methods_and_media_types_are_refused() {
         )
         .await;
     assert_eq!(missing_ns.status, 404);
+}
+
+#[tokio::test]
+async fn writes_are_defaulted_without_changing_seeded_specs() {
+    let sim = start();
+    let client = Client::new(&sim);
+    let labels = json!({"metadata": {"labels": {"team": "llm"}}});
+    let patched = client
+        .json("PATCH", DEPLOY, "application/merge-patch+json", &labels)
+        .await
+        .json();
+    assert_eq!(
+        patched["metadata"]["generation"], 1,
+        "a metadata-only patch must not roll pods"
+    );
+    let body = json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}});
+    let created = client
+        .json(
+            "POST",
+            "/apis/apps/v1/namespaces/llm-orchestrator/deployments?dryRun=All",
+            "application/json",
+            &body,
+        )
+        .await
+        .json();
+    assert_eq!(created["spec"]["replicas"], 1);
+    assert_eq!(
+        created["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        "25%"
+    );
+    assert_eq!(
+        created["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
 }

@@ -58,3 +58,18 @@ async fn discovery_lists_groups_and_resources() {
     assert_eq!(client.get("/apis/batch/v1").await.status, 404);
     assert_eq!(client.get("/openapi/v2").await.status, 404);
 }
+
+#[tokio::test]
+async fn openapi_v3_declares_field_validation() {
+    let sim = start();
+    let client = Client::new(&sim);
+    let root = client.get("/openapi/v3").await.json();
+    let url = root["paths"]["api/v1"]["serverRelativeURL"]
+        .as_str()
+        .expect("core document")
+        .to_owned();
+    let core = client.get(&url).await.json();
+    let patch = &core["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"];
+    assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "ConfigMap");
+    assert_eq!(client.get("/openapi/v3/apis/batch/v1").await.status, 404);
+}

@@ -172,3 +172,23 @@ async fn admin_endpoint_sets_faults_and_lists_requests() {
     assert_eq!(paths, [cm], "admin requests are not logged");
     assert_eq!(client.without_token().get("/sim/requests").await.status, 401);
 }
+
+#[tokio::test]
+async fn status_zero_rules_reset_the_connection() {
+    let sim = start();
+    let client = Client::new(&sim);
+    sim.faults().fail_next(FaultRule {
+        method: Some("GET".into()),
+        resource: Some("nodes".into()),
+        status: 0,
+        retry_after: None,
+        count: 1,
+    });
+    assert!(
+        client.try_get("/api/v1/nodes").await.is_err(),
+        "the connection is dropped"
+    );
+    assert_eq!(client.try_get("/api/v1/nodes").await, Ok(200));
+    let logged: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(logged, [0, 200]);
+}

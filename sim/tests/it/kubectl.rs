@@ -297,3 +297,70 @@ fn rollout_restart_rolls_and_finishes() {
     };
     assert!(status.contains("successfully rolled out"), "{status}");
 }
+
+/// kubectl's client minor version (`32` for v1.32), when it can be read.
+fn client_minor(sim: &Sim) -> Option<u32> {
+    let out = ok(sim, &["version", "--client", "-o", "json"])?;
+    let version: Value = serde_json::from_str(&out).ok()?;
+    version["clientVersion"]["minor"]
+        .as_str()?
+        .trim_end_matches('+')
+        .parse()
+        .ok()
+}
+
+fn kubectl_with_stdin(sim: &Sim, args: &[&str], input: &str) -> Option<Output> {
+    use std::io::Write;
+    let binary = kubectl_path()?;
+    let mut child = Command::new(binary)
+        .arg("--kubeconfig")
+        .arg(sim.kubeconfig())
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin piped")
+        .write_all(input.as_bytes())
+        .expect("manifest written");
+    Some(child.wait_with_output().expect("kubectl finishes"))
+}
+
+#[test]
+fn create_and_apply_manifests_with_server_side_field_validation() {
+    let sim = start();
+    // Older kubectl validates against /openapi/v2 schemas, which the sim does not serve.
+    match client_minor(&sim) {
+        None => return,
+        Some(minor) if minor < 26 => {
+            eprintln!("SKIP: kubectl 1.{minor} validates manifests with OpenAPI v2 schemas");
+            return;
+        }
+        Some(_) => {}
+    }
+    let manifest = |value: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  key: {value}\n")
+    };
+    for (args, value) in [(["create", "-f", "-"], "one"), (["apply", "-f", "-"], "two")] {
+        let mut full = args.to_vec();
+        full.extend(["-n", NS]);
+        let Some(output) = kubectl_with_stdin(&sim, &full, &manifest(value)) else {
+            return;
+        };
+        assert!(
+            output.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stored = sim
+            .store()
+            .get(&ObjectKey::new("configmaps", NS, "applied"))
+            .expect("config map created");
+        assert_eq!(stored["data"]["key"], value);
+    }
+}

@@ -113,3 +113,29 @@ async fn patch_with_a_stale_resource_version_conflicts() {
         .await;
     assert_eq!(missing.status, 404);
 }
+
+#[tokio::test]
+async fn server_side_apply_creates_then_merges_and_needs_a_field_manager() {
+    let sim = start();
+    let client = Client::new(&sim);
+    let path = "/api/v1/namespaces/llm-orchestrator/configmaps/applied?fieldManager=orchscale";
+    let apply = "application/apply-patch+yaml";
+    let first =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"a": "1"}});
+    let created = client.json("PATCH", path, apply, &first).await;
+    assert_eq!(created.status, 201);
+    let second =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"b": "2"}});
+    let merged = client.json("PATCH", path, apply, &second).await;
+    assert_eq!(merged.status, 200);
+    assert_eq!(merged.json()["data"], json!({"a": "1", "b": "2"}));
+    let no_manager = client
+        .json(
+            "PATCH",
+            "/api/v1/namespaces/llm-orchestrator/configmaps/applied",
+            apply,
+            &second,
+        )
+        .await;
+    assert_eq!(no_manager.status, 422);
+}

@@ -129,6 +129,7 @@ async fn hpa_rests_at_min_then_scales_up_with_load() {
             .as_i64()
             .unwrap()
             > 3
+            && !events(&w.store, "SuccessfulRescale").is_empty()
     })
     .await;
     let rescale = events(&w.store, "SuccessfulRescale");

@@ -84,6 +84,7 @@ async fn image_pull_failure_backs_off() {
         pods_of(&w.store, "web")
             .iter()
             .any(|p| waiting_reason(p).as_deref() == Some("ImagePullBackOff"))
+            && !events(&w.store, "BackOff").is_empty()
     })
     .await;
     let pod = pods_of(&w.store, "web").remove(0);

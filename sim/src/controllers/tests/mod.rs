@@ -4,6 +4,7 @@
 mod autoscaling;
 mod failures;
 mod rollout;
+mod scale;
 mod statefulset;
 
 use std::collections::HashMap;

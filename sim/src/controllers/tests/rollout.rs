@@ -190,7 +190,7 @@ async fn unschedulable_pods_wait_for_room() {
                         && c["message"] == "0/1 nodes are available: 1 Insufficient cpu."
                 })
             })
-        })
+        }) && !events(&w.store, "FailedScheduling").is_empty()
     })
     .await;
     let failed = events(&w.store, "FailedScheduling");

@@ -125,8 +125,17 @@ pub enum Command {
     Scale(ScaleArgs),
 
     /// Change the HorizontalPodAutoscaler (only the given fields) and watch it act
-    #[command(after_help = "Examples:\n  kubectl orchscale hpa --min 5 --max 20\n  \
-                            kubectl orchscale hpa --cpu 60 --watch")]
+    #[command(
+        after_help = "Only the given fields change: --cpu/--memory set that metric's target and keep \
+                            every other metric and the behavior. No prompt: an HPA change restarts no pod.\n\
+                            --watch ends at --timeout (exit 0) or Ctrl-C (exit 0 when only watching, \
+                            130 after a change).\n\n\
+                            Examples:\n  kubectl orchscale hpa --min 5 --max 20\n  \
+                            kubectl orchscale hpa --cpu 60 --watch --timeout 5m\n  \
+                            kubectl orchscale hpa --memory 75 --dry-run -o json\n  \
+                            kubectl orchscale hpa --watch\n  \
+                            kubectl orchscale hpa --create --min 2 --max 10 --cpu 70"
+    )]
     Hpa(HpaArgs),
 
     /// Change the orchestrator container's requests/limits and follow the rolling restart
@@ -199,7 +208,8 @@ pub struct HpaArgs {
     /// Create the HPA (autoscaling/v2, targeting the deployment) when it is missing
     #[arg(long)]
     pub create: bool,
-    /// Follow the autoscaler (replicas, utilization, conditions) until --timeout or Ctrl-C
+    /// Follow the autoscaler (replicas, utilization, conditions, scaling events) until
+    /// --timeout or Ctrl-C; alone, it only watches
     #[arg(long)]
     pub watch: bool,
 }

@@ -122,7 +122,7 @@ fn transport_error(error: &(dyn std::error::Error + 'static), action: &str, serv
     }
 }
 
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     action: &str,
     server: &str,
     fut: impl std::future::Future<Output = Result<T, kube::Error>>,

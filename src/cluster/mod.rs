@@ -6,6 +6,7 @@
 pub mod access;
 pub mod api;
 pub mod metrics;
+pub mod objects;
 pub mod retry;
 
 use std::path::{Path, PathBuf};

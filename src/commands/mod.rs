@@ -7,6 +7,7 @@
 //! resourceVersion read, `shared::record_change` for the audit trail, `follow::follow` for the
 //! rollout, then verify and `reporter.set_document` for `-o json`.
 
+pub mod hpa;
 pub mod meta;
 pub mod scale;
 pub mod shared;
@@ -28,6 +29,12 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             crate::plan::scale::plan(&cli.targets.deployment, 0, args.replicas, None, false)?;
             let cluster = connect(cli).await?;
             scale::run(&cluster, cli, args, reporter).await
+        }
+        Command::Hpa(args) => {
+            // Bad input is refused before any request, even before connecting.
+            let input = hpa::input(args)?;
+            let cluster = connect(cli).await?;
+            hpa::run(&cluster, cli, &input, reporter).await
         }
         Command::Status => {
             let cluster = connect(cli).await?;

@@ -179,6 +179,17 @@ pub fn plan_hpa_update(
     })
 }
 
+/// The checks that need no cluster (bounds ≥ 1, `--min` ≤ `--max` when both are given,
+/// utilization > 0), run before connecting so that bad input makes no request at all.
+///
+/// # Errors
+/// The same [`PlanError`]s as [`plan_hpa_update`] for those checks.
+pub fn precheck(req: &HpaRequest) -> Result<(), PlanError> {
+    // With no current values, a lone --min or --max can only break the lower bound of 1.
+    validate_bounds(req, DEFAULT_MIN_REPLICAS, i32::MAX)?;
+    validate_targets(req)
+}
+
 fn validate_bounds(req: &HpaRequest, current_min: i32, current_max: i32) -> Result<(), PlanError> {
     let bound_hint = "minReplicas must be at least 1 and at most maxReplicas";
     if let Some(min) = req.min.filter(|m| *m < 1) {
@@ -232,7 +243,8 @@ fn target_warnings(req: &HpaRequest) -> Vec<String> {
         .collect()
 }
 
-fn room_warning(min: Option<i32>, room: Option<i32>) -> Option<String> {
+/// The warning for a `--min` above `room`, how many pods of the workload fit in the cluster.
+pub fn room_warning(min: Option<i32>, room: Option<i32>) -> Option<String> {
     let (min, room) = (min?, room?);
     (min > room).then(|| {
         format!(
@@ -367,7 +379,20 @@ pub fn expected_effect(
         );
     }
     if new_targets.is_empty() {
-        return format!("{current} replicas are within {new_min}..{new_max}: nothing moves now");
+        // New bounds can release a count the old ones held (a lower min, a higher max): say
+        // where the current utilization takes it.
+        let within = format!("{current} replicas are within {new_min}..{new_max}");
+        return match desired_by_metrics(current_hpa, current, new_min, new_max) {
+            Some(d) if d > current => {
+                format!("{within}; at the current utilization the HPA will scale up to {d}")
+            }
+            Some(d) if d < current => format!(
+                "{within}; at the current utilization the HPA will scale down to {d} after its \
+                 scale-down stabilization window{}",
+                scale_down_window(current_hpa)
+            ),
+            _ => format!("{within}: nothing moves now"),
+        };
     }
     let sentences: Vec<String> = new_targets
         .iter()
@@ -396,6 +421,37 @@ pub fn expected_effect(
         })
         .collect();
     sentences.join("; ")
+}
+
+/// The count the HPA would pick from its current utilization within new bounds: the highest
+/// over its Resource utilization metrics. `None` when a metric is of another kind (its value
+/// is not ours to compute) or no utilization is reported.
+fn desired_by_metrics(hpa: &HorizontalPodAutoscaler, current: i32, min: i32, max: i32) -> Option<i32> {
+    let metrics = hpa.spec.as_ref()?.metrics.as_ref()?;
+    let mut desired: Option<i32> = None;
+    for m in metrics {
+        let source = m.resource.as_ref().filter(|_| m.type_ == "Resource")?;
+        let target = source.target.average_utilization?;
+        if let Some(util) = current_utilization(hpa, &source.name) {
+            let d = desired_replicas(current, util, target, min, max);
+            desired = Some(desired.map_or(d, |prev| prev.max(d)));
+        }
+    }
+    desired
+}
+
+/// ` (300 s)` from the HPA's behavior, or the Kubernetes default.
+fn scale_down_window(hpa: &HorizontalPodAutoscaler) -> String {
+    let seconds = hpa
+        .spec
+        .as_ref()
+        .and_then(|s| s.behavior.as_ref())
+        .and_then(|b| b.scale_down.as_ref())
+        .and_then(|d| d.stabilization_window_seconds);
+    match seconds {
+        Some(s) => format!(" ({s} s)"),
+        None => " (5 minutes by default)".to_string(),
+    }
 }
 
 fn resource_label(resource: &str) -> String {
@@ -718,6 +774,40 @@ mod tests {
         let mut no_status = current();
         no_status.status = None;
         assert!(expected_effect(&no_status, 3, 10, &[]).contains("has not reported"));
+    }
+
+    #[test]
+    fn new_bounds_say_where_the_current_utilization_goes() {
+        let cpu_only = |replicas: i32, util: i32| {
+            hpa(json!({
+                "metadata": {"name": "orchestrator"},
+                "spec": {
+                    "scaleTargetRef": {"kind": "Deployment", "name": "orchestrator"},
+                    "minReplicas": 5, "maxReplicas": 6,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                                 "target": {"type": "Utilization", "averageUtilization": 60}}}],
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 120}}
+                },
+                "status": {"currentReplicas": replicas, "desiredReplicas": replicas,
+                    "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu",
+                                        "current": {"averageUtilization": util}}}]}
+            }))
+        };
+        // Lowering min from 5 releases a count kept up by the old floor.
+        assert_eq!(
+            expected_effect(&cpu_only(5, 30), 2, 6, &[]),
+            "5 replicas are within 2..6; at the current utilization the HPA will scale down to 3 \
+             after its scale-down stabilization window (120 s)"
+        );
+        // Raising max from 6 lets a count held at the old ceiling grow.
+        assert_eq!(
+            expected_effect(&cpu_only(6, 90), 5, 20, &[]),
+            "6 replicas are within 5..20; at the current utilization the HPA will scale up to 9"
+        );
+        assert_eq!(
+            expected_effect(&cpu_only(5, 60), 5, 20, &[]),
+            "5 replicas are within 5..20: nothing moves now"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! (text, or the one JSON document), stderr carries banner, preview, progress and warnings.
 
 pub mod json;
+pub mod panel;
 pub mod plain;
 pub mod preview;
 pub mod prompt;
@@ -136,6 +137,16 @@ impl Reporter {
             let text = preview::render(preview);
             self.stderr_line(text.trim_end());
         }
+    }
+
+    /// How a live view (the `hpa --watch` panel) is shown: off in JSON mode and with -q,
+    /// redrawn in place when stderr is a terminal, plain lines otherwise.
+    pub fn live_mode(&self) -> panel::LiveMode {
+        panel::live_mode(
+            self.is_json(),
+            self.verbosity == Verbosity::Quiet,
+            self.stderr_is_terminal,
+        )
     }
 
     /// A rollout progress event: a bar on a terminal, plain lines otherwise, none in JSON/-q.

@@ -7,6 +7,7 @@ mod cli;
 mod context;
 mod faults;
 mod follow;
+mod hpa;
 mod kubectl;
 mod output;
 mod rollout;

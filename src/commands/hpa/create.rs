@@ -1,0 +1,127 @@
+//! `hpa --create`: a new autoscaling/v2 HPA targeting the deployment, previewed, checked
+//! with an access review, and created with the audit record in its annotations.
+
+use k8s_openapi::api::apps::v1::Deployment;
+
+use super::{HpaInput, Outcome, changes_text, other_hpa_for, room, with_live_replicas};
+use crate::cli::Cli;
+use crate::cluster::Cluster;
+use crate::cluster::access::{Permission, check_all};
+use crate::cluster::api::is_conflict;
+use crate::commands::shared::previous_values;
+use crate::error::Error;
+use crate::plan::audit::{ANNOTATION, LastChange, now_rfc3339};
+use crate::plan::hpa::{expected_effect, plan_hpa_create, room_warning};
+use crate::report::Reporter;
+use crate::report::preview::Preview;
+
+/// `--create`: an autoscaling/v2 HPA targeting the deployment, with the audit record in its
+/// annotations from the start (one write).
+pub(super) async fn create(
+    cluster: &Cluster,
+    cli: &Cli,
+    input: &HpaInput,
+    reporter: &mut Reporter,
+) -> Result<Outcome, Error> {
+    let (name, deployment_name) = (cli.targets.hpa.as_str(), cli.targets.deployment.as_str());
+    let deployment: Deployment = cluster
+        .get(
+            deployment_name,
+            "the HPA must target an existing deployment: check --deployment and -n",
+        )
+        .await?;
+    if let Some(other) = other_hpa_for(cluster, deployment_name).await? {
+        return Err(Error::usage(
+            format!(
+                "horizontalpodautoscaler/{other} already scales deployment/{deployment_name}: two HPAs on one deployment fight each other"
+            ),
+            format!("change that one with `kubectl orchscale hpa --hpa {other} ...`"),
+        ));
+    }
+    let mut plan = plan_hpa_create(&cluster.namespace, name, deployment_name, &input.request)?;
+    let room = match input.request.min {
+        Some(_) => room::room(cluster, &deployment, reporter).await,
+        None => None,
+    };
+    plan.warnings.extend(room_warning(input.request.min, room));
+    let object = format!("horizontalpodautoscaler/{name}");
+    let targets: Vec<(String, i32)> = plan
+        .hpa
+        .spec
+        .iter()
+        .flat_map(|s| s.metrics.iter().flatten())
+        .filter_map(|m| m.resource.as_ref())
+        .filter_map(|r| Some((r.name.clone(), r.target.average_utilization?)))
+        .collect();
+    let (min, max) = plan
+        .hpa
+        .spec
+        .as_ref()
+        .map_or((1, 1), |s| (s.min_replicas.unwrap_or(1), s.max_replicas));
+    let effect = expected_effect(
+        &with_live_replicas(&plan.hpa, Some(&deployment)),
+        min,
+        max,
+        &targets,
+    );
+
+    reporter.banner(cluster);
+    reporter.preview(&Preview {
+        changes: plan.changes.clone(),
+        consequences: vec![
+            format!("the HPA takes over the replica count of deployment/{deployment_name}"),
+            effect.clone(),
+            "no pod restarts".into(),
+        ],
+        warnings: plan.warnings.clone(),
+    });
+    check_all(
+        cluster,
+        &[Permission::new(
+            "create",
+            "autoscaling",
+            "horizontalpodautoscalers",
+            None,
+        )],
+    )
+    .await?;
+
+    let record = LastChange::new(
+        input.command_line(),
+        now_rfc3339(),
+        cluster.user.clone(),
+        &object,
+        previous_values(&plan.changes),
+    );
+    let mut hpa = plan.hpa.clone();
+    hpa.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(ANNOTATION.to_string(), record.to_annotation());
+    let dry_run = cli.global.dry_run;
+    let stored = cluster.create(&hpa, dry_run).await.map_err(|e| {
+        if is_conflict(&e) {
+            Error::failed(
+                format!("{object} was created by someone else meanwhile"),
+                "change it with `kubectl orchscale hpa --min/--max/--cpu/--memory` (without --create)",
+            )
+        } else {
+            e
+        }
+    })?;
+    let applied_text = format!("{object} created ({})", changes_text(&plan.changes[1..]));
+    if dry_run {
+        reporter.out(&format!(
+            "dry run: the API server accepted: {applied_text}; nothing was persisted"
+        ));
+    } else {
+        reporter.out(&format!("applied: {applied_text}"));
+        reporter.out(&format!("expected effect: {effect}"));
+    }
+    Ok(Outcome {
+        hpa: stored,
+        changes: plan.changes,
+        effect: Some(effect),
+        applied: Some(applied_text),
+    })
+}

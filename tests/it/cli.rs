@@ -57,8 +57,7 @@ fn completion_scripts_for_each_shell() {
 
 #[test]
 fn commands_not_built_say_so() {
-    let unbuilt: [(&[&str], &str); 6] = [
-        (&["hpa", "--min", "5"], "hpa"),
+    let unbuilt: [(&[&str], &str); 5] = [
         (&["resources", "--requests", "cpu=1"], "resources"),
         (&["db", "resources", "--requests", "cpu=1"], "db resources"),
         (&["db", "connections", "50"], "db connections"),

@@ -26,6 +26,10 @@ struct Args {
     /// Extra pods (a `batch-worker` deployment in namespace `batch`), to try the plugin at scale.
     #[arg(long, default_value_t = 0)]
     pods: usize,
+    /// Seconds between HPA syncs (kube-controller-manager's default is 15). The HPA also
+    /// syncs at once when its spec changes.
+    #[arg(long, default_value_t = 15)]
+    hpa_sync_period: u64,
 }
 
 fn main() -> ExitCode {
@@ -35,7 +39,7 @@ fn main() -> ExitCode {
         kubeconfig: Some(args.kubeconfig.clone()),
         pod_start_delay: Duration::from_millis(args.pod_start_delay),
         extra_pods: args.pods,
-        ..SimOptions::default()
+        hpa_sync_period: Duration::from_secs(args.hpa_sync_period.max(1)),
     };
     let sim = match Sim::start(options) {
         Ok(sim) => sim,

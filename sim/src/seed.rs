@@ -109,6 +109,26 @@ fn orchestrator_hpa() -> Value {
             ],
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
         },
+        // The status of an HPA that has been running at rest (the controller trusts it until
+        // its first periodic sync), so the world starts as a live cluster looks, not as one
+        // whose HPA has never seen a metric.
+        "status": {
+            "observedGeneration": 1,
+            "currentReplicas": 3, "desiredReplicas": 3,
+            "currentMetrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 54, "averageValue": "300m"}}},
+                {"type": "Resource", "resource": {"name": "memory", "current": {"averageUtilization": 64, "averageValue": "700Mi"}}},
+            ],
+            "conditions": [
+                {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale",
+                 "message": "recommended size matches current size", "lastTransitionTime": crate::store::now_rfc3339()},
+                {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound",
+                 "message": "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)",
+                 "lastTransitionTime": crate::store::now_rfc3339()},
+                {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange",
+                 "message": "the desired count is within the acceptable range", "lastTransitionTime": crate::store::now_rfc3339()},
+            ],
+        },
     })
 }
 

@@ -7,6 +7,7 @@
 
 mod create;
 mod input;
+mod observe;
 pub mod room;
 pub mod watch;
 
@@ -309,6 +310,17 @@ async fn finish(
         };
         if let Some(latest) = watch::watch(cluster, &spec, reporter).await? {
             hpa = latest;
+        }
+    }
+    let changed = outcome.applied.is_some() && !dry_run;
+    if changed && !input.watch {
+        let generation = hpa.metadata.generation.unwrap_or_default();
+        let wait = cli.global.timeout.min(observe::OBSERVE_WAIT);
+        match observe::observed(cluster, &cli.targets.hpa, generation, wait).await {
+            Some(latest) => hpa = latest,
+            None => reporter.info(
+                "the HPA controller has not reported on the new spec yet: the status below predates the change",
+            ),
         }
     }
     document(reporter, &hpa);

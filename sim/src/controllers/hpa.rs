@@ -43,7 +43,20 @@ impl HpaController {
         let period = self.scenario.hpa_sync_period();
         let now = Instant::now();
         for hpa in &hpas {
-            let state = self.states.entry(uid(hpa).to_owned()).or_default();
+            let state = self.states.entry(uid(hpa).to_owned()).or_insert_with(|| {
+                // An HPA whose status already reflects its spec (one that was running before
+                // the controller started) waits for its first period, as after a leader change.
+                let observed = hpa["status"]["observedGeneration"].as_i64();
+                if observed == Some(generation(hpa)) {
+                    HpaState {
+                        last_sync: Some(now),
+                        observed_generation: generation(hpa),
+                        ..HpaState::default()
+                    }
+                } else {
+                    HpaState::default()
+                }
+            });
             let due = state.last_sync.is_none_or(|at| now.duration_since(at) >= period)
                 || state.observed_generation != generation(hpa);
             if due {

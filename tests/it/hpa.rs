@@ -76,7 +76,10 @@ fn min_and_max_keep_every_metric_and_record_the_change() {
     );
     assert!(!out.stderr.contains("Continue?"), "no prompt for an HPA change");
     // The final view is the controller's answer to the new spec, not its status from before.
-    assert_eq!(after["status"]["observedGeneration"], after["metadata"]["generation"]);
+    assert_eq!(
+        after["status"]["observedGeneration"],
+        after["metadata"]["generation"]
+    );
     assert!(out.stdout.contains("desired 5"), "final view:\n{}", out.stdout);
 
     let text = after["metadata"]["annotations"]["orchscale.io/last-change"]

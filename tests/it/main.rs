@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod context;
+mod distribution;
 mod faults;
 mod follow;
 mod hpa;

@@ -65,7 +65,11 @@ pub async fn run(
     let warning = pool_warning(n, world.hpa_max, replicas, world.db_max);
 
     // With nothing to change, a restart happens only when asked for explicitly.
-    let restart = if plan.changes.is_empty() { args.restart } else { !args.no_restart };
+    let restart = if plan.changes.is_empty() {
+        args.restart
+    } else {
+        !args.no_restart
+    };
     let deployment = match (restart, &world.deployment) {
         (true, Some(d)) => Some(d.clone()),
         (true, None) => return Err(missing_deployment(cluster, cli)),
@@ -77,10 +81,10 @@ pub async fn run(
             "{object} already has database.max_connections = {n} in {}: nothing to change",
             t.config_key
         ));
-        if let Some(w) = &warning {
-            reporter.warn(w);
-        }
         if deployment.is_none() {
+            if let Some(w) = &warning {
+                reporter.warn(w);
+            }
             if !args.no_restart {
                 reporter.info(&format!(
                     "pods that started before it was set may still use an older value: \
@@ -88,14 +92,22 @@ pub async fn run(
                 ));
             }
             finish_document(reporter, cluster, dry_run, &[], before, n, false, true);
-            reporter.out(&format!("{object}: database.max_connections is {n}; nothing changed"));
+            reporter.out(&format!(
+                "{object}: database.max_connections is {n}; nothing changed"
+            ));
             return Ok(());
         }
     }
 
     reporter.banner(cluster);
     let disruption = deployment.as_ref().map(rollout_disruption);
-    reporter.preview(&preview(cli, &plan, &world, warning.as_deref(), disruption.as_ref().map(|d| d.summary.as_str())));
+    reporter.preview(&preview(
+        cli,
+        &plan,
+        &world,
+        warning.as_deref(),
+        disruption.as_ref().map(|d| d.summary.as_str()),
+    ));
     if let Some(d) = &deployment
         && d.spec.as_ref().and_then(|s| s.paused) == Some(true)
     {
@@ -106,15 +118,29 @@ pub async fn run(
         ));
     }
     if let Some(disruption) = &disruption {
+        // The preview said how; the question repeats the gist: what restarts and with which strategy.
+        let how = disruption
+            .summary
+            .split(": ")
+            .next()
+            .unwrap_or(&disruption.summary);
         let question = if plan.changes.is_empty() {
-            format!("Restart deployment/{}: {disruption}", t.deployment)
+            format!("Restart deployment/{} ({how})", t.deployment)
         } else {
             format!(
-                "Change {object} and restart deployment/{} so its pods load the new value: {disruption}",
+                "Change {object}, then restart deployment/{} ({how})",
                 t.deployment
             )
         };
-        reporter.confirm(&question, cli.global.yes, dry_run)?;
+        reporter
+            .confirm(&question, cli.global.yes, dry_run)
+            .map_err(|e| match e {
+                Error::NotConfirmed { message, hint } if !plan.changes.is_empty() => Error::NotConfirmed {
+                    message,
+                    hint: format!("{hint}; or change only the config with --no-restart"),
+                },
+                other => other,
+            })?;
     }
 
     let mut permissions = Vec::new();
@@ -122,7 +148,12 @@ pub async fn run(
         permissions.push(Permission::new("patch", "", "configmaps", Some(&t.configmap)));
     }
     if deployment.is_some() {
-        permissions.push(Permission::new("patch", "apps", "deployments", Some(&t.deployment)));
+        permissions.push(Permission::new(
+            "patch",
+            "apps",
+            "deployments",
+            Some(&t.deployment),
+        ));
     }
     check_all(cluster, &permissions).await?;
 
@@ -149,7 +180,11 @@ pub async fn run(
                  `undo` will not know about it"
             ));
         }
-        let verb = if dry_run { "dry run: the API server accepted" } else { "applied:" };
+        let verb = if dry_run {
+            "dry run: the API server accepted"
+        } else {
+            "applied:"
+        };
         reporter.out(&format!(
             "{verb} {object} database.max_connections {} -> {n}",
             applied.before.as_deref().unwrap_or("(unset)")
@@ -276,10 +311,9 @@ fn preview(
         .cloned()
         .unwrap_or_default();
     match (changed_line(&old_text, &plan.new_text), &plan.before) {
-        (Some((line, _, after)), None) => consequences.push(format!(
-            "{} line {line} added: {:?}",
-            t.config_key, after
-        )),
+        (Some((line, _, after)), None) => {
+            consequences.push(format!("{} line {line} added: {:?}", t.config_key, after))
+        }
         (Some((line, before, after)), Some(_)) => consequences.push(format!(
             "{} line {line}: {before:?} -> {after:?} (every other line stays as it is)",
             t.config_key
@@ -288,9 +322,8 @@ fn preview(
     }
     consequences.push(match restart {
         Some(summary) => format!("then deployment/{} restarts to load it: {summary}", t.deployment),
-        None => format!(
-            "no pod restarts: the orchestrator pods keep the old value until they restart (--no-restart)"
-        ),
+        None => "no pod restarts: the orchestrator pods keep the old value until they restart (--no-restart)"
+            .to_string(),
     });
     let mut warnings: Vec<String> = managed_warning(&object, &world.configmap.metadata)
         .into_iter()

@@ -104,7 +104,12 @@ async fn health(cluster: &Cluster, cli: &Cli, args: &ValidateArgs) -> Result<Che
         .as_ref()
         .and_then(|s| s.ports.as_ref())
         .and_then(|ports| ports.first())
-        .map(|p| p.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| p.port.to_string()));
+        .map(|p| {
+            p.name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| p.port.to_string())
+        });
     let Some(port) = port else {
         return Ok(Check::new(
             checks::HEALTH,

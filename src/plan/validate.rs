@@ -229,8 +229,10 @@ mod tests {
 
     #[test]
     fn deployment_needs_every_replica_ready_and_observed() {
-        let ok = deployment(json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3,
-            "readyReplicas": 3, "availableReplicas": 3}));
+        let ok = deployment(
+            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3,
+            "readyReplicas": 3, "availableReplicas": 3}),
+        );
         let check = deployment_check("o", Some(&ok));
         assert!(check.ok, "{check:?}");
         assert_eq!(check.detail, "deployment/o: 3/3 ready, 3 available, 3 up to date");
@@ -256,7 +258,11 @@ mod tests {
 
     #[test]
     fn pods_not_ready_are_named_with_why() {
-        let pods = [pod("a", true, None), pod("b", false, Some("CrashLoopBackOff")), pod("c", false, None)];
+        let pods = [
+            pod("a", true, None),
+            pod("b", false, Some("CrashLoopBackOff")),
+            pod("c", false, None),
+        ];
         let check = pods_check(&pods);
         assert!(!check.ok);
         assert_eq!(
@@ -284,7 +290,11 @@ mod tests {
             "reason": "FailedGetResourceMetric", "message": "no metrics returned"}]));
         let check = hpa_check("h", Some(&inactive));
         assert!(!check.ok);
-        assert!(check.detail.ends_with("ScalingActive False: FailedGetResourceMetric: no metrics returned"));
+        assert!(
+            check
+                .detail
+                .ends_with("ScalingActive False: FailedGetResourceMetric: no metrics returned")
+        );
         assert!(!hpa_check("h", Some(&hpa(json!([])))).ok);
         assert!(hpa_check("h", None).detail.contains("not found"));
     }
@@ -292,7 +302,10 @@ mod tests {
     #[test]
     fn metrics_need_the_api_and_samples() {
         assert!(metrics_check(Some(3), 3).ok);
-        assert!(metrics_check(Some(2), 3).ok, "a fresh pod may lack its first sample");
+        assert!(
+            metrics_check(Some(2), 3).ok,
+            "a fresh pod may lack its first sample"
+        );
         assert!(!metrics_check(Some(0), 3).ok);
         assert!(!metrics_check(None, 3).ok);
     }
@@ -311,7 +324,10 @@ mod tests {
         let pending = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 1,
             "currentRevision": "p-1", "updateRevision": "p-2"}));
         let check = statefulset_check("p", Some(&pending));
-        assert!(!check.ok && check.detail.contains("p-1 != update revision p-2"), "{check:?}");
+        assert!(
+            !check.ok && check.detail.contains("p-1 != update revision p-2"),
+            "{check:?}"
+        );
         let down = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 0}));
         assert!(!statefulset_check("p", Some(&down)).ok);
     }

@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod connections;
 mod context;
 mod faults;
 mod follow;
@@ -13,3 +14,4 @@ mod output;
 mod rollout;
 mod scale;
 mod status;
+mod validate;

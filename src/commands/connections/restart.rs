@@ -70,7 +70,9 @@ pub async fn restart(
         "the config change and ".to_string()
     };
     let applied = format!("{config}the restart of deployment/{name} (restartedAt {now}) were applied");
-    reporter.info(&format!("applied: restart of deployment/{name}; following the rollout"));
+    reporter.info(&format!(
+        "applied: restart of deployment/{name}; following the rollout"
+    ));
     let selector = deployment
         .spec
         .as_ref()
@@ -96,7 +98,12 @@ pub async fn restart(
 }
 
 /// Every live pod belongs to the new ReplicaSet and is Ready, and there are as many as desired.
-async fn verify(cluster: &Cluster, deployment: &Deployment, selector: &str, applied: &str) -> Result<String, Error> {
+async fn verify(
+    cluster: &Cluster,
+    deployment: &Deployment,
+    selector: &str,
+    applied: &str,
+) -> Result<String, Error> {
     let name = deployment.metadata.name.as_deref().unwrap_or("?");
     let revision = deployment
         .metadata
@@ -120,11 +127,17 @@ async fn verify(cluster: &Cluster, deployment: &Deployment, selector: &str, appl
     let live: Vec<&Pod> = pods.iter().filter(|p| !health::is_terminating(p)).collect();
     let is_new = |p: &Pod| {
         hash.is_some()
-            && p.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")) == hash.as_ref()
+            && p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("pod-template-hash"))
+                == hash.as_ref()
     };
     let new_ready = live.iter().filter(|p| is_new(p) && health::pod_ready(p)).count();
     let desired = usize::try_from(deployment.counts().desired).unwrap_or(0);
-    let set_name = new_set.and_then(|rs| rs.metadata.name.clone()).unwrap_or_default();
+    let set_name = new_set
+        .and_then(|rs| rs.metadata.name.clone())
+        .unwrap_or_default();
     if new_ready == desired && live.len() == desired {
         return Ok(format!(
             "deployment/{name} restarted: {new_ready}/{desired} pods Ready on replicaset/{set_name}; \
@@ -140,7 +153,11 @@ async fn verify(cluster: &Cluster, deployment: &Deployment, selector: &str, appl
         format!(
             "verification failed: {new_ready} of {desired} pods are new and Ready ({} live pods; not restarted: {})",
             live.len(),
-            if old.is_empty() { "none".to_string() } else { old.join(", ") }
+            if old.is_empty() {
+                "none".to_string()
+            } else {
+                old.join(", ")
+            }
         ),
         format!("{applied}; check the pods with `kubectl orchscale status`"),
     ))

@@ -17,15 +17,16 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// GETs `url` and returns its status code and reason phrase; `Err` says why there was no
 /// answer (bad URL, refused, TLS, timeout).
 pub async fn get_status(url: &str) -> Result<(u16, String), String> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| format!("not a valid URL ({e})"))?;
+    let uri: http::Uri = url.parse().map_err(|e| format!("not a valid URL ({e})"))?;
     let scheme = uri.scheme_str().unwrap_or("").to_string();
     if scheme != "http" && scheme != "https" {
         return Err("the URL must start with http:// or https://".into());
     }
     let request = http::Request::get(uri)
-        .header(http::header::USER_AGENT, concat!("kubectl-orchscale/", env!("CARGO_PKG_VERSION")))
+        .header(
+            http::header::USER_AGENT,
+            concat!("kubectl-orchscale/", env!("CARGO_PKG_VERSION")),
+        )
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("cannot build the request ({e})"))?;
     let answer = if scheme == "https" {
@@ -71,7 +72,12 @@ mod tests {
 
     #[tokio::test]
     async fn bad_urls_are_refused_without_a_request() {
-        assert!(get_status("not a url").await.unwrap_err().contains("not a valid URL"));
+        assert!(
+            get_status("not a url")
+                .await
+                .unwrap_err()
+                .contains("not a valid URL")
+        );
         assert!(get_status("ftp://h/x").await.unwrap_err().contains("http://"));
     }
 
@@ -80,7 +86,9 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        let err = get_status(&format!("http://127.0.0.1:{port}/health")).await.unwrap_err();
+        let err = get_status(&format!("http://127.0.0.1:{port}/health"))
+            .await
+            .unwrap_err();
         assert!(err.to_lowercase().contains("refused"), "{err}");
     }
 }

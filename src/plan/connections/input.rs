@@ -45,11 +45,7 @@ pub fn changed_line(before: &str, after: &str) -> Option<(usize, String, String)
             (None, None) => return None,
             (a, b) if a == b => {}
             (a, b) => {
-                return Some((
-                    number,
-                    a.unwrap_or("").to_string(),
-                    b.unwrap_or("").to_string(),
-                ));
+                return Some((number, a.unwrap_or("").to_string(), b.unwrap_or("").to_string()));
             }
         }
     }
@@ -101,7 +97,10 @@ mod tests {
         assert_eq!(changed_line(before, before), None);
         // An inserted line: the old side shows what was there before.
         assert_eq!(
-            changed_line("database:\n  host: x\n", "database:\n  max_connections: 5\n  host: x\n"),
+            changed_line(
+                "database:\n  host: x\n",
+                "database:\n  max_connections: 5\n  host: x\n"
+            ),
             Some((2, "  host: x".into(), "  max_connections: 5".into()))
         );
     }

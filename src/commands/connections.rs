@@ -117,7 +117,8 @@ pub async fn run(
             t.deployment, t.deployment
         ));
     }
-    if let Some(disruption) = &disruption {
+    // A deployment at 0 replicas restarts no pod: nothing to confirm.
+    if let Some(disruption) = disruption.as_ref().filter(|d| d.pods_restarting > 0) {
         // The preview said how; the question repeats the gist: what restarts and with which strategy.
         let how = disruption
             .summary

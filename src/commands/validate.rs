@@ -20,8 +20,8 @@ use crate::plan::validate::{
 use crate::report::Reporter;
 
 /// # Errors
-/// [`Error::Failed`] (exit 1) when a check fails; API errors other than a missing object
-/// (a missing object is a failed check, not an error).
+/// [`Error::Failed`] (exit 1) when a check fails; API errors other than a missing or
+/// forbidden object (those are failed checks, not errors).
 pub async fn run(
     cluster: &Cluster,
     cli: &Cli,
@@ -29,26 +29,47 @@ pub async fn run(
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
     let t = &cli.targets;
-    let deployment: Option<Deployment> = cluster.get_opt(&t.deployment).await?;
+    let deployment = readable::<Deployment>(cluster, &t.deployment).await?;
     let selector = deployment
         .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
         .and_then(|d| d.spec.as_ref())
         .map(|s| selector_string(&s.selector));
-    let pods: Vec<Pod> = match &selector {
-        Some(selector) if !selector.is_empty() => cluster.list(selector).await?,
-        _ => Vec::new(),
+    let pods: Result<Vec<Pod>, String> = match &selector {
+        Some(selector) if !selector.is_empty() => match cluster.list(selector).await {
+            Ok(pods) => Ok(pods),
+            Err(
+                e @ Error::Api {
+                    status: Some(403), ..
+                },
+            ) => Err(e.to_string()),
+            Err(e) => return Err(e),
+        },
+        _ => Ok(Vec::new()),
     };
-    let hpa: Option<HorizontalPodAutoscaler> = cluster.get_opt(&t.hpa).await?;
-    let statefulset: Option<StatefulSet> = cluster.get_opt(&t.statefulset).await?;
+    let hpa = readable::<HorizontalPodAutoscaler>(cluster, &t.hpa).await?;
+    let statefulset = readable::<StatefulSet>(cluster, &t.statefulset).await?;
 
-    let mut list = vec![deployment_check(&t.deployment, deployment.as_ref())];
-    list.push(match &selector {
-        Some(_) => pods_check(&pods),
-        None => Check::new(checks::PODS, false, "no deployment, so no pods to check"),
+    let mut list = vec![match &deployment {
+        Ok(d) => deployment_check(&t.deployment, d.as_ref()),
+        Err(e) => Check::new(checks::DEPLOYMENT, false, e.clone()),
+    }];
+    list.push(match (&selector, &pods) {
+        (_, Err(e)) => Check::new(checks::PODS, false, e.clone()),
+        (Some(_), Ok(pods)) => pods_check(pods),
+        (None, Ok(_)) => Check::new(checks::PODS, false, "no deployment, so no pods to check"),
     });
-    list.push(hpa_check(&t.hpa, hpa.as_ref()));
-    list.push(metrics(cluster, selector.as_deref(), &pods).await);
-    list.push(statefulset_check(&t.statefulset, statefulset.as_ref()));
+    list.push(match &hpa {
+        Ok(h) => hpa_check(&t.hpa, h.as_ref()),
+        Err(e) => Check::new(checks::HPA, false, e.clone()),
+    });
+    let no_pods = Vec::new();
+    list.push(metrics(cluster, selector.as_deref(), pods.as_ref().unwrap_or(&no_pods)).await);
+    list.push(match &statefulset {
+        Ok(s) => statefulset_check(&t.statefulset, s.as_ref()),
+        Err(e) => Check::new(checks::STATEFULSET, false, e.clone()),
+    });
     list.push(health(cluster, cli, args).await?);
 
     let ok = list.iter().all(|c| c.ok);
@@ -64,6 +85,26 @@ pub async fn run(
         format!("validation failed: {}", failed.join(", ")),
         "see the checklist above; `kubectl orchscale status` shows the details",
     ))
+}
+
+/// Reads an object for a check; a 403 becomes that check's failure (the others still run)
+/// rather than an error that hides the whole checklist.
+async fn readable<K>(cluster: &Cluster, name: &str) -> Result<Result<Option<K>, String>, Error>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    match cluster.get_opt::<K>(name).await {
+        Ok(object) => Ok(Ok(object)),
+        Err(
+            e @ Error::Api {
+                status: Some(403), ..
+            },
+        ) => Ok(Err(e.to_string())),
+        Err(e) => Err(e),
+    }
 }
 
 /// metrics.k8s.io for the deployment's pods: served, and with samples for them.

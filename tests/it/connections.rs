@@ -327,3 +327,54 @@ fn a_conflict_is_retried_on_a_fresh_read() {
     assert_eq!(patches[0].status, 409, "{patches:?}");
     assert!(patches.len() >= 3, "the retry and the audit record: {patches:?}");
 }
+
+#[test]
+fn missing_permissions_are_found_before_any_write() {
+    let sim = sim();
+    sim.faults().deny("patch", "deployments");
+    let out = run(&sim, &["db", "connections", "50", "--yes"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("missing permission: patch deployments in namespace llm-orchestrator"),
+        "{}",
+        out.stderr
+    );
+    assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
+    assert_eq!(config_text(&sim), CONFIG_YAML, "the config is not written either");
+    // Without a restart, the deployment permission is not needed.
+    run(&sim, &["db", "connections", "50", "--no-restart"]).assert_code(0);
+    sim.faults().deny("patch", "configmaps");
+    let out = run(&sim, &["db", "connections", "60", "--no-restart"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("missing permission: patch configmaps"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_restart_that_cannot_finish_fails_saying_the_config_was_applied() {
+    let sim = sim();
+    crate::harness::wait_ready(&sim, 3);
+    sim.scenario()
+        .fail_new_pods("orchestrator", orchscale_sim::PodFailure::CrashLoop);
+    let out = run(&sim, &["db", "connections", "50", "--yes", "-o", "json"]);
+    out.assert_code(1);
+    assert!(out.stderr.contains("CrashLoopBackOff"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the config change and the restart of deployment/orchestrator"),
+        "the hint says what was applied: {}",
+        out.stderr
+    );
+    assert_eq!(
+        config_text(&sim),
+        CONFIG_YAML.replace("max_connections: 20", "max_connections: 50")
+    );
+    let doc = out.json();
+    assert_eq!(doc["result"], "failed");
+    assert_eq!(doc["restarted"], true);
+    assert_eq!(doc["maxConnections"]["after"], 50);
+}

@@ -265,3 +265,25 @@ fn health_url_is_checked_directly() {
     );
     no_writes(&sim);
 }
+
+#[test]
+fn an_object_it_may_not_read_is_a_failed_check_not_a_crash() {
+    let sim = settled();
+    sim.faults().deny("get", "statefulsets");
+    let out = run(&sim, &["validate", "-o", "json"]);
+    out.assert_code(1);
+    let doc = out.json();
+    let sts = check(&doc, "statefulset ready");
+    assert_eq!(sts["ok"], false);
+    assert!(
+        sts["detail"].as_str().unwrap().contains("forbidden")
+            || sts["detail"].as_str().unwrap().contains("403"),
+        "{sts}"
+    );
+    assert_eq!(
+        check(&doc, "deployment available")["ok"],
+        true,
+        "the other checks still ran"
+    );
+    assert_eq!(doc["checks"].as_array().unwrap().len(), 6);
+}

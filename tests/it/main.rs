@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod connections;
 mod context;
 mod distribution;
 mod faults;
@@ -14,3 +15,4 @@ mod output;
 mod rollout;
 mod scale;
 mod status;
+mod validate;

@@ -5,11 +5,13 @@ mod harness;
 
 mod cli;
 mod context;
+mod db_resources;
 mod faults;
 mod follow;
 mod hpa;
 mod kubectl;
 mod output;
+mod resources;
 mod rollout;
 mod scale;
 mod status;

@@ -1,0 +1,278 @@
+//! After the write: follow the rollout (or say why there is none), verify the pods, report in
+//! text and JSON; `--rollback-on-failure` restores the previous values and follows that.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::ResourceExt;
+use kube::api::Patch;
+use serde_json::{Map, Value, json};
+
+use super::target::Target;
+use super::{ResourcesInput, resources_json, resources_text};
+use crate::cli::Cli;
+use crate::cluster::Cluster;
+use crate::commands::shared::{pod_rows, pods_json, pods_table};
+use crate::error::Error;
+use crate::follow::{FollowSpec, follow, new_replica_set};
+use crate::health::Counts;
+use crate::plan::resources::{Disruption, ResourcesPlan};
+use crate::report::Reporter;
+
+/// What was written, for following and reporting.
+pub struct Applied<'a> {
+    /// `deployment/orchestrator`
+    pub object: &'a str,
+    pub name: &'a str,
+    pub container: &'a str,
+    pub plan: &'a ResourcesPlan,
+    pub disruption: &'a Disruption,
+    pub warnings: &'a [String],
+}
+
+impl Applied<'_> {
+    /// `deployment/orchestrator container orchestrator: requests cpu 500m -> 750m`
+    pub fn summary(&self) -> String {
+        let changed: Vec<String> = self
+            .plan
+            .changes
+            .iter()
+            .map(|c| {
+                let key = c
+                    .field
+                    .rsplit_once(".resources.")
+                    .map_or(c.field.as_str(), |(_, k)| k);
+                format!(
+                    "{} {} -> {}",
+                    key.replacen('.', " ", 1),
+                    c.before.as_deref().unwrap_or("(unset)"),
+                    c.after.as_deref().unwrap_or("(unset)")
+                )
+            })
+            .collect();
+        format!(
+            "{} container {}: {}",
+            self.object,
+            self.container,
+            changed.join(", ")
+        )
+    }
+
+    /// The command's own JSON fields: the container's values, the restart, the warnings.
+    pub fn fill(&self, extra: &mut Map<String, Value>) {
+        extra.insert(
+            "container".into(),
+            resources_json(self.container, &self.plan.after),
+        );
+        extra.insert(
+            "restart".into(),
+            json!({"pods": self.disruption.pods_restarting, "downtime": self.disruption.downtime,
+                   "summary": self.disruption.summary}),
+        );
+        extra.insert("warnings".into(), json!(self.warnings));
+    }
+}
+
+fn rollout_json(counts: &Counts, revision: Option<String>, new_replica_set: Option<String>) -> Value {
+    let mut rollout = json!({"replicas": counts.desired, "updated": counts.updated,
+                             "ready": counts.ready, "available": counts.available});
+    if let Some(revision) = revision {
+        rollout["revision"] = json!(revision);
+    }
+    if let Some(rs) = new_replica_set {
+        rollout["newReplicaSet"] = json!(rs);
+    }
+    rollout
+}
+
+/// Nothing to change: report the current values.
+///
+/// # Errors
+/// None today; a `Result` so that the flow reads the same in every branch.
+pub fn unchanged<W: Target>(
+    cluster: &Cluster,
+    cli: &Cli,
+    input: &ResourcesInput,
+    workload: &W,
+    container: &str,
+    plan: &ResourcesPlan,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    let mut extra = Map::new();
+    extra.insert("container".into(), resources_json(container, &plan.after));
+    extra.insert(
+        "rollout".into(),
+        rollout_json(&workload.counts(), workload.revision(), None),
+    );
+    reporter.set_document(input.command, cluster, cli.global.dry_run, &[], true, extra);
+    reporter.out(&format!("container {container}: {}", resources_text(&plan.after)));
+    Ok(())
+}
+
+/// Follows the rollout the patch started and verifies the pods; when the patch restarts
+/// nothing by itself (OnDelete, a paused deployment, a partition above every ordinal) it says
+/// what to do instead and does not wait for a rollout that will not happen.
+///
+/// # Errors
+/// The rollout's failure (after the rollback when asked), a timeout, Ctrl-C, a failed check.
+pub async fn follow_and_report<W: Target>(
+    cluster: &Cluster,
+    cli: &Cli,
+    input: &ResourcesInput,
+    applied: &Applied<'_>,
+    stored: &W,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    let summary = applied.summary();
+    let mut extra = Map::new();
+    applied.fill(&mut extra);
+    if applied.disruption.pods_restarting == 0 {
+        extra.insert(
+            "rollout".into(),
+            rollout_json(&stored.counts(), stored.revision(), None),
+        );
+        reporter.set_document(input.command, cluster, false, &applied.plan.changes, true, extra);
+        reporter.out(&format!(
+            "applied: {summary}\nno rollout to follow: {}",
+            applied.disruption.summary
+        ));
+        return Ok(());
+    }
+
+    let selector = stored.selector();
+    let applied_text = format!("{summary} was applied");
+    reporter.info(&format!("applied: {summary}; following the rollout"));
+    let spec = FollowSpec {
+        name: applied.name,
+        selector: &selector,
+        timeout: cli.global.timeout,
+        applied: &applied_text,
+        // The HPA may move the count during the rollout (the new requests shift utilization);
+        // that does not make the rollout fail.
+        expected_replicas: None,
+        autoscaler: None,
+    };
+    let latest = match follow::<W>(cluster, &spec, reporter).await {
+        Ok(latest) => latest,
+        Err(failure) => {
+            let rolled_back = input.rollback_on_failure && !matches!(failure, Error::Interrupted { .. });
+            let failure = if rolled_back {
+                roll_back::<W>(cluster, cli, applied, &selector, reporter, failure).await
+            } else {
+                failure
+            };
+            extra.insert("rolledBack".into(), json!(rolled_back));
+            reporter.set_document(input.command, cluster, false, &applied.plan.changes, false, extra);
+            return Err(failure);
+        }
+    };
+    verify_and_report(cluster, input, applied, &latest, &selector, extra, reporter).await
+}
+
+/// The name of the Deployment's new ReplicaSet (the one at its revision); `None` for a
+/// StatefulSet or when it cannot be listed.
+async fn new_replica_set_of<W: Target>(cluster: &Cluster, workload: &W, selector: &str) -> Option<String> {
+    if W::KIND != "deployment" {
+        return None;
+    }
+    let sets: Vec<ReplicaSet> = cluster.list(selector).await.ok()?;
+    let sets: BTreeMap<String, ReplicaSet> = sets.into_iter().map(|rs| (rs.name_any(), rs)).collect();
+    new_replica_set(workload.revision().as_deref(), &sets)
+}
+
+async fn verify_and_report<W: Target>(
+    cluster: &Cluster,
+    input: &ResourcesInput,
+    applied: &Applied<'_>,
+    latest: &W,
+    selector: &str,
+    mut extra: Map<String, Value>,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    let counts = latest.counts();
+    let new_rs = new_replica_set_of(cluster, latest, selector).await;
+    let (rows, _) = pod_rows(cluster, selector).await?;
+    let ready = rows.iter().filter(|r| r.ready).count();
+    let ok = rows.len() == counts.desired.max(0) as usize && ready == rows.len();
+    extra.insert(
+        "rollout".into(),
+        rollout_json(&counts, latest.revision(), new_rs.clone()),
+    );
+    extra.insert("pods".into(), pods_json(&rows));
+    reporter.set_document(input.command, cluster, false, &applied.plan.changes, ok, extra);
+
+    let at = match (&new_rs, latest.revision()) {
+        (Some(rs), _) => format!(" (new ReplicaSet {rs})"),
+        (None, Some(revision)) => format!(" (revision {revision})"),
+        (None, None) => String::new(),
+    };
+    reporter.out(&format!(
+        "{} rolled out: {} of {} pods updated, {} ready, {} available{at}\ncontainer {}: {}\n{}",
+        applied.object,
+        counts.updated,
+        counts.desired,
+        counts.ready,
+        counts.available,
+        applied.container,
+        resources_text(&applied.plan.after),
+        pods_table(&rows)
+    ));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::failed(
+            format!(
+                "verification failed: {} pods found ({ready} ready), expected {}",
+                rows.len(),
+                counts.desired
+            ),
+            format!(
+                "{} was applied; check the pods with `kubectl orchscale status`",
+                applied.summary()
+            ),
+        ))
+    }
+}
+
+/// `--rollback-on-failure`: put the previous values back and follow that rollout; returns the
+/// error to report (the original failure, saying whether the rollback worked).
+async fn roll_back<W: Target>(
+    cluster: &Cluster,
+    cli: &Cli,
+    applied: &Applied<'_>,
+    selector: &str,
+    reporter: &mut Reporter,
+    failure: Error,
+) -> Error {
+    reporter.warn(&format!(
+        "{failure}; restoring the previous values of container {} ({})",
+        applied.container,
+        resources_text(&applied.plan.before)
+    ));
+    let patch = applied.plan.restore_patch(applied.container);
+    if let Err(e) = cluster
+        .patch::<W, _>(applied.name, &Patch::Strategic(&patch), false)
+        .await
+    {
+        return Error::failed(format!("{failure}; the rollback failed too: {e}"), e.hint());
+    }
+    let restored = format!(
+        "{} container {} was rolled back to {}",
+        applied.object,
+        applied.container,
+        resources_text(&applied.plan.before)
+    );
+    reporter.info(&format!("{restored}; following the rollback"));
+    let spec = FollowSpec {
+        name: applied.name,
+        selector,
+        timeout: cli.global.timeout,
+        applied: &restored,
+        expected_replicas: None,
+        autoscaler: None,
+    };
+    match follow::<W>(cluster, &spec, reporter).await {
+        Ok(_) => Error::failed(format!("{failure} (rolled back: {restored})"), failure.hint()),
+        Err(e) => Error::failed(format!("{failure}; the rollback did not finish: {e}"), e.hint()),
+    }
+}

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::Patch;
 use serde_json::{Map, Value, json};
@@ -14,8 +15,8 @@ use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::commands::shared::{pod_rows, pods_json, pods_table};
 use crate::error::Error;
-use crate::follow::{FollowSpec, follow, new_replica_set};
-use crate::health::Counts;
+use crate::follow::{FollowSpec, follow, follow_ignoring, new_replica_set};
+use crate::health::{self, Counts};
 use crate::plan::resources::{Disruption, ResourcesPlan};
 use crate::report::Reporter;
 
@@ -157,7 +158,7 @@ pub async fn follow_and_report<W: Target>(
         Err(failure) => {
             let rolled_back = input.rollback_on_failure && !matches!(failure, Error::Interrupted { .. });
             let failure = if rolled_back {
-                roll_back::<W>(cluster, cli, applied, &selector, reporter, failure).await
+                roll_back::<W>(cluster, cli, applied, &selector, &applied_text, reporter, failure).await
             } else {
                 failure
             };
@@ -241,14 +242,31 @@ async fn roll_back<W: Target>(
     cli: &Cli,
     applied: &Applied<'_>,
     selector: &str,
+    applied_text: &str,
     reporter: &mut Reporter,
     failure: Error,
 ) -> Error {
+    // The failure's hint starts with what was applied; after a rollback that is no longer so.
+    let hint = failure.hint();
+    let cause_hint = hint
+        .strip_prefix(&format!("{applied_text}; "))
+        .unwrap_or(&hint)
+        .to_string();
     reporter.warn(&format!(
         "{failure}; restoring the previous values of container {} ({})",
         applied.container,
         resources_text(&applied.plan.before)
     ));
+    // The pods that failed stay until the controller removes them after the rollback: their
+    // problems are the failure already reported, not the rollback's.
+    let failed_pods: Vec<String> = cluster
+        .list::<Pod>(selector)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| health::pod_problem(p).is_some())
+        .filter_map(|p| p.metadata.uid.clone())
+        .collect();
     let patch = applied.plan.restore_patch(applied.container);
     if let Err(e) = cluster
         .patch::<W, _>(applied.name, &Patch::Strategic(&patch), false)
@@ -271,8 +289,15 @@ async fn roll_back<W: Target>(
         expected_replicas: None,
         autoscaler: None,
     };
-    match follow::<W>(cluster, &spec, reporter).await {
-        Ok(_) => Error::failed(format!("{failure} (rolled back: {restored})"), failure.hint()),
+    match follow_ignoring::<W>(cluster, &spec, &failed_pods, reporter).await {
+        Ok(_) => Error::failed(
+            format!(
+                "{failure}; rolled back: container {} has its previous values again ({})",
+                applied.container,
+                resources_text(&applied.plan.before)
+            ),
+            format!("the previous values are back and rolled out; {cause_hint}"),
+        ),
         Err(e) => Error::failed(format!("{failure}; the rollback did not finish: {e}"), e.hint()),
     }
 }

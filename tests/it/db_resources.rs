@@ -171,3 +171,29 @@ fn unknown_db_container_is_refused() {
     assert!(out.stderr.contains("its containers: postgres"), "{}", out.stderr);
     assert!(sim.persisted_writes().is_empty());
 }
+
+#[test]
+fn a_partition_updates_only_the_ordinals_at_or_above_it() {
+    let sim = sim();
+    change_postgres(&sim, |s| {
+        s["spec"]["replicas"] = serde_json::json!(3);
+        s["spec"]["updateStrategy"] =
+            serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 1}});
+    });
+    wait_postgres(&sim, 3);
+    let out = run(&sim, &["db", "resources", "--requests", "cpu=750m", "--yes"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("partition 1: postgres-0 keeps the old spec"),
+        "{}",
+        out.stderr
+    );
+    let mut pods = postgres_pods(&sim);
+    pods.sort_by_key(|p| p["metadata"]["name"].as_str().unwrap_or_default().to_string());
+    let cpu: Vec<&Value> = pods
+        .iter()
+        .map(|p| &p["spec"]["containers"][0]["resources"]["requests"]["cpu"])
+        .collect();
+    assert_eq!(cpu, ["500m", "750m", "750m"], "postgres-0 keeps the old spec");
+    assert_eq!(postgres(&sim)["status"]["updatedReplicas"], 2);
+}

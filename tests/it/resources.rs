@@ -283,11 +283,29 @@ fn memory_limit_below_the_usage_fails_with_oom_killed() {
             "--limits",
             "memory=512Mi",
             "--yes",
+            "-o",
+            "json",
         ],
     );
     out.assert_code(1);
     assert!(out.stderr.contains("OOMKilled"), "{}", out.stderr);
     assert!(out.stderr.contains("raise its memory limit"), "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["result"], "failed");
+    assert_eq!(doc["rolledBack"], false);
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("OOMKilled"),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["changes"].as_array().unwrap().len(),
+        2,
+        "says what was applied"
+    );
+    assert_eq!(
+        container(&sim, "orchestrator")["resources"]["limits"]["memory"],
+        "512Mi"
+    );
 }
 
 /// Creates a ResourceQuota and waits until the quota controller reports its usage.

@@ -298,6 +298,8 @@ async fn roll_back<W: Target>(
             ),
             format!("the previous values are back and rolled out; {cause_hint}"),
         ),
+        // Ctrl-C stays an interrupt (exit 130), saying the rollback was written.
+        Err(e @ Error::Interrupted { .. }) => e,
         Err(e) => Error::failed(format!("{failure}; the rollback did not finish: {e}"), e.hint()),
     }
 }

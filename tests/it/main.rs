@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod context;
 mod db_resources;
+mod distribution;
 mod faults;
 mod follow;
 mod hpa;

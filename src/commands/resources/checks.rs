@@ -121,3 +121,40 @@ async fn hpa_shift<W: Target>(
         .map(|shift| format!("HPA {hpa_name}: {shift}"))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::resources::{ResourceList, parse_resource_list, plan_container_resources};
+
+    fn plan(requests: &str, limits: &str) -> ResourcesPlan {
+        let template = serde_json::from_value(serde_json::json!({"spec": {"containers": [
+            {"name": "c", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}}
+        ]}}))
+        .unwrap();
+        let parse = |flag, text: &str| {
+            if text.is_empty() {
+                ResourceList::new()
+            } else {
+                parse_resource_list(flag, text).unwrap()
+            }
+        };
+        plan_container_resources(
+            &template,
+            "d/x",
+            "c",
+            &parse("--requests", requests),
+            &parse("--limits", limits),
+            "1",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn only_a_new_cpu_or_memory_request_changes_the_pod_size() {
+        assert!(requests_changed(&plan("cpu=750m", "")));
+        assert!(requests_changed(&plan("memory=2Gi", "")));
+        assert!(!requests_changed(&plan("", "memory=4Gi")));
+        assert!(!requests_changed(&plan("ephemeral-storage=2Gi", "")));
+    }
+}

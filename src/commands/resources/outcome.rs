@@ -303,3 +303,73 @@ async fn roll_back<W: Target>(
         Err(e) => Error::failed(format!("{failure}; the rollback did not finish: {e}"), e.hint()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::resources::{ResourceList, parse_resource_list, plan_container_resources};
+
+    fn plan() -> ResourcesPlan {
+        let template = serde_json::from_value(json!({"spec": {"containers": [
+            {"name": "orchestrator", "resources": {"requests": {"cpu": "500m"}, "limits": {"cpu": "1"}}}
+        ]}}))
+        .unwrap();
+        plan_container_resources(
+            &template,
+            "deployment/orchestrator",
+            "orchestrator",
+            &parse_resource_list("--requests", "cpu=750m,memory=1Gi").unwrap(),
+            &ResourceList::new(),
+            "1",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn summary_and_json_say_what_was_applied() {
+        let plan = plan();
+        let disruption = Disruption {
+            pods_restarting: 3,
+            downtime: false,
+            summary: "3 pods restart".into(),
+        };
+        let warnings = vec!["capacity: tight".to_string()];
+        let applied = Applied {
+            object: "deployment/orchestrator",
+            name: "orchestrator",
+            container: "orchestrator",
+            plan: &plan,
+            disruption: &disruption,
+            warnings: &warnings,
+        };
+        assert_eq!(
+            applied.summary(),
+            "deployment/orchestrator container orchestrator: requests cpu 500m -> 750m, \
+             requests memory (unset) -> 1Gi"
+        );
+        let mut extra = Map::new();
+        applied.fill(&mut extra);
+        assert_eq!(extra["container"]["requests"]["memory"], "1Gi");
+        assert_eq!(extra["restart"]["pods"], 3);
+        assert_eq!(extra["warnings"][0], "capacity: tight");
+    }
+
+    #[test]
+    fn rollout_json_has_the_counts_and_what_is_known() {
+        let counts = Counts {
+            desired: 3,
+            updated: 2,
+            ready: 3,
+            available: 3,
+            total: 4,
+            observed: true,
+        };
+        let j = rollout_json(&counts, Some("4".into()), Some("orchestrator-abc".into()));
+        assert_eq!(
+            j,
+            json!({"replicas": 3, "updated": 2, "ready": 3, "available": 3,
+                   "revision": "4", "newReplicaSet": "orchestrator-abc"})
+        );
+        assert!(rollout_json(&counts, None, None).get("revision").is_none());
+    }
+}

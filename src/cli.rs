@@ -140,7 +140,17 @@ pub enum Command {
 
     /// Change the orchestrator container's requests/limits and follow the rolling restart
     #[command(
-        after_help = "Example:\n  kubectl orchscale resources --requests cpu=1,memory=2Gi --limits cpu=2,memory=4Gi"
+        after_help = "Only the named keys of the named container change (--container, default orchestrator): \
+                      other keys (ephemeral-storage, GPUs) and other containers keep their values. Values are \
+                      merged with the current ones and requests must stay <= limits. The preview warns when the \
+                      new pods would not fit the nodes or the ResourceQuota, and when the HPA would scale because \
+                      utilization (usage / request) moves. Prompts before the rolling restart (--yes skips it), \
+                      then follows it; pods that cannot start (Unschedulable, OOMKilled, quota FailedCreate) \
+                      fail it fast (exit 1).\n\n\
+                      Examples:\n  kubectl orchscale resources --requests cpu=750m,memory=1536Mi\n  \
+                      kubectl orchscale resources --requests cpu=1,memory=2Gi --limits cpu=2,memory=4Gi --yes\n  \
+                      kubectl orchscale resources --limits memory=3Gi --rollback-on-failure\n  \
+                      kubectl orchscale resources --requests cpu=250m --dry-run -o json"
     )]
     Resources(ResourcesArgs),
 
@@ -240,7 +250,13 @@ pub struct ResourcesArgs {
 pub enum DbCommand {
     /// Change the postgres container's requests/limits and follow the ordered rollout
     #[command(
-        after_help = "Example:\n  kubectl orchscale db resources --requests cpu=1,memory=2Gi --limits cpu=2,memory=4Gi"
+        after_help = "Like `resources`, for the statefulset's container (--statefulset, --db-container). With \
+                      1 replica the database restarts: downtime. Follows the ordered rollout (highest ordinal \
+                      first) until currentRevision = updateRevision and all replicas are Ready; with a partition, \
+                      until the ordinals at or above it are updated. With updateStrategy OnDelete the patch alone \
+                      restarts nothing: it says which pods to delete and exits 0 without waiting.\n\n\
+                      Examples:\n  kubectl orchscale db resources --requests memory=1536Mi\n  \
+                      kubectl orchscale db resources --requests cpu=1,memory=2Gi --limits cpu=2,memory=4Gi --yes"
     )]
     Resources(ResourcesArgs),
     /// Set database.max_connections in the orchestrator's config (and offer a restart)

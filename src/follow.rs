@@ -86,7 +86,26 @@ where
     K: Workload + Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
     K: Clone + DeserializeOwned + Debug + Send + 'static,
 {
-    let work = follow_until_done::<K>(cluster, spec, reporter);
+    follow_ignoring::<K>(cluster, spec, &[], reporter).await
+}
+
+/// [`follow`], leaving out the problems of the pods with these uids: after a rollback, the
+/// pods of the failed template still exist (Pending, crash-looping) until the controller
+/// removes them, and must not fail the rollback's own rollout.
+///
+/// # Errors
+/// As [`follow`].
+pub async fn follow_ignoring<K>(
+    cluster: &Cluster,
+    spec: &FollowSpec<'_>,
+    ignored_pod_uids: &[String],
+    reporter: &mut Reporter,
+) -> Result<K, Error>
+where
+    K: Workload + Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    K: Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let work = follow_until_done::<K>(cluster, spec, ignored_pod_uids, reporter);
     let result = tokio::select! {
         result = tokio::time::timeout(spec.timeout, work) => match result {
             Ok(inner) => inner,
@@ -120,6 +139,7 @@ fn tolerate(errors: &mut u32, error: watcher::Error, what: &str, server: &str) -
 async fn follow_until_done<K>(
     cluster: &Cluster,
     spec: &FollowSpec<'_>,
+    ignored_pod_uids: &[String],
     reporter: &mut Reporter,
 ) -> Result<K, Error>
 where
@@ -207,7 +227,16 @@ where
         {
             return Err(replicas_overridden(&object, desired, expected, spec));
         }
-        let problems: Vec<PodProblem> = pods.values().filter_map(health::pod_problem).collect();
+        let problems: Vec<PodProblem> = pods
+            .values()
+            .filter(|p| {
+                !p.metadata
+                    .uid
+                    .as_ref()
+                    .is_some_and(|u| ignored_pod_uids.contains(u))
+            })
+            .filter_map(health::pod_problem)
+            .collect();
         if !problems.is_empty() {
             return Err(pods_failed(&object, &problems, spec.applied));
         }

@@ -125,12 +125,27 @@ impl Workload for StatefulSet {
         }
     }
 
-    /// Complete when currentRevision = updateRevision and every replica is ready.
+    /// Complete when currentRevision = updateRevision and every replica is ready. With a
+    /// RollingUpdate partition, the ordinals below it keep the old revision (and
+    /// currentRevision stays), so it is complete once the ordinals at or above it are updated,
+    /// as `kubectl rollout status` says "partitioned roll out complete".
     fn rollout(&self) -> Rollout {
         let n = self.counts();
         let status = self.status.clone().unwrap_or_default();
-        let same_revision =
-            status.update_revision.is_none() || status.current_revision == status.update_revision;
+        let partition = self
+            .spec
+            .as_ref()
+            .and_then(|s| s.update_strategy.as_ref())
+            .filter(|u| u.type_.as_deref() != Some("OnDelete"))
+            .and_then(|u| u.rolling_update.as_ref())
+            .and_then(|r| r.partition)
+            .unwrap_or(0)
+            .max(0);
+        let same_revision = if partition > 0 {
+            n.updated >= n.desired - partition
+        } else {
+            status.update_revision.is_none() || status.current_revision == status.update_revision
+        };
         let done = n.observed && same_revision && n.ready == n.desired && n.total == n.desired;
         if done {
             Rollout::Complete(n)
@@ -334,6 +349,23 @@ mod tests {
         assert!(matches!(sts("postgres-2", 1).rollout(), Rollout::Complete(_)));
         assert!(matches!(sts("postgres-1", 1).rollout(), Rollout::Progressing(_)));
         assert!(matches!(sts("postgres-2", 0).rollout(), Rollout::Progressing(_)));
+    }
+
+    #[test]
+    fn partitioned_statefulset_is_complete_when_the_ordinals_above_are_updated() {
+        let sts = |updated: i32| -> StatefulSet {
+            serde_json::from_value(json!({
+                "metadata": {"name": "postgres", "generation": 3},
+                "spec": {"replicas": 3, "selector": {}, "serviceName": "postgres", "template": {},
+                         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}},
+                "status": {"observedGeneration": 3, "replicas": 3, "readyReplicas": 3,
+                           "updatedReplicas": updated,
+                           "currentRevision": "postgres-1", "updateRevision": "postgres-2"}
+            }))
+            .unwrap()
+        };
+        assert!(matches!(sts(2).rollout(), Rollout::Complete(_)));
+        assert!(matches!(sts(1).rollout(), Rollout::Progressing(_)));
     }
 
     #[test]

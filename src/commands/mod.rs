@@ -10,10 +10,13 @@
 pub mod connections;
 pub mod hpa;
 pub mod meta;
+pub mod resources;
 pub mod scale;
 pub mod shared;
 pub mod status;
 pub mod validate;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 
 use crate::cli::{Cli, Command, DbCommand};
 use crate::cluster::{self, Cluster};
@@ -37,6 +40,17 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             let input = hpa::input(args)?;
             let cluster = connect(cli).await?;
             hpa::run(&cluster, cli, &input, reporter).await
+        }
+        Command::Resources(args) => {
+            // Bad input is refused before any request, even before connecting.
+            let input = resources::input("resources", args)?;
+            let cluster = connect(cli).await?;
+            resources::run::<Deployment>(&cluster, cli, &input, reporter).await
+        }
+        Command::Db(DbCommand::Resources(args)) => {
+            let input = resources::input("db resources", args)?;
+            let cluster = connect(cli).await?;
+            resources::run::<StatefulSet>(&cluster, cli, &input, reporter).await
         }
         Command::Db(DbCommand::Connections(args)) => {
             // Bad input is refused before any request, even before connecting.

@@ -57,6 +57,50 @@ impl ResourcesPlan {
         (get("cpu"), get("memory"))
     }
 
+    /// The pod template with this plan's values in `container` (for the new pod size).
+    pub fn applied_to(&self, template: &PodTemplateSpec, container: &str) -> PodTemplateSpec {
+        let mut template = template.clone();
+        let to_k8s = |list: &ResourceList| -> BTreeMap<String, K8sQuantity> {
+            list.iter().map(|(k, q)| (k.clone(), q.to_k8s())).collect()
+        };
+        let found = template
+            .spec
+            .as_mut()
+            .and_then(|s| s.containers.iter_mut().find(|c| c.name == container));
+        if let Some(found) = found {
+            let resources = found.resources.get_or_insert_with(Default::default);
+            resources.requests = Some(to_k8s(&self.after.requests));
+            resources.limits = Some(to_k8s(&self.after.limits));
+        }
+        template
+    }
+
+    /// A strategic merge patch that puts back the values this plan changed (`null` removes a
+    /// key that was unset before), for `--rollback-on-failure`. No resourceVersion: it restores
+    /// our own change, whatever the controllers wrote to the status since.
+    pub fn restore_patch(&self, container: &str) -> Value {
+        let mut resources = Map::new();
+        for (kind, before, after) in [
+            ("requests", &self.before.requests, &self.after.requests),
+            ("limits", &self.before.limits, &self.after.limits),
+        ] {
+            let restored: Map<String, Value> = after
+                .iter()
+                .filter(|(name, q)| before.get(*name) != Some(*q))
+                .map(|(name, _)| {
+                    let value = before.get(name).map_or(Value::Null, |q| json!(q.text()));
+                    (name.clone(), value)
+                })
+                .collect();
+            if !restored.is_empty() {
+                resources.insert(kind.into(), Value::Object(restored));
+            }
+        }
+        json!({"spec": {"template": {"spec": {"containers": [
+            {"name": container, "resources": Value::Object(resources)}
+        ]}}}})
+    }
+
     /// [`utilization_shift`] warnings for every CPU/memory request this plan changes.
     pub fn hpa_shifts(
         &self,
@@ -456,6 +500,34 @@ mod tests {
                 "CPU request 500m -> 250m doubles measured utilization (60% -> 120% of request)"
             )
         );
+    }
+
+    #[test]
+    fn restore_patch_puts_back_before_values_and_removes_new_keys() {
+        let plan = plan("cpu=750m,nvidia.com/gpu=1", "cpu=2,nvidia.com/gpu=1").unwrap();
+        assert_eq!(
+            plan.restore_patch("orchestrator"),
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "orchestrator", "resources": {
+                "requests": {"cpu": "500m", "nvidia.com/gpu": null}, "limits": {"cpu": "1"}
+            }}]}}}})
+        );
+    }
+
+    #[test]
+    fn applied_to_sets_the_new_values_in_the_container_only() {
+        let plan = plan("cpu=750m", "").unwrap();
+        let after = plan.applied_to(&template(), "orchestrator");
+        let containers = &after.spec.as_ref().unwrap().containers;
+        let requests = containers[0]
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap();
+        assert_eq!(requests["cpu"].0, "750m");
+        assert_eq!(requests["ephemeral-storage"].0, "2Gi");
+        assert_eq!(containers[1], template().spec.unwrap().containers[1]);
     }
 
     #[test]

@@ -241,13 +241,16 @@ pub fn quota_check(quotas: &[ResourceQuota], delta: &ResourceList) -> Vec<String
             let resource = key.split_once('.').map_or(key.as_str(), |(_, r)| r);
             let show = |q: &Quantity| format_resource(resource, q);
             if used.nanos().saturating_add(extra.nanos()) > hard.nanos() {
+                let left = hard.nanos().saturating_sub(used.nanos()).max(0);
+                let left = if left == 0 {
+                    "none".to_string()
+                } else {
+                    format!("only {}", show(&Quantity::from_nanos(left)))
+                };
                 warnings.push(format!(
-                    "ResourceQuota {name}: {quota_key} would need {} more, but only {} of {} is left \
+                    "ResourceQuota {name}: {quota_key} would need {} more, but {left} of {} is left \
                      ({} used): new pods would be refused (FailedCreate) and the rollout would stall",
                     show(extra),
-                    show(&Quantity::from_nanos(
-                        hard.nanos().saturating_sub(used.nanos()).max(0)
-                    )),
                     show(&hard),
                     show(&used),
                 ));
@@ -359,6 +362,17 @@ mod tests {
         let warnings = quota_check(std::slice::from_ref(&quota), &delta);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].starts_with("ResourceQuota compute: requests.cpu would need 2 cores more, but only 1 core of 6 cores is left (5 cores used)"));
+        let full: ResourceQuota = serde_json::from_value(json!({
+            "metadata": {"name": "full"},
+            "status": {"hard": {"requests.cpu": "2"}, "used": {"requests.cpu": "3"}}
+        }))
+        .unwrap();
+        let warnings = quota_check(&[full], &delta);
+        assert!(
+            warnings[0].contains("but none of 2 cores is left (3 cores used)"),
+            "{}",
+            warnings[0]
+        );
         let small: ResourceList = [("requests.cpu".to_string(), q("1"))].into();
         assert!(quota_check(&[quota], &small).is_empty());
     }

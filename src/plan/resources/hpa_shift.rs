@@ -75,16 +75,12 @@ pub fn utilization_shift(
             "{shift}: the HPA will likely scale down from {current} to about {desired} replicas \
              (after its stabilization window)"
         ),
-        std::cmp::Ordering::Equal => {
-            let bound = if new_util > target {
-                format!("maxReplicas {max}")
-            } else {
-                format!("minReplicas {min}")
-            };
-            format!(
-                "{shift}, against a target of {target}%: the HPA stays at {current} replicas only because of its {bound}"
-            )
-        }
+        // Held at minReplicas, lower utilization changes nothing: not worth a warning.
+        std::cmp::Ordering::Equal if new_util < target => return None,
+        std::cmp::Ordering::Equal => format!(
+            "{shift}, against a target of {target}%: the HPA stays at {current} replicas only because of \
+             its maxReplicas {max}"
+        ),
     })
 }
 
@@ -137,6 +133,15 @@ mod tests {
     fn clamped_at_max_is_explained() {
         let text = utilization_shift(&hpa(Some(60), 10, 1, 10), &q("500m"), &q("250m"), "cpu").unwrap();
         assert!(text.ends_with("stays at 10 replicas only because of its maxReplicas 10"));
+    }
+
+    #[test]
+    fn held_at_min_says_nothing() {
+        // 54% -> 36% would scale 3 down to 2, but minReplicas is 3: nothing moves.
+        assert_eq!(
+            utilization_shift(&hpa(Some(54), 3, 3, 10), &q("500m"), &q("750m"), "cpu"),
+            None
+        );
     }
 
     #[test]

@@ -1,0 +1,160 @@
+//! The preview's warnings about the new values: will the new pods fit the nodes, the
+//! namespace's ResourceQuota, and does the HPA start scaling because utilization (usage ÷
+//! request) moves. Each check that cannot read what it needs (e.g. no permission to list
+//! nodes) is left out with a note under -v, never the change itself.
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
+
+use super::target::Target;
+use crate::cluster::Cluster;
+use crate::commands::hpa::room::pod_requests;
+use crate::error::Error;
+use crate::health;
+use crate::plan::resources::{ResourcesPlan, fit_check, quota_check, rollout_quota_delta};
+use crate::report::Reporter;
+
+/// Every warning for the preview.
+pub async fn warnings<W: Target>(
+    cluster: &Cluster,
+    workload: &W,
+    name: &str,
+    container: &str,
+    plan: &ResourcesPlan,
+    reporter: &mut Reporter,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    match fit(cluster, workload, container, plan).await {
+        Ok(found) => warnings.extend(found),
+        Err(e) => reporter.detail(&format!("node capacity check skipped: {e}")),
+    }
+    match quota(cluster, workload, plan).await {
+        Ok(found) => warnings.extend(found),
+        Err(e) => reporter.detail(&format!("ResourceQuota check skipped: {e}")),
+    }
+    match hpa_shift::<W>(cluster, workload, name, plan).await {
+        Ok(found) => warnings.extend(found),
+        Err(e) => reporter.detail(&format!("HPA utilization check skipped: {e}")),
+    }
+    warnings
+}
+
+fn requests_changed(plan: &ResourcesPlan) -> bool {
+    ["cpu", "memory"]
+        .iter()
+        .any(|r| plan.before.requests.get(*r) != plan.after.requests.get(*r))
+}
+
+/// New pod size × (replicas + surge) against the nodes' free room, counting the pods that stay
+/// (every pod but the workload's own, which the rollout replaces).
+async fn fit<W: Target>(
+    cluster: &Cluster,
+    workload: &W,
+    container: &str,
+    plan: &ResourcesPlan,
+) -> Result<Option<String>, Error> {
+    let Some(template) = workload.template().filter(|_| requests_changed(plan)) else {
+        return Ok(None);
+    };
+    let (cpu, memory) = pod_requests(&plan.applied_to(template, container));
+    let nodes: Vec<Node> = cluster.list_cluster().await?;
+    let all: Vec<Pod> = cluster.list_cluster().await?;
+    let own: Vec<Pod> = cluster.list(&workload.selector()).await?;
+    let own_uids: Vec<Option<&String>> = own.iter().map(|p| p.metadata.uid.as_ref()).collect();
+    let staying: Vec<Pod> = all
+        .into_iter()
+        .filter(|p| !health::is_terminating(p) && !own_uids.contains(&p.metadata.uid.as_ref()))
+        .collect();
+    let needed = workload.counts().desired.max(0).saturating_add(workload.surge());
+    let report = fit_check(&nodes, &staying, (&cpu, &memory), needed);
+    if report.fits() {
+        return Ok(None);
+    }
+    let mut text = format!(
+        "capacity: {}; they would be Unschedulable and the rollout would stall",
+        report.message
+    );
+    if !report.skipped_nodes.is_empty() {
+        text.push_str(&format!(" (nodes left out: {})", report.skipped_nodes.join(", ")));
+    }
+    Ok(Some(text))
+}
+
+async fn quota<W: Target>(
+    cluster: &Cluster,
+    workload: &W,
+    plan: &ResourcesPlan,
+) -> Result<Vec<String>, Error> {
+    let quotas: Vec<ResourceQuota> = cluster.list("").await?;
+    if quotas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let delta = rollout_quota_delta(
+        &plan.before,
+        &plan.after,
+        workload.counts().desired,
+        workload.surge(),
+    );
+    Ok(quota_check(&quotas, &delta))
+}
+
+async fn hpa_shift<W: Target>(
+    cluster: &Cluster,
+    workload: &W,
+    name: &str,
+    plan: &ResourcesPlan,
+) -> Result<Vec<String>, Error> {
+    let hpas: Vec<HorizontalPodAutoscaler> = cluster.list("").await?;
+    let Some(mut hpa) = hpas.into_iter().find(|h| {
+        h.spec
+            .as_ref()
+            .is_some_and(|s| s.scale_target_ref.kind == W::API_KIND && s.scale_target_ref.name == name)
+    }) else {
+        return Ok(Vec::new());
+    };
+    // The workload's count is current; the HPA's status may be a sync period old.
+    hpa.status.get_or_insert_with(Default::default).current_replicas = Some(workload.counts().desired);
+    let hpa_name = hpa.metadata.name.clone().unwrap_or_default();
+    Ok(plan
+        .hpa_shifts(&hpa)
+        .into_iter()
+        .map(|shift| format!("HPA {hpa_name}: {shift}"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::resources::{ResourceList, parse_resource_list, plan_container_resources};
+
+    fn plan(requests: &str, limits: &str) -> ResourcesPlan {
+        let template = serde_json::from_value(serde_json::json!({"spec": {"containers": [
+            {"name": "c", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}}}
+        ]}}))
+        .unwrap();
+        let parse = |flag, text: &str| {
+            if text.is_empty() {
+                ResourceList::new()
+            } else {
+                parse_resource_list(flag, text).unwrap()
+            }
+        };
+        plan_container_resources(
+            &template,
+            "d/x",
+            "c",
+            &parse("--requests", requests),
+            &parse("--limits", limits),
+            "1",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn only_a_new_cpu_or_memory_request_changes_the_pod_size() {
+        assert!(requests_changed(&plan("cpu=750m", "")));
+        assert!(requests_changed(&plan("memory=2Gi", "")));
+        assert!(!requests_changed(&plan("", "memory=4Gi")));
+        assert!(!requests_changed(&plan("ephemeral-storage=2Gi", "")));
+    }
+}

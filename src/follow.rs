@@ -89,6 +89,20 @@ where
     follow_ignoring::<K>(cluster, spec, &[], reporter).await
 }
 
+/// The uids of the workload's pods that have a problem now (see [`health::pod_problem`]):
+/// what a rollback passes to [`follow_ignoring`], since those pods are the failure already
+/// reported and stay until the controller removes them. An unreadable list is empty.
+pub async fn pods_with_problems(cluster: &Cluster, selector: &str) -> Vec<String> {
+    cluster
+        .list::<Pod>(selector)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|pod| health::pod_problem(pod).is_some())
+        .filter_map(|pod| pod.metadata.uid.clone())
+        .collect()
+}
+
 /// [`follow`], leaving out the problems of the pods with these uids: after a rollback, the
 /// pods of the failed template still exist (Pending, crash-looping) until the controller
 /// removes them, and must not fail the rollback's own rollout.

@@ -11,7 +11,7 @@ use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
 use crate::cluster::api::retry_on_conflict;
 use crate::error::Error;
-use crate::follow::{FollowSpec, follow};
+use crate::follow::{FollowSpec, follow, follow_ignoring, pods_with_problems};
 use crate::health::Workload;
 use crate::plan::scale::{HpaRange, ScalePlan, plan, scale_patch};
 use crate::report::Reporter;
@@ -226,6 +226,7 @@ async fn roll_back(
         "{failure}; rolling back to {} replicas",
         applied.current
     ));
+    let failed_pods = pods_with_problems(cluster, selector).await;
     let patch = scale_patch(applied.current, None);
     let name = cli.targets.deployment.as_str();
     if let Err(e) = cluster.patch_scale::<Deployment>(name, &patch, false).await {
@@ -243,7 +244,7 @@ async fn roll_back(
         expected_replicas: Some(applied.current),
         autoscaler: None,
     };
-    match follow::<Deployment>(cluster, &spec, reporter).await {
+    match follow_ignoring::<Deployment>(cluster, &spec, &failed_pods, reporter).await {
         Ok(_) => Error::failed(format!("{failure} (rolled back: {restored})"), failure.hint()),
         Err(e) => Error::failed(format!("{failure}; the rollback did not finish: {e}"), e.hint()),
     }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::Patch;
 use serde_json::{Map, Value, json};
@@ -15,8 +14,8 @@ use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::commands::shared::{pod_rows, pods_json, pods_table};
 use crate::error::Error;
-use crate::follow::{FollowSpec, follow, follow_ignoring, new_replica_set};
-use crate::health::{self, Counts};
+use crate::follow::{FollowSpec, follow, follow_ignoring, new_replica_set, pods_with_problems};
+use crate::health::Counts;
 use crate::plan::resources::{Disruption, ResourcesPlan};
 use crate::report::Reporter;
 
@@ -257,16 +256,7 @@ async fn roll_back<W: Target>(
         applied.container,
         resources_text(&applied.plan.before)
     ));
-    // The pods that failed stay until the controller removes them after the rollback: their
-    // problems are the failure already reported, not the rollback's.
-    let failed_pods: Vec<String> = cluster
-        .list::<Pod>(selector)
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|p| health::pod_problem(p).is_some())
-        .filter_map(|p| p.metadata.uid.clone())
-        .collect();
+    let failed_pods = pods_with_problems(cluster, selector).await;
     let patch = applied.plan.restore_patch(applied.container);
     if let Err(e) = cluster
         .patch::<W, _>(applied.name, &Patch::Strategic(&patch), false)

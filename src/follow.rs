@@ -21,6 +21,7 @@ use crate::cli::format_duration;
 use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::health::{self, Counts, PodProblem, Rollout, Workload};
+use crate::interrupt;
 use crate::report::{Progress, Reporter};
 
 /// Watch failures in a row after which we give up (each is retried with backoff first).
@@ -119,6 +120,7 @@ where
     K: Workload + Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
     K: Clone + DeserializeOwned + Debug + Send + 'static,
 {
+    let mut interrupt = interrupt::listen();
     let work = follow_until_done::<K>(cluster, spec, ignored_pod_uids, reporter);
     let result = tokio::select! {
         result = tokio::time::timeout(spec.timeout, work) => match result {
@@ -129,7 +131,7 @@ where
                 applied: spec.applied.to_string(),
             }),
         },
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted { applied: spec.applied.to_string() }),
+        _ = interrupt.interrupted() => Err(Error::Interrupted { applied: spec.applied.to_string() }),
     };
     reporter.progress_done();
     result

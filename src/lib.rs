@@ -6,6 +6,7 @@ pub mod commands;
 pub mod error;
 pub mod follow;
 pub mod health;
+pub mod interrupt;
 pub mod plan;
 pub mod quantity;
 pub mod report;
@@ -31,7 +32,10 @@ pub fn run(cli: Cli) -> i32 {
             return error::EXIT_FAILED;
         }
     };
-    let result = runtime.block_on(commands::dispatch(&cli, &mut reporter));
+    let result = runtime.block_on(async {
+        interrupt::install();
+        commands::dispatch(&cli, &mut reporter).await
+    });
     reporter.progress_done();
     let document = reporter.take_document();
     match result {

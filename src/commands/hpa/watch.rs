@@ -17,6 +17,7 @@ use kube::runtime::watcher::{self, Event};
 use crate::cli::format_duration;
 use crate::cluster::Cluster;
 use crate::error::Error;
+use crate::interrupt;
 use crate::plan::hpa::{watch_change_line, watch_panel_lines};
 use crate::report::Reporter;
 use crate::report::panel::{LiveMode, TermPanel};
@@ -147,6 +148,8 @@ pub async fn watch(
     spec: &WatchSpec<'_>,
     reporter: &mut Reporter,
 ) -> Result<Option<HorizontalPodAutoscaler>, Error> {
+    // Before anything is printed: a Ctrl-C answering the panel must reach this wait.
+    let mut interrupt = interrupt::listen();
     let mode = reporter.live_mode();
     let mut state = State {
         latest: None,
@@ -165,7 +168,7 @@ pub async fn watch(
                 Ok(failure) => Err(failure),
                 Err(_) => Ok("--timeout"),
             },
-            _ = tokio::signal::ctrl_c() => match spec.applied {
+            _ = interrupt.interrupted() => match spec.applied {
                 Some(applied) => Err(Error::Interrupted { applied: applied.to_string() }),
                 None => Ok("Ctrl-C"),
             },

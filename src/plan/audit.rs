@@ -27,6 +27,10 @@ pub struct LastChange {
     pub object: String,
     /// Field path -> value before the change (`null` when it was unset).
     pub previous: BTreeMap<String, Value>,
+    /// Field path -> value the change wrote (`null` when it removed the field), so that `undo`
+    /// can tell whether someone changed the field since. Absent in hand-written records.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written: BTreeMap<String, Value>,
 }
 
 impl LastChange {
@@ -44,7 +48,14 @@ impl LastChange {
             user,
             object: object.into(),
             previous,
+            written: BTreeMap::new(),
         }
+    }
+
+    /// The same record, also saying what the change wrote (see [`LastChange::written`]).
+    pub fn with_written(mut self, written: BTreeMap<String, Value>) -> Self {
+        self.written = written;
+        self
     }
 
     /// The annotation value (compact JSON).

@@ -1,0 +1,456 @@
+//! The `undo` plan: read a `orchscale.io/last-change` record's field paths, compare them with
+//! the object as it is now, and build the write that restores the recorded previous values.
+//!
+//! The input language is the `field` of the [`Change`]s the other plans produce (scale, hpa,
+//! resources, db connections). Each restore is computed from the CURRENT object, so that
+//! unrelated edits made since (another metric, another config key) survive the undo.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::audit::LastChange;
+use super::connections::set_max_connections;
+use super::{Change, PlanError};
+use crate::quantity::Quantity;
+
+mod paths;
+
+pub use paths::{FieldPath, ResourceKind, parse_field};
+
+/// The kinds of object a record can be on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ObjectKind {
+    Deployment,
+    HorizontalPodAutoscaler,
+    StatefulSet,
+    ConfigMap,
+}
+
+impl ObjectKind {
+    /// The kind of a record's object (`deployment/orchestrator` → Deployment) and its name.
+    ///
+    /// # Errors
+    /// An object of a kind this tool never changes.
+    pub fn of_object(object: &str) -> Result<(ObjectKind, String), PlanError> {
+        let (kind, name) = object.split_once('/').unwrap_or((object, ""));
+        let kind = match kind {
+            "deployment" => ObjectKind::Deployment,
+            "horizontalpodautoscaler" => ObjectKind::HorizontalPodAutoscaler,
+            "statefulset" => ObjectKind::StatefulSet,
+            "configmap" => ObjectKind::ConfigMap,
+            _ => {
+                return Err(PlanError::new(
+                    format!("the record names {object:?}, not an object kubectl-orchscale changes"),
+                    "restore the values by hand with kubectl",
+                ));
+            }
+        };
+        Ok((kind, name.to_string()))
+    }
+}
+
+/// How the restore is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UndoWrite {
+    /// Everything is already at the recorded values.
+    Nothing,
+    /// JSON merge patch (HPA, deployment replicas, configmap), with `metadata.resourceVersion`.
+    Merge(Value),
+    /// Strategic merge patch of the pod template's containers, with `metadata.resourceVersion`.
+    Strategic(Value),
+    /// The change created the object (`hpa --create`): undoing it deletes the object.
+    Delete,
+}
+
+/// What `undo` will do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UndoPlan {
+    pub object: String,
+    pub kind: ObjectKind,
+    /// before = the value now, after = the recorded previous value (`None`: removed).
+    pub changes: Vec<Change>,
+    pub write: UndoWrite,
+    /// The pod template changes: the workload's pods restart.
+    pub restarts_pods: bool,
+    /// Fields changed by someone else since the recorded change.
+    pub drift: Vec<String>,
+    /// Fields the record wrote whose current value could not be compared (old records).
+    pub unverified: bool,
+}
+
+/// A value of the record as text, in the form the plans' [`Change`]s use.
+fn record_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Whether two values of a field are the same: quantities by value, percents without `%`.
+fn same(field: &FieldPath, a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => match field {
+            FieldPath::ContainerResource { .. } => match (Quantity::parse(a), Quantity::parse(b)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => a == b,
+            },
+            _ => normal(a) == normal(b),
+        },
+        _ => false,
+    }
+}
+
+/// A recorded value without its decoration: `averageUtilization 60%` and `60%` are `60`.
+fn normal(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_prefix("averageUtilization ")
+        .unwrap_or(text)
+        .trim_end_matches('%')
+}
+
+/// Plans the undo of `record` on `current` (the object as read now, as JSON).
+///
+/// # Errors
+/// A record whose object does not match `kind`, a field path undo does not know, or a value
+/// that cannot be written back (each with a hint to restore by hand).
+pub fn plan_undo(kind: ObjectKind, current: &Value, record: &LastChange) -> Result<UndoPlan, PlanError> {
+    let (record_kind, _) = ObjectKind::of_object(&record.object)?;
+    if record_kind != kind {
+        return Err(PlanError::new(
+            format!("the record is for {}, not a {kind:?}", record.object),
+            "this is a bug: undo read the record from another object",
+        ));
+    }
+    let fields: Vec<(FieldPath, &String, Option<String>)> = record
+        .previous
+        .iter()
+        .map(|(field, before)| Ok((parse_field(field)?, field, record_text(before))))
+        .collect::<Result<_, PlanError>>()?;
+    let created = kind == ObjectKind::HorizontalPodAutoscaler
+        && fields
+            .iter()
+            .any(|(path, _, before)| *path == FieldPath::ScaleTargetRef && before.is_none());
+
+    let mut drift = Vec::new();
+    let mut unverified = false;
+    let mut restore = Vec::new();
+    let mut changes = Vec::new();
+    for (path, field, before) in &fields {
+        let now = current_value(current, path);
+        match record.written.get(*field) {
+            Some(written) if !same(path, now.as_deref(), record_text(written).as_deref()) => {
+                drift.push(format!(
+                    "{} {field} was changed since `{}`: it set {}, it is now {}",
+                    record.object,
+                    record.command,
+                    show(record_text(written).as_deref()),
+                    show(now.as_deref())
+                ));
+            }
+            Some(_) => {}
+            None => unverified = true,
+        }
+        let target = if created { None } else { before.clone() };
+        if !same(path, now.as_deref(), target.as_deref()) {
+            changes.push(Change::new(&record.object, field.as_str(), now, target.clone()));
+            restore.push((path.clone(), target));
+        }
+    }
+
+    let write = if created {
+        UndoWrite::Delete
+    } else if restore.is_empty() {
+        UndoWrite::Nothing
+    } else {
+        build_write(kind, current, &restore)?
+    };
+    let restarts_pods = matches!(write, UndoWrite::Strategic(_));
+    Ok(UndoPlan {
+        object: record.object.clone(),
+        kind,
+        changes,
+        write,
+        restarts_pods,
+        drift,
+        unverified,
+    })
+}
+
+fn show(value: Option<&str>) -> &str {
+    value.unwrap_or("(unset)")
+}
+
+/// The value of `path` in `object`, as text in the form the plans record.
+pub fn current_value(object: &Value, path: &FieldPath) -> Option<String> {
+    let spec = &object["spec"];
+    match path {
+        FieldPath::Replicas => record_text(&spec["replicas"]),
+        FieldPath::MinReplicas => record_text(&spec["minReplicas"]),
+        FieldPath::MaxReplicas => record_text(&spec["maxReplicas"]),
+        FieldPath::ScaleTargetRef => {
+            let r = &spec["scaleTargetRef"];
+            r["name"].as_str().map(|name| {
+                format!(
+                    "{} {} {name}",
+                    r["apiVersion"].as_str().unwrap_or(""),
+                    r["kind"].as_str().unwrap_or("")
+                )
+            })
+        }
+        FieldPath::MetricUtilization { resource } | FieldPath::MetricTarget { resource } => {
+            let metric = find_metric(spec["metrics"].as_array()?, resource)?;
+            describe_target(&metric["resource"]["target"])
+        }
+        FieldPath::ContainerResource {
+            container,
+            kind,
+            name,
+        } => {
+            let containers = spec["template"]["spec"]["containers"].as_array()?;
+            let c = containers.iter().find(|c| c["name"] == container.as_str())?;
+            record_text(&c["resources"][kind.as_str()][name])
+        }
+        FieldPath::MaxConnections { key } => {
+            let text = object["data"][key].as_str()?;
+            super::connections::read_max_connections(text).map(|n| n.to_string())
+        }
+    }
+}
+
+fn find_metric<'a>(metrics: &'a [Value], resource: &str) -> Option<&'a Value> {
+    metrics.iter().find(|m| is_resource_metric(m, resource))
+}
+
+fn is_resource_metric(metric: &Value, resource: &str) -> bool {
+    metric["type"] == "Resource" && metric["resource"]["name"] == resource
+}
+
+/// A metric target as `plan::hpa::describe_target` writes it: `60%`, `averageValue 500m`.
+fn describe_target(target: &Value) -> Option<String> {
+    if let Some(pct) = target["averageUtilization"].as_i64() {
+        Some(format!("{pct}%"))
+    } else if let Some(v) = target["averageValue"].as_str() {
+        Some(format!("averageValue {v}"))
+    } else if let Some(v) = target["value"].as_str() {
+        Some(format!("value {v}"))
+    } else {
+        target["type"].as_str().map(str::to_string)
+    }
+}
+
+/// The target a described value stands for (the inverse of [`describe_target`]).
+fn target_of(text: &str) -> Result<Value, PlanError> {
+    let text = text.trim();
+    let bad = || {
+        PlanError::new(
+            format!("the recorded metric target {text:?} is not one undo can write back"),
+            "restore the HPA's metrics by hand with `kubectl edit hpa`",
+        )
+    };
+    let text = text.strip_prefix("averageUtilization ").unwrap_or(text);
+    if let Some(pct) = text.strip_suffix('%') {
+        let pct: i64 = pct.trim().parse().map_err(|_| bad())?;
+        return Ok(json!({"type": "Utilization", "averageUtilization": pct}));
+    }
+    if let Some(v) = text.strip_prefix("averageValue ") {
+        return Ok(json!({"type": "AverageValue", "averageValue": v}));
+    }
+    if let Some(v) = text.strip_prefix("value ") {
+        return Ok(json!({"type": "Value", "value": v}));
+    }
+    Err(bad())
+}
+
+fn with_resource_version(mut patch: Value, current: &Value) -> Value {
+    if let Some(rv) = current["metadata"]["resourceVersion"].as_str() {
+        patch["metadata"] = json!({ "resourceVersion": rv });
+    }
+    patch
+}
+
+fn int_value(path: &FieldPath, text: &str) -> Result<Value, PlanError> {
+    text.trim().parse::<i64>().map(Value::from).map_err(|_| {
+        PlanError::new(
+            format!("the recorded value {text:?} of {} is not a number", path.text()),
+            "the record may have been edited by hand; restore the value with kubectl",
+        )
+    })
+}
+
+fn build_write(
+    kind: ObjectKind,
+    current: &Value,
+    restore: &[(FieldPath, Option<String>)],
+) -> Result<UndoWrite, PlanError> {
+    match kind {
+        ObjectKind::Deployment | ObjectKind::StatefulSet
+            if restore.iter().all(|(p, _)| *p == FieldPath::Replicas) =>
+        {
+            let mut spec = Map::new();
+            for (path, value) in restore {
+                let value = match value {
+                    Some(v) => int_value(path, v)?,
+                    None => Value::Null,
+                };
+                spec.insert("replicas".into(), value);
+            }
+            Ok(UndoWrite::Merge(with_resource_version(
+                json!({ "spec": spec }),
+                current,
+            )))
+        }
+        ObjectKind::Deployment | ObjectKind::StatefulSet => {
+            container_patch(current, restore).map(UndoWrite::Strategic)
+        }
+        ObjectKind::HorizontalPodAutoscaler => hpa_patch(current, restore).map(UndoWrite::Merge),
+        ObjectKind::ConfigMap => configmap_patch(current, restore).map(UndoWrite::Merge),
+    }
+}
+
+fn unexpected(path: &FieldPath, kind: &str) -> PlanError {
+    PlanError::new(
+        format!("the record names {} on a {kind}, where undo cannot restore it", path.text()),
+        "the record may have been edited by hand; restore the value with kubectl",
+    )
+}
+
+/// Containers, merged by name: each recorded key set back, or deleted (`null`) when it was
+/// absent before. Other keys and containers are not in the patch, so they keep their values.
+fn container_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
+    let mut containers: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for (path, value) in restore {
+        let FieldPath::ContainerResource {
+            container,
+            kind,
+            name,
+        } = path
+        else {
+            return Err(unexpected(path, "workload together with a resources change"));
+        };
+        let resources = containers.entry(container).or_default();
+        let list = resources
+            .entry(kind.as_str())
+            .or_insert_with(|| Value::Object(Map::new()));
+        list[name.as_str()] = value.as_ref().map_or(Value::Null, |v| json!(v));
+    }
+    let containers: Vec<Value> = containers
+        .into_iter()
+        .map(|(name, resources)| json!({"name": name, "resources": resources}))
+        .collect();
+    Ok(with_resource_version(
+        json!({"spec": {"template": {"spec": {"containers": containers}}}}),
+        current,
+    ))
+}
+
+/// Bounds set back; `spec.metrics` recomputed from the current list (merge patches replace
+/// lists): the restored targets changed in place, a metric the change added removed, a metric
+/// it changed but someone removed since added back. Every other metric stays as it is now.
+fn hpa_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
+    let mut spec = Map::new();
+    let mut metrics: Vec<Value> = current["spec"]["metrics"].as_array().cloned().unwrap_or_default();
+    let mut metrics_changed = false;
+    for (path, value) in restore {
+        match path {
+            FieldPath::MinReplicas => {
+                let v = match value {
+                    Some(v) => int_value(path, v)?,
+                    None => Value::Null,
+                };
+                spec.insert("minReplicas".into(), v);
+            }
+            FieldPath::MaxReplicas => {
+                let Some(v) = value else {
+                    return Err(unexpected(path, "HPA without a previous value"));
+                };
+                spec.insert("maxReplicas".into(), int_value(path, v)?);
+            }
+            FieldPath::MetricUtilization { resource } | FieldPath::MetricTarget { resource } => {
+                metrics_changed = true;
+                match value {
+                    None => metrics.retain(|m| !is_resource_metric(m, resource)),
+                    Some(text) => {
+                        let target = target_of(text)?;
+                        match metrics.iter_mut().find(|m| is_resource_metric(m, resource)) {
+                            Some(m) => m["resource"]["target"] = target,
+                            None => metrics.push(json!({"type": "Resource",
+                                "resource": {"name": resource, "target": target}})),
+                        }
+                    }
+                }
+            }
+            other => return Err(unexpected(other, "HorizontalPodAutoscaler")),
+        }
+    }
+    if metrics_changed {
+        // No metrics at all is written as an unset field: Kubernetes then scales on CPU 80%,
+        // as it did before a change that wrote that default out.
+        let list = if metrics.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(metrics)
+        };
+        spec.insert("metrics".into(), list);
+    }
+    Ok(with_resource_version(json!({ "spec": spec }), current))
+}
+
+/// `max_connections` set back inside the CURRENT config.yaml text, so that other keys edited
+/// since the change keep their new values.
+fn configmap_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
+    let mut data = Map::new();
+    for (path, value) in restore {
+        let FieldPath::MaxConnections { key } = path else {
+            return Err(unexpected(path, "ConfigMap"));
+        };
+        let Some(value) = value else {
+            return Err(PlanError::new(
+                format!("database.max_connections was absent from {key} before the change; undo does not delete keys from config.yaml"),
+                "remove the line by hand with `kubectl edit configmap`, or set a value with `kubectl orchscale db connections N`",
+            ));
+        };
+        let n: u32 = value.trim().parse().map_err(|_| {
+            PlanError::new(
+                format!("the recorded database.max_connections {value:?} is not a number"),
+                "restore it by hand with `kubectl edit configmap`",
+            )
+        })?;
+        let text = data
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| current["data"][key].as_str().map(str::to_string))
+            .ok_or_else(|| {
+                PlanError::new(
+                    format!("the configmap has no key {key:?} any more"),
+                    "restore it by hand with `kubectl edit configmap`",
+                )
+            })?;
+        let (new_text, _) = set_max_connections(&text, n)?;
+        data.insert(key.clone(), Value::String(new_text));
+    }
+    Ok(with_resource_version(json!({ "data": data }), current))
+}
+
+/// The most recent of the records found, by their `time`; on equal times the first given wins
+/// (callers pass them in a fixed order). A time that does not parse counts as oldest.
+pub fn most_recent<T>(records: Vec<(T, LastChange)>) -> Option<(T, LastChange)> {
+    let time = |r: &LastChange| r.time.parse::<k8s_openapi::jiff::Timestamp>().ok();
+    let mut best: Option<(T, LastChange)> = None;
+    for (tag, record) in records {
+        let newer = match &best {
+            None => true,
+            Some((_, b)) => time(&record) > time(b),
+        };
+        if newer {
+            best = Some((tag, record));
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests;

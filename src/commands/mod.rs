@@ -12,6 +12,7 @@ pub mod meta;
 pub mod scale;
 pub mod shared;
 pub mod status;
+pub mod undo;
 
 use crate::cli::{Cli, Command};
 use crate::cluster::{self, Cluster};
@@ -39,6 +40,10 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
         Command::Status => {
             let cluster = connect(cli).await?;
             status::run(&cluster, cli, reporter).await
+        }
+        Command::Undo => {
+            let cluster = connect(cli).await?;
+            undo::run(&cluster, cli, reporter).await
         }
         Command::Completion(args) => {
             meta::completion(args.shell);

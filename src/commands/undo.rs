@@ -1,0 +1,297 @@
+//! `undo`: find the most recent `orchscale.io/last-change` record on the orchestrator's
+//! objects -> plan the restore (pure, `plan::undo`) -> preview -> confirm when pods restart,
+//! the HPA is deleted or someone changed the values since -> permissions -> write with the
+//! resourceVersion -> a new audit record -> follow the rollout -> verify.
+//!
+//! The new record's command is `undo` and its previous values are the values the undo replaced,
+//! so a second `undo` redoes the change. Undoing `hpa --create` deletes the HPA, and with it
+//! the record: the next `undo` then reverts the change recorded before it.
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::{Map, Value, json};
+
+use super::shared::{managed_warning, selector_string};
+use crate::cli::Cli;
+use crate::cluster::Cluster;
+use crate::cluster::access::{Permission, check_all};
+use crate::error::Error;
+use crate::follow::{FollowSpec, follow};
+use crate::plan::Change;
+use crate::plan::resources::{rollout_disruption, statefulset_disruption};
+use crate::plan::undo::{FieldPath, ObjectKind, UndoPlan, UndoWrite, parse_field, plan_undo};
+use crate::report::Reporter;
+use crate::report::preview::Preview;
+
+mod find;
+mod write;
+
+use find::{Found, kind_name, latest_change};
+
+/// Attempts of the read-plan-write cycle when the object changes under us (409).
+const MAX_CONFLICT_ATTEMPTS: u32 = 4;
+
+/// # Errors
+/// No record found (exit 1), a record undo cannot restore (exit 2), not confirmed (exit 3),
+/// API, permission, rollout and verification errors.
+pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
+    let found = latest_change(cluster, cli, reporter).await?;
+    let plan = plan_undo(found.kind, &found.object, &found.record)?;
+    let record = &found.record;
+    let made = format!(
+        "undoing `{}` made at {}{}",
+        record.command,
+        record.time,
+        record.user.as_ref().map(|u| format!(" by {u}")).unwrap_or_default()
+    );
+    let dry_run = cli.global.dry_run;
+
+    if plan.write == UndoWrite::Nothing {
+        reporter.info(&made);
+        for drift in &plan.drift {
+            reporter.warn(drift);
+        }
+        reporter.out(&format!(
+            "{} already has the values it had before `{}`: nothing to undo",
+            plan.object, record.command
+        ));
+        document(reporter, cluster, dry_run, &plan.changes, true, &found);
+        return Ok(());
+    }
+
+    reporter.banner(cluster);
+    reporter.info(&made);
+    let meta: ObjectMeta = serde_json::from_value(found.object["metadata"].clone()).unwrap_or_default();
+    let mut warnings: Vec<String> = managed_warning(&plan.object, &meta).into_iter().collect();
+    warnings.extend(plan.drift.iter().cloned());
+    if plan.unverified {
+        warnings.push(format!(
+            "the record does not say what `{}` wrote: undo cannot tell whether the values were changed since",
+            record.command
+        ));
+    }
+    let consequences = consequences(&found, &plan, cli);
+    reporter.preview(&Preview {
+        changes: plan.changes.clone(),
+        consequences: consequences.clone(),
+        warnings,
+    });
+    if let Some(question) = question(&plan, &consequences) {
+        reporter.confirm(&question, cli.global.yes, dry_run)?;
+    }
+    check_all(cluster, &permissions(&found, &plan)).await?;
+
+    let applied = write::apply(cluster, &found, &plan, dry_run).await?;
+    if applied.write != UndoWrite::Delete
+        && let Err(e) = write::record(cluster, &found, &applied.changes, dry_run).await
+    {
+        reporter.warn(&format!(
+            "the undo was applied but its audit record (orchscale.io/last-change) was not written: {e}; \
+             a second `undo` will not know about it"
+        ));
+    }
+    let applied_text = applied_text(&applied, &record.command);
+    if dry_run {
+        reporter.out(&format!(
+            "dry run: the API server accepted: {applied_text}; nothing was persisted"
+        ));
+        document(reporter, cluster, true, &applied.changes, true, &found);
+        return Ok(());
+    }
+    reporter.out(&format!("applied: {applied_text}"));
+
+    if let Err(failure) = follow_rollout(cluster, cli, &found, &applied, &applied_text, reporter).await {
+        document(reporter, cluster, false, &applied.changes, false, &found);
+        return Err(failure);
+    }
+    verify(cluster, &found, &applied, reporter).await
+}
+
+/// What the undo does besides the fields, for the preview.
+fn consequences(found: &Found, plan: &UndoPlan, cli: &Cli) -> Vec<String> {
+    match (&plan.write, found.kind) {
+        (UndoWrite::Delete, _) => vec![format!(
+            "{} is deleted: deployment/{} keeps its current replica count and is no longer scaled automatically",
+            plan.object, cli.targets.deployment
+        )],
+        (UndoWrite::Strategic(_), ObjectKind::Deployment) => {
+            serde_json::from_value::<Deployment>(found.object.clone())
+                .map(|d| vec![rollout_disruption(&d).summary])
+                .unwrap_or_default()
+        }
+        (UndoWrite::Strategic(_), ObjectKind::StatefulSet) => {
+            serde_json::from_value::<StatefulSet>(found.object.clone())
+                .map(|s| vec![statefulset_disruption(&s).summary])
+                .unwrap_or_default()
+        }
+        (_, ObjectKind::Deployment) => {
+            let replicas = plan.changes.iter().find(|c| c.field == "spec.replicas");
+            let number = |v: &Option<String>| v.as_deref().and_then(|t| t.parse::<i32>().ok());
+            match replicas.map(|c| (number(&c.before), number(&c.after))) {
+                Some((Some(now), Some(then))) => crate::plan::scale::consequences(now, then),
+                _ => Vec::new(),
+            }
+        }
+        (_, ObjectKind::ConfigMap) => vec![format!(
+            "no pod restarts: the running pods keep the value they loaded until they restart \
+             (`kubectl rollout restart deployment/{} -n {}`)",
+            cli.targets.deployment, cli.global.namespace
+        )],
+        _ => vec!["no pod restarts".into()],
+    }
+}
+
+/// The confirmation question, when the undo needs one: pods restart, an object is deleted,
+/// or the values were changed by someone else since the recorded change.
+fn question(plan: &UndoPlan, consequences: &[String]) -> Option<String> {
+    let mut reasons = Vec::new();
+    if plan.restarts_pods {
+        reasons.push(consequences.join("; "));
+    }
+    if plan.write == UndoWrite::Delete {
+        reasons.push(format!("{} will be deleted", plan.object));
+    }
+    if !plan.drift.is_empty() {
+        reasons.push(format!(
+            "{} was changed since the recorded change: the undo overwrites that",
+            plan.object
+        ));
+    }
+    (!reasons.is_empty()).then(|| reasons.join("\n"))
+}
+
+fn permissions(found: &Found, plan: &UndoPlan) -> Vec<Permission> {
+    let (group, resource) = match found.kind {
+        ObjectKind::Deployment => ("apps", "deployments"),
+        ObjectKind::StatefulSet => ("apps", "statefulsets"),
+        ObjectKind::HorizontalPodAutoscaler => ("autoscaling", "horizontalpodautoscalers"),
+        ObjectKind::ConfigMap => ("", "configmaps"),
+    };
+    let verb = if plan.write == UndoWrite::Delete {
+        "delete"
+    } else {
+        "patch"
+    };
+    vec![Permission::new(verb, group, resource, Some(&found.name))]
+}
+
+fn applied_text(plan: &UndoPlan, command: &str) -> String {
+    if plan.write == UndoWrite::Delete {
+        return format!("{} deleted (undoing `{command}`)", plan.object);
+    }
+    let fields: Vec<String> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} -> {}",
+                c.field,
+                c.before.as_deref().unwrap_or("(unset)"),
+                c.after.as_deref().unwrap_or("(unset)")
+            )
+        })
+        .collect();
+    format!(
+        "{} restored ({}), undoing `{command}`",
+        plan.object,
+        fields.join(", ")
+    )
+}
+
+/// Follows the rollout a restored replica count or pod template starts.
+async fn follow_rollout(
+    cluster: &Cluster,
+    cli: &Cli,
+    found: &Found,
+    applied: &UndoPlan,
+    applied_text: &str,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    let replicas = applied
+        .changes
+        .iter()
+        .find(|c| parse_field(&c.field).ok() == Some(FieldPath::Replicas))
+        .and_then(|c| c.after.as_deref()?.parse::<i32>().ok());
+    if !applied.restarts_pods && replicas.is_none() {
+        return Ok(());
+    }
+    let selector = found.object["spec"]["selector"].clone();
+    let selector = serde_json::from_value(selector)
+        .map(|s| selector_string(&s))
+        .unwrap_or_default();
+    let spec = FollowSpec {
+        name: &found.name,
+        selector: &selector,
+        timeout: cli.global.timeout,
+        applied: applied_text,
+        expected_replicas: replicas,
+        autoscaler: None,
+    };
+    reporter.info("following the rollout");
+    match found.kind {
+        ObjectKind::Deployment => follow::<Deployment>(cluster, &spec, reporter).await.map(|_| ()),
+        ObjectKind::StatefulSet => follow::<StatefulSet>(cluster, &spec, reporter).await.map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the object again and checks that every restored field holds its previous value.
+async fn verify(cluster: &Cluster, found: &Found, applied: &UndoPlan, reporter: &mut Reporter) -> Result<(), Error> {
+    let name = found.name.as_str();
+    let now: Option<Value> = match found.kind {
+        ObjectKind::Deployment => to_json(cluster.get_opt::<Deployment>(name).await?),
+        ObjectKind::StatefulSet => to_json(cluster.get_opt::<StatefulSet>(name).await?),
+        ObjectKind::HorizontalPodAutoscaler => to_json(cluster.get_opt::<HorizontalPodAutoscaler>(name).await?),
+        ObjectKind::ConfigMap => to_json(cluster.get_opt::<ConfigMap>(name).await?),
+    };
+    let ok = match (&now, &applied.write) {
+        (None, UndoWrite::Delete) => true,
+        (Some(object), write) if *write != UndoWrite::Delete => {
+            plan_undo(found.kind, object, &found.record)?.changes.is_empty()
+        }
+        _ => false,
+    };
+    document(reporter, cluster, false, &applied.changes, ok, found);
+    if ok {
+        reporter.out(&format!(
+            "{} is back to its values before `{}`",
+            applied.object, found.record.command
+        ));
+        Ok(())
+    } else {
+        Err(Error::failed(
+            format!(
+                "verification failed: {} does not hold the restored values",
+                applied.object
+            ),
+            "someone may have changed it meanwhile; check it with `kubectl orchscale status`",
+        ))
+    }
+}
+
+fn to_json<K: serde::Serialize>(object: Option<K>) -> Option<Value> {
+    object.and_then(|o| serde_json::to_value(o).ok())
+}
+
+fn document(
+    reporter: &mut Reporter,
+    cluster: &Cluster,
+    dry_run: bool,
+    changes: &[Change],
+    ok: bool,
+    found: &Found,
+) {
+    let mut extra = Map::new();
+    extra.insert(
+        "undone".into(),
+        json!({
+            "command": found.record.command,
+            "time": found.record.time,
+            "user": found.record.user,
+            "object": format!("{}/{}", kind_name(found.kind), found.name),
+        }),
+    );
+    reporter.set_document("undo", cluster, dry_run, changes, ok, extra);
+}

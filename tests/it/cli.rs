@@ -57,12 +57,11 @@ fn completion_scripts_for_each_shell() {
 
 #[test]
 fn commands_not_built_say_so() {
-    let unbuilt: [(&[&str], &str); 5] = [
+    let unbuilt: [(&[&str], &str); 4] = [
         (&["resources", "--requests", "cpu=1"], "resources"),
         (&["db", "resources", "--requests", "cpu=1"], "db resources"),
         (&["db", "connections", "50"], "db connections"),
         (&["validate"], "validate"),
-        (&["undo"], "undo"),
     ];
     for (args, name) in unbuilt {
         let out = offline(args);

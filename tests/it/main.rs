@@ -13,3 +13,4 @@ mod output;
 mod rollout;
 mod scale;
 mod status;
+mod undo;

@@ -276,7 +276,12 @@ impl Cluster {
     ///
     /// # Errors
     /// API errors (404, 409 included) and transport errors.
-    pub async fn delete<K>(&self, name: &str, resource_version: Option<&str>, dry_run: bool) -> Result<(), Error>
+    pub async fn delete<K>(
+        &self,
+        name: &str,
+        resource_version: Option<&str>,
+        dry_run: bool,
+    ) -> Result<(), Error>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
     {

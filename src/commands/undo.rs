@@ -44,7 +44,11 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         "undoing `{}` made at {}{}",
         record.command,
         record.time,
-        record.user.as_ref().map(|u| format!(" by {u}")).unwrap_or_default()
+        record
+            .user
+            .as_ref()
+            .map(|u| format!(" by {u}"))
+            .unwrap_or_default()
     );
     let dry_run = cli.global.dry_run;
 
@@ -238,12 +242,19 @@ async fn follow_rollout(
 }
 
 /// Reads the object again and checks that every restored field holds its previous value.
-async fn verify(cluster: &Cluster, found: &Found, applied: &UndoPlan, reporter: &mut Reporter) -> Result<(), Error> {
+async fn verify(
+    cluster: &Cluster,
+    found: &Found,
+    applied: &UndoPlan,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
     let name = found.name.as_str();
     let now: Option<Value> = match found.kind {
         ObjectKind::Deployment => to_json(cluster.get_opt::<Deployment>(name).await?),
         ObjectKind::StatefulSet => to_json(cluster.get_opt::<StatefulSet>(name).await?),
-        ObjectKind::HorizontalPodAutoscaler => to_json(cluster.get_opt::<HorizontalPodAutoscaler>(name).await?),
+        ObjectKind::HorizontalPodAutoscaler => {
+            to_json(cluster.get_opt::<HorizontalPodAutoscaler>(name).await?)
+        }
         ObjectKind::ConfigMap => to_json(cluster.get_opt::<ConfigMap>(name).await?),
     };
     let ok = match (&now, &applied.write) {

@@ -312,7 +312,10 @@ fn build_write(
 
 fn unexpected(path: &FieldPath, kind: &str) -> PlanError {
     PlanError::new(
-        format!("the record names {} on a {kind}, where undo cannot restore it", path.text()),
+        format!(
+            "the record names {} on a {kind}, where undo cannot restore it",
+            path.text()
+        ),
         "the record may have been edited by hand; restore the value with kubectl",
     )
 }
@@ -408,7 +411,9 @@ fn configmap_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> 
         };
         let Some(value) = value else {
             return Err(PlanError::new(
-                format!("database.max_connections was absent from {key} before the change; undo does not delete keys from config.yaml"),
+                format!(
+                    "database.max_connections was absent from {key} before the change; undo does not delete keys from config.yaml"
+                ),
                 "remove the line by hand with `kubectl edit configmap`, or set a value with `kubectl orchscale db connections N`",
             ));
         };

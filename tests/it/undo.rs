@@ -65,7 +65,10 @@ fn scale_then_undo_goes_back_and_a_second_undo_redoes() {
     );
     assert!(out.stderr.contains("spec.replicas: 5 -> 3"), "{}", out.stderr);
     assert!(!out.stderr.contains("Continue?"), "no prompt for a scale");
-    assert!(out.stdout.contains("back to its values before `scale --replicas 5`"));
+    assert!(
+        out.stdout
+            .contains("back to its values before `scale --replicas 5`")
+    );
     let record = record_of(&d);
     assert_eq!(record["command"], "undo");
     assert_eq!(record["previous"]["spec.replicas"], 5);
@@ -313,10 +316,7 @@ fn configmap_restore_edits_only_max_connections() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(
-        text,
-        original.replacen("database:", "extra: kept\ndatabase:", 1)
-    );
+    assert_eq!(text, original.replacen("database:", "extra: kept\ndatabase:", 1));
     let doc = out.json();
     assert_eq!(doc["changes"][0]["field"], field);
     assert_eq!(doc["changes"][0]["before"], "50");

@@ -90,7 +90,11 @@ pub async fn latest_change(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter
                 },
                 record,
             )),
-            Err(e) => reporter.warn(&format!("{}/{name}: {}; it is skipped", kind_name(kind), e.message)),
+            Err(e) => reporter.warn(&format!(
+                "{}/{name}: {}; it is skipped",
+                kind_name(kind),
+                e.message
+            )),
         }
     }
     most_recent(candidates).map(|(found, _)| found).ok_or_else(|| {

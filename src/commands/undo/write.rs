@@ -28,7 +28,12 @@ pub const UNDO_COMMAND: &str = "undo";
 ///
 /// # Errors
 /// API errors; a re-plan that fails after the object changed.
-pub async fn apply(cluster: &Cluster, found: &Found, initial: &UndoPlan, dry_run: bool) -> Result<UndoPlan, Error> {
+pub async fn apply(
+    cluster: &Cluster,
+    found: &Found,
+    initial: &UndoPlan,
+    dry_run: bool,
+) -> Result<UndoPlan, Error> {
     match found.kind {
         ObjectKind::Deployment => apply_as::<Deployment>(cluster, found, initial, dry_run).await,
         ObjectKind::StatefulSet => apply_as::<StatefulSet>(cluster, found, initial, dry_run).await,
@@ -39,9 +44,18 @@ pub async fn apply(cluster: &Cluster, found: &Found, initial: &UndoPlan, dry_run
     }
 }
 
-async fn apply_as<K>(cluster: &Cluster, found: &Found, initial: &UndoPlan, dry_run: bool) -> Result<UndoPlan, Error>
+async fn apply_as<K>(
+    cluster: &Cluster,
+    found: &Found,
+    initial: &UndoPlan,
+    dry_run: bool,
+) -> Result<UndoPlan, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug,
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug,
 {
     let name = found.name.as_str();
     retry_on_conflict(MAX_CONFLICT_ATTEMPTS, |attempt| async move {
@@ -78,7 +92,12 @@ where
 ///
 /// # Errors
 /// API errors of the annotation patch.
-pub async fn record(cluster: &Cluster, found: &Found, changes: &[Change], dry_run: bool) -> Result<(), Error> {
+pub async fn record(
+    cluster: &Cluster,
+    found: &Found,
+    changes: &[Change],
+    dry_run: bool,
+) -> Result<(), Error> {
     let object = format!("{}/{}", super::kind_name(found.kind), found.name);
     let name = found.name.as_str();
     match found.kind {

@@ -127,7 +127,11 @@ fn hpa_bounds_are_restored_and_metrics_left_alone() {
 fn hpa_target_is_restored_in_place_keeping_other_metrics() {
     let external = json!({"type": "External", "external": {"metric": {"name": "queue"},
                            "target": {"type": "Value", "value": "10"}}});
-    let current = hpa(3, 10, json!([util("cpu", 50), external.clone(), util("memory", 80)]));
+    let current = hpa(
+        3,
+        10,
+        json!([util("cpu", 50), external.clone(), util("memory", 80)]),
+    );
     let rec = record(
         "horizontalpodautoscaler/orchestrator",
         "hpa --cpu 50",
@@ -227,7 +231,11 @@ fn undo_of_create_deletes_the_hpa() {
     assert!(plan.drift.is_empty(), "{:?}", plan.drift);
     assert_eq!(plan.changes.len(), 4);
     assert!(plan.changes.iter().all(|c| c.after.is_none()));
-    let min = plan.changes.iter().find(|c| c.field == "spec.minReplicas").unwrap();
+    let min = plan
+        .changes
+        .iter()
+        .find(|c| c.field == "spec.minReplicas")
+        .unwrap();
     assert_eq!(min.before.as_deref(), Some("2"));
 }
 
@@ -279,7 +287,8 @@ fn statefulset_resources_restore_the_same_way() {
     );
 }
 
-const CONFIG: &str = "log_level: debug # changed since\ndatabase:\n  host: postgres\n  max_connections: 50 # pool\n";
+const CONFIG: &str =
+    "log_level: debug # changed since\ndatabase:\n  host: postgres\n  max_connections: 50 # pool\n";
 
 fn configmap() -> Value {
     json!({"metadata": {"name": "orchestrator-config", "resourceVersion": "9"},
@@ -308,8 +317,10 @@ fn configmap_restores_max_connections_in_the_current_text() {
     );
     assert_eq!(
         plan.write,
-        UndoWrite::Merge(json!({"metadata": {"resourceVersion": "9"}, "data": {"config.yaml":
-            "log_level: debug # changed since\ndatabase:\n  host: postgres\n  max_connections: 20 # pool\n"}}))
+        UndoWrite::Merge(
+            json!({"metadata": {"resourceVersion": "9"}, "data": {"config.yaml":
+            "log_level: debug # changed since\ndatabase:\n  host: postgres\n  max_connections: 20 # pool\n"}})
+        )
     );
 }
 

@@ -20,8 +20,11 @@ use crate::cluster::access::{Permission, check_all};
 use crate::error::Error;
 use crate::follow::{FollowSpec, follow};
 use crate::plan::Change;
+use crate::plan::audit::LastChange;
 use crate::plan::resources::{rollout_disruption, statefulset_disruption};
-use crate::plan::undo::{FieldPath, ObjectKind, UndoPlan, UndoWrite, parse_field, plan_undo};
+use crate::plan::undo::{
+    FieldPath, ObjectKind, RESTARTED_AT, UndoPlan, UndoWrite, config_restart_needed, parse_field, plan_undo,
+};
 use crate::report::Reporter;
 use crate::report::preview::Preview;
 
@@ -40,16 +43,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     let found = latest_change(cluster, cli, reporter).await?;
     let plan = plan_undo(found.kind, &found.object, &found.record)?;
     let record = &found.record;
-    let made = format!(
-        "undoing `{}` made at {}{}",
-        record.command,
-        record.time,
-        record
-            .user
-            .as_ref()
-            .map(|u| format!(" by {u}"))
-            .unwrap_or_default()
-    );
+    let made = made_line(record);
     let dry_run = cli.global.dry_run;
 
     if plan.write == UndoWrite::Nothing {
@@ -76,16 +70,26 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             record.command
         ));
     }
-    let consequences = consequences(&found, &plan, cli);
+    let restart = config_restart(cluster, cli, &found, &plan).await?;
+    let consequences = consequences(&found, &plan, cli, restart.as_ref());
     reporter.preview(&Preview {
         changes: plan.changes.clone(),
         consequences: consequences.clone(),
         warnings,
     });
-    if let Some(question) = question(&plan, &consequences) {
+    if let Some(question) = question(&plan, &consequences, restart.is_some()) {
         reporter.confirm(&question, cli.global.yes, dry_run)?;
     }
-    check_all(cluster, &permissions(&found, &plan)).await?;
+    let mut needed = permissions(&found, &plan);
+    if restart.is_some() {
+        needed.push(Permission::new(
+            "patch",
+            "apps",
+            "deployments",
+            Some(&cli.targets.deployment),
+        ));
+    }
+    check_all(cluster, &needed).await?;
 
     let applied = write::apply(cluster, &found, &plan, dry_run).await?;
     if applied.write != UndoWrite::Delete
@@ -96,25 +100,110 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
              a second `undo` will not know about it"
         ));
     }
-    let applied_text = applied_text(&applied, &record.command);
+    let mut applied_text = applied_text(&applied, &record.command);
+    let mut all_changes = applied.changes.clone();
+    if let Some(deployment) = &restart {
+        let change = write::restart(cluster, deployment, dry_run).await?;
+        applied_text.push_str(&format!("; deployment/{} restarted", cli.targets.deployment));
+        all_changes.push(change);
+    }
     if dry_run {
         reporter.out(&format!(
             "dry run: the API server accepted: {applied_text}; nothing was persisted"
         ));
-        document(reporter, cluster, true, &applied.changes, true, &found);
+        document(reporter, cluster, true, &all_changes, true, &found);
         return Ok(());
     }
     reporter.out(&format!("applied: {applied_text}"));
 
-    if let Err(failure) = follow_rollout(cluster, cli, &found, &applied, &applied_text, reporter).await {
-        document(reporter, cluster, false, &applied.changes, false, &found);
+    let followed = match &restart {
+        Some(deployment) => follow_restart(cluster, cli, deployment, &applied_text, reporter).await,
+        None => follow_rollout(cluster, cli, &found, &applied, &applied_text, reporter).await,
+    };
+    if let Err(failure) = followed {
+        document(reporter, cluster, false, &all_changes, false, &found);
         return Err(failure);
     }
-    verify(cluster, &found, &applied, reporter).await
+    verify(cluster, &found, &applied, &all_changes, reporter).await
+}
+
+/// For a config change: the deployment to restart so its pods load the restored value, when
+/// they were restarted after the change (see [`config_restart_needed`]).
+async fn config_restart(
+    cluster: &Cluster,
+    cli: &Cli,
+    found: &Found,
+    plan: &UndoPlan,
+) -> Result<Option<Deployment>, Error> {
+    if found.kind != ObjectKind::ConfigMap || !matches!(plan.write, UndoWrite::Merge(_)) {
+        return Ok(None);
+    }
+    let Some(deployment) = cluster.get_opt::<Deployment>(&cli.targets.deployment).await? else {
+        return Ok(None);
+    };
+    let restarted_at = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(RESTARTED_AT))
+        .cloned();
+    Ok(config_restart_needed(restarted_at.as_deref(), &found.record.time).then_some(deployment))
+}
+
+/// Follows the restart of the deployment after a restored config.
+async fn follow_restart(
+    cluster: &Cluster,
+    cli: &Cli,
+    deployment: &Deployment,
+    applied_text: &str,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    let selector = deployment
+        .spec
+        .as_ref()
+        .map(|s| selector_string(&s.selector))
+        .unwrap_or_default();
+    let spec = FollowSpec {
+        name: &cli.targets.deployment,
+        selector: &selector,
+        timeout: cli.global.timeout,
+        applied: applied_text,
+        expected_replicas: None,
+        autoscaler: None,
+    };
+    reporter.info("following the restart");
+    follow::<Deployment>(cluster, &spec, reporter).await.map(|_| ())
+}
+
+/// `undoing `scale --replicas 5` made at <time> by <user>`; an undo of an undo says it redoes.
+fn made_line(record: &LastChange) -> String {
+    let by = record
+        .user
+        .as_ref()
+        .map(|u| format!(" by {u}"))
+        .unwrap_or_default();
+    if record.command == write::UNDO_COMMAND {
+        format!(
+            "undoing the `undo` made at {}{by}: this redoes the change it reverted",
+            record.time
+        )
+    } else {
+        format!("undoing `{}` made at {}{by}", record.command, record.time)
+    }
 }
 
 /// What the undo does besides the fields, for the preview.
-fn consequences(found: &Found, plan: &UndoPlan, cli: &Cli) -> Vec<String> {
+fn consequences(found: &Found, plan: &UndoPlan, cli: &Cli, restart: Option<&Deployment>) -> Vec<String> {
+    if let Some(deployment) = restart {
+        return vec![
+            format!(
+                "the pods were restarted after `{}` and loaded its value: deployment/{} restarts so they load the restored one",
+                found.record.command, cli.targets.deployment
+            ),
+            rollout_disruption(deployment).summary,
+        ];
+    }
     match (&plan.write, found.kind) {
         (UndoWrite::Delete, _) => vec![format!(
             "{} is deleted: deployment/{} keeps its current replica count and is no longer scaled automatically",
@@ -139,9 +228,9 @@ fn consequences(found: &Found, plan: &UndoPlan, cli: &Cli) -> Vec<String> {
             }
         }
         (_, ObjectKind::ConfigMap) => vec![format!(
-            "no pod restarts: the running pods keep the value they loaded until they restart \
-             (`kubectl rollout restart deployment/{} -n {}`)",
-            cli.targets.deployment, cli.global.namespace
+            "no pod restarts: deployment/{} was not restarted since `{}`, so its pods still run \
+             with the value being restored",
+            cli.targets.deployment, found.record.command
         )],
         _ => vec!["no pod restarts".into()],
     }
@@ -149,9 +238,9 @@ fn consequences(found: &Found, plan: &UndoPlan, cli: &Cli) -> Vec<String> {
 
 /// The confirmation question, when the undo needs one: pods restart, an object is deleted,
 /// or the values were changed by someone else since the recorded change.
-fn question(plan: &UndoPlan, consequences: &[String]) -> Option<String> {
+fn question(plan: &UndoPlan, consequences: &[String], restart: bool) -> Option<String> {
     let mut reasons = Vec::new();
-    if plan.restarts_pods {
+    if plan.restarts_pods || restart {
         reasons.push(consequences.join("; "));
     }
     if plan.write == UndoWrite::Delete {
@@ -246,6 +335,7 @@ async fn verify(
     cluster: &Cluster,
     found: &Found,
     applied: &UndoPlan,
+    all_changes: &[Change],
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
     let name = found.name.as_str();
@@ -264,7 +354,7 @@ async fn verify(
         }
         _ => false,
     };
-    document(reporter, cluster, false, &applied.changes, ok, found);
+    document(reporter, cluster, false, all_changes, ok, found);
     if ok {
         reporter.out(&format!(
             "{} is back to its values before `{}`",

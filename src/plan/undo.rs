@@ -440,6 +440,27 @@ fn configmap_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> 
     Ok(with_resource_version(json!({ "data": data }), current))
 }
 
+/// The pod-template annotation `kubectl rollout restart` (and `db connections --restart`) sets.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// Whether undoing a config change needs the deployment's pods restarted: only when they were
+/// restarted after the change (`restartedAt` at or after the record's time) and so loaded the
+/// value being undone. Pods not restarted since still run with the value the undo restores.
+pub fn config_restart_needed(restarted_at: Option<&str>, record_time: &str) -> bool {
+    let parse = |t: &str| t.parse::<k8s_openapi::jiff::Timestamp>().ok();
+    match (restarted_at.and_then(parse), parse(record_time)) {
+        (Some(restarted), Some(changed)) => restarted >= changed,
+        // A restart time we cannot compare: restarting is the safe side.
+        (Some(_), None) => true,
+        (None, _) => restarted_at.is_some(),
+    }
+}
+
+/// Strategic merge patch of a rolling restart (as `kubectl rollout restart` sends it).
+pub fn restart_patch(now: &str) -> Value {
+    json!({"spec": {"template": {"metadata": {"annotations": { RESTARTED_AT: now }}}}})
+}
+
 /// The most recent of the records found, by their `time`; on equal times the first given wins
 /// (callers pass them in a fixed order). A time that does not parse counts as oldest.
 pub fn most_recent<T>(records: Vec<(T, LastChange)>) -> Option<(T, LastChange)> {

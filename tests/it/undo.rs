@@ -77,7 +77,11 @@ fn scale_then_undo_goes_back_and_a_second_undo_redoes() {
     // The undo is recorded like any change: undoing it redoes the scale.
     let out = run(&sim, &["undo"]);
     out.assert_code(0);
-    assert!(out.stderr.contains("undoing `undo` made at"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("redoes the change it reverted"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(stored_replicas(&sim), 5);
 }
 
@@ -374,4 +378,55 @@ fn missing_permission_writes_nothing() {
         out.stderr
     );
     assert!(sim.persisted_writes().is_empty(), "{:?}", writes(&sim));
+}
+
+#[test]
+fn config_undo_restarts_pods_that_loaded_the_change_after_asking() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let field = "data[\"config.yaml\"].database.max_connections";
+    let original = object(&sim, "configmaps", "orchestrator-config")["data"]["config.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = json!({
+        "command": "db connections 50 --restart", "time": "2026-01-01T00:00:00Z",
+        "object": "configmap/orchestrator-config",
+        "previous": { field: 20 }, "written": { field: 50 },
+    });
+    edit(&sim, "configmaps", "orchestrator-config", |c| {
+        c["data"]["config.yaml"] = json!(original.replace("max_connections: 20", "max_connections: 50"));
+        c["metadata"]["annotations"] = json!({ ANNOTATION: record.to_string() });
+    });
+    // The pods were restarted after the change, so they run with 50.
+    edit(&sim, "deployments", "orchestrator", |d| {
+        d["spec"]["template"]["metadata"]["annotations"] =
+            json!({"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:05Z"});
+    });
+    wait_ready(&sim, 3);
+    sim.clear_requests();
+
+    let out = run(&sim, &["undo"]);
+    out.assert_code(3);
+    assert!(sim.persisted_writes().is_empty(), "{:?}", writes(&sim));
+    assert!(
+        out.stderr.contains("restarts so they load the restored one"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(&sim, &["undo", "--yes", "-o", "json"]);
+    out.assert_code(0);
+    let config = object(&sim, "configmaps", "orchestrator-config");
+    assert_eq!(config["data"]["config.yaml"], original);
+    let d = object(&sim, "deployments", "orchestrator");
+    let restarted = d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+        .as_str()
+        .unwrap();
+    assert_ne!(restarted, "2026-01-01T00:00:05Z", "restarted again");
+    assert_eq!(d["status"]["updatedReplicas"], 3);
+    assert_eq!(d["status"]["readyReplicas"], 3);
+    let doc = out.json();
+    assert_eq!(doc["changes"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["changes"][1]["object"], "deployment/orchestrator");
 }

@@ -381,3 +381,17 @@ fn the_most_recent_record_wins_and_ties_keep_the_order() {
     assert_eq!(picked.map(|(tag, _)| tag), Some("b"));
     assert!(most_recent::<&str>(vec![]).is_none());
 }
+
+#[test]
+fn config_undo_restarts_only_pods_that_loaded_the_change() {
+    let changed = "2026-11-28T08:00:00Z";
+    assert!(config_restart_needed(Some("2026-11-28T08:00:01Z"), changed));
+    assert!(config_restart_needed(Some(changed), changed));
+    assert!(!config_restart_needed(Some("2026-11-28T07:59:59Z"), changed));
+    assert!(!config_restart_needed(None, changed));
+    assert!(config_restart_needed(Some("yesterday"), changed));
+    assert_eq!(
+        restart_patch("T"),
+        json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "T"}}}}})
+    );
+}

@@ -430,3 +430,68 @@ fn config_undo_restarts_pods_that_loaded_the_change_after_asking() {
     assert_eq!(doc["changes"].as_array().unwrap().len(), 2);
     assert_eq!(doc["changes"][1]["object"], "deployment/orchestrator");
 }
+
+/// Waits (bounded) until the postgres StatefulSet has rolled out and is ready.
+fn wait_postgres_ready(sim: &Sim) -> Value {
+    for _ in 0..200 {
+        let s = object(sim, "statefulsets", "postgres");
+        let status = &s["status"];
+        if status["readyReplicas"] == 1
+            && status["currentRevision"] == status["updateRevision"]
+            && status["observedGeneration"] == s["metadata"]["generation"]
+        {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("postgres never became ready");
+}
+
+#[test]
+fn db_resources_restore_follows_the_statefulset_rollout() {
+    let sim = sim();
+    wait_postgres_ready(&sim);
+    let field = "spec.template.spec.containers[postgres].resources.requests.memory";
+    let record = json!({
+        "command": "db resources --requests memory=1536Mi", "time": "2099-01-01T00:00:00Z",
+        "object": "statefulset/postgres",
+        "previous": { field: "1Gi" }, "written": { field: "1536Mi" },
+    });
+    edit(&sim, "statefulsets", "postgres", |s| {
+        s["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"] = json!("1536Mi");
+        s["metadata"]["annotations"] = json!({ ANNOTATION: record.to_string() });
+    });
+    wait_postgres_ready(&sim);
+    sim.clear_requests();
+
+    run(&sim, &["undo"]).assert_code(3);
+    assert!(sim.persisted_writes().is_empty(), "{:?}", writes(&sim));
+
+    let out = run(&sim, &["undo", "--yes"]);
+    out.assert_code(0);
+    let s = wait_postgres_ready(&sim);
+    let resources = &s["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(resources["requests"], json!({"cpu": "500m", "memory": "1Gi"}));
+    assert_eq!(resources["limits"], json!({"cpu": "1", "memory": "2Gi"}));
+    assert!(out.stderr.contains("statefulset/postgres"), "{}", out.stderr);
+}
+
+#[test]
+fn an_unreadable_record_is_skipped_with_a_warning() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    run(&sim, &["scale", "--replicas", "4"]).assert_code(0);
+    edit(&sim, "configmaps", "orchestrator-config", |c| {
+        c["metadata"]["annotations"] = json!({ ANNOTATION: "{edited by hand" });
+    });
+    let out = run(&sim, &["undo"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains(
+            "configmap/orchestrator-config: the orchscale.io/last-change annotation is not readable"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stored_replicas(&sim), 3);
+}

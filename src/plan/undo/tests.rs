@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 
 fn record(object: &str, command: &str, previous: Value, written: Value) -> LastChange {

@@ -246,6 +246,10 @@ mod tests {
         assert_eq!(prev["spec.replicas"], json!(3));
         assert_eq!(prev["resources.requests.cpu"], json!("500m"));
         assert_eq!(prev["resources.limits.gpu"], Value::Null);
+        let written = written_values(&changes);
+        assert_eq!(written["spec.replicas"], json!(5));
+        assert_eq!(written["resources.requests.cpu"], json!(1));
+        assert_eq!(written["resources.limits.gpu"], json!(1));
     }
 
     #[test]

@@ -396,3 +396,103 @@ fn document(
     );
     reporter.set_document("undo", cluster, dry_run, changes, ok, extra);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(write: UndoWrite, restarts_pods: bool, drift: Vec<String>) -> UndoPlan {
+        UndoPlan {
+            object: "deployment/orchestrator".into(),
+            kind: ObjectKind::Deployment,
+            changes: vec![Change::new(
+                "deployment/orchestrator",
+                "spec.replicas",
+                Some("5".into()),
+                Some("3".into()),
+            )],
+            write,
+            restarts_pods,
+            drift,
+            unverified: false,
+        }
+    }
+
+    #[test]
+    fn the_made_line_names_command_time_and_user_and_says_when_it_redoes() {
+        let mut record = LastChange::new(
+            "scale --replicas 5",
+            "2026-11-28T08:00:00Z",
+            Some("alice".into()),
+            "deployment/orchestrator",
+            Default::default(),
+        );
+        assert_eq!(
+            made_line(&record),
+            "undoing `scale --replicas 5` made at 2026-11-28T08:00:00Z by alice"
+        );
+        record.command = "undo".into();
+        record.user = None;
+        assert_eq!(
+            made_line(&record),
+            "undoing the `undo` made at 2026-11-28T08:00:00Z: this redoes the change it reverted"
+        );
+    }
+
+    #[test]
+    fn only_restarts_deletes_and_drift_ask() {
+        let merge = UndoWrite::Merge(json!({}));
+        assert_eq!(question(&plan(merge.clone(), false, vec![]), &[], false), None);
+        let restart = question(
+            &plan(merge.clone(), true, vec![]),
+            &["3 pods restart".into()],
+            false,
+        );
+        assert_eq!(restart.as_deref(), Some("3 pods restart"));
+        assert!(question(&plan(merge.clone(), false, vec![]), &["x".into()], true).is_some());
+        let delete = question(&plan(UndoWrite::Delete, false, vec![]), &[], false).unwrap();
+        assert!(delete.contains("will be deleted"));
+        let drift = question(&plan(merge, false, vec!["changed".into()]), &[], false).unwrap();
+        assert!(drift.contains("overwrites"));
+    }
+
+    #[test]
+    fn applied_text_lists_the_restored_fields() {
+        let text = applied_text(
+            &plan(UndoWrite::Merge(json!({})), false, vec![]),
+            "scale --replicas 5",
+        );
+        assert_eq!(
+            text,
+            "deployment/orchestrator restored (spec.replicas 5 -> 3), undoing `scale --replicas 5`"
+        );
+        let text = applied_text(&plan(UndoWrite::Delete, false, vec![]), "hpa --create");
+        assert_eq!(text, "deployment/orchestrator deleted (undoing `hpa --create`)");
+    }
+
+    #[test]
+    fn permissions_cover_the_write() {
+        let found = Found {
+            kind: ObjectKind::HorizontalPodAutoscaler,
+            name: "orchestrator".into(),
+            object: json!({}),
+            record: LastChange::new(
+                "hpa --create",
+                "t",
+                None,
+                "horizontalpodautoscaler/orchestrator",
+                Default::default(),
+            ),
+        };
+        let p = permissions(&found, &plan(UndoWrite::Delete, false, vec![]));
+        assert_eq!(
+            p,
+            vec![Permission::new(
+                "delete",
+                "autoscaling",
+                "horizontalpodautoscalers",
+                Some("orchestrator")
+            )]
+        );
+    }
+}

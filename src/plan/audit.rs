@@ -149,6 +149,22 @@ mod tests {
     }
 
     #[test]
+    fn written_values_round_trip_and_old_records_still_parse() {
+        let mut written = BTreeMap::new();
+        written.insert("spec.replicas".to_string(), json!(5));
+        let rec = record().with_written(written);
+        let mut annotations = BTreeMap::new();
+        annotations.insert(ANNOTATION.to_string(), rec.to_annotation());
+        assert_eq!(parse(&annotations).unwrap().written["spec.replicas"], 5);
+        // A record without `written` (older, or hand-made) parses with an empty map, and one
+        // with nothing written does not carry the key.
+        let v: Value = serde_json::from_str(&record().to_annotation()).unwrap();
+        assert!(v.get("written").is_none());
+        annotations.insert(ANNOTATION.to_string(), record().to_annotation());
+        assert!(parse(&annotations).unwrap().written.is_empty());
+    }
+
+    #[test]
     fn time_is_rfc3339() {
         let t = now_rfc3339();
         assert!(t.ends_with('Z') && t.contains('T'), "{t}");

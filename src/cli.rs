@@ -153,8 +153,17 @@ pub enum Command {
     Db(DbCommand),
 
     /// Check that the orchestrator is healthy (the runbook's Validation section)
-    #[command(after_help = "Examples:\n  kubectl orchscale validate\n  \
-                            kubectl orchscale validate --health-url https://orchestrator.example.com/health")]
+    #[command(
+        after_help = "Checks, read-only: deployment available (ready = desired, spec observed), every pod \
+                      Ready (the ones that are not are named, with why), HPA present with ScalingActive, \
+                      metrics.k8s.io answering for the pods, postgres statefulset ready (no update \
+                      pending), and the health endpoint: --health-url (a GET, 5 s timeout, 2xx passes) or \
+                      else the service's /health through the API server's service proxy.\n\
+                      Exit 0 only when every check passes, else 1. With -o json: `checks` [{name, ok, detail}].\n\n\
+                      Examples:\n  kubectl orchscale validate\n  \
+                      kubectl orchscale validate --health-url https://orchestrator.example.com/health\n  \
+                      kubectl orchscale validate -o json"
+    )]
     Validate(ValidateArgs),
 
     /// One-screen overview: deployment, pods, HPA, resources, postgres, pool size (read-only)
@@ -242,8 +251,23 @@ pub enum DbCommand {
     )]
     Resources(ResourcesArgs),
     /// Set database.max_connections in the orchestrator's config (and offer a restart)
-    #[command(after_help = "Examples:\n  kubectl orchscale db connections 50\n  \
-                            kubectl orchscale db connections 50 --restart --yes")]
+    #[command(
+        after_help = "Only the max_connections line of config.yaml changes; comments and every other key \
+                      stay byte for byte. Warns when N x the HPA's maxReplicas exceeds the database's \
+                      max_connections (read from the postgres statefulset's -c max_connections=N).\n\
+                      The pods read the config at start: by default (or with --restart) the deployment is \
+                      restarted afterwards (as `kubectl rollout restart`) and the rollout followed. Since \
+                      pods restart, the whole operation is confirmed BEFORE anything is written: \
+                      `Continue? [y/N]`, --yes skips it, and without a terminal and without --yes it \
+                      exits 3 with nothing written. --restart chooses the restart; it is not a yes. \
+                      --no-restart writes only the config, without a prompt: the pods keep the old value \
+                      until they restart. --dry-run sends both writes as server-side dry runs and never \
+                      prompts.\n\n\
+                      Examples:\n  kubectl orchscale db connections 50\n  \
+                      kubectl orchscale db connections 50 --restart --yes\n  \
+                      kubectl orchscale db connections 50 --no-restart\n  \
+                      kubectl orchscale db connections 50 --dry-run -o json"
+    )]
     Connections(ConnectionsArgs),
 }
 
@@ -252,10 +276,11 @@ pub struct ConnectionsArgs {
     /// Connections per orchestrator pod
     #[arg(value_name = "N", allow_negative_numbers = true)]
     pub max_connections: i64,
-    /// Restart the deployment afterwards so the pods load the new value
+    /// Restart the deployment afterwards so the pods load the new value (the default; still
+    /// confirmed: --yes skips the prompt); with an unchanged value, restart anyway
     #[arg(long, conflicts_with = "no_restart")]
     pub restart: bool,
-    /// Do not restart the deployment
+    /// Only change the config: no restart, no prompt; the pods load it at their next restart
     #[arg(long)]
     pub no_restart: bool,
 }

@@ -190,40 +190,10 @@ impl Store {
 
     /// Replaces an object. When `object` carries `metadata.resourceVersion`, it must
     /// be the current one (optimistic concurrency), otherwise `Conflict`.
-    pub fn update(&self, key: &ObjectKey, mut object: Value, part: UpdatePart) -> Result<Value, StoreError> {
+    pub fn update(&self, key: &ObjectKey, object: Value, part: UpdatePart) -> Result<Value, StoreError> {
         let mut inner = self.lock();
         let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.clone();
-        check_precondition(&object, &current)?;
-        let merged = match part {
-            UpdatePart::Main => {
-                // Immutable and server-owned metadata stay as stored.
-                let meta = metadata_mut(&mut object);
-                for field in ["uid", "creationTimestamp", "name", "namespace"] {
-                    match current["metadata"].get(field) {
-                        Some(v) => meta.insert(field.into(), v.clone()),
-                        None => meta.remove(field),
-                    };
-                }
-                let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
-                let spec_changed = object.get("spec") != current.get("spec");
-                let generation = if spec_changed { generation + 1 } else { generation };
-                metadata_mut(&mut object).insert("generation".into(), json!(generation));
-                match current.get("status") {
-                    Some(status) => object["status"] = status.clone(),
-                    None => {
-                        if let Some(map) = object.as_object_mut() {
-                            map.remove("status");
-                        }
-                    }
-                }
-                object
-            }
-            UpdatePart::Status => {
-                let mut merged = current.clone();
-                merged["status"] = object.get("status").cloned().unwrap_or(Value::Null);
-                merged
-            }
-        };
+        let merged = merge_update(&current, object, part)?;
         if strip_rv(&merged) == strip_rv(&current) {
             // A no-op write does not bump the resourceVersion or wake watches, as on a real server.
             return Ok(current);
@@ -358,6 +328,46 @@ fn check_precondition(object: &Value, current: &Value) -> Result<(), StoreError>
     }
 }
 
+/// What an update of `current` with `object` stores (before its new resourceVersion), as the
+/// API server computes it: the precondition is checked; a main update keeps server-owned
+/// metadata and the status and bumps `generation` when `spec` changes; a status update
+/// replaces only `status`. Pure, so dry runs preview exactly what a write would store.
+pub fn merge_update(current: &Value, mut object: Value, part: UpdatePart) -> Result<Value, StoreError> {
+    check_precondition(&object, current)?;
+    let mut merged = match part {
+        UpdatePart::Main => {
+            // Immutable and server-owned metadata stay as stored.
+            let meta = metadata_mut(&mut object);
+            for field in ["uid", "creationTimestamp", "name", "namespace"] {
+                match current["metadata"].get(field) {
+                    Some(v) => meta.insert(field.into(), v.clone()),
+                    None => meta.remove(field),
+                };
+            }
+            let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+            let spec_changed = object.get("spec") != current.get("spec");
+            let generation = if spec_changed { generation + 1 } else { generation };
+            metadata_mut(&mut object).insert("generation".into(), json!(generation));
+            match current.get("status") {
+                Some(status) => object["status"] = status.clone(),
+                None => {
+                    if let Some(map) = object.as_object_mut() {
+                        map.remove("status");
+                    }
+                }
+            }
+            object
+        }
+        UpdatePart::Status => {
+            let mut merged = current.clone();
+            merged["status"] = object.get("status").cloned().unwrap_or(Value::Null);
+            merged
+        }
+    };
+    metadata_mut(&mut merged).insert("resourceVersion".into(), json!(rv_of(current).to_string()));
+    Ok(merged)
+}
+
 /// The resourceVersion stored in an object's metadata (0 when absent).
 pub fn rv_of(object: &Value) -> u64 {
     object["metadata"]["resourceVersion"]
@@ -445,6 +455,22 @@ mod tests {
         // `changed` still carries the first resourceVersion.
         assert!(matches!(
             store.update(&key, changed, UpdatePart::Main),
+            Err(StoreError::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn merge_update_previews_a_write_without_storing_it() {
+        let current = json!({"metadata": {"name": "web", "uid": "u", "generation": 1, "resourceVersion": "5"},
+            "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        let new = json!({"metadata": {"name": "web", "resourceVersion": "5"}, "spec": {"replicas": 2}});
+        let result = merge_update(&current, new, UpdatePart::Main).expect("preview");
+        assert_eq!(result["metadata"]["generation"], 2);
+        assert_eq!(result["metadata"]["uid"], "u");
+        assert_eq!(result["status"]["replicas"], 1, "a main update keeps the status");
+        let stale = json!({"metadata": {"resourceVersion": "4"}, "spec": {}});
+        assert!(matches!(
+            merge_update(&current, stale, UpdatePart::Main),
             Err(StoreError::Conflict { .. })
         ));
     }

@@ -7,14 +7,16 @@
 //! resourceVersion read, `shared::record_change` for the audit trail, `follow::follow` for the
 //! rollout, then verify and `reporter.set_document` for `-o json`.
 
+pub mod connections;
 pub mod hpa;
 pub mod meta;
 pub mod scale;
 pub mod shared;
 pub mod status;
 pub mod undo;
+pub mod validate;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DbCommand};
 use crate::cluster::{self, Cluster};
 use crate::error::Error;
 use crate::report::Reporter;
@@ -36,6 +38,16 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             let input = hpa::input(args)?;
             let cluster = connect(cli).await?;
             hpa::run(&cluster, cli, &input, reporter).await
+        }
+        Command::Db(DbCommand::Connections(args)) => {
+            // Bad input is refused before any request, even before connecting.
+            let n = crate::plan::connections::pool_size(args.max_connections)?;
+            let cluster = connect(cli).await?;
+            connections::run(&cluster, cli, args, n, reporter).await
+        }
+        Command::Validate(args) => {
+            let cluster = connect(cli).await?;
+            validate::run(&cluster, cli, args, reporter).await
         }
         Command::Status => {
             let cluster = connect(cli).await?;

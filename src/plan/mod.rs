@@ -10,6 +10,7 @@ pub mod hpa;
 pub mod resources;
 pub mod scale;
 pub mod undo;
+pub mod validate;
 
 use serde::Serialize;
 

@@ -5,7 +5,7 @@
 //! resources, db connections). Each restore is computed from the CURRENT object, so that
 //! unrelated edits made since (another metric, another config key) survive the undo.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::audit::LastChange;
 use super::{Change, PlanError};
@@ -239,8 +239,7 @@ fn describe_target(target: &Value) -> Option<String> {
     }
 }
 
-/// The pod-template annotation `kubectl rollout restart` (and `db connections --restart`) sets.
-pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+pub use super::connections::{RESTARTED_AT, restart_patch};
 
 /// Whether undoing a config change needs the deployment's pods restarted: only when they were
 /// restarted after the change (`restartedAt` at or after the record's time) and so loaded the
@@ -248,16 +247,13 @@ pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 pub fn config_restart_needed(restarted_at: Option<&str>, record_time: &str) -> bool {
     let parse = |t: &str| t.parse::<k8s_openapi::jiff::Timestamp>().ok();
     match (restarted_at.and_then(parse), parse(record_time)) {
-        (Some(restarted), Some(changed)) => restarted >= changed,
+        // restartedAt is written at whole seconds (as kubectl does), after the record, often
+        // within the same second: compare seconds.
+        (Some(restarted), Some(changed)) => restarted.as_second() >= changed.as_second(),
         // A restart time we cannot compare: restarting is the safe side.
         (Some(_), None) => true,
         (None, _) => restarted_at.is_some(),
     }
-}
-
-/// Strategic merge patch of a rolling restart (as `kubectl rollout restart` sends it).
-pub fn restart_patch(now: &str) -> Value {
-    json!({"spec": {"template": {"metadata": {"annotations": { RESTARTED_AT: now }}}}})
 }
 
 /// The most recent of the records found, by their `time`; on equal times the first given wins

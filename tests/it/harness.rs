@@ -132,10 +132,29 @@ impl Following {
         let status = self.child.wait().unwrap();
         (status.code(), rest)
     }
+
+    /// Sends SIGINT as a terminal's Ctrl-C would; returns the exit code and all of stderr.
+    pub fn interrupt(self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(killed.success(), "kill -INT {pid}");
+        let seen = self.seen.clone();
+        let (code, rest) = self.finish();
+        (code, seen + &rest)
+    }
 }
 
-/// Starts the binary and returns once it follows the rollout (the write is done).
-pub fn start_following(sim: &Sim, args: &[&str]) -> Following {
+/// Whether kill(1) is there to send SIGINT; the Ctrl-C tests skip, saying so, without it.
+pub fn can_send_sigint() -> bool {
+    let found = Command::new("kill").arg("-l").output().is_ok();
+    if !found {
+        println!("SKIP: kill(1) not found to send SIGINT");
+    }
+    found
+}
+
+/// Starts the binary and returns once a line of its stderr satisfies `reached`.
+pub fn start_until(sim: &Sim, args: &[&str], reached: impl Fn(&str) -> bool) -> Following {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-orchscale"))
         .args(args)
@@ -148,15 +167,23 @@ pub fn start_following(sim: &Sim, args: &[&str]) -> Following {
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped stderr"));
     let mut seen = String::new();
     let mut line = String::new();
+    let mut found = false;
     while stderr.read_line(&mut line).unwrap_or(0) > 0 {
         seen.push_str(&line);
-        if line.contains("following the rollout") {
+        if reached(&line) {
+            found = true;
             break;
         }
         line.clear();
     }
-    assert!(seen.contains("following the rollout"), "{seen}");
+    assert!(found, "the expected line never came:\n{seen}");
+    Following { child, stderr, seen }
+}
+
+/// Starts the binary and returns once it follows the rollout (the write is done).
+pub fn start_following(sim: &Sim, args: &[&str]) -> Following {
+    let following = start_until(sim, args, |line| line.contains("following the rollout"));
     // Let the follower start its watches.
     std::thread::sleep(Duration::from_millis(300));
-    Following { child, stderr, seen }
+    following
 }

@@ -1,15 +1,15 @@
 //! `hpa`: only the given fields change (checked in the store), validation before writing,
 //! a missing HPA and `--create`, dry run, 409 retry, `--watch`, JSON, permissions.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use orchscale_sim::store::{ObjectKey, UpdatePart};
 use orchscale_sim::{FaultRule, Sim, SimOptions};
 use serde_json::{Value, json};
 
-use crate::harness::{NAMESPACE, object, run, sim, stored_replicas, wait_ready};
+use crate::harness::{
+    NAMESPACE, can_send_sigint, object, run, sim, start_until, stored_replicas, wait_ready,
+};
 
 fn hpa(sim: &Sim) -> Value {
     object(sim, "horizontalpodautoscalers", "orchestrator")
@@ -458,44 +458,9 @@ fn a_target_above_100_is_legal_with_a_warning() {
     );
 }
 
-/// Whether kill(1) is there to send SIGINT (the Ctrl-C tests skip otherwise).
-fn can_send_sigint() -> bool {
-    let found = Command::new("kill").arg("-l").output().is_ok();
-    if !found {
-        println!("SKIP: kill(1) not found to send SIGINT");
-    }
-    found
-}
-
-/// Runs `args`, waits until the watch shows its panel, sends SIGINT as a terminal's Ctrl-C
-/// would, and returns the exit code and all of stderr.
+/// Runs `args`, waits until the watch shows its panel, then interrupts it as Ctrl-C would.
 fn interrupt_watch(sim: &Sim, args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-orchscale"))
-        .args(args)
-        .env("KUBECONFIG", sim.kubeconfig())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
-        seen.push_str(&line);
-        if line.starts_with("HPA orchestrator") {
-            break;
-        }
-        line.clear();
-    }
-    assert!(seen.contains("HPA orchestrator"), "the panel was shown:\n{seen}");
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    stderr.read_to_string(&mut seen).unwrap();
-    (child.wait().unwrap().code(), seen)
+    start_until(sim, args, |line| line.starts_with("HPA orchestrator")).interrupt()
 }
 
 #[test]

@@ -4,7 +4,9 @@
 mod harness;
 
 mod cli;
+mod connections;
 mod context;
+mod distribution;
 mod faults;
 mod follow;
 mod hpa;
@@ -14,3 +16,4 @@ mod rollout;
 mod scale;
 mod status;
 mod undo;
+mod validate;

@@ -1,12 +1,11 @@
 //! Rollouts that do not finish: failing pods, --rollback-on-failure, --timeout, Ctrl-C.
 
-use std::process::Command;
 use std::time::Duration;
 
 use orchscale_sim::PodFailure;
 use orchscale_sim::store::ObjectKey;
 
-use crate::harness::{live_pods, run, sim, start_following, stored_replicas, wait_ready};
+use crate::harness::{can_send_sigint, live_pods, run, sim, start_following, stored_replicas, wait_ready};
 
 #[test]
 fn crash_looping_pods_fail_the_rollout_naming_them() {
@@ -76,8 +75,7 @@ fn timeout_is_the_tools_own_and_says_what_was_applied() {
 
 #[test]
 fn ctrl_c_during_the_wait_exits_130() {
-    if Command::new("kill").arg("-l").output().is_err() {
-        println!("SKIP: kill(1) not found to send SIGINT");
+    if !can_send_sigint() {
         return;
     }
     let sim = sim();
@@ -89,22 +87,13 @@ fn ctrl_c_during_the_wait_exits_130() {
         "{}",
         following.seen
     );
-    // Interrupt it as a terminal's Ctrl-C would.
-    let pid = following.child.id().to_string();
+    let (code, stderr) = following.interrupt();
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
+        stderr.contains("interrupted") && stderr.contains("replicas were set to 5"),
+        "{stderr}"
     );
-    let (code, rest) = following.finish();
-    assert_eq!(code, Some(130), "{rest}");
-    assert!(
-        rest.contains("interrupted") && rest.contains("replicas were set to 5"),
-        "{rest}"
-    );
-    assert!(rest.contains("continues in the cluster"), "{rest}");
+    assert!(stderr.contains("continues in the cluster"), "{stderr}");
 }
 
 #[test]

@@ -495,3 +495,50 @@ fn an_unreadable_record_is_skipped_with_a_warning() {
     );
     assert_eq!(stored_replicas(&sim), 3);
 }
+
+#[test]
+fn db_connections_then_undo_restores_the_pool_and_restarts_only_when_needed() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let original = object(&sim, "configmaps", "orchestrator-config")["data"]["config.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let restarted_at = |sim: &Sim| {
+        object(sim, "deployments", "orchestrator")["spec"]["template"]["metadata"]["annotations"]
+            ["kubectl.kubernetes.io/restartedAt"]
+            .clone()
+    };
+
+    // Not restarted: the pods still run with 20, so the undo restarts nothing and asks nothing.
+    run(&sim, &["db", "connections", "15", "--no-restart"]).assert_code(0);
+    let out = run(&sim, &["undo"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("no pod restarts"), "{}", out.stderr);
+    assert_eq!(
+        object(&sim, "configmaps", "orchestrator-config")["data"]["config.yaml"],
+        original
+    );
+    assert_eq!(restarted_at(&sim), Value::Null);
+
+    // Restarted: the pods loaded 15, so the undo restarts them again, after asking.
+    run(&sim, &["db", "connections", "15", "--restart", "--yes"]).assert_code(0);
+    let first_restart = restarted_at(&sim);
+    assert!(first_restart.is_string());
+    run(&sim, &["undo"]).assert_code(3);
+    let out = run(&sim, &["undo", "--yes"]);
+    out.assert_code(0);
+    assert_eq!(
+        object(&sim, "configmaps", "orchestrator-config")["data"]["config.yaml"],
+        original
+    );
+    let d = object(&sim, "deployments", "orchestrator");
+    assert_eq!(d["status"]["updatedReplicas"], 3);
+    assert_eq!(d["status"]["readyReplicas"], 3);
+    assert!(
+        out.stdout.contains("deployment/orchestrator restarted"),
+        "{}",
+        out.stdout
+    );
+    assert_ne!(restarted_at(&sim), first_restart, "restarted again");
+}

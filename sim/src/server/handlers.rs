@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use crate::store::{ObjectKey, StoreError, UpdatePart, metadata_mut, now_rfc3339, rv_of};
+use crate::store::{ObjectKey, StoreError, UpdatePart, merge_update, metadata_mut, now_rfc3339, rv_of};
 
 use super::list::{list, position, selected};
 use super::patch::{self, PatchType};
@@ -164,47 +164,6 @@ fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<R
     Ok(json_response(StatusCode::CREATED, &created))
 }
 
-/// What `Store::update` would store, without storing it (for dry runs).
-fn preview_update(current: &Value, mut object: Value, part: UpdatePart) -> Result<Value, StoreError> {
-    if let Some(rv) = object["metadata"]["resourceVersion"].as_str()
-        && !rv.is_empty()
-        && rv.parse::<u64>().ok() != Some(rv_of(current))
-    {
-        return Err(StoreError::Conflict {
-            current: rv_of(current),
-        });
-    }
-    let mut result = match part {
-        UpdatePart::Main => {
-            let meta = metadata_mut(&mut object);
-            for field in ["uid", "creationTimestamp", "name", "namespace", "generation"] {
-                match current["metadata"].get(field) {
-                    Some(v) => meta.insert(field.into(), v.clone()),
-                    None => meta.remove(field),
-                };
-            }
-            if object.get("spec") != current.get("spec") {
-                let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
-                metadata_mut(&mut object).insert("generation".into(), json!(generation + 1));
-            }
-            object["status"] = current.get("status").cloned().unwrap_or(Value::Null);
-            if object["status"].is_null()
-                && let Some(map) = object.as_object_mut()
-            {
-                map.remove("status");
-            }
-            object
-        }
-        UpdatePart::Status => {
-            let mut merged = current.clone();
-            merged["status"] = object.get("status").cloned().unwrap_or(Value::Null);
-            merged
-        }
-    };
-    metadata_mut(&mut result).insert("resourceVersion".into(), json!(rv_of(current).to_string()));
-    Ok(result)
-}
-
 /// Validates and stores (or, for a dry run, previews) a replacement of the addressed object.
 fn write(app: &App, request: &ApiRequest, current: &Value, mut object: Value) -> Result<Value, ApiError> {
     let info = request.target.info;
@@ -217,7 +176,7 @@ fn write(app: &App, request: &ApiRequest, current: &Value, mut object: Value) ->
         validate::validate(info, &checked)?;
     }
     let result = if request.dry_run() {
-        preview_update(current, object, part)
+        merge_update(current, object, part)
     } else {
         app.store.update(&key_of(request), object, part)
     };
@@ -334,25 +293,4 @@ fn delete_collection(app: &App, request: &ApiRequest) -> Result<Response, ApiErr
         "metadata": {"resourceVersion": rv.to_string()},
         "items": items,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn preview_update_keeps_status_bumps_generation_and_checks_precondition() {
-        let current = json!({"metadata": {"name": "web", "uid": "u", "generation": 1, "resourceVersion": "5"},
-            "spec": {"replicas": 1}, "status": {"replicas": 1}});
-        let new = json!({"metadata": {"name": "web", "resourceVersion": "5"}, "spec": {"replicas": 2}});
-        let result = preview_update(&current, new, UpdatePart::Main).expect("preview");
-        assert_eq!(result["metadata"]["generation"], 2);
-        assert_eq!(result["metadata"]["uid"], "u");
-        assert_eq!(result["status"]["replicas"], 1);
-        let stale = json!({"metadata": {"resourceVersion": "4"}, "spec": {}});
-        assert!(matches!(
-            preview_update(&current, stale, UpdatePart::Main),
-            Err(StoreError::Conflict { .. })
-        ));
-    }
 }

@@ -132,6 +132,8 @@ pub async fn restart(cluster: &Cluster, deployment: &Deployment, dry_run: bool) 
         .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.get(RESTARTED_AT))
         .cloned();
+    // Sub-second precision: a restart in the same second as the one it follows must still
+    // change the template, or nothing would restart.
     let now = now_rfc3339();
     cluster
         .patch::<Deployment, _>(&name, &Patch::Strategic(restart_patch(&now)), dry_run)

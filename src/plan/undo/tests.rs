@@ -1,5 +1,7 @@
 use std::collections::BTreeMap;
 
+use serde_json::json;
+
 use super::*;
 
 fn record(object: &str, command: &str, previous: Value, written: Value) -> LastChange {
@@ -389,6 +391,8 @@ fn config_undo_restarts_only_pods_that_loaded_the_change() {
     let changed = "2026-11-28T08:00:00Z";
     assert!(config_restart_needed(Some("2026-11-28T08:00:01Z"), changed));
     assert!(config_restart_needed(Some(changed), changed));
+    // A restart in the same second as the change, written at whole seconds, came after it.
+    assert!(config_restart_needed(Some(changed), "2026-11-28T08:00:00.750Z"));
     assert!(!config_restart_needed(Some("2026-11-28T07:59:59Z"), changed));
     assert!(!config_restart_needed(None, changed));
     assert!(config_restart_needed(Some("yesterday"), changed));

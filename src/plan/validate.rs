@@ -1,0 +1,350 @@
+//! The checks of `validate` (the runbook's Validation section), as pure verdicts over the
+//! objects read: each gives a name, ok or not, and a one-line detail saying why.
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::Pod;
+use serde::Serialize;
+
+use crate::health::{self, Workload};
+
+/// One line of the checklist (and one element of the JSON `checks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Check {
+    pub fn new(name: &str, ok: bool, detail: impl Into<String>) -> Self {
+        Check {
+            name: name.to_string(),
+            ok,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Check names, stable for scripts reading the JSON.
+pub const DEPLOYMENT: &str = "deployment available";
+pub const PODS: &str = "pods ready";
+pub const HPA: &str = "hpa scaling active";
+pub const METRICS: &str = "metrics available";
+pub const STATEFULSET: &str = "statefulset ready";
+pub const HEALTH: &str = "health endpoint";
+
+/// Available when the controller has seen the current spec and ready = available = updated =
+/// desired.
+pub fn deployment_check(name: &str, deployment: Option<&Deployment>) -> Check {
+    let Some(d) = deployment else {
+        return Check::new(DEPLOYMENT, false, format!("deployment/{name} not found"));
+    };
+    let n = d.counts();
+    let ok = n.observed && n.ready == n.desired && n.available == n.desired && n.updated == n.desired;
+    let mut detail = format!(
+        "deployment/{name}: {}/{} ready, {} available, {} up to date",
+        n.ready, n.desired, n.available, n.updated
+    );
+    if !n.observed {
+        detail.push_str("; the controller has not observed the latest spec yet");
+    }
+    Check::new(DEPLOYMENT, ok, detail)
+}
+
+/// Every (non-terminating) pod Ready; the ones that are not are named, with why.
+pub fn pods_check(pods: &[Pod]) -> Check {
+    let live: Vec<&Pod> = pods.iter().filter(|p| !health::is_terminating(p)).collect();
+    if live.is_empty() {
+        return Check::new(PODS, false, "no pods found for the deployment's selector");
+    }
+    let not_ready: Vec<String> = live
+        .iter()
+        .filter(|p| !health::pod_ready(p))
+        .map(|p| match health::pod_problem(p) {
+            Some(problem) => problem.to_string(),
+            None => format!(
+                "pod {}: not Ready ({})",
+                p.metadata.name.as_deref().unwrap_or("?"),
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_else(|| "Pending".into())
+            ),
+        })
+        .collect();
+    let ready = live.len() - not_ready.len();
+    if not_ready.is_empty() {
+        Check::new(PODS, true, format!("{ready}/{} pods Ready", live.len()))
+    } else {
+        Check::new(
+            PODS,
+            false,
+            format!("{ready}/{} pods Ready; {}", live.len(), not_ready.join("; ")),
+        )
+    }
+}
+
+/// The HPA exists and its ScalingActive condition is True (it can compute a replica count).
+pub fn hpa_check(name: &str, hpa: Option<&HorizontalPodAutoscaler>) -> Check {
+    let Some(hpa) = hpa else {
+        return Check::new(
+            HPA,
+            false,
+            format!("horizontalpodautoscaler/{name} not found: the deployment does not autoscale"),
+        );
+    };
+    let spec = hpa.spec.as_ref();
+    let bounds = format!(
+        "min {} max {}",
+        spec.and_then(|s| s.min_replicas).unwrap_or(1),
+        spec.map(|s| s.max_replicas).unwrap_or_default()
+    );
+    let condition = hpa
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "ScalingActive"));
+    match condition {
+        Some(c) if c.status == "True" => Check::new(
+            HPA,
+            true,
+            format!(
+                "horizontalpodautoscaler/{name} ({bounds}): ScalingActive ({})",
+                c.reason.as_deref().unwrap_or("True")
+            ),
+        ),
+        Some(c) => Check::new(
+            HPA,
+            false,
+            format!(
+                "horizontalpodautoscaler/{name} ({bounds}): ScalingActive {}: {}: {}",
+                c.status,
+                c.reason.as_deref().unwrap_or("-"),
+                c.message.as_deref().unwrap_or("-")
+            ),
+        ),
+        None => Check::new(
+            HPA,
+            false,
+            format!(
+                "horizontalpodautoscaler/{name} ({bounds}): no ScalingActive condition yet \
+                 (the HPA controller has not evaluated it)"
+            ),
+        ),
+    }
+}
+
+/// metrics.k8s.io answers and has samples for the pods. `samples` is `None` when the API is
+/// not served, else how many of `pods` have a sample.
+pub fn metrics_check(samples: Option<usize>, pods: usize) -> Check {
+    match samples {
+        None => Check::new(
+            METRICS,
+            false,
+            "metrics.k8s.io is not served (is metrics-server installed?): the HPA cannot scale on usage",
+        ),
+        Some(0) if pods > 0 => Check::new(
+            METRICS,
+            false,
+            format!("metrics.k8s.io answers but has no sample for any of the {pods} pods"),
+        ),
+        Some(n) => Check::new(
+            METRICS,
+            true,
+            format!("metrics.k8s.io answers: samples for {n}/{pods} pods"),
+        ),
+    }
+}
+
+/// Ready when the controller observed the spec, readyReplicas = replicas and
+/// currentRevision = updateRevision (no rollout pending).
+pub fn statefulset_check(name: &str, statefulset: Option<&StatefulSet>) -> Check {
+    let Some(s) = statefulset else {
+        return Check::new(STATEFULSET, false, format!("statefulset/{name} not found"));
+    };
+    let n = s.counts();
+    let status = s.status.as_ref();
+    let current = status.and_then(|s| s.current_revision.clone());
+    let update = status.and_then(|s| s.update_revision.clone());
+    let same_revision = update.is_none() || current == update;
+    let ok = n.observed && n.ready == n.desired && same_revision;
+    let mut detail = format!("statefulset/{name}: {}/{} ready", n.ready, n.desired);
+    if same_revision {
+        detail.push_str(&format!(
+            ", revision {}",
+            current.as_deref().unwrap_or("(unknown)")
+        ));
+    } else {
+        detail.push_str(&format!(
+            ", update pending: current revision {} != update revision {}",
+            current.as_deref().unwrap_or("(none)"),
+            update.as_deref().unwrap_or("(none)")
+        ));
+    }
+    if !n.observed {
+        detail.push_str("; the controller has not observed the latest spec yet");
+    }
+    Check::new(STATEFULSET, ok, detail)
+}
+
+/// The health endpoint: ok on a 2xx answer. `answer` is the status code and reason, or the
+/// error that prevented an answer.
+pub fn health_check(target: &str, answer: Result<(u16, String), String>) -> Check {
+    match answer {
+        Ok((code, reason)) => Check::new(
+            HEALTH,
+            (200..300).contains(&code),
+            format!("GET {target}: {code} {reason}").trim_end().to_string(),
+        ),
+        Err(error) => Check::new(HEALTH, false, format!("GET {target}: {error}")),
+    }
+}
+
+/// The checklist as text: `✓ name: detail` / `✗ name: detail`, and a verdict line.
+pub fn render(checks: &[Check]) -> String {
+    let mut out: Vec<String> = checks
+        .iter()
+        .map(|c| format!("{} {}: {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail))
+        .collect();
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    out.push(if failed == 0 {
+        format!("all {} checks passed", checks.len())
+    } else {
+        format!("{failed} of {} checks failed", checks.len())
+    });
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(status: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({"metadata": {"name": "o", "generation": 2},
+            "spec": {"replicas": 3, "selector": {}, "template": {}}, "status": status}))
+        .unwrap()
+    }
+
+    #[test]
+    fn deployment_needs_every_replica_ready_and_observed() {
+        let ok = deployment(
+            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3,
+            "readyReplicas": 3, "availableReplicas": 3}),
+        );
+        let check = deployment_check("o", Some(&ok));
+        assert!(check.ok, "{check:?}");
+        assert_eq!(check.detail, "deployment/o: 3/3 ready, 3 available, 3 up to date");
+        let short = deployment(json!({"observedGeneration": 2, "updatedReplicas": 3,
+            "readyReplicas": 2, "availableReplicas": 2}));
+        assert!(!deployment_check("o", Some(&short)).ok);
+        let stale = deployment(json!({"observedGeneration": 1, "updatedReplicas": 3,
+            "readyReplicas": 3, "availableReplicas": 3}));
+        let check = deployment_check("o", Some(&stale));
+        assert!(!check.ok && check.detail.contains("not observed"));
+        assert!(!deployment_check("o", None).ok);
+    }
+
+    fn pod(name: &str, ready: bool, waiting: Option<&str>) -> Pod {
+        let mut status = json!({"phase": "Running",
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]});
+        if let Some(reason) = waiting {
+            status["containerStatuses"] = json!([{"name": "c", "ready": false, "restartCount": 4,
+                "image": "i", "imageID": "", "state": {"waiting": {"reason": reason, "message": "back-off"}}}]);
+        }
+        serde_json::from_value(json!({"metadata": {"name": name}, "status": status})).unwrap()
+    }
+
+    #[test]
+    fn pods_not_ready_are_named_with_why() {
+        let pods = [
+            pod("a", true, None),
+            pod("b", false, Some("CrashLoopBackOff")),
+            pod("c", false, None),
+        ];
+        let check = pods_check(&pods);
+        assert!(!check.ok);
+        assert_eq!(
+            check.detail,
+            "1/3 pods Ready; pod b: CrashLoopBackOff (back-off); pod c: not Ready (Running)"
+        );
+        assert!(pods_check(&pods[..1]).ok);
+        assert!(!pods_check(&[]).ok);
+    }
+
+    fn hpa(conditions: serde_json::Value) -> HorizontalPodAutoscaler {
+        serde_json::from_value(json!({"metadata": {"name": "h"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "o"}, "minReplicas": 3, "maxReplicas": 10},
+            "status": {"desiredReplicas": 3, "conditions": conditions}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn hpa_needs_scaling_active() {
+        let active = hpa(json!([{"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound"}]));
+        let check = hpa_check("h", Some(&active));
+        assert!(check.ok);
+        assert!(check.detail.contains("min 3 max 10"), "{}", check.detail);
+        let inactive = hpa(json!([{"type": "ScalingActive", "status": "False",
+            "reason": "FailedGetResourceMetric", "message": "no metrics returned"}]));
+        let check = hpa_check("h", Some(&inactive));
+        assert!(!check.ok);
+        assert!(
+            check
+                .detail
+                .ends_with("ScalingActive False: FailedGetResourceMetric: no metrics returned")
+        );
+        assert!(!hpa_check("h", Some(&hpa(json!([])))).ok);
+        assert!(hpa_check("h", None).detail.contains("not found"));
+    }
+
+    #[test]
+    fn metrics_need_the_api_and_samples() {
+        assert!(metrics_check(Some(3), 3).ok);
+        assert!(
+            metrics_check(Some(2), 3).ok,
+            "a fresh pod may lack its first sample"
+        );
+        assert!(!metrics_check(Some(0), 3).ok);
+        assert!(!metrics_check(None, 3).ok);
+    }
+
+    #[test]
+    fn statefulset_needs_ready_replicas_and_one_revision() {
+        let sts = |status: serde_json::Value| -> StatefulSet {
+            serde_json::from_value(json!({"metadata": {"name": "p", "generation": 1},
+                "spec": {"replicas": 1, "selector": {}, "serviceName": "p", "template": {}},
+                "status": status}))
+            .unwrap()
+        };
+        let ok = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 1,
+            "currentRevision": "p-1", "updateRevision": "p-1"}));
+        assert!(statefulset_check("p", Some(&ok)).ok);
+        let pending = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 1,
+            "currentRevision": "p-1", "updateRevision": "p-2"}));
+        let check = statefulset_check("p", Some(&pending));
+        assert!(
+            !check.ok && check.detail.contains("p-1 != update revision p-2"),
+            "{check:?}"
+        );
+        let down = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 0}));
+        assert!(!statefulset_check("p", Some(&down)).ok);
+    }
+
+    #[test]
+    fn health_is_ok_on_2xx_only() {
+        assert!(health_check("x", Ok((200, "OK".into()))).ok);
+        let check = health_check("http://h/health", Ok((503, "Service Unavailable".into())));
+        assert!(!check.ok);
+        assert_eq!(check.detail, "GET http://h/health: 503 Service Unavailable");
+        assert!(!health_check("x", Err("connection refused".into())).ok);
+    }
+
+    #[test]
+    fn render_marks_each_check_and_counts_failures() {
+        let checks = [Check::new("a", true, "fine"), Check::new("b", false, "broken")];
+        assert_eq!(render(&checks), "✓ a: fine\n✗ b: broken\n1 of 2 checks failed");
+        assert!(render(&checks[..1]).ends_with("all 1 checks passed"));
+    }
+}

@@ -542,3 +542,23 @@ fn db_connections_then_undo_restores_the_pool_and_restarts_only_when_needed() {
     );
     assert_ne!(restarted_at(&sim), first_restart, "restarted again");
 }
+
+#[test]
+fn a_restored_count_outside_the_hpa_range_is_warned_about() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    run(&sim, &["scale", "--replicas", "5"]).assert_code(0);
+    edit(&sim, "horizontalpodautoscalers", "orchestrator", |h| {
+        h["spec"]["minReplicas"] = json!(4);
+    });
+    let out = run(&sim, &["undo"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains(
+            "HPA orchestrator keeps the deployment between 4 and 10 replicas: it will move the restored 3"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stored_replicas(&sim), 3);
+}

@@ -32,7 +32,9 @@ mod preview;
 mod write;
 
 use find::{Found, kind_name, latest_change};
-use preview::{applied_text, consequences, made_line, permissions, question, range_warning};
+use preview::{
+    applied_text, consequences, downtime_warning, made_line, permissions, question, range_warning,
+};
 
 /// Attempts of the read-plan-write cycle when the object changes under us (409).
 const MAX_CONFLICT_ATTEMPTS: u32 = 4;
@@ -64,6 +66,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     reporter.info(&made);
     let meta: ObjectMeta = serde_json::from_value(found.object["metadata"].clone()).unwrap_or_default();
     let mut warnings: Vec<String> = managed_warning(&plan.object, &meta).into_iter().collect();
+    warnings.extend(downtime_warning(&found, &plan));
     warnings.extend(plan.drift.iter().cloned());
     if plan.unverified {
         warnings.push(format!(

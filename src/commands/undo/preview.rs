@@ -12,6 +12,23 @@ use crate::plan::resources::{rollout_disruption, statefulset_disruption};
 use crate::plan::scale::HpaRange;
 use crate::plan::undo::{ObjectKind, UndoPlan, UndoWrite};
 
+/// The loud warning when the restore makes the workload unavailable (one replica, Recreate).
+pub(super) fn downtime_warning(found: &Found, plan: &UndoPlan) -> Option<String> {
+    if !plan.restarts_pods {
+        return None;
+    }
+    let disruption = match found.kind {
+        ObjectKind::Deployment => rollout_disruption(&serde_json::from_value(found.object.clone()).ok()?),
+        ObjectKind::StatefulSet => {
+            statefulset_disruption(&serde_json::from_value(found.object.clone()).ok()?)
+        }
+        _ => return None,
+    };
+    disruption
+        .downtime
+        .then(|| format!("DOWNTIME: {}", disruption.summary))
+}
+
 /// `undoing `scale --replicas 5` made at <time> by <user>`; an undo of an undo says it redoes.
 pub(super) fn made_line(record: &LastChange) -> String {
     let by = record
@@ -233,6 +250,30 @@ mod tests {
         let warning = range_warning(&range, 2).unwrap();
         assert!(warning.contains("between 3 and 10"), "{warning}");
         assert!(warning.contains("restored 2"), "{warning}");
+    }
+
+    #[test]
+    fn a_single_replica_statefulset_restore_warns_of_downtime() {
+        let sts = json!({"metadata": {"name": "postgres"},
+            "spec": {"replicas": 1, "serviceName": "postgres", "selector": {"matchLabels": {"app": "postgres"}},
+                     "template": {"spec": {"containers": [{"name": "postgres"}]}}}});
+        let found = Found {
+            kind: ObjectKind::StatefulSet,
+            name: "postgres".into(),
+            object: sts,
+            record: LastChange::new(
+                "db resources",
+                "t",
+                None,
+                "statefulset/postgres",
+                Default::default(),
+            ),
+        };
+        let mut p = plan(UndoWrite::Strategic(json!({})), true, vec![]);
+        let warning = downtime_warning(&found, &p).unwrap();
+        assert!(warning.starts_with("DOWNTIME: "), "{warning}");
+        p.restarts_pods = false;
+        assert_eq!(downtime_warning(&found, &p), None);
     }
 
     #[test]

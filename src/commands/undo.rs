@@ -102,6 +102,15 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     check_all(cluster, &needed).await?;
 
     let applied = write::apply(cluster, &found, &plan, dry_run).await?;
+    if applied.write == UndoWrite::Nothing {
+        // A re-read after a 409 found the values already restored (by someone else).
+        reporter.out(&format!(
+            "{} already has the values it had before `{}`: nothing to undo",
+            applied.object, record.command
+        ));
+        document(reporter, cluster, dry_run, &[], true, &found);
+        return Ok(());
+    }
     if applied.write != UndoWrite::Delete
         && let Err(e) = write::record(cluster, &found, &applied.changes, dry_run).await
     {
@@ -113,7 +122,15 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     let mut applied_text = applied_text(&applied, &record.command);
     let mut all_changes = applied.changes.clone();
     if let Some(deployment) = &restart {
-        let change = write::restart(cluster, deployment, dry_run).await?;
+        let change = write::restart(cluster, deployment, dry_run).await.map_err(|e| {
+            Error::failed(
+                format!("{applied_text}, but the restart of deployment/{} failed: {e}", cli.targets.deployment),
+                format!(
+                    "the pods keep the undone value until they restart: `kubectl rollout restart deployment/{} -n {}`",
+                    cli.targets.deployment, cluster.namespace
+                ),
+            )
+        })?;
         applied_text.push_str(&format!("; deployment/{} restarted", cli.targets.deployment));
         all_changes.push(change);
     }
@@ -288,10 +305,17 @@ async fn verify(
     };
     document(reporter, cluster, false, all_changes, ok, found);
     if ok {
-        reporter.out(&format!(
-            "{} is back to its values before `{}`",
-            applied.object, found.record.command
-        ));
+        reporter.out(&if applied.write == UndoWrite::Delete {
+            format!(
+                "{} is gone, as before `{}` created it",
+                applied.object, found.record.command
+            )
+        } else {
+            format!(
+                "{} is back to its values before `{}`",
+                applied.object, found.record.command
+            )
+        });
         Ok(())
     } else {
         Err(Error::failed(

@@ -158,6 +158,12 @@ fn undo_of_create_deletes_the_hpa_after_asking() {
         "{}",
         out.stderr
     );
+    assert!(
+        out.stdout
+            .contains("is gone, as before `hpa --create --min 2 --max 6` created it"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

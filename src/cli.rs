@@ -181,7 +181,14 @@ pub enum Command {
     Status,
 
     /// Revert the most recent change this tool made
-    #[command(after_help = "Example:\n  kubectl orchscale undo")]
+    #[command(
+        after_help = "Looks at the deployment, HPA, statefulset and configmap for the newest \
+orchscale.io/last-change record, shows what it restores (before -> after) and restores it. \
+It asks first when the restore restarts pods, deletes an HPA that `hpa --create` made, or \
+overwrites values someone changed since (--yes answers for scripts). The undo is recorded too, \
+so a second `undo` redoes the change.\n\n\
+Examples:\n  kubectl orchscale undo --dry-run\n  kubectl orchscale undo --yes -o json"
+    )]
     Undo,
 
     /// Print shell completions

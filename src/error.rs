@@ -79,10 +79,6 @@ pub enum Error {
     /// Ctrl-C during a wait.
     #[error("interrupted: {applied}")]
     Interrupted { applied: String },
-
-    /// A command of the SPEC that this version does not have yet.
-    #[error("`{command}` is not built yet in this version")]
-    NotBuilt { command: String },
 }
 
 impl Error {
@@ -112,8 +108,7 @@ impl Error {
             | Error::NotFound { .. }
             | Error::Forbidden { .. }
             | Error::Failed { .. }
-            | Error::Timeout { .. }
-            | Error::NotBuilt { .. } => EXIT_FAILED,
+            | Error::Timeout { .. } => EXIT_FAILED,
         }
     }
 
@@ -164,7 +159,6 @@ impl Error {
             Error::Interrupted { .. } => {
                 "the rollout continues in the cluster: follow it with `kubectl orchscale status`".to_string()
             }
-            Error::NotBuilt { .. } => "use kubectl directly for this step of the runbook for now".to_string(),
         }
     }
 }
@@ -197,13 +191,6 @@ mod tests {
         };
         assert_eq!(declined.exit_code(), 3);
         assert_eq!(Error::Interrupted { applied: "x".into() }.exit_code(), 130);
-        assert_eq!(
-            Error::NotBuilt {
-                command: "hpa".into()
-            }
-            .exit_code(),
-            1
-        );
     }
 
     #[test]

@@ -41,6 +41,16 @@ fn main() -> ExitCode {
         extra_pods: args.pods,
         hpa_sync_period: Duration::from_secs(args.hpa_sync_period.max(1)),
     };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        eprintln!("orchscale-sim: cannot wait for signals");
+        return ExitCode::FAILURE;
+    };
+    // The handlers are in place before the usage line: a SIGTERM sent as soon as it is read
+    // must stop the sim cleanly, not kill it.
+    let stop = {
+        let _context = runtime.enter();
+        StopSignals::install()
+    };
     let sim = match Sim::start(options) {
         Ok(sim) => sim,
         Err(e) => {
@@ -53,27 +63,42 @@ fn main() -> ExitCode {
         sim.url(),
         args.kubeconfig.display()
     );
-    let signals = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    let Ok(runtime) = signals else {
-        eprintln!("orchscale-sim: cannot wait for signals");
-        return ExitCode::FAILURE;
-    };
-    runtime.block_on(wait_for_signal());
+    runtime.block_on(stop.wait());
     drop(sim);
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, listened for from `install` on.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    /// Registers the handlers now; must run inside a tokio runtime.
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals =
+                signal(SignalKind::interrupt()).and_then(|int| Ok((int, signal(SignalKind::terminate())?)));
+            StopSignals {
+                signals: signals.ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut terminate)) = self.signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -269,6 +269,34 @@ impl Cluster {
             field_manager: Some(FIELD_MANAGER.to_string()),
         };
         bounded(&action, &self.server, self.api::<K>().create(&params, object)).await
+    }
+
+    /// Deletes an object (`undo` of `hpa --create`), with a resourceVersion precondition when
+    /// given (a 409 then says it changed since it was read) and `--dry-run`.
+    ///
+    /// # Errors
+    /// API errors (404, 409 included) and transport errors.
+    pub async fn delete<K>(
+        &self,
+        name: &str,
+        resource_version: Option<&str>,
+        dry_run: bool,
+    ) -> Result<(), Error>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    {
+        let action = format!("delete {} {}/{name}", kind_of::<K>(), self.namespace);
+        let params = DeleteParams {
+            dry_run,
+            preconditions: resource_version.map(|rv| Preconditions {
+                resource_version: Some(rv.to_string()),
+                uid: None,
+            }),
+            ..DeleteParams::default()
+        };
+        bounded(&action, &self.server, self.api::<K>().delete(name, &params))
+            .await
+            .map(|_| ())
     }
 
     /// A watch on one named object, resumed by kube's watcher (re-list on 410 Gone) with

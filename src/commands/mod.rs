@@ -14,6 +14,7 @@ pub mod resources;
 pub mod scale;
 pub mod shared;
 pub mod status;
+pub mod undo;
 pub mod validate;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -66,6 +67,10 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             let cluster = connect(cli).await?;
             status::run(&cluster, cli, reporter).await
         }
+        Command::Undo => {
+            let cluster = connect(cli).await?;
+            undo::run(&cluster, cli, reporter).await
+        }
         Command::Completion(args) => {
             meta::completion(args.shell);
             Ok(())
@@ -74,9 +79,6 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             meta::version(reporter);
             Ok(())
         }
-        other => Err(Error::NotBuilt {
-            command: other.name().to_string(),
-        }),
     }
 }
 

@@ -54,18 +54,27 @@ pub fn managed_warning(object: &str, meta: &ObjectMeta) -> Option<String> {
 pub fn previous_values(changes: &[Change]) -> BTreeMap<String, Value> {
     changes
         .iter()
-        .map(|c| {
-            let before = match &c.before {
-                // Numbers stay numbers so that undo can write them back as they were.
-                Some(text) => text
-                    .parse::<i64>()
-                    .map(Value::from)
-                    .unwrap_or_else(|_| json!(text)),
-                None => Value::Null,
-            };
-            (c.field.clone(), before)
-        })
+        .map(|c| (c.field.clone(), record_value(c.before.as_deref())))
         .collect()
+}
+
+/// The `written` map of the audit record: each changed field's value after.
+pub fn written_values(changes: &[Change]) -> BTreeMap<String, Value> {
+    changes
+        .iter()
+        .map(|c| (c.field.clone(), record_value(c.after.as_deref())))
+        .collect()
+}
+
+fn record_value(text: Option<&str>) -> Value {
+    match text {
+        // Numbers stay numbers so that undo can write them back as they were.
+        Some(text) => text
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| json!(text)),
+        None => Value::Null,
+    }
 }
 
 /// Writes the `orchscale.io/last-change` annotation on the changed object.
@@ -93,7 +102,8 @@ where
         cluster.user.clone(),
         object,
         previous_values(changes),
-    );
+    )
+    .with_written(written_values(changes));
     cluster
         .patch::<K, _>(name, &Patch::Merge(record.merge_patch()), dry_run)
         .await
@@ -236,6 +246,10 @@ mod tests {
         assert_eq!(prev["spec.replicas"], json!(3));
         assert_eq!(prev["resources.requests.cpu"], json!("500m"));
         assert_eq!(prev["resources.limits.gpu"], Value::Null);
+        let written = written_values(&changes);
+        assert_eq!(written["spec.replicas"], json!(5));
+        assert_eq!(written["resources.requests.cpu"], json!(1));
+        assert_eq!(written["resources.limits.gpu"], json!(1));
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct LastChange {
     pub object: String,
     /// Field path -> value before the change (`null` when it was unset).
     pub previous: BTreeMap<String, Value>,
+    /// Field path -> value the change wrote (`null` when it removed the field), so that `undo`
+    /// can tell whether someone changed the field since. Absent in hand-written records.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written: BTreeMap<String, Value>,
 }
 
 impl LastChange {
@@ -44,7 +48,14 @@ impl LastChange {
             user,
             object: object.into(),
             previous,
+            written: BTreeMap::new(),
         }
+    }
+
+    /// The same record, also saying what the change wrote (see [`LastChange::written`]).
+    pub fn with_written(mut self, written: BTreeMap<String, Value>) -> Self {
+        self.written = written;
+        self
     }
 
     /// The annotation value (compact JSON).
@@ -135,6 +146,22 @@ mod tests {
         let mut bad = BTreeMap::new();
         bad.insert(ANNOTATION.to_string(), "{not json".to_string());
         assert!(parse(&bad).unwrap_err().message.contains("not readable"));
+    }
+
+    #[test]
+    fn written_values_round_trip_and_old_records_still_parse() {
+        let mut written = BTreeMap::new();
+        written.insert("spec.replicas".to_string(), json!(5));
+        let rec = record().with_written(written);
+        let mut annotations = BTreeMap::new();
+        annotations.insert(ANNOTATION.to_string(), rec.to_annotation());
+        assert_eq!(parse(&annotations).unwrap().written["spec.replicas"], 5);
+        // A record without `written` (older, or hand-made) parses with an empty map, and one
+        // with nothing written does not carry the key.
+        let v: Value = serde_json::from_str(&record().to_annotation()).unwrap();
+        assert!(v.get("written").is_none());
+        annotations.insert(ANNOTATION.to_string(), record().to_annotation());
+        assert!(parse(&annotations).unwrap().written.is_empty());
     }
 
     #[test]

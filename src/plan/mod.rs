@@ -9,6 +9,7 @@ pub mod connections;
 pub mod hpa;
 pub mod resources;
 pub mod scale;
+pub mod undo;
 pub mod validate;
 
 use serde::Serialize;

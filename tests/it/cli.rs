@@ -56,17 +56,6 @@ fn completion_scripts_for_each_shell() {
 }
 
 #[test]
-fn commands_not_built_say_so() {
-    let unbuilt: [(&[&str], &str); 1] = [(&["undo"], "undo")];
-    for (args, name) in unbuilt {
-        let out = offline(args);
-        out.assert_code(1);
-        let expected = format!("`{name}` is not built yet in this version");
-        assert!(out.stderr.contains(&expected), "{}", out.stderr);
-    }
-}
-
-#[test]
 fn bad_timeout_is_a_usage_error() {
     offline(&["status", "--timeout", "ten"]).assert_code(2);
 }

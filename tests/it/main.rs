@@ -17,4 +17,5 @@ mod resources;
 mod rollout;
 mod scale;
 mod status;
+mod undo;
 mod validate;

@@ -8,7 +8,7 @@ use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
 use crate::cluster::api::is_conflict;
-use crate::commands::shared::previous_values;
+use crate::commands::shared::{previous_values, written_values};
 use crate::error::Error;
 use crate::plan::audit::{ANNOTATION, LastChange, now_rfc3339};
 use crate::plan::hpa::{expected_effect, plan_hpa_create, room_warning};
@@ -92,7 +92,8 @@ pub(super) async fn create(
         cluster.user.clone(),
         &object,
         previous_values(&plan.changes),
-    );
+    )
+    .with_written(written_values(&plan.changes));
     let mut hpa = plan.hpa.clone();
     hpa.metadata
         .annotations

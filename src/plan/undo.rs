@@ -1,0 +1,277 @@
+//! The `undo` plan: read a `orchscale.io/last-change` record's field paths, compare them with
+//! the object as it is now, and build the write that restores the recorded previous values.
+//!
+//! The input language is the `field` of the [`Change`]s the other plans produce (scale, hpa,
+//! resources, db connections). Each restore is computed from the CURRENT object, so that
+//! unrelated edits made since (another metric, another config key) survive the undo.
+
+use serde_json::Value;
+
+use super::audit::LastChange;
+use super::{Change, PlanError};
+use crate::quantity::Quantity;
+
+mod patch;
+mod paths;
+
+pub use paths::{FieldPath, ResourceKind, parse_field};
+
+/// The kinds of object a record can be on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ObjectKind {
+    Deployment,
+    HorizontalPodAutoscaler,
+    StatefulSet,
+    ConfigMap,
+}
+
+impl ObjectKind {
+    /// The kind of a record's object (`deployment/orchestrator` → Deployment) and its name.
+    ///
+    /// # Errors
+    /// An object of a kind this tool never changes.
+    pub fn of_object(object: &str) -> Result<(ObjectKind, String), PlanError> {
+        let (kind, name) = object.split_once('/').unwrap_or((object, ""));
+        let kind = match kind {
+            "deployment" => ObjectKind::Deployment,
+            "horizontalpodautoscaler" => ObjectKind::HorizontalPodAutoscaler,
+            "statefulset" => ObjectKind::StatefulSet,
+            "configmap" => ObjectKind::ConfigMap,
+            _ => {
+                return Err(PlanError::new(
+                    format!("the record names {object:?}, not an object kubectl-orchscale changes"),
+                    "restore the values by hand with kubectl",
+                ));
+            }
+        };
+        Ok((kind, name.to_string()))
+    }
+}
+
+/// How the restore is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UndoWrite {
+    /// Everything is already at the recorded values.
+    Nothing,
+    /// JSON merge patch (HPA, deployment replicas, configmap), with `metadata.resourceVersion`.
+    Merge(Value),
+    /// Strategic merge patch of the pod template's containers, with `metadata.resourceVersion`.
+    Strategic(Value),
+    /// The change created the object (`hpa --create`): undoing it deletes the object.
+    Delete,
+}
+
+/// What `undo` will do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UndoPlan {
+    pub object: String,
+    pub kind: ObjectKind,
+    /// before = the value now, after = the recorded previous value (`None`: removed).
+    pub changes: Vec<Change>,
+    pub write: UndoWrite,
+    /// The pod template changes: the workload's pods restart.
+    pub restarts_pods: bool,
+    /// Fields changed by someone else since the recorded change.
+    pub drift: Vec<String>,
+    /// Fields the record wrote whose current value could not be compared (old records).
+    pub unverified: bool,
+}
+
+/// A value of the record as text, in the form the plans' [`Change`]s use.
+fn record_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Whether two values of a field are the same: quantities by value, percents without `%`.
+fn same(field: &FieldPath, a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => match field {
+            FieldPath::ContainerResource { .. } => match (Quantity::parse(a), Quantity::parse(b)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => a == b,
+            },
+            _ => normal(a) == normal(b),
+        },
+        _ => false,
+    }
+}
+
+/// A recorded value without its decoration: `averageUtilization 60%` and `60%` are `60`.
+fn normal(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_prefix("averageUtilization ")
+        .unwrap_or(text)
+        .trim_end_matches('%')
+}
+
+/// Plans the undo of `record` on `current` (the object as read now, as JSON).
+///
+/// # Errors
+/// A record whose object does not match `kind`, a field path undo does not know, or a value
+/// that cannot be written back (each with a hint to restore by hand).
+pub fn plan_undo(kind: ObjectKind, current: &Value, record: &LastChange) -> Result<UndoPlan, PlanError> {
+    let (record_kind, _) = ObjectKind::of_object(&record.object)?;
+    if record_kind != kind {
+        return Err(PlanError::new(
+            format!("the record is for {}, not a {kind:?}", record.object),
+            "this is a bug: undo read the record from another object",
+        ));
+    }
+    let fields: Vec<(FieldPath, &String, Option<String>)> = record
+        .previous
+        .iter()
+        .map(|(field, before)| Ok((parse_field(field)?, field, record_text(before))))
+        .collect::<Result<_, PlanError>>()?;
+    let created = kind == ObjectKind::HorizontalPodAutoscaler
+        && fields
+            .iter()
+            .any(|(path, _, before)| *path == FieldPath::ScaleTargetRef && before.is_none());
+
+    let mut drift = Vec::new();
+    let mut unverified = false;
+    let mut restore = Vec::new();
+    let mut changes = Vec::new();
+    for (path, field, before) in &fields {
+        let now = current_value(current, path);
+        match record.written.get(*field) {
+            Some(written) if !same(path, now.as_deref(), record_text(written).as_deref()) => {
+                drift.push(format!(
+                    "{} {field} was changed since `{}`: it set {}, it is now {}",
+                    record.object,
+                    record.command,
+                    show(record_text(written).as_deref()),
+                    show(now.as_deref())
+                ));
+            }
+            Some(_) => {}
+            None => unverified = true,
+        }
+        let target = if created { None } else { before.clone() };
+        if !same(path, now.as_deref(), target.as_deref()) {
+            changes.push(Change::new(&record.object, field.as_str(), now, target.clone()));
+            restore.push((path.clone(), target));
+        }
+    }
+
+    let write = if created {
+        UndoWrite::Delete
+    } else if restore.is_empty() {
+        UndoWrite::Nothing
+    } else {
+        patch::build_write(kind, current, &restore)?
+    };
+    let restarts_pods = matches!(write, UndoWrite::Strategic(_));
+    Ok(UndoPlan {
+        object: record.object.clone(),
+        kind,
+        changes,
+        write,
+        restarts_pods,
+        drift,
+        unverified,
+    })
+}
+
+fn show(value: Option<&str>) -> &str {
+    value.unwrap_or("(unset)")
+}
+
+/// The value of `path` in `object`, as text in the form the plans record.
+pub fn current_value(object: &Value, path: &FieldPath) -> Option<String> {
+    let spec = &object["spec"];
+    match path {
+        FieldPath::Replicas => record_text(&spec["replicas"]),
+        FieldPath::MinReplicas => record_text(&spec["minReplicas"]),
+        FieldPath::MaxReplicas => record_text(&spec["maxReplicas"]),
+        FieldPath::ScaleTargetRef => {
+            let r = &spec["scaleTargetRef"];
+            r["name"].as_str().map(|name| {
+                format!(
+                    "{} {} {name}",
+                    r["apiVersion"].as_str().unwrap_or(""),
+                    r["kind"].as_str().unwrap_or("")
+                )
+            })
+        }
+        FieldPath::MetricUtilization { resource } | FieldPath::MetricTarget { resource } => {
+            let metric = find_metric(spec["metrics"].as_array()?, resource)?;
+            describe_target(&metric["resource"]["target"])
+        }
+        FieldPath::ContainerResource {
+            container,
+            kind,
+            name,
+        } => {
+            let containers = spec["template"]["spec"]["containers"].as_array()?;
+            let c = containers.iter().find(|c| c["name"] == container.as_str())?;
+            record_text(&c["resources"][kind.as_str()][name])
+        }
+        FieldPath::MaxConnections { key } => {
+            let text = object["data"][key].as_str()?;
+            super::connections::read_max_connections(text).map(|n| n.to_string())
+        }
+    }
+}
+
+fn find_metric<'a>(metrics: &'a [Value], resource: &str) -> Option<&'a Value> {
+    metrics.iter().find(|m| is_resource_metric(m, resource))
+}
+
+fn is_resource_metric(metric: &Value, resource: &str) -> bool {
+    metric["type"] == "Resource" && metric["resource"]["name"] == resource
+}
+
+/// A metric target as `plan::hpa::describe_target` writes it: `60%`, `averageValue 500m`.
+fn describe_target(target: &Value) -> Option<String> {
+    if let Some(pct) = target["averageUtilization"].as_i64() {
+        Some(format!("{pct}%"))
+    } else if let Some(v) = target["averageValue"].as_str() {
+        Some(format!("averageValue {v}"))
+    } else if let Some(v) = target["value"].as_str() {
+        Some(format!("value {v}"))
+    } else {
+        target["type"].as_str().map(str::to_string)
+    }
+}
+
+pub use super::connections::{RESTARTED_AT, restart_patch};
+
+/// Whether undoing a config change needs the deployment's pods restarted: only when they were
+/// restarted after the change (`restartedAt` at or after the record's time) and so loaded the
+/// value being undone. Pods not restarted since still run with the value the undo restores.
+pub fn config_restart_needed(restarted_at: Option<&str>, record_time: &str) -> bool {
+    let parse = |t: &str| t.parse::<k8s_openapi::jiff::Timestamp>().ok();
+    match (restarted_at.and_then(parse), parse(record_time)) {
+        // restartedAt is written at whole seconds (as kubectl does), after the record, often
+        // within the same second: compare seconds.
+        (Some(restarted), Some(changed)) => restarted.as_second() >= changed.as_second(),
+        // A restart time we cannot compare: restarting is the safe side.
+        (Some(_), None) => true,
+        (None, _) => restarted_at.is_some(),
+    }
+}
+
+/// The most recent of the records found, by their `time`; on equal times the first given wins
+/// (callers pass them in a fixed order). A time that does not parse counts as oldest.
+pub fn most_recent<T>(records: Vec<(T, LastChange)>) -> Option<(T, LastChange)> {
+    let time = |r: &LastChange| r.time.parse::<k8s_openapi::jiff::Timestamp>().ok();
+    let mut best: Option<(T, LastChange)> = None;
+    for (tag, record) in records {
+        let newer = match &best {
+            None => true,
+            Some((_, b)) => time(&record) > time(b),
+        };
+        if newer {
+            best = Some((tag, record));
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! The writes that restore recorded values: merge patches for replicas, HPAs and config,
+//! a strategic merge patch for containers, each computed from the object as it is now.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::{FieldPath, ObjectKind, UndoWrite, is_resource_metric};
+use crate::plan::PlanError;
+use crate::plan::connections::set_max_connections;
+
+/// The target a described value stands for (the inverse of [`describe_target`]).
+fn target_of(text: &str) -> Result<Value, PlanError> {
+    let text = text.trim();
+    let bad = || {
+        PlanError::new(
+            format!("the recorded metric target {text:?} is not one undo can write back"),
+            "restore the HPA's metrics by hand with `kubectl edit hpa`",
+        )
+    };
+    let text = text.strip_prefix("averageUtilization ").unwrap_or(text);
+    if let Some(pct) = text.strip_suffix('%') {
+        let pct: i64 = pct.trim().parse().map_err(|_| bad())?;
+        return Ok(json!({"type": "Utilization", "averageUtilization": pct}));
+    }
+    if let Some(v) = text.strip_prefix("averageValue ") {
+        return Ok(json!({"type": "AverageValue", "averageValue": v}));
+    }
+    if let Some(v) = text.strip_prefix("value ") {
+        return Ok(json!({"type": "Value", "value": v}));
+    }
+    Err(bad())
+}
+
+fn with_resource_version(mut patch: Value, current: &Value) -> Value {
+    if let Some(rv) = current["metadata"]["resourceVersion"].as_str() {
+        patch["metadata"] = json!({ "resourceVersion": rv });
+    }
+    patch
+}
+
+fn int_value(path: &FieldPath, text: &str) -> Result<Value, PlanError> {
+    text.trim().parse::<i64>().map(Value::from).map_err(|_| {
+        PlanError::new(
+            format!("the recorded value {text:?} of {} is not a number", path.text()),
+            "the record may have been edited by hand; restore the value with kubectl",
+        )
+    })
+}
+
+pub(super) fn build_write(
+    kind: ObjectKind,
+    current: &Value,
+    restore: &[(FieldPath, Option<String>)],
+) -> Result<UndoWrite, PlanError> {
+    match kind {
+        ObjectKind::Deployment | ObjectKind::StatefulSet
+            if restore.iter().all(|(p, _)| *p == FieldPath::Replicas) =>
+        {
+            let mut spec = Map::new();
+            for (path, value) in restore {
+                let value = match value {
+                    Some(v) => int_value(path, v)?,
+                    None => Value::Null,
+                };
+                spec.insert("replicas".into(), value);
+            }
+            Ok(UndoWrite::Merge(with_resource_version(
+                json!({ "spec": spec }),
+                current,
+            )))
+        }
+        ObjectKind::Deployment | ObjectKind::StatefulSet => {
+            container_patch(current, restore).map(UndoWrite::Strategic)
+        }
+        ObjectKind::HorizontalPodAutoscaler => hpa_patch(current, restore).map(UndoWrite::Merge),
+        ObjectKind::ConfigMap => configmap_patch(current, restore).map(UndoWrite::Merge),
+    }
+}
+
+fn unexpected(path: &FieldPath, kind: &str) -> PlanError {
+    PlanError::new(
+        format!(
+            "the record names {} on a {kind}, where undo cannot restore it",
+            path.text()
+        ),
+        "the record may have been edited by hand; restore the value with kubectl",
+    )
+}
+
+/// Containers, merged by name: each recorded key set back, or deleted (`null`) when it was
+/// absent before. Other keys and containers are not in the patch, so they keep their values.
+fn container_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
+    let mut containers: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for (path, value) in restore {
+        let FieldPath::ContainerResource {
+            container,
+            kind,
+            name,
+        } = path
+        else {
+            return Err(unexpected(path, "workload together with a resources change"));
+        };
+        let resources = containers.entry(container).or_default();
+        let list = resources
+            .entry(kind.as_str())
+            .or_insert_with(|| Value::Object(Map::new()));
+        list[name.as_str()] = value.as_ref().map_or(Value::Null, |v| json!(v));
+    }
+    let containers: Vec<Value> = containers
+        .into_iter()
+        .map(|(name, resources)| json!({"name": name, "resources": resources}))
+        .collect();
+    Ok(with_resource_version(
+        json!({"spec": {"template": {"spec": {"containers": containers}}}}),
+        current,
+    ))
+}
+
+/// Bounds set back; `spec.metrics` recomputed from the current list (merge patches replace
+/// lists): the restored targets changed in place, a metric the change added removed, a metric
+/// it changed but someone removed since added back. Every other metric stays as it is now.
+fn hpa_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
+    let mut spec = Map::new();
+    let mut metrics: Vec<Value> = current["spec"]["metrics"].as_array().cloned().unwrap_or_default();
+    let mut metrics_changed = false;
+    for (path, value) in restore {
+        match path {
+            FieldPath::MinReplicas => {
+                let v = match value {
+                    Some(v) => int_value(path, v)?,
+                    None => Value::Null,
+                };
+                spec.insert("minReplicas".into(), v);
+            }
+            FieldPath::MaxReplicas => {
+                let Some(v) = value else {
+                    return Err(unexpected(path, "HPA without a previous value"));
+                };
+                spec.insert("maxReplicas".into(), int_value(path, v)?);
+            }
+            FieldPath::MetricUtilization { resource } | FieldPath::MetricTarget { resource } => {
+                metrics_changed = true;
+                match value {
+                    None => metrics.retain(|m| !is_resource_metric(m, resource)),
+                    Some(text) => {
+                        let target = target_of(text)?;
+                        match metrics.iter_mut().find(|m| is_resource_metric(m, resource)) {
+                            Some(m) => m["resource"]["target"] = target,
+                            None => metrics.push(json!({"type": "Resource",
+                                "resource": {"name": resource, "target": target}})),
+                        }
+                    }
+                }
+            }
+            other => return Err(unexpected(other, "HorizontalPodAutoscaler")),
+        }
+    }
+    if metrics_changed {
+        // No metrics at all is written as an unset field: Kubernetes then scales on CPU 80%,
+        // as it did before a change that wrote that default out.
+        let list = if metrics.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(metrics)
+        };
+        spec.insert("metrics".into(), list);
+    }
+    Ok(with_resource_version(json!({ "spec": spec }), current))
+}
+
+/// `max_connections` set back inside the CURRENT config.yaml text, so that other keys edited
+/// since the change keep their new values.
+fn configmap_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
+    let mut data = Map::new();
+    for (path, value) in restore {
+        let FieldPath::MaxConnections { key } = path else {
+            return Err(unexpected(path, "ConfigMap"));
+        };
+        let Some(value) = value else {
+            return Err(PlanError::new(
+                format!(
+                    "database.max_connections was absent from {key} before the change; undo does not delete keys from config.yaml"
+                ),
+                "remove the line by hand with `kubectl edit configmap`, or set a value with `kubectl orchscale db connections N`",
+            ));
+        };
+        let n: u32 = value.trim().parse().map_err(|_| {
+            PlanError::new(
+                format!("the recorded database.max_connections {value:?} is not a number"),
+                "restore it by hand with `kubectl edit configmap`",
+            )
+        })?;
+        let text = data
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| current["data"][key].as_str().map(str::to_string))
+            .ok_or_else(|| {
+                PlanError::new(
+                    format!("the configmap has no key {key:?} any more"),
+                    "restore it by hand with `kubectl edit configmap`",
+                )
+            })?;
+        let (new_text, _) = set_max_connections(&text, n)?;
+        data.insert(key.clone(), Value::String(new_text));
+    }
+    Ok(with_resource_version(json!({ "data": data }), current))
+}

@@ -279,6 +279,12 @@ impl Store {
         self.events.subscribe()
     }
 
+    /// How many receivers (controllers and open watches) follow the store's events: lets tests
+    /// check that a watch stops once its client has gone.
+    pub fn receiver_count(&self) -> usize {
+        self.events.receiver_count()
+    }
+
     /// Drops the whole event history, so the next watch from any older version gets 410 Gone.
     pub fn compact(&self) {
         self.lock().history.clear();

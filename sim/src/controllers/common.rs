@@ -11,14 +11,16 @@ use crate::store::{ObjectKey, Store, StoreError, StoreEvent, UpdatePart, now_rfc
 
 /// Runs `pass` now, then after every store event on one of `resources` and on every `period`
 /// tick (time-based transitions need the tick). Events that queue up during a pass are folded
-/// into one next pass, so a burst of writes costs one pass, not one per write.
+/// into one next pass, so a burst of writes costs one pass, not one per write. `events` is
+/// subscribed by the caller before spawning, so the controller follows the store from the moment
+/// it is started, not from whenever its task is first polled.
 pub async fn run_loop(
     store: Arc<Store>,
+    mut events: Receiver<StoreEvent>,
     resources: &'static [&'static str],
     period: Duration,
     mut pass: impl FnMut(&Store) + Send,
 ) {
-    let mut events = store.subscribe();
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported = false;

@@ -62,8 +62,10 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
     let mut kubelet = pods::Kubelet::new(Arc::clone(&scenario));
     let mut metrics_server = metrics::MetricsServer::new(Arc::clone(&scenario));
     let mut autoscaler = hpa::HpaController::new(Arc::clone(&scenario));
-    let loop_of =
-        |resources, period, pass| tokio::spawn(common::run_loop(Arc::clone(&store), resources, period, pass));
+    let loop_of = |resources, period, pass| {
+        let events = store.subscribe();
+        tokio::spawn(common::run_loop(Arc::clone(&store), events, resources, period, pass))
+    };
     let tasks = vec![
         loop_of(
             &["deployments", "replicasets", "pods"],

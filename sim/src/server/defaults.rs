@@ -11,64 +11,87 @@ fn default(object: &mut Value, key: &str, value: Value) {
     }
 }
 
+/// The object under `key`, when it is one. Reads with `get_mut` only: indexing with `[]` would
+/// insert `null` for every absent key and store fields the client never sent.
+fn child<'a>(object: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    object.get_mut(key).filter(|v| v.is_object())
+}
+
+/// The elements of the array under `key` (none when absent or not an array).
+fn items<'a>(object: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {
+    object
+        .get_mut(key)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+}
+
 /// Fills in the defaulted fields of an object of `kind`.
 pub fn apply(kind: &str, object: &mut Value) {
+    let Some(spec) = child(object, "spec") else {
+        return;
+    };
     match kind {
         "Deployment" => {
-            let spec = &mut object["spec"];
             default(spec, "replicas", json!(1));
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "progressDeadlineSeconds", json!(600));
             default(spec, "strategy", json!({"type": "RollingUpdate"}));
-            if spec["strategy"]["type"] == "RollingUpdate" {
-                default(&mut spec["strategy"], "rollingUpdate", json!({}));
-                let rolling = &mut spec["strategy"]["rollingUpdate"];
-                default(rolling, "maxSurge", json!("25%"));
-                default(rolling, "maxUnavailable", json!("25%"));
+            if let Some(strategy) = child(spec, "strategy")
+                && strategy["type"] == "RollingUpdate"
+            {
+                default(strategy, "rollingUpdate", json!({}));
+                if let Some(rolling) = child(strategy, "rollingUpdate") {
+                    default(rolling, "maxSurge", json!("25%"));
+                    default(rolling, "maxUnavailable", json!("25%"));
+                }
             }
-            pod_template(&mut spec["template"]["spec"]);
+            template_spec(spec);
         }
         "ReplicaSet" => {
-            default(&mut object["spec"], "replicas", json!(1));
-            pod_template(&mut object["spec"]["template"]["spec"]);
+            default(spec, "replicas", json!(1));
+            template_spec(spec);
         }
         "StatefulSet" => {
-            let spec = &mut object["spec"];
             default(spec, "replicas", json!(1));
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "podManagementPolicy", json!("OrderedReady"));
             default(spec, "updateStrategy", json!({"type": "RollingUpdate"}));
-            if spec["updateStrategy"]["type"] == "RollingUpdate" {
-                default(&mut spec["updateStrategy"], "rollingUpdate", json!({}));
-                default(
-                    &mut spec["updateStrategy"]["rollingUpdate"],
-                    "partition",
-                    json!(0),
-                );
+            if let Some(strategy) = child(spec, "updateStrategy")
+                && strategy["type"] == "RollingUpdate"
+            {
+                default(strategy, "rollingUpdate", json!({}));
+                if let Some(rolling) = child(strategy, "rollingUpdate") {
+                    default(rolling, "partition", json!(0));
+                }
             }
-            pod_template(&mut spec["template"]["spec"]);
+            template_spec(spec);
         }
-        "Pod" => pod_template(&mut object["spec"]),
+        "Pod" => pod_template(spec),
         "HorizontalPodAutoscaler" => {
-            let spec = &mut object["spec"];
             default(spec, "minReplicas", json!(1));
-            let no_metrics = spec["metrics"].as_array().is_none_or(Vec::is_empty);
-            if no_metrics && spec.is_object() {
+            if spec["metrics"].as_array().is_none_or(Vec::is_empty) {
                 spec["metrics"] = json!([{"type": "Resource", "resource": {"name": "cpu",
                     "target": {"type": "Utilization", "averageUtilization": 80}}}]);
             }
         }
         "Service" => {
-            let spec = &mut object["spec"];
             default(spec, "type", json!("ClusterIP"));
             default(spec, "sessionAffinity", json!("None"));
-            for port in spec["ports"].as_array_mut().into_iter().flatten() {
+            for port in items(spec, "ports") {
                 default(port, "protocol", json!("TCP"));
                 let number = port["port"].clone();
                 default(port, "targetPort", number);
             }
         }
         _ => {}
+    }
+}
+
+/// Defaults `spec.template.spec` of a workload.
+fn template_spec(spec: &mut Value) {
+    if let Some(pod_spec) = child(spec, "template").and_then(|t| child(t, "spec")) {
+        pod_template(pod_spec);
     }
 }
 
@@ -81,7 +104,7 @@ fn pod_template(spec: &mut Value) {
     default(spec, "schedulerName", json!("default-scheduler"));
     default(spec, "terminationGracePeriodSeconds", json!(30));
     for list in ["initContainers", "containers"] {
-        for container in spec[list].as_array_mut().into_iter().flatten() {
+        for container in items(spec, list) {
             let latest = container["image"]
                 .as_str()
                 .is_some_and(|i| !i.rsplit('/').next().unwrap_or(i).contains(':') || i.ends_with(":latest"));
@@ -92,7 +115,7 @@ fn pod_template(spec: &mut Value) {
             );
             default(container, "terminationMessagePath", json!("/dev/termination-log"));
             default(container, "terminationMessagePolicy", json!("File"));
-            for port in container["ports"].as_array_mut().into_iter().flatten() {
+            for port in items(container, "ports") {
                 default(port, "protocol", json!("TCP"));
             }
         }
@@ -123,6 +146,18 @@ mod tests {
         apply("Deployment", &mut deploy);
         assert_eq!(deploy["spec"]["replicas"], 0);
         assert!(deploy["spec"]["strategy"].get("rollingUpdate").is_none());
+    }
+
+    #[test]
+    fn absent_fields_stay_absent() {
+        let mut deploy = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}}}});
+        apply("Deployment", &mut deploy);
+        let pod_spec = &deploy["spec"]["template"]["spec"];
+        assert!(pod_spec.get("initContainers").is_none(), "{pod_spec}");
+        assert!(pod_spec["containers"][0].get("ports").is_none());
+        let mut bare = json!({"metadata": {"name": "d"}});
+        apply("Deployment", &mut bare);
+        assert_eq!(bare, json!({"metadata": {"name": "d"}}));
     }
 
     #[test]

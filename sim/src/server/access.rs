@@ -43,6 +43,11 @@ pub fn review(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     }
     let mut review: Value = serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding SelfSubjectAccessReview: {e}")))?;
+    if !review.is_object() {
+        return Err(ApiError::bad_request(
+            "error decoding SelfSubjectAccessReview: the body must be a JSON object",
+        ));
+    }
     let attributes = &review["spec"]["resourceAttributes"];
     let text = |field: &str| attributes[field].as_str().unwrap_or("").to_owned();
     let allowed = !app.faults.is_denied(

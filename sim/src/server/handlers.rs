@@ -11,7 +11,7 @@ use crate::store::{ObjectKey, StoreError, UpdatePart, merge_update, metadata_mut
 use super::list::{list, position, selected};
 use super::patch::{self, PatchType};
 use super::status::{self, ApiError, Cause};
-use super::{ApiRequest, App, defaults, json_response, table, validate, watch};
+use super::{ApiRequest, App, defaults, json_response, shape, table, validate, watch};
 
 /// How often a patch is retried when another writer changed the object in between (the
 /// apiserver retries patches that carry no resourceVersion precondition).
@@ -116,6 +116,7 @@ fn create(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
 /// Stores a new object (server-set fields, validation, namespace check, dry run) → 201.
 fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<Response, ApiError> {
     let info = request.target.info;
+    shape::check(info.kind, &object)?;
     prepare_body(request, &mut object)?;
     let meta = metadata_mut(&mut object);
     let has_name = meta
@@ -185,6 +186,7 @@ fn write(app: &App, request: &ApiRequest, current: &Value, mut object: Value) ->
 
 fn update(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     let mut object = parse_body(request)?;
+    shape::check(request.target.info.kind, &object)?;
     prepare_body(request, &mut object)?;
     let name = request.target.name_str();
     match object["metadata"]["name"].as_str() {
@@ -216,6 +218,7 @@ fn patch(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     for _ in 0..PATCH_ATTEMPTS {
         let current = current(app, request)?;
         let patched = patch::apply(patch_type, &current, &request.body)?;
+        shape::check(request.target.info.kind, &patched)?;
         // A resourceVersion the patch itself sets is a precondition; otherwise the object's own
         // version guards against a concurrent writer, and a conflict is retried.
         let carried = patched["metadata"]["resourceVersion"].clone();

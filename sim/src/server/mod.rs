@@ -14,6 +14,7 @@ pub mod registry;
 mod routes;
 mod scale;
 mod select;
+mod shape;
 mod status;
 mod table;
 pub mod tls;

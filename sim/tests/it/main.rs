@@ -10,4 +10,5 @@ mod faults;
 mod kubectl;
 mod patch;
 mod review_proxy_metrics;
+mod robustness;
 mod watch;

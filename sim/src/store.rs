@@ -257,10 +257,12 @@ impl Store {
     ) -> Result<(Vec<StoreEvent>, broadcast::Receiver<StoreEvent>), StoreError> {
         let inner = self.lock();
         let receiver = self.events.subscribe();
+        // The oldest version still replayable; with an empty history (just compacted) even the
+        // current version's event is gone, so only a watch from the current version may start.
         let oldest = inner
             .history
             .front()
-            .map_or(inner.resource_version, |e| e.resource_version);
+            .map_or(inner.resource_version + 1, |e| e.resource_version);
         // `since` is the last version the client saw; everything after it must still be in the history.
         if since + 1 < oldest && since < inner.resource_version {
             return Err(StoreError::Gone { oldest });
@@ -513,6 +515,23 @@ mod tests {
             store.watch_from("deployments", start),
             Err(StoreError::Gone { .. })
         ));
+    }
+
+    #[test]
+    fn after_compaction_the_last_event_is_gone_too() {
+        let store = Store::new();
+        let key = ObjectKey::new("deployments", "ns", "web");
+        let created = store.create(&key, deploy()).expect("create");
+        store.compact();
+        // The client saw the version before the create; the create's event is no longer held.
+        assert!(matches!(
+            store.watch_from("deployments", rv_of(&created) - 1),
+            Err(StoreError::Gone { .. })
+        ));
+        let (past, _rx) = store
+            .watch_from("deployments", rv_of(&created))
+            .expect("a watch from the current version");
+        assert!(past.is_empty());
     }
 
     #[test]

@@ -102,7 +102,6 @@ impl Faults {
             .unwrap_or_else(|p| p.into_inner());
     }
 
-    /// The failure to inject for this request, if a rule matches; spends one use of the rule.
     /// The failure to inject for this request, if a rule answering with a status matches;
     /// spends one use of the rule.
     pub(crate) fn take_failure(&self, method: &str, resource: &str) -> Option<(u16, Option<u64>)> {

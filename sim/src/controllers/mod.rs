@@ -11,7 +11,7 @@ mod hpa_math;
 mod hpa_metrics;
 mod metrics;
 mod pods;
-mod quantity;
+pub(crate) mod quantity;
 mod quota;
 mod replicaset;
 mod rollout;

@@ -14,17 +14,21 @@ pub fn parse_milli(text: &str) -> Option<i128> {
     }
     let (mantissa_scale, exponent): (i128, i32) = match suffix {
         "" => (1, 0),
+        "n" => (1, -9),
+        "u" => (1, -6),
         "m" => (1, -3),
         "k" => (1, 3),
         "M" => (1, 6),
         "G" => (1, 9),
         "T" => (1, 12),
         "P" => (1, 15),
+        "E" => (1, 18),
         "Ki" => (1 << 10, 0),
         "Mi" => (1 << 20, 0),
         "Gi" => (1 << 30, 0),
         "Ti" => (1 << 40, 0),
         "Pi" => (1 << 50, 0),
+        "Ei" => (1 << 60, 0),
         s if s.starts_with(['e', 'E']) => (1, s[1..].parse().ok()?),
         _ => return None,
     };
@@ -107,6 +111,17 @@ pub fn format_for(resource: &str, milli: i128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_every_suffix_the_apiserver_accepts() {
+        assert_eq!(parse_milli("100n"), Some(1), "rounded up to a thousandth");
+        assert_eq!(parse_milli("5u"), Some(1));
+        assert_eq!(parse_milli("1E"), Some(1_000_000_000_000_000_000_000));
+        assert_eq!(parse_milli("1Ei"), Some((1i128 << 60) * 1000));
+        assert_eq!(parse_milli("1.2.3"), None);
+        assert_eq!(parse_milli("5x"), None);
+        assert_eq!(parse_milli("abc"), None);
+    }
 
     #[test]
     fn parses_cpu_forms() {

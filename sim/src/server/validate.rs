@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::registry::ResourceInfo;
 use super::status::{ApiError, Cause};
+use crate::controllers::quantity::milli_of;
 
 /// Validates an object about to be stored (after a create, update or patch).
 ///
@@ -98,15 +99,16 @@ fn check_pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
 }
 
 fn check_resources(resources: &Value, path: &str, causes: &mut Vec<Cause>) {
-    let parsed = |part: &str, causes: &mut Vec<Cause>| -> Vec<(String, f64)> {
+    let parsed = |part: &str, causes: &mut Vec<Cause>| -> Vec<(String, i128)> {
         let mut values = Vec::new();
         for (resource, quantity) in resources[part].as_object().into_iter().flatten() {
             let field = format!("{path}.{part}[{resource}]");
-            match quantity.as_str().map(parse_quantity).or_else(|| quantity.as_f64().map(Some)) {
-                Some(Some(value)) if value < 0.0 => {
+            // The controllers' parser is the one source of truth for what a quantity is.
+            match milli_of(quantity) {
+                Some(value) if value < 0 => {
                     causes.push(Cause::invalid(field, quantity, "must be greater than or equal to 0"));
                 }
-                Some(Some(value)) => values.push((resource.clone(), value)),
+                Some(value) => values.push((resource.clone(), value)),
                 _ => causes.push(Cause::invalid(
                     field,
                     quantity,
@@ -179,40 +181,6 @@ fn check_hpa(spec: &Value, causes: &mut Vec<Cause>) {
     }
 }
 
-/// Parses a Kubernetes quantity (`500m`, `1.5`, `2Gi`, `1e3`) into its value.
-pub fn parse_quantity(quantity: &str) -> Option<f64> {
-    let s = quantity.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    if number.is_empty() || number.matches('.').count() > 1 {
-        return None;
-    }
-    let value: f64 = number.parse().ok()?;
-    let multiplier = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exponent if exponent.starts_with(['e', 'E']) => 10f64.powi(exponent[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some(value * multiplier)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,13 +201,17 @@ mod tests {
     }
 
     #[test]
-    fn quantities_parse_with_every_suffix_and_reject_garbage() {
-        assert_eq!(parse_quantity("500m"), Some(0.5));
-        assert_eq!(parse_quantity("2Gi"), Some(2.0 * 1024.0 * 1024.0 * 1024.0));
-        assert_eq!(parse_quantity("1e3"), Some(1000.0));
-        assert_eq!(parse_quantity("1.5"), Some(1.5));
-        assert_eq!(parse_quantity("abc"), None);
-        assert_eq!(parse_quantity("5x"), None);
+    fn quantities_are_those_the_controllers_read() {
+        let deploy = |requests: Value| {
+            json!({"metadata": {"name": "web"}, "spec": {"template": {"spec": {"containers": [
+                {"name": "c", "image": "x", "resources": {"requests": requests, "limits": {"cpu": "1"}}}]}}}})
+        };
+        let info = info("deployments", "apps", "v1");
+        assert!(validate(info, &deploy(json!({"cpu": 0.5, "memory": "1Ei"}))).is_ok());
+        assert!(validate(info, &deploy(json!({"cpu": "100n"}))).is_ok());
+        assert!(validate(info, &deploy(json!({"cpu": "1001m"}))).is_err());
+        assert!(validate(info, &deploy(json!({"cpu": "-1"}))).is_err());
+        assert!(validate(info, &deploy(json!({"cpu": "1.2.3"}))).is_err());
     }
 
     #[test]

@@ -106,8 +106,11 @@ async fn watches_are_cut_after_n_events_and_expire_on_demand() {
 async fn latency_delays_answers_and_the_log_records_requests() {
     let sim = start();
     let client = Client::new(&sim);
-    sim.faults().set_latency(Duration::from_millis(20));
+    sim.faults().set_latency(Duration::from_millis(300));
+    let started = std::time::Instant::now();
     client.get("/api/v1/nodes?limit=1").await;
+    // A lower bound only: the answer cannot come before the added latency.
+    assert!(started.elapsed() >= Duration::from_millis(300));
     sim.faults().set_latency(Duration::ZERO);
     client
         .json(

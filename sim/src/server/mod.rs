@@ -82,6 +82,29 @@ impl ApiRequest {
         self.param("dryRun") == Some("All")
     }
 
+    /// 422 for a `dryRun` value other than `All`, the only one the apiserver knows: taking it
+    /// for a real write would persist what the client meant as a preview.
+    fn check_dry_run(&self) -> Result<(), ApiError> {
+        let options = match self.method {
+            Method::POST => "CreateOptions",
+            Method::PUT => "UpdateOptions",
+            Method::PATCH => "PatchOptions",
+            Method::DELETE => "DeleteOptions",
+            _ => return Ok(()),
+        };
+        match self.param("dryRun") {
+            Some(value) if !value.is_empty() && value != "All" => {
+                let cause = status::Cause {
+                    field: "dryRun".to_owned(),
+                    message: format!("Unsupported value: [{value:?}]: supported values: \"All\""),
+                    reason: "FieldValueNotSupported",
+                };
+                Err(ApiError::invalid(options, "meta.k8s.io", "", vec![cause]))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The RBAC verb of this request.
     pub fn verb(&self) -> &'static str {
         let named = self.target.name.is_some();
@@ -314,6 +337,7 @@ async fn resource(app: &App, request: ApiRequest) -> Result<Response, ApiError> 
     if !target.info.stored {
         return access::review(app, &request);
     }
+    request.check_dry_run()?;
     match target.subresource.as_deref() {
         Some("proxy") => proxy::handle(app, &request),
         Some("scale") => scale::handle(app, &request),

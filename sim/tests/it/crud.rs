@@ -145,6 +145,20 @@ async fn dry_run_writes_validate_but_persist_nothing() {
     assert_eq!(deleted.status, 200);
     assert_eq!(client.get(DEPLOY).await.status, 200);
     assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
+    // Only `All` exists; anything else is refused rather than taken for a real write.
+    let unknown = client
+        .json(
+            "PATCH",
+            &format!("{DEPLOY}?dryRun=true"),
+            "application/merge-patch+json",
+            &patch,
+        )
+        .await;
+    assert_eq!(unknown.status, 422);
+    let status = unknown.json();
+    assert_eq!(status["details"]["kind"], "PatchOptions");
+    assert_eq!(status["details"]["causes"][0]["field"], "dryRun");
+    assert_eq!(client.get(DEPLOY).await.json()["spec"]["replicas"], 3);
 }
 
 #[tokio::test]

@@ -59,6 +59,45 @@ pub struct StoreEvent {
     pub event_type: EventType,
     /// The object after the change (for DELETED: the last state, with the new resourceVersion).
     pub object: Value,
+    /// For MODIFIED: the labels and [`SELECTABLE_FIELDS`] of the object before the change, so a
+    /// filtered watch can tell that the object entered or left its selection (the apiserver then
+    /// sends ADDED or DELETED instead of MODIFIED). Only those parts are kept, to keep the
+    /// history small.
+    pub previous: Option<Value>,
+}
+
+/// The fields a field selector may name and where they sit in an object: `metadata.name` and
+/// `metadata.namespace` for every kind, plus the per-kind ones clients use.
+pub const SELECTABLE_FIELDS: &[(&str, &str)] = &[
+    ("metadata.name", "/metadata/name"),
+    ("metadata.namespace", "/metadata/namespace"),
+    ("spec.nodeName", "/spec/nodeName"),
+    ("status.phase", "/status/phase"),
+    ("involvedObject.name", "/involvedObject/name"),
+    ("involvedObject.kind", "/involvedObject/kind"),
+    ("involvedObject.namespace", "/involvedObject/namespace"),
+    ("involvedObject.uid", "/involvedObject/uid"),
+    ("reason", "/reason"),
+    ("type", "/type"),
+];
+
+/// The parts of `object` that label and field selectors read.
+fn filter_view(object: &Value) -> Value {
+    let mut view = json!({"metadata": {"labels": object["metadata"]["labels"]}});
+    for (_, pointer) in SELECTABLE_FIELDS {
+        let Some(value) = object.pointer(pointer) else {
+            continue;
+        };
+        let mut at = &mut view;
+        for segment in pointer.split('/').skip(1) {
+            if !at.is_object() {
+                *at = json!({});
+            }
+            at = &mut at[segment];
+        }
+        *at = value.clone();
+    }
+    view
 }
 
 /// Why a store operation was refused; the server maps these to `metav1.Status`.
@@ -185,7 +224,7 @@ impl Store {
         meta.entry("creationTimestamp")
             .or_insert_with(|| json!(now_rfc3339()));
         meta.insert("generation".into(), json!(1));
-        self.commit(&mut inner, key, object, EventType::Added)
+        self.commit(&mut inner, key, object, EventType::Added, None)
     }
 
     /// Replaces an object. When `object` carries `metadata.resourceVersion`, it must
@@ -198,7 +237,7 @@ impl Store {
             // A no-op write does not bump the resourceVersion or wake watches, as on a real server.
             return Ok(current);
         }
-        self.commit(&mut inner, key, merged, EventType::Modified)
+        self.commit(&mut inner, key, merged, EventType::Modified, Some(filter_view(&current)))
     }
 
     /// Read-modify-write under the store lock: the controllers' way to write without conflicts.
@@ -241,6 +280,7 @@ impl Store {
             key: key.clone(),
             event_type: EventType::Deleted,
             object: object.clone(),
+            previous: None,
         };
         push_history(&mut inner, event.clone());
         let _ = self.events.send(event);
@@ -298,6 +338,7 @@ impl Store {
         key: &ObjectKey,
         mut object: Value,
         event_type: EventType,
+        previous: Option<Value>,
     ) -> Result<Value, StoreError> {
         inner.resource_version += 1;
         let rv = inner.resource_version;
@@ -308,6 +349,7 @@ impl Store {
             key: key.clone(),
             event_type,
             object: object.clone(),
+            previous,
         };
         push_history(inner, event.clone());
         // No receiver is fine: nobody is watching.
@@ -532,6 +574,28 @@ mod tests {
             .watch_from("deployments", rv_of(&created))
             .expect("a watch from the current version");
         assert!(past.is_empty());
+    }
+
+    #[test]
+    fn modified_events_keep_what_selectors_read_of_the_object_before() {
+        let store = Store::new();
+        let key = ObjectKey::new("pods", "ns", "p");
+        let pod = json!({"metadata": {"name": "p", "labels": {"app": "a"}}, "spec": {"nodeName": "n1",
+            "containers": [{"name": "c"}]}, "status": {"phase": "Pending"}});
+        store.create(&key, pod).expect("create");
+        let mut events = store.subscribe();
+        store
+            .modify(&key, UpdatePart::Main, |p| {
+                p["metadata"]["labels"]["app"] = json!("b");
+                true
+            })
+            .expect("relabel");
+        let event = events.try_recv().expect("event");
+        assert_eq!(
+            event.previous,
+            Some(json!({"metadata": {"labels": {"app": "a"}, "name": "p", "namespace": "ns"},
+                "spec": {"nodeName": "n1"}, "status": {"phase": "Pending"}}))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::status::ApiError;
+use crate::store::SELECTABLE_FIELDS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Requirement {
@@ -148,19 +149,7 @@ impl FieldSelector {
 
 /// The value of a supported field (empty when absent), or `None` for an unsupported field.
 fn field_value(object: &Value, field: &str) -> Option<String> {
-    let pointer = match field {
-        "metadata.name" => "/metadata/name",
-        "metadata.namespace" => "/metadata/namespace",
-        "spec.nodeName" => "/spec/nodeName",
-        "status.phase" => "/status/phase",
-        "involvedObject.name" => "/involvedObject/name",
-        "involvedObject.kind" => "/involvedObject/kind",
-        "involvedObject.namespace" => "/involvedObject/namespace",
-        "involvedObject.uid" => "/involvedObject/uid",
-        "reason" => "/reason",
-        "type" => "/type",
-        _ => return None,
-    };
+    let (_, pointer) = SELECTABLE_FIELDS.iter().find(|(name, _)| *name == field)?;
     Some(
         object
             .pointer(pointer)

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::store::{StoreError, StoreEvent};
+use crate::store::{EventType, StoreError, StoreEvent};
 
 use super::registry::ResourceInfo;
 use super::select::{FieldSelector, LabelSelector};
@@ -62,25 +62,39 @@ fn bookmark(info: &ResourceInfo, rv: u64, initial_events_end: bool) -> Bytes {
 }
 
 impl Stream {
-    fn matches(&self, event: &StoreEvent) -> bool {
-        event.key.resource == self.info.store_name
-            && self
-                .namespace
-                .as_ref()
-                .is_none_or(|ns| &event.key.namespace == ns)
-            && self.labels.matches(&event.object)
-            && self.fields.matches(&event.object)
+    fn selects(&self, object: &Value) -> bool {
+        self.labels.matches(object) && self.fields.matches(object)
     }
 
-    /// Queues an event unless it was already replayed or is filtered out.
+    /// Queues an event unless it was already replayed or is filtered out. As the apiserver's
+    /// watch cache does, a change that moves an object into the selection is ADDED and one that
+    /// moves it out is DELETED (carrying the object's new state, where the apiserver sends the
+    /// old one: clients key on its name).
     fn offer(&mut self, event: &StoreEvent) {
         if event.resource_version <= self.last_rv {
             return;
         }
         self.last_rv = event.resource_version;
-        if self.matches(event) {
-            self.push_event(event.event_type.as_str(), &event.object);
+        let in_scope = event.key.resource == self.info.store_name
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| &event.key.namespace == ns);
+        if !in_scope {
+            return;
         }
+        let now = self.selects(&event.object);
+        let event_type = match (event.event_type, &event.previous) {
+            (EventType::Modified, Some(previous)) => match (self.selects(previous), now) {
+                (true, true) => "MODIFIED",
+                (false, true) => "ADDED",
+                (true, false) => "DELETED",
+                (false, false) => return,
+            },
+            _ if now => event.event_type.as_str(),
+            _ => return,
+        };
+        self.push_event(event_type, &event.object);
     }
 
     fn push_event(&mut self, event_type: &str, object: &Value) {

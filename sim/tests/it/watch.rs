@@ -159,3 +159,47 @@ async fn table_requests_get_tables_for_lists_and_watch_events() {
     assert_eq!(events[0]["object"]["kind"], "Table");
     assert_eq!(events[0]["object"]["rows"][0]["object"]["kind"], "Node");
 }
+
+#[tokio::test]
+async fn objects_entering_and_leaving_a_selector_are_added_and_deleted() {
+    let sim = start();
+    let client = Client::new(&sim);
+    let rv = sim.store().resource_version();
+    let stream = client
+        .open(&format!("{CM}?watch=true&resourceVersion={rv}&labelSelector=team%3Dx"))
+        .await;
+    let merge = "application/merge-patch+json";
+    let path = format!("{CM}/moving");
+    let body = json!({"metadata": {"name": "moving", "labels": {"team": "y"}}});
+    assert_eq!(client.json("POST", CM, "application/json", &body).await.status, 201);
+    for patch in [
+        json!({"metadata": {"labels": {"team": "x"}}}),
+        json!({"data": {"a": "1"}}),
+        json!({"metadata": {"labels": {"team": "z"}}}),
+        json!({"data": {"a": "2"}}),
+    ] {
+        assert_eq!(client.json("PATCH", &path, merge, &patch).await.status, 200);
+    }
+    // A last object in the selection marks the end of what the watch can see.
+    let last = json!({"metadata": {"name": "last", "labels": {"team": "x"}}});
+    assert_eq!(client.json("POST", CM, "application/json", &last).await.status, 201);
+    let events = read_events(stream, 4).await;
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or(""),
+                e["object"]["metadata"]["name"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("ADDED", "moving"),
+            ("MODIFIED", "moving"),
+            ("DELETED", "moving"),
+            ("ADDED", "last")
+        ]
+    );
+}

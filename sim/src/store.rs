@@ -237,7 +237,13 @@ impl Store {
             // A no-op write does not bump the resourceVersion or wake watches, as on a real server.
             return Ok(current);
         }
-        self.commit(&mut inner, key, merged, EventType::Modified, Some(filter_view(&current)))
+        self.commit(
+            &mut inner,
+            key,
+            merged,
+            EventType::Modified,
+            Some(filter_view(&current)),
+        )
     }
 
     /// Read-modify-write under the store lock: the controllers' way to write without conflicts.
@@ -593,8 +599,10 @@ mod tests {
         let event = events.try_recv().expect("event");
         assert_eq!(
             event.previous,
-            Some(json!({"metadata": {"labels": {"app": "a"}, "name": "p", "namespace": "ns"},
-                "spec": {"nodeName": "n1"}, "status": {"phase": "Pending"}}))
+            Some(
+                json!({"metadata": {"labels": {"app": "a"}, "name": "p", "namespace": "ns"},
+                "spec": {"nodeName": "n1"}, "status": {"phase": "Pending"}})
+            )
         );
     }
 

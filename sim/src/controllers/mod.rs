@@ -64,7 +64,13 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
     let mut autoscaler = hpa::HpaController::new(Arc::clone(&scenario));
     let loop_of = |resources, period, pass| {
         let events = store.subscribe();
-        tokio::spawn(common::run_loop(Arc::clone(&store), events, resources, period, pass))
+        tokio::spawn(common::run_loop(
+            Arc::clone(&store),
+            events,
+            resources,
+            period,
+            pass,
+        ))
     };
     let tasks = vec![
         loop_of(

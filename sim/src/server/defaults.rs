@@ -150,7 +150,8 @@ mod tests {
 
     #[test]
     fn absent_fields_stay_absent() {
-        let mut deploy = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}}}});
+        let mut deploy =
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}}}});
         apply("Deployment", &mut deploy);
         let pod_spec = &deploy["spec"]["template"]["spec"];
         assert!(pod_spec.get("initContainers").is_none(), "{pod_spec}");

@@ -168,7 +168,11 @@ fn check_rule(kind: &str, object: &Value, path: &str, shape: Shape) -> Result<()
     for (at, value) in values_at(object, path) {
         // null decodes to the zero value in Go, as absence does.
         if !value.is_null() && !shape.matches(value) {
-            let field = if at.is_empty() { kind.to_owned() } else { format!("{kind}.{at}") };
+            let field = if at.is_empty() {
+                kind.to_owned()
+            } else {
+                format!("{kind}.{at}")
+            };
             return Err(ApiError::bad_request(format!(
                 "json: cannot unmarshal {} into Go struct field {field} of type {}",
                 json_type(value),
@@ -216,11 +220,14 @@ mod tests {
 
     #[test]
     fn wrong_types_name_the_field() {
-        let deploy = json!({"spec": {"template": {"spec": {"containers": [{"name": "c"}, {"ports": "80"}]}}}});
+        let deploy =
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "c"}, {"ports": "80"}]}}}});
         let error = check("Deployment", &deploy).expect_err("ports must be an array");
         assert_eq!(error.code, 400);
         assert!(
-            error.message.contains("Deployment.spec.template.spec.containers[1].ports"),
+            error
+                .message
+                .contains("Deployment.spec.template.spec.containers[1].ports"),
             "{}",
             error.message
         );

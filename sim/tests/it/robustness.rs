@@ -58,7 +58,12 @@ async fn writes_with_wrongly_typed_fields_are_bad_requests() {
     assert_client_error(&response, "PUT");
     let create = json!({"metadata": {"name": "svc"}, "spec": {"ports": [80]}});
     let response = client
-        .json("POST", &format!("/api/v1/namespaces/{NS}/services"), "application/json", &create)
+        .json(
+            "POST",
+            &format!("/api/v1/namespaces/{NS}/services"),
+            "application/json",
+            &create,
+        )
         .await;
     assert_client_error(&response, "service ports");
     let hpa = "/apis/autoscaling/v2/namespaces/llm-orchestrator/horizontalpodautoscalers/orchestrator";
@@ -88,11 +93,23 @@ async fn malformed_queries_and_bodies_get_statuses() {
         .await;
     assert_client_error(&not_json, "truncated body");
     let delete = client
-        .send("DELETE", &format!("{cm}/orchestrator-config"), Some("application/json"), b"[", None)
+        .send(
+            "DELETE",
+            &format!("{cm}/orchestrator-config"),
+            Some("application/json"),
+            b"[",
+            None,
+        )
         .await;
     assert_client_error(&delete, "DeleteOptions");
     let scale = client
-        .send("PUT", &format!("{DEPLOY}/scale"), Some("application/json"), b"nope", None)
+        .send(
+            "PUT",
+            &format!("{DEPLOY}/scale"),
+            Some("application/json"),
+            b"nope",
+            None,
+        )
         .await;
     assert_client_error(&scale, "Scale");
 }
@@ -129,7 +146,10 @@ async fn delete_collection_honours_selectors_and_dry_run() {
     let cm = format!("/api/v1/namespaces/{NS}/configmaps");
     for (name, team) in [("a", "x"), ("b", "x"), ("c", "y")] {
         let body = json!({"metadata": {"name": name, "labels": {"team": team}}});
-        assert_eq!(client.json("POST", &cm, "application/json", &body).await.status, 201);
+        assert_eq!(
+            client.json("POST", &cm, "application/json", &body).await.status,
+            201
+        );
     }
     let names = |list: &Value| -> Vec<String> {
         list["items"]
@@ -140,17 +160,29 @@ async fn delete_collection_honours_selectors_and_dry_run() {
             .collect()
     };
     let dry = client
-        .send("DELETE", &format!("{cm}?labelSelector=team%3Dx&dryRun=All"), None, b"", None)
+        .send(
+            "DELETE",
+            &format!("{cm}?labelSelector=team%3Dx&dryRun=All"),
+            None,
+            b"",
+            None,
+        )
         .await;
     assert_eq!(dry.status, 200);
     assert_eq!(names(&dry.json()), ["a", "b"]);
-    assert_eq!(names(&client.get(&format!("{cm}?labelSelector=team")).await.json()), ["a", "b", "c"]);
+    assert_eq!(
+        names(&client.get(&format!("{cm}?labelSelector=team")).await.json()),
+        ["a", "b", "c"]
+    );
     let deleted = client
         .send("DELETE", &format!("{cm}?labelSelector=team%3Dx"), None, b"", None)
         .await;
     assert_eq!(deleted.status, 200);
     assert_eq!(deleted.json()["kind"], "ConfigMapList");
-    assert_eq!(names(&client.get(&format!("{cm}?labelSelector=team")).await.json()), ["c"]);
+    assert_eq!(
+        names(&client.get(&format!("{cm}?labelSelector=team")).await.json()),
+        ["c"]
+    );
     assert!(client.get(&format!("{cm}/orchestrator-config")).await.status == 200);
 }
 

@@ -166,12 +166,17 @@ async fn objects_entering_and_leaving_a_selector_are_added_and_deleted() {
     let client = Client::new(&sim);
     let rv = sim.store().resource_version();
     let stream = client
-        .open(&format!("{CM}?watch=true&resourceVersion={rv}&labelSelector=team%3Dx"))
+        .open(&format!(
+            "{CM}?watch=true&resourceVersion={rv}&labelSelector=team%3Dx"
+        ))
         .await;
     let merge = "application/merge-patch+json";
     let path = format!("{CM}/moving");
     let body = json!({"metadata": {"name": "moving", "labels": {"team": "y"}}});
-    assert_eq!(client.json("POST", CM, "application/json", &body).await.status, 201);
+    assert_eq!(
+        client.json("POST", CM, "application/json", &body).await.status,
+        201
+    );
     for patch in [
         json!({"metadata": {"labels": {"team": "x"}}}),
         json!({"data": {"a": "1"}}),
@@ -182,7 +187,10 @@ async fn objects_entering_and_leaving_a_selector_are_added_and_deleted() {
     }
     // A last object in the selection marks the end of what the watch can see.
     let last = json!({"metadata": {"name": "last", "labels": {"team": "x"}}});
-    assert_eq!(client.json("POST", CM, "application/json", &last).await.status, 201);
+    assert_eq!(
+        client.json("POST", CM, "application/json", &last).await.status,
+        201
+    );
     let events = read_events(stream, 4).await;
     let seen: Vec<(&str, &str)> = events
         .iter()

@@ -232,38 +232,43 @@ impl Store {
     pub fn update(&self, key: &ObjectKey, object: Value, part: UpdatePart) -> Result<Value, StoreError> {
         let mut inner = self.lock();
         let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.clone();
-        let merged = merge_update(&current, object, part)?;
-        if strip_rv(&merged) == strip_rv(&current) {
-            // A no-op write does not bump the resourceVersion or wake watches, as on a real server.
-            return Ok(current);
-        }
-        self.commit(
-            &mut inner,
-            key,
-            merged,
-            EventType::Modified,
-            Some(filter_view(&current)),
-        )
+        self.replace(&mut inner, key, &current, object, part)
     }
 
-    /// Read-modify-write under the store lock: the controllers' way to write without conflicts.
-    /// `f` returns false to leave the object unchanged. Returns the stored object.
+    /// Read-modify-write under the store lock: the controllers' way to write without conflicts
+    /// and without losing a concurrent write. `f` returns false to leave the object unchanged;
+    /// it runs under the store lock, so it must not call back into the store. Returns the
+    /// stored object.
     pub fn modify(
         &self,
         key: &ObjectKey,
         part: UpdatePart,
         f: impl FnOnce(&mut Value) -> bool,
     ) -> Result<Value, StoreError> {
-        let mut object = self.get(key).ok_or(StoreError::NotFound)?;
+        let mut inner = self.lock();
+        let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.clone();
+        let mut object = current.clone();
         if !f(&mut object) {
-            return Ok(object);
+            return Ok(current);
         }
-        // The object was just read; drop its resourceVersion so a concurrent
-        // write in between is not a conflict for the controller.
-        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
+        // `object` still carries the current resourceVersion, so the precondition holds.
+        self.replace(&mut inner, key, &current, object, part)
+    }
+
+    fn replace(
+        &self,
+        inner: &mut Inner,
+        key: &ObjectKey,
+        current: &Value,
+        object: Value,
+        part: UpdatePart,
+    ) -> Result<Value, StoreError> {
+        let merged = merge_update(current, object, part)?;
+        if strip_rv(&merged) == strip_rv(current) {
+            // A no-op write does not bump the resourceVersion or wake watches, as on a real server.
+            return Ok(current.clone());
         }
-        self.update(key, object, part)
+        self.commit(inner, key, merged, EventType::Modified, Some(filter_view(current)))
     }
 
     /// Deletes an object; `resource_version`, when given, must be current.
@@ -604,6 +609,35 @@ mod tests {
                 "spec": {"nodeName": "n1"}, "status": {"phase": "Pending"}})
             )
         );
+    }
+
+    #[test]
+    fn concurrent_modifies_lose_no_write() {
+        let store = std::sync::Arc::new(Store::new());
+        let key = ObjectKey::new("deployments", "ns", "web");
+        store.create(&key, deploy()).expect("create");
+        let writers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|field| {
+                let (store, key) = (store.clone(), key.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..500 {
+                        store
+                            .modify(&key, UpdatePart::Status, |d| {
+                                let n = d["status"][field].as_i64().unwrap_or(0);
+                                d["status"][field] = json!(n + 1);
+                                true
+                            })
+                            .expect("modify");
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().expect("writer");
+        }
+        let stored = store.get(&key).expect("stored");
+        assert_eq!(stored["status"], json!({"a": 500, "b": 500}));
     }
 
     #[test]

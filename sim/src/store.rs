@@ -268,7 +268,13 @@ impl Store {
             // A no-op write does not bump the resourceVersion or wake watches, as on a real server.
             return Ok(current.clone());
         }
-        self.commit(inner, key, merged, EventType::Modified, Some(filter_view(current)))
+        self.commit(
+            inner,
+            key,
+            merged,
+            EventType::Modified,
+            Some(filter_view(current)),
+        )
     }
 
     /// Deletes an object; `resource_version`, when given, must be current.

@@ -188,6 +188,13 @@ fn check_rule(kind: &str, object: &Value, path: &str, shape: Shape) -> Result<()
 /// # Errors
 /// 400 BadRequest naming the first wrongly typed field.
 pub fn check(kind: &str, object: &Value) -> Result<(), ApiError> {
+    if !object.is_object() {
+        // A patch can turn the whole object into null (`{"$patch": "delete"}`) or anything else.
+        return Err(ApiError::bad_request(format!(
+            "json: cannot unmarshal {} into Go value of type {kind}",
+            json_type(object)
+        )));
+    }
     let (rules, pod_spec) = rules(kind);
     for (path, shape) in rules {
         check_rule(kind, object, path, shape)?;
@@ -232,6 +239,7 @@ mod tests {
             error.message
         );
         assert!(check("Deployment", &json!([1])).is_err());
+        assert!(check("Deployment", &Value::Null).is_err());
         assert!(check("HorizontalPodAutoscaler", &json!({"spec": {"maxReplicas": "3"}})).is_err());
         assert!(check("ConfigMap", &json!({"data": ["a"]})).is_err());
     }

@@ -53,6 +53,15 @@ async fn writes_with_wrongly_typed_fields_are_bad_requests() {
         .json("PATCH", DEPLOY, "application/json-patch+json", &root)
         .await;
     assert_client_error(&response, "root replaced by an array");
+    let delete_all = client
+        .json(
+            "PATCH",
+            DEPLOY,
+            "application/strategic-merge-patch+json",
+            &json!({"$patch": "delete"}),
+        )
+        .await;
+    assert_client_error(&delete_all, "strategic merge patch deleting the whole object");
     let put = json!({"metadata": {"name": "orchestrator"}, "spec": {"template": "x"}});
     let response = client.json("PUT", DEPLOY, "application/json", &put).await;
     assert_client_error(&response, "PUT");

@@ -35,8 +35,8 @@ pub fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         .filter(|o| after.as_ref().is_none_or(|a| &position(o) > a))
         .collect();
     let limit = request
-        .param("limit")
-        .and_then(|l| l.parse::<usize>().ok())
+        .number("limit")?
+        .and_then(|l| usize::try_from(l).ok())
         .filter(|l| *l > 0);
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if let Some(limit) = limit

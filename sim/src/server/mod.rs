@@ -73,6 +73,17 @@ impl ApiRequest {
         self.query.get(name).map(String::as_str)
     }
 
+    /// A whole-number query parameter; 400 when present but not a number, as the apiserver's
+    /// parameter decoding answers.
+    pub fn number(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        match self.param(name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("{name}: invalid value {text:?}: expected a whole number"))
+            }),
+        }
+    }
+
     pub fn flag(&self, name: &str) -> bool {
         matches!(self.param(name), Some("true" | "1"))
     }

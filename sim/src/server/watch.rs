@@ -180,6 +180,7 @@ pub fn serve(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     let info = request.target.info;
     let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))?;
     let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))?;
+    let timeout = request.number("timeoutSeconds")?;
     let requested = request
         .param("resourceVersion")
         .filter(|rv| !rv.is_empty() && *rv != "0");
@@ -217,10 +218,7 @@ pub fn serve(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         bookmark_at: request
             .flag("allowWatchBookmarks")
             .then(|| now + BOOKMARK_INTERVAL),
-        deadline: request
-            .param("timeoutSeconds")
-            .and_then(|t| t.parse::<u64>().ok())
-            .map(|t| now + Duration::from_secs(t)),
+        deadline: timeout.map(|t| now + Duration::from_secs(t)),
         budget: (cut_after > 0).then_some(cut_after),
         table: super::table::wants_table(&request.accept),
         done: false,

@@ -94,6 +94,8 @@ async fn malformed_queries_and_bodies_get_statuses() {
         format!("{cm}?watch=true&resourceVersion=abc"),
         format!("{cm}?fieldSelector=spec.unknown%3D1"),
         format!("{cm}?labelSelector=a%20in%20(b"),
+        format!("{cm}?limit=ten"),
+        format!("{cm}?watch=true&timeoutSeconds=soon"),
     ] {
         assert_client_error(&client.get(&path).await, &path);
     }

@@ -227,7 +227,7 @@ impl Sim {
         &self.scenario
     }
 
-    /// Every request, in the order they were answered.
+    /// Every request, in the order they were answered (the newest 200,000 in a long session).
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.log.all()
     }

@@ -1,6 +1,7 @@
 //! The log of every request the sim answered, in order, so tests can assert on what a client
 //! sent (and that a dry run or a refused command wrote nothing).
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 /// One answered request.
@@ -26,14 +27,18 @@ impl LoggedRequest {
     }
 }
 
-/// Append-only, thread-safe log.
+/// How many requests the log keeps: far more than any test sends, but a long-running
+/// `orchscale-sim` (a watch-heavy try-it session) must not grow without bound.
+const CAPACITY: usize = 200_000;
+
+/// Append-only, thread-safe log of the newest [`CAPACITY`] requests.
 #[derive(Debug, Default)]
 pub struct RequestLog {
-    entries: Mutex<Vec<LoggedRequest>>,
+    entries: Mutex<VecDeque<LoggedRequest>>,
 }
 
 impl RequestLog {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LoggedRequest>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<LoggedRequest>> {
         // Appends are single pushes: a poisoned lock still holds a consistent log.
         self.entries
             .lock()
@@ -41,11 +46,15 @@ impl RequestLog {
     }
 
     pub fn push(&self, request: LoggedRequest) {
-        self.lock().push(request);
+        let mut entries = self.lock();
+        if entries.len() == CAPACITY {
+            entries.pop_front();
+        }
+        entries.push_back(request);
     }
 
     pub fn all(&self) -> Vec<LoggedRequest> {
-        self.lock().clone()
+        self.lock().iter().cloned().collect()
     }
 
     pub fn clear(&self) {
@@ -95,6 +104,18 @@ mod tests {
             )
             .is_persisted_write()
         );
+    }
+
+    #[test]
+    fn log_keeps_only_the_newest_requests() {
+        let log = RequestLog::default();
+        for i in 0..=CAPACITY {
+            log.push(request("GET", &format!("/{i}"), ""));
+        }
+        let all = log.all();
+        assert_eq!(all.len(), CAPACITY);
+        assert_eq!(all[0].path, "/1");
+        assert_eq!(all[CAPACITY - 1].path, format!("/{CAPACITY}"));
     }
 
     #[test]

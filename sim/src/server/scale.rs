@@ -81,6 +81,12 @@ fn write_scale(app: &App, request: &ApiRequest) -> Result<Response, Attempt> {
         return Err(ApiError::conflict(info, name).into());
     }
     let replicas = &desired["spec"]["replicas"];
+    if !replicas.is_null() && replicas.as_i64().is_none_or(|r| i32::try_from(r).is_err()) {
+        return Err(ApiError::bad_request(format!(
+            "json: cannot unmarshal {replicas} into Go struct field ScaleSpec.spec.replicas of type int32"
+        ))
+        .into());
+    }
     validate::validate_scale(name, replicas)?;
     let Some(replicas) = replicas.as_i64() else {
         let cause = super::status::Cause::required("spec.replicas", "");

@@ -18,7 +18,8 @@ impl Shape {
         match self {
             Shape::Object => value.is_object(),
             Shape::Array => value.is_array(),
-            Shape::Integer => value.is_i64() || value.is_u64(),
+            // Counts are int32 in the Go types; a larger number does not decode.
+            Shape::Integer => value.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
         }
     }
 
@@ -241,6 +242,8 @@ mod tests {
         assert!(check("Deployment", &json!([1])).is_err());
         assert!(check("Deployment", &Value::Null).is_err());
         assert!(check("HorizontalPodAutoscaler", &json!({"spec": {"maxReplicas": "3"}})).is_err());
+        assert!(check("Deployment", &json!({"spec": {"replicas": 3_000_000_000u64}})).is_err());
+        assert!(check("Deployment", &json!({"spec": {"replicas": 2.5}})).is_err());
         assert!(check("ConfigMap", &json!({"data": ["a"]})).is_err());
     }
 }

@@ -123,6 +123,18 @@ async fn malformed_queries_and_bodies_get_statuses() {
         )
         .await;
     assert_client_error(&scale, "Scale");
+    // Replica counts are int32: a client bug asking for billions of pods is refused.
+    for replicas in [json!(5_000_000_000u64), json!("5"), json!(1.5)] {
+        let patch = json!({"spec": {"replicas": replicas}});
+        let merge = "application/merge-patch+json";
+        let scale = client
+            .json("PATCH", &format!("{DEPLOY}/scale"), merge, &patch)
+            .await;
+        assert_client_error(&scale, &patch.to_string());
+        let main = client.json("PATCH", DEPLOY, merge, &patch).await;
+        assert_client_error(&main, &patch.to_string());
+    }
+    assert_eq!(client.get(DEPLOY).await.json()["spec"]["replicas"], 3);
 }
 
 #[tokio::test]

@@ -127,17 +127,21 @@ impl Stream {
             }
             let bookmark_at = self.bookmark_at;
             let deadline = self.deadline;
+            // Timers first, in order: a due bookmark goes out before a due deadline ends the
+            // stream (even when the task was starved past both), and a steady flow of events
+            // cannot starve either of them.
             tokio::select! {
-                received = self.receiver.recv() => match received {
-                    Ok(event) => self.offer(&event),
-                    // Lagged: events were lost, so the stream ends and the client re-lists.
-                    Err(_) => return None,
-                },
+                biased;
                 () = sleep_until(bookmark_at) => {
                     self.pending.push_back(bookmark(self.info, self.last_rv, false));
                     self.bookmark_at = Some(Instant::now() + BOOKMARK_INTERVAL);
                 }
                 () = sleep_until(deadline) => return None,
+                received = self.receiver.recv() => match received {
+                    Ok(event) => self.offer(&event),
+                    // Lagged: events were lost, so the stream ends and the client re-lists.
+                    Err(_) => return None,
+                },
             }
         }
     }

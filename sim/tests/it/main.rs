@@ -7,6 +7,7 @@ mod common;
 mod crud;
 mod discovery;
 mod faults;
+mod knobs;
 mod kubectl;
 mod patch;
 mod review_proxy_metrics;

@@ -26,6 +26,22 @@ fn items<'a>(object: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut V
         .flatten()
 }
 
+/// Removes every object key whose value is `null`, at any depth. The apiserver decodes bodies
+/// into Go types, where `null` is the zero value of an optional field and is not stored; kubectl
+/// sends such nulls (`creationTimestamp: null` in the pod template of `rollout undo` and of
+/// manifests saved with `get -o yaml`), and kept as JSON they would count as a spec change: a
+/// new generation, a new pod-template-hash, a rollout that a real cluster does not start.
+pub fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
 /// Fills in the defaulted fields of an object of `kind`.
 pub fn apply(kind: &str, object: &mut Value) {
     let Some(spec) = child(object, "spec") else {
@@ -146,6 +162,13 @@ mod tests {
         apply("Deployment", &mut deploy);
         assert_eq!(deploy["spec"]["replicas"], 0);
         assert!(deploy["spec"]["strategy"].get("rollingUpdate").is_none());
+    }
+
+    #[test]
+    fn nulls_are_dropped_at_every_depth() {
+        let mut object = json!({"a": null, "b": {"c": null, "d": [{"e": null, "f": 1}]}});
+        drop_nulls(&mut object);
+        assert_eq!(object, json!({"b": {"d": [{"f": 1}]}}));
     }
 
     #[test]

@@ -138,6 +138,7 @@ fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<R
     if info.kind == "Namespace" {
         object["status"] = json!({"phase": "Active"});
     }
+    defaults::drop_nulls(&mut object);
     defaults::apply(info.kind, &mut object);
     validate::validate(info, &object)?;
     let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
@@ -171,6 +172,7 @@ fn write(app: &App, request: &ApiRequest, current: &Value, mut object: Value) ->
     let name = request.target.name_str();
     let part = part_of(request);
     if part == UpdatePart::Main {
+        defaults::drop_nulls(&mut object);
         defaults::apply(info.kind, &mut object);
         let mut checked = object.clone();
         metadata_mut(&mut checked).insert("name".into(), json!(name));

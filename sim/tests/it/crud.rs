@@ -368,3 +368,21 @@ async fn writes_are_defaulted_without_changing_seeded_specs() {
         "IfNotPresent"
     );
 }
+
+#[tokio::test]
+async fn nulls_sent_by_kubectl_are_not_a_spec_change() {
+    let sim = start();
+    let client = Client::new(&sim);
+    // What `kubectl rollout undo` and manifests saved with `get -o yaml` carry.
+    let mut deploy = client.get(DEPLOY).await.json();
+    deploy["spec"]["template"]["metadata"]["creationTimestamp"] = serde_json::Value::Null;
+    let replaced = client.json("PUT", DEPLOY, "application/json", &deploy).await;
+    assert_eq!(replaced.status, 200);
+    let stored = replaced.json();
+    assert_eq!(stored["metadata"]["generation"], 1, "no rollout for a null");
+    assert!(
+        stored["spec"]["template"]["metadata"]
+            .get("creationTimestamp")
+            .is_none()
+    );
+}

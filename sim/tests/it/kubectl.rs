@@ -364,3 +364,43 @@ fn create_and_apply_manifests_with_server_side_field_validation() {
         assert_eq!(stored["data"]["key"], value);
     }
 }
+
+#[test]
+fn rollout_undo_reuses_the_previous_replica_set() {
+    let sim = start();
+    let rollout_status = [
+        "rollout",
+        "status",
+        "deployment/orchestrator",
+        "--timeout=60s",
+        "-n",
+        NS,
+    ];
+    let image = "orchestrator=ghcr.io/example/llm-orchestrator:1.9.0";
+    for args in [
+        &rollout_status[..],
+        &["set", "image", "deployment/orchestrator", image, "-n", NS],
+        &rollout_status,
+        // kubectl sends the old template back with `creationTimestamp: null` in its metadata.
+        &["rollout", "undo", "deployment/orchestrator", "-n", NS],
+        &rollout_status,
+    ] {
+        if ok(&sim, args).is_none() {
+            return;
+        }
+    }
+    let (sets, _) = sim.store().list("replicasets", Some(NS));
+    let orchestrator: Vec<&Value> = sets
+        .iter()
+        .filter(|rs| rs["metadata"]["labels"]["app"] == "orchestrator")
+        .collect();
+    assert_eq!(
+        orchestrator.len(),
+        2,
+        "the first ReplicaSet is scaled back up, not replaced"
+    );
+    assert_eq!(
+        deployment(&sim)["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/example/llm-orchestrator:1.8.2"
+    );
+}

@@ -376,6 +376,10 @@ async fn nulls_sent_by_kubectl_are_not_a_spec_change() {
     // What `kubectl rollout undo` and manifests saved with `get -o yaml` carry.
     let mut deploy = client.get(DEPLOY).await.json();
     deploy["spec"]["template"]["metadata"]["creationTimestamp"] = serde_json::Value::Null;
+    // Unconditional: the controllers write the status meanwhile, which would be a 409.
+    deploy["metadata"]
+        .as_object_mut()
+        .map(|m| m.remove("resourceVersion"));
     let replaced = client.json("PUT", DEPLOY, "application/json", &deploy).await;
     assert_eq!(replaced.status, 200);
     let stored = replaced.json();

@@ -13,6 +13,7 @@ mod follow;
 mod hpa;
 mod kubectl;
 mod output;
+mod prompt;
 mod resources;
 mod rollout;
 mod scale;

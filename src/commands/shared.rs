@@ -132,7 +132,7 @@ pub fn pod_usage_totals(usage: &PodUsage) -> (Option<Quantity>, Option<Quantity>
     (sum(|c| &c.1), sum(|c| &c.2))
 }
 
-/// The pods of a selector (terminating ones left out) with usage when metrics are served.
+/// The pods of a selector (terminating and finished ones left out) with usage when metrics are served.
 /// The bool says whether metrics.k8s.io answered.
 ///
 /// # Errors
@@ -148,7 +148,7 @@ pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>,
     };
     let mut rows: Vec<PodRow> = pods
         .iter()
-        .filter(|p| !health::is_terminating(p))
+        .filter(|p| health::is_live(p))
         .map(|p| {
             let name = p.metadata.name.clone().unwrap_or_default();
             let usage = metrics

@@ -111,7 +111,7 @@ where
 async fn metrics(cluster: &Cluster, selector: Option<&str>, pods: &[Pod]) -> Check {
     let live: Vec<&str> = pods
         .iter()
-        .filter(|p| !crate::health::is_terminating(p))
+        .filter(|p| crate::health::is_live(p))
         .filter_map(|p| p.metadata.name.as_deref())
         .collect();
     let Some(selector) = selector else {

@@ -124,7 +124,7 @@ async fn verify(
         .and_then(|l| l.get("pod-template-hash"))
         .cloned();
     let pods: Vec<Pod> = cluster.list(selector).await?;
-    let live: Vec<&Pod> = pods.iter().filter(|p| !health::is_terminating(p)).collect();
+    let live: Vec<&Pod> = pods.iter().filter(|p| health::is_live(p)).collect();
     let is_new = |p: &Pod| {
         hash.is_some()
             && p.metadata

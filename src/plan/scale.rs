@@ -131,6 +131,9 @@ pub fn consequences(current: i32, target: i32) -> Vec<String> {
             "{} new pod(s) start; running pods are not restarted",
             target - current
         )],
+        Less if target == 0 => vec![format!(
+            "all {current} pods are terminated: no pod serves until the deployment is scaled up again"
+        )],
         Less => vec![format!(
             "{} pod(s) are terminated (their in-flight requests drain); the others keep running",
             current - target
@@ -214,6 +217,14 @@ mod tests {
     fn consequences_count_pods() {
         assert!(consequences(3, 5)[0].starts_with("2 new pod(s) start"));
         assert!(consequences(5, 4)[0].starts_with("1 pod(s) are terminated"));
+    }
+
+    #[test]
+    fn scaling_to_zero_says_nothing_keeps_running() {
+        let text = &consequences(4, 0)[0];
+        assert!(!text.contains("the others keep running"), "{text}");
+        assert!(text.starts_with("all 4 pods are terminated"), "{text}");
+        assert!(text.contains("no pod serves"), "{text}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Patch;
 use serde_json::{Map, Value, json};
 
-use super::shared::{managed_warning, record_change};
+use super::shared::{audit_not_written, managed_warning, record_change};
 use crate::cli::{Cli, ConnectionsArgs};
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
@@ -176,10 +176,7 @@ pub async fn run(
         )
         .await
         {
-            reporter.warn(&format!(
-                "the change was applied but its audit record (orchscale.io/last-change) was not written: {e}; \
-                 `undo` will not know about it"
-            ));
+            reporter.warn(&audit_not_written(&e));
         }
         let verb = if dry_run {
             "dry run: the API server accepted"

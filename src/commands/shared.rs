@@ -110,6 +110,15 @@ where
         .map(|_| ())
 }
 
+/// The warning when the change was written but [`record_change`] failed: the change is made,
+/// so a failed audit record must not hide it behind an error.
+pub fn audit_not_written(error: &Error) -> String {
+    format!(
+        "the change was applied but its audit record (orchscale.io/last-change) was not written: {error}; \
+         `undo` will not know about it"
+    )
+}
+
 /// One row of a pod list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodRow {

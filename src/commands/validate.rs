@@ -4,6 +4,8 @@
 
 mod probe;
 
+pub use probe::check_url;
+
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -130,7 +132,10 @@ async fn metrics(cluster: &Cluster, selector: Option<&str>, pods: &[Pod]) -> Che
 /// service proxy (on the service's first port).
 async fn health(cluster: &Cluster, cli: &Cli, args: &ValidateArgs) -> Result<Check, Error> {
     if let Some(url) = &args.health_url {
-        return Ok(health_check(url, probe::get_status(url).await));
+        return Ok(health_check(
+            &probe::display_url(url),
+            probe::get_status(url).await,
+        ));
     }
     let name = &cli.targets.service;
     let Some(service) = cluster.get_opt::<Service>(name).await? else {

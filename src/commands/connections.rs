@@ -117,6 +117,21 @@ pub async fn run(
             t.deployment, t.deployment
         ));
     }
+    // Permissions before the prompt: no question about a change that would be refused.
+    let mut permissions = Vec::new();
+    if !plan.changes.is_empty() {
+        permissions.push(Permission::new("patch", "", "configmaps", Some(&t.configmap)));
+    }
+    if deployment.is_some() {
+        permissions.push(Permission::new(
+            "patch",
+            "apps",
+            "deployments",
+            Some(&t.deployment),
+        ));
+    }
+    check_all(cluster, &permissions).await?;
+
     // A deployment at 0 replicas restarts no pod: nothing to confirm.
     if let Some(disruption) = disruption.as_ref().filter(|d| d.pods_restarting > 0) {
         // The preview said how; the question repeats the gist: what restarts and with which strategy.
@@ -143,20 +158,6 @@ pub async fn run(
                 other => other,
             })?;
     }
-
-    let mut permissions = Vec::new();
-    if !plan.changes.is_empty() {
-        permissions.push(Permission::new("patch", "", "configmaps", Some(&t.configmap)));
-    }
-    if deployment.is_some() {
-        permissions.push(Permission::new(
-            "patch",
-            "apps",
-            "deployments",
-            Some(&t.deployment),
-        ));
-    }
-    check_all(cluster, &permissions).await?;
 
     let mut changes = Vec::new();
     if !plan.changes.is_empty() {

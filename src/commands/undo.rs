@@ -87,9 +87,6 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         consequences: consequences.clone(),
         warnings,
     });
-    if let Some(question) = question(&plan, &consequences, restart.is_some()) {
-        reporter.confirm(&question, cli.global.yes, dry_run)?;
-    }
     let mut needed = permissions(&found, &plan);
     if restart.is_some() {
         needed.push(Permission::new(
@@ -99,7 +96,11 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             Some(&cli.targets.deployment),
         ));
     }
+    // Permissions before the prompt: no question about a change that would be refused.
     check_all(cluster, &needed).await?;
+    if let Some(question) = question(&plan, &consequences, restart.is_some()) {
+        reporter.confirm(&question, cli.global.yes, dry_run)?;
+    }
 
     let applied = write::apply(cluster, &found, &plan, dry_run).await?;
     if applied.write == UndoWrite::Nothing {

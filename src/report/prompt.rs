@@ -45,6 +45,9 @@ pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<(), Error> {
             hint: "run it in a terminal, or pass --yes to confirm in scripts".into(),
         }),
         Decision::Ask => {
+            // Ctrl-C at the prompt interrupts the read, which answers "no" below; listening
+            // keeps the global handler from exiting while that answer is being printed.
+            let ctrl_c = crate::interrupt::listen();
             let answer = Confirm::new()
                 .with_prompt(format!("{question}\nContinue?"))
                 .default(false)
@@ -58,6 +61,9 @@ pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<(), Error> {
                 Err(e) => {
                     // dialoguer hides the cursor while it reads and leaves it hidden on error.
                     let _ = Term::stderr().show_cursor();
+                    // The read saw the signal at once, the handler task may see it later: stay
+                    // a listener until the process ends, so that it cannot exit mid-report.
+                    std::mem::forget(ctrl_c);
                     Err(prompt_failed(&e))
                 }
             }

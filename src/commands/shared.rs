@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::Resource;
@@ -18,6 +19,7 @@ use crate::error::Error;
 use crate::health;
 use crate::plan::Change;
 use crate::plan::audit::{LastChange, now_rfc3339};
+use crate::plan::connections::{RESTARTED_AT, restart_patch};
 use crate::quantity::{Quantity, format_cpu, format_memory};
 use crate::report::preview::gitops_warning;
 
@@ -117,6 +119,43 @@ pub fn audit_not_written(error: &Error) -> String {
         "the change was applied but its audit record (orchscale.io/last-change) was not written: {error}; \
          `undo` will not know about it"
     )
+}
+
+/// The deployment's pod template `restartedAt` annotation (set by `kubectl rollout restart`).
+pub fn restarted_at(deployment: &Deployment) -> Option<String> {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(RESTARTED_AT))
+        .cloned()
+}
+
+/// Restarts the deployment (a new `restartedAt` on its pod template, as `kubectl rollout
+/// restart` does) and returns the change, for the preview of what was done.
+///
+/// A strategic merge patch of one annotation, without a resourceVersion, as kubectl sends it:
+/// it cannot undo anyone else's change, and the controllers' status writes would only turn a
+/// precondition into spurious 409s.
+///
+/// # Errors
+/// API errors of the patch.
+pub async fn restart(cluster: &Cluster, deployment: &Deployment, dry_run: bool) -> Result<Change, Error> {
+    let name = deployment.metadata.name.clone().unwrap_or_default();
+    let before = restarted_at(deployment);
+    // Sub-second precision: a restart in the same second as the one it follows must still
+    // change the template, or nothing would restart.
+    let now = now_rfc3339();
+    cluster
+        .patch::<Deployment, _>(&name, &Patch::Strategic(restart_patch(&now)), dry_run)
+        .await?;
+    Ok(Change::new(
+        format!("deployment/{name}"),
+        format!("spec.template.metadata.annotations[{RESTARTED_AT:?}]"),
+        before,
+        Some(now),
+    ))
 }
 
 /// One row of a pod list.

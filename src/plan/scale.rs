@@ -70,7 +70,16 @@ pub fn plan(
     })?;
     let object = format!("deployment/{deployment}");
     let (mut hpa_note, mut hpa_warning) = (None, false);
-    if let Some(range) = hpa {
+    if let Some(range) = hpa.filter(|r| target == 0 && r.min > 0) {
+        // The HPA controller leaves a target at 0 replicas alone (ScalingActive False,
+        // ScalingDisabled) until someone scales it up: it does not undo this.
+        hpa_warning = true;
+        hpa_note = Some(format!(
+            "HPA {} stops autoscaling while {object} has 0 replicas (ScalingDisabled); it takes over \
+             again after a scale up, e.g. `kubectl orchscale scale --replicas {}`",
+            range.name, range.min
+        ));
+    } else if let Some(range) = hpa {
         let inside = (range.min..=range.max).contains(&target);
         if !inside && !force {
             let bound = if target < range.min { range.min } else { range.max };
@@ -178,6 +187,20 @@ mod tests {
         assert!(err.hint.contains("hpa --max 20"));
         let err = plan("orchestrator", 3, 1, Some(&range()), false).unwrap_err();
         assert!(err.hint.contains("hpa --min 1"));
+    }
+
+    #[test]
+    fn zero_is_allowed_with_an_hpa_since_the_hpa_stops_at_zero() {
+        // The HPA controller does not scale a target at 0 replicas (ScalingDisabled): it would
+        // not undo a scale to 0, so the guard must not refuse it with that reason.
+        let p = plan("orchestrator", 3, 0, Some(&range()), false).unwrap();
+        assert_eq!(p.target, 0);
+        assert!(p.hpa_warning);
+        let note = p.hpa_note.unwrap();
+        assert!(note.contains("stops autoscaling"), "{note}");
+        assert!(!note.contains("back into its range"), "{note}");
+        let forced = plan("orchestrator", 3, 0, Some(&range()), true).unwrap();
+        assert_eq!(forced.hpa_note.unwrap(), note, "--force changes nothing at 0");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Patch;
 use serde_json::{Map, Value, json};
 
-use super::shared::{audit_not_written, managed_warning, record_change};
+use super::shared::{audit_not_written, get_unless_forbidden, managed_warning, record_change};
 use crate::cli::{Cli, ConnectionsArgs};
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
@@ -268,19 +268,13 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    match cluster.get_opt::<K>(name).await {
-        Ok(object) => Ok(object),
-        Err(Error::Api {
-            status: Some(403), ..
-        }) => {
-            reporter.warn(&format!(
-                "cannot read {}/{name} (forbidden): the pool check may be incomplete",
-                crate::cluster::api::kind_of::<K>()
-            ));
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    get_unless_forbidden(cluster, name, |_| {
+        reporter.warn(&format!(
+            "cannot read {}/{name} (forbidden): the pool check may be incomplete",
+            crate::cluster::api::kind_of::<K>()
+        ));
+    })
+    .await
 }
 
 fn missing_deployment(cluster: &Cluster, cli: &Cli) -> Error {

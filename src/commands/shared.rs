@@ -112,6 +112,32 @@ where
         .map(|_| ())
 }
 
+/// Reads an object that is one part of a larger view: a 403 calls `on_forbidden` and reads as
+/// absent, so that one part the user may not read does not hide the others.
+///
+/// # Errors
+/// API errors other than 403 (a missing object is `None`).
+pub async fn get_unless_forbidden<K>(
+    cluster: &Cluster,
+    name: &str,
+    on_forbidden: impl FnOnce(&Error),
+) -> Result<Option<K>, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    match cluster.get_opt::<K>(name).await {
+        Err(
+            e @ Error::Api {
+                status: Some(403), ..
+            },
+        ) => {
+            on_forbidden(&e);
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
 /// The warning when the change was written but [`record_change`] failed: the change is made,
 /// so a failed audit record must not hide it behind an error.
 pub fn audit_not_written(error: &Error) -> String {

@@ -9,7 +9,7 @@ use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec, Met
 use k8s_openapi::api::core::v1::{ConfigMap, Container, ResourceRequirements};
 use serde_json::{Map, Value, json};
 
-use super::shared::{pod_rows, pods_json, pods_table, selector_string};
+use super::shared::{get_unless_forbidden, pod_rows, pods_json, pods_table, selector_string};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -127,18 +127,12 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    match cluster.get_opt::<K>(name).await {
-        Ok(object) => Ok(object),
-        Err(Error::Api {
-            status: Some(403), ..
-        }) => {
-            let object = format!("{}/{name}", crate::cluster::api::kind_of::<K>());
-            reporter.warn(&format!("cannot read {object} (forbidden): it is left out"));
-            forbidden.push(object);
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    get_unless_forbidden(cluster, name, |_| {
+        let object = format!("{}/{name}", crate::cluster::api::kind_of::<K>());
+        reporter.warn(&format!("cannot read {object} (forbidden): it is left out"));
+        forbidden.push(object);
+    })
+    .await
 }
 
 fn container<'a>(containers: &'a [Container], name: &str) -> Option<&'a Container> {

@@ -11,7 +11,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use serde_json::{Map, json};
 
-use super::shared::selector_string;
+use super::shared::{get_unless_forbidden, selector_string};
 use crate::cli::{Cli, ValidateArgs};
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -98,15 +98,9 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    match cluster.get_opt::<K>(name).await {
-        Ok(object) => Ok(Ok(object)),
-        Err(
-            e @ Error::Api {
-                status: Some(403), ..
-            },
-        ) => Ok(Err(e.to_string())),
-        Err(e) => Err(e),
-    }
+    let mut denied = None;
+    let object = get_unless_forbidden(cluster, name, |e| denied = Some(e.to_string())).await?;
+    Ok(denied.map_or(Ok(object), Err))
 }
 
 /// metrics.k8s.io for the deployment's pods: served, and with samples for them.

@@ -85,7 +85,11 @@ pub async fn run(
     let failed: Vec<&str> = list.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
     Err(Error::failed(
         format!("validation failed: {}", failed.join(", ")),
-        "see the checklist above; `kubectl orchscale status` shows the details",
+        if reporter.is_json() {
+            "each failed check (`ok`: false) says why in its `detail`; `kubectl orchscale status` shows the details"
+        } else {
+            "see the checklist above; `kubectl orchscale status` shows the details"
+        },
     ))
 }
 

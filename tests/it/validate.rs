@@ -304,6 +304,19 @@ fn a_bad_health_url_is_refused_before_any_request_and_credentials_stay_hidden() 
 }
 
 #[test]
+fn a_failed_validation_in_json_mode_points_at_the_checks_not_a_checklist_above() {
+    let sim = sim();
+    let out = run(&sim, &["validate", "--deployment", "missing", "-o", "json"]);
+    out.assert_code(1);
+    let hint = out.json()["error"]["hint"].as_str().unwrap().to_string();
+    assert!(
+        !hint.contains("above"),
+        "nothing is printed above in JSON mode: {hint}"
+    );
+    assert!(hint.contains("detail"), "{hint}");
+}
+
+#[test]
 fn an_object_it_may_not_read_is_a_failed_check_not_a_crash() {
     let sim = settled();
     sim.faults().deny("get", "statefulsets");

@@ -77,10 +77,6 @@ pub async fn run(
     };
 
     if plan.changes.is_empty() {
-        reporter.info(&format!(
-            "{object} already has database.max_connections = {n} in {}: nothing to change",
-            t.config_key
-        ));
         if deployment.is_none() {
             if let Some(w) = &warning {
                 reporter.warn(w);
@@ -93,10 +89,15 @@ pub async fn run(
             }
             finish_document(reporter, cluster, dry_run, &[], before, n, false, true);
             reporter.out(&format!(
-                "{object}: database.max_connections is {n}; nothing changed"
+                "{object} already has database.max_connections = {n} in {}: nothing to change",
+                t.config_key
             ));
             return Ok(());
         }
+        reporter.info(&format!(
+            "{object} already has database.max_connections = {n} in {}: only the restart is left",
+            t.config_key
+        ));
     }
 
     reporter.banner(cluster);

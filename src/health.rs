@@ -189,9 +189,17 @@ pub fn is_terminating(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
 }
 
+/// Whether the pod counts as one of the workload's pods: not being deleted, and not finished
+/// (phase Succeeded or Failed, e.g. Evicted). A finished pod stays listed until it is
+/// garbage-collected, but its controller has already replaced it.
+pub fn is_live(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    !is_terminating(pod) && !matches!(phase, Some("Succeeded" | "Failed"))
+}
+
 /// Why a pod cannot progress, if it cannot.
 pub fn pod_problem(pod: &Pod) -> Option<PodProblem> {
-    if is_terminating(pod) {
+    if !is_live(pod) {
         return None;
     }
     let name = pod.metadata.name.clone().unwrap_or_default();
@@ -425,5 +433,23 @@ mod tests {
         ));
         assert_eq!(pod_problem(&dying), None);
         assert!(!pod_ready(&dying));
+    }
+
+    #[test]
+    fn evicted_and_completed_pods_are_not_live_and_have_no_problem() {
+        // An evicted pod stays listed (phase Failed) until garbage-collected; its ReplicaSet
+        // has already replaced it, so it is neither one of the replicas nor a stuck rollout.
+        let evicted = pod(json!({"phase": "Failed", "reason": "Evicted",
+            "message": "The node was low on resource: memory.",
+            "containerStatuses": [{"name": "o", "image": "i", "imageID": "", "ready": false,
+            "restartCount": 0, "state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]}));
+        assert!(!is_live(&evicted));
+        assert_eq!(pod_problem(&evicted), None);
+        let done = pod(json!({"phase": "Succeeded"}));
+        assert!(!is_live(&done));
+        let running = pod(json!({"phase": "Running"}));
+        assert!(is_live(&running));
+        let pending = pod(json!({"phase": "Pending"}));
+        assert!(is_live(&pending));
     }
 }

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Patch;
 use serde_json::{Map, Value, json};
 
-use super::shared::{managed_warning, record_change};
+use super::shared::{audit_not_written, get_unless_forbidden, managed_warning, record_change};
 use crate::cli::{Cli, ConnectionsArgs};
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
@@ -77,10 +77,6 @@ pub async fn run(
     };
 
     if plan.changes.is_empty() {
-        reporter.info(&format!(
-            "{object} already has database.max_connections = {n} in {}: nothing to change",
-            t.config_key
-        ));
         if deployment.is_none() {
             if let Some(w) = &warning {
                 reporter.warn(w);
@@ -93,10 +89,15 @@ pub async fn run(
             }
             finish_document(reporter, cluster, dry_run, &[], before, n, false, true);
             reporter.out(&format!(
-                "{object}: database.max_connections is {n}; nothing changed"
+                "{object} already has database.max_connections = {n} in {}: nothing to change",
+                t.config_key
             ));
             return Ok(());
         }
+        reporter.info(&format!(
+            "{object} already has database.max_connections = {n} in {}: only the restart is left",
+            t.config_key
+        ));
     }
 
     reporter.banner(cluster);
@@ -117,6 +118,21 @@ pub async fn run(
             t.deployment, t.deployment
         ));
     }
+    // Permissions before the prompt: no question about a change that would be refused.
+    let mut permissions = Vec::new();
+    if !plan.changes.is_empty() {
+        permissions.push(Permission::new("patch", "", "configmaps", Some(&t.configmap)));
+    }
+    if deployment.is_some() {
+        permissions.push(Permission::new(
+            "patch",
+            "apps",
+            "deployments",
+            Some(&t.deployment),
+        ));
+    }
+    check_all(cluster, &permissions).await?;
+
     // A deployment at 0 replicas restarts no pod: nothing to confirm.
     if let Some(disruption) = disruption.as_ref().filter(|d| d.pods_restarting > 0) {
         // The preview said how; the question repeats the gist: what restarts and with which strategy.
@@ -144,20 +160,6 @@ pub async fn run(
             })?;
     }
 
-    let mut permissions = Vec::new();
-    if !plan.changes.is_empty() {
-        permissions.push(Permission::new("patch", "", "configmaps", Some(&t.configmap)));
-    }
-    if deployment.is_some() {
-        permissions.push(Permission::new(
-            "patch",
-            "apps",
-            "deployments",
-            Some(&t.deployment),
-        ));
-    }
-    check_all(cluster, &permissions).await?;
-
     let mut changes = Vec::new();
     if !plan.changes.is_empty() {
         let Some(applied) = write_config(cluster, cli, &world.configmap, n).await? else {
@@ -176,10 +178,7 @@ pub async fn run(
         )
         .await
         {
-            reporter.warn(&format!(
-                "the change was applied but its audit record (orchscale.io/last-change) was not written: {e}; \
-                 `undo` will not know about it"
-            ));
+            reporter.warn(&audit_not_written(&e));
         }
         let verb = if dry_run {
             "dry run: the API server accepted"
@@ -270,19 +269,13 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    match cluster.get_opt::<K>(name).await {
-        Ok(object) => Ok(object),
-        Err(Error::Api {
-            status: Some(403), ..
-        }) => {
-            reporter.warn(&format!(
-                "cannot read {}/{name} (forbidden): the pool check may be incomplete",
-                crate::cluster::api::kind_of::<K>()
-            ));
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    get_unless_forbidden(cluster, name, |_| {
+        reporter.warn(&format!(
+            "cannot read {}/{name} (forbidden): the pool check may be incomplete",
+            crate::cluster::api::kind_of::<K>()
+        ));
+    })
+    .await
 }
 
 fn missing_deployment(cluster: &Cluster, cli: &Cli) -> Error {

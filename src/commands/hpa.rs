@@ -19,7 +19,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::Patch;
 use serde_json::{Map, json};
 
-use super::shared::{managed_warning, record_change};
+use super::shared::{audit_not_written, managed_warning, record_change};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
@@ -181,7 +181,8 @@ async fn update(
         return Ok(Outcome::unchanged(hpa));
     };
     verify(&object, &applied, &stored)?;
-    record_change::<HorizontalPodAutoscaler>(
+    // The change is made: a failed audit record must not hide that, so it is a warning.
+    if let Err(e) = record_change::<HorizontalPodAutoscaler>(
         cluster,
         name,
         &input.command_line(),
@@ -189,7 +190,10 @@ async fn update(
         &applied.changes,
         dry_run,
     )
-    .await?;
+    .await
+    {
+        reporter.warn(&audit_not_written(&e));
+    }
     let summary = changes_text(&applied.changes);
     let applied_text = format!("{object}: {summary}");
     if dry_run {

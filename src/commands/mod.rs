@@ -60,6 +60,10 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             connections::run(&cluster, cli, args, n, reporter).await
         }
         Command::Validate(args) => {
+            // Bad input is refused before any request, even before connecting.
+            if let Some(url) = &args.health_url {
+                validate::check_url(url)?;
+            }
             let cluster = connect(cli).await?;
             validate::run(&cluster, cli, args, reporter).await
         }

@@ -18,7 +18,7 @@ pub use target::Target;
 use kube::api::Patch;
 use serde_json::{Map, json};
 
-use super::shared::{managed_warning, record_change};
+use super::shared::{audit_not_written, managed_warning, record_change};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
@@ -110,10 +110,7 @@ pub async fn run<W: Target>(
     )
     .await
     {
-        reporter.warn(&format!(
-            "the change was applied but its audit record (orchscale.io/last-change) was not written: {e}; \
-             `undo` will not know about it"
-        ));
+        reporter.warn(&audit_not_written(&e));
     }
 
     let applied = Applied {

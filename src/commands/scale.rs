@@ -5,7 +5,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Map, Value, json};
 
-use super::shared::{managed_warning, pod_rows, pods_json, pods_table, record_change, selector_string};
+use super::shared::{
+    audit_not_written, managed_warning, pod_rows, pods_json, pods_table, record_change, selector_string,
+};
 use crate::cli::{Cli, ScaleArgs};
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
@@ -93,10 +95,7 @@ pub async fn run(
     )
     .await
     {
-        reporter.warn(&format!(
-            "the change was applied but its audit record (orchscale.io/last-change) was not written: {e}; \
-             `undo` will not know about it"
-        ));
+        reporter.warn(&audit_not_written(&e));
     }
 
     if dry_run {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::Resource;
@@ -18,6 +19,7 @@ use crate::error::Error;
 use crate::health;
 use crate::plan::Change;
 use crate::plan::audit::{LastChange, now_rfc3339};
+use crate::plan::connections::{RESTARTED_AT, restart_patch};
 use crate::quantity::{Quantity, format_cpu, format_memory};
 use crate::report::preview::gitops_warning;
 
@@ -110,6 +112,78 @@ where
         .map(|_| ())
 }
 
+/// Reads an object that is one part of a larger view: a 403 calls `on_forbidden` and reads as
+/// absent, so that one part the user may not read does not hide the others.
+///
+/// # Errors
+/// API errors other than 403 (a missing object is `None`).
+pub async fn get_unless_forbidden<K>(
+    cluster: &Cluster,
+    name: &str,
+    on_forbidden: impl FnOnce(&Error),
+) -> Result<Option<K>, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    match cluster.get_opt::<K>(name).await {
+        Err(
+            e @ Error::Api {
+                status: Some(403), ..
+            },
+        ) => {
+            on_forbidden(&e);
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+/// The warning when the change was written but [`record_change`] failed: the change is made,
+/// so a failed audit record must not hide it behind an error.
+pub fn audit_not_written(error: &Error) -> String {
+    format!(
+        "the change was applied but its audit record (orchscale.io/last-change) was not written: {error}; \
+         `undo` will not know about it"
+    )
+}
+
+/// The deployment's pod template `restartedAt` annotation (set by `kubectl rollout restart`).
+pub fn restarted_at(deployment: &Deployment) -> Option<String> {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(RESTARTED_AT))
+        .cloned()
+}
+
+/// Restarts the deployment (a new `restartedAt` on its pod template, as `kubectl rollout
+/// restart` does) and returns the change, for the preview of what was done.
+///
+/// A strategic merge patch of one annotation, without a resourceVersion, as kubectl sends it:
+/// it cannot undo anyone else's change, and the controllers' status writes would only turn a
+/// precondition into spurious 409s.
+///
+/// # Errors
+/// API errors of the patch.
+pub async fn restart(cluster: &Cluster, deployment: &Deployment, dry_run: bool) -> Result<Change, Error> {
+    let name = deployment.metadata.name.clone().unwrap_or_default();
+    let before = restarted_at(deployment);
+    // Sub-second precision: a restart in the same second as the one it follows must still
+    // change the template, or nothing would restart.
+    let now = now_rfc3339();
+    cluster
+        .patch::<Deployment, _>(&name, &Patch::Strategic(restart_patch(&now)), dry_run)
+        .await?;
+    Ok(Change::new(
+        format!("deployment/{name}"),
+        format!("spec.template.metadata.annotations[{RESTARTED_AT:?}]"),
+        before,
+        Some(now),
+    ))
+}
+
 /// One row of a pod list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodRow {
@@ -132,7 +206,7 @@ pub fn pod_usage_totals(usage: &PodUsage) -> (Option<Quantity>, Option<Quantity>
     (sum(|c| &c.1), sum(|c| &c.2))
 }
 
-/// The pods of a selector (terminating ones left out) with usage when metrics are served.
+/// The pods of a selector (terminating and finished ones left out) with usage when metrics are served.
 /// The bool says whether metrics.k8s.io answered.
 ///
 /// # Errors
@@ -148,7 +222,7 @@ pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>,
     };
     let mut rows: Vec<PodRow> = pods
         .iter()
-        .filter(|p| !health::is_terminating(p))
+        .filter(|p| health::is_live(p))
         .map(|p| {
             let name = p.metadata.name.clone().unwrap_or_default();
             let usage = metrics

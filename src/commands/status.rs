@@ -9,7 +9,7 @@ use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec, Met
 use k8s_openapi::api::core::v1::{ConfigMap, Container, ResourceRequirements};
 use serde_json::{Map, Value, json};
 
-use super::shared::{pod_rows, pods_json, pods_table, selector_string};
+use super::shared::{get_unless_forbidden, pod_rows, pods_json, pods_table, selector_string};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -21,9 +21,19 @@ use crate::report::Reporter;
 pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
     let t = &cli.targets;
     let deployment: Option<Deployment> = cluster.get_opt(&t.deployment).await?;
-    let hpa: Option<HorizontalPodAutoscaler> = cluster.get_opt(&t.hpa).await?;
-    let statefulset: Option<StatefulSet> = cluster.get_opt(&t.statefulset).await?;
-    let configmap: Option<ConfigMap> = cluster.get_opt(&t.configmap).await?;
+    let mut forbidden = Vec::new();
+    let hpa: Option<HorizontalPodAutoscaler> = readable(cluster, &t.hpa, &mut forbidden, reporter).await?;
+    let statefulset: Option<StatefulSet> =
+        readable(cluster, &t.statefulset, &mut forbidden, reporter).await?;
+    let configmap: Option<ConfigMap> = readable(cluster, &t.configmap, &mut forbidden, reporter).await?;
+    // A part it may not read says so instead of "not found".
+    let section = |label: &str, kind: &str, name: &str, text: String| {
+        if forbidden.contains(&format!("{kind}/{name}")) {
+            format!("\n{label} {name}: cannot read (forbidden)")
+        } else {
+            text
+        }
+    };
     let (pods, metrics) = match deployment.as_ref().and_then(|d| d.spec.as_ref()) {
         Some(spec) => pod_rows(cluster, &selector_string(&spec.selector)).await?,
         None => (Vec::new(), false),
@@ -52,11 +62,21 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     doc.insert("metricsAvailable".into(), Value::Bool(metrics));
 
     let hpa_json = hpa.as_ref().map(hpa_json);
-    text.push(hpa_text(&t.hpa, hpa_json.as_ref()));
+    text.push(section(
+        "HPA",
+        "horizontalpodautoscaler",
+        &t.hpa,
+        hpa_text(&t.hpa, hpa_json.as_ref()),
+    ));
     doc.insert("hpa".into(), hpa_json.unwrap_or(Value::Null));
 
     let sts_json = statefulset.as_ref().map(|s| statefulset_json(s, &t.db_container));
-    text.push(statefulset_text(&t.statefulset, sts_json.as_ref()));
+    text.push(section(
+        "StatefulSet",
+        "statefulset",
+        &t.statefulset,
+        statefulset_text(&t.statefulset, sts_json.as_ref()),
+    ));
     doc.insert("statefulset".into(), sts_json.unwrap_or(Value::Null));
 
     let pool = configmap
@@ -64,7 +84,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         .and_then(|c| c.data.as_ref())
         .and_then(|d| d.get(&t.config_key))
         .and_then(|yaml| pool_size(yaml));
-    text.push(match (&configmap, pool) {
+    let pool_text = match (&configmap, pool) {
         (None, _) => format!("\nConfigMap {}: not found", t.configmap),
         (Some(_), Some(n)) => format!(
             "\nConfigMap {}: database.max_connections = {n} per pod",
@@ -74,7 +94,8 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             "\nConfigMap {}: database.max_connections not found in {}",
             t.configmap, t.config_key
         ),
-    });
+    };
+    text.push(section("ConfigMap", "configmap", &t.configmap, pool_text));
     doc.insert("poolSize".into(), json!(pool));
 
     reporter.out(&text.join("\n"));
@@ -90,6 +111,28 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         });
     }
     Ok(())
+}
+
+/// Reads one part of the overview; a forbidden one is warned about and left out (its kind/name
+/// noted in `forbidden`) rather than an error that hides everything else.
+async fn readable<K>(
+    cluster: &Cluster,
+    name: &str,
+    forbidden: &mut Vec<String>,
+    reporter: &mut Reporter,
+) -> Result<Option<K>, Error>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    get_unless_forbidden(cluster, name, |_| {
+        let object = format!("{}/{name}", crate::cluster::api::kind_of::<K>());
+        reporter.warn(&format!("cannot read {object} (forbidden): it is left out"));
+        forbidden.push(object);
+    })
+    .await
 }
 
 fn container<'a>(containers: &'a [Container], name: &str) -> Option<&'a Container> {

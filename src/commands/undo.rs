@@ -22,7 +22,7 @@ use crate::follow::{FollowSpec, follow};
 use crate::plan::Change;
 use crate::plan::scale::HpaRange;
 use crate::plan::undo::{
-    FieldPath, ObjectKind, RESTARTED_AT, UndoPlan, UndoWrite, config_restart_needed, parse_field, plan_undo,
+    FieldPath, ObjectKind, UndoPlan, UndoWrite, config_restart_needed, parse_field, plan_undo,
 };
 use crate::report::Reporter;
 use crate::report::preview::Preview;
@@ -87,9 +87,6 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         consequences: consequences.clone(),
         warnings,
     });
-    if let Some(question) = question(&plan, &consequences, restart.is_some()) {
-        reporter.confirm(&question, cli.global.yes, dry_run)?;
-    }
     let mut needed = permissions(&found, &plan);
     if restart.is_some() {
         needed.push(Permission::new(
@@ -99,7 +96,11 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             Some(&cli.targets.deployment),
         ));
     }
+    // Permissions before the prompt: no question about a change that would be refused.
     check_all(cluster, &needed).await?;
+    if let Some(question) = question(&plan, &consequences, restart.is_some()) {
+        reporter.confirm(&question, cli.global.yes, dry_run)?;
+    }
 
     let applied = write::apply(cluster, &found, &plan, dry_run).await?;
     if applied.write == UndoWrite::Nothing {
@@ -122,7 +123,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     let mut applied_text = applied_text(&applied, &record.command);
     let mut all_changes = applied.changes.clone();
     if let Some(deployment) = &restart {
-        let change = write::restart(cluster, deployment, dry_run).await.map_err(|e| {
+        let change = super::shared::restart(cluster, deployment, dry_run).await.map_err(|e| {
             Error::failed(
                 format!("{applied_text}, but the restart of deployment/{} failed: {e}", cli.targets.deployment),
                 format!(
@@ -180,13 +181,7 @@ async fn config_restart(
     let Some(deployment) = cluster.get_opt::<Deployment>(&cli.targets.deployment).await? else {
         return Ok(None);
     };
-    let restarted_at = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get(RESTARTED_AT))
-        .cloned();
+    let restarted_at = super::shared::restarted_at(&deployment);
     Ok(config_restart_needed(restarted_at.as_deref(), &found.record.time).then_some(deployment))
 }
 

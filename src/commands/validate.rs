@@ -4,12 +4,14 @@
 
 mod probe;
 
+pub use probe::check_url;
+
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use serde_json::{Map, json};
 
-use super::shared::selector_string;
+use super::shared::{get_unless_forbidden, selector_string};
 use crate::cli::{Cli, ValidateArgs};
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -83,7 +85,11 @@ pub async fn run(
     let failed: Vec<&str> = list.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect();
     Err(Error::failed(
         format!("validation failed: {}", failed.join(", ")),
-        "see the checklist above; `kubectl orchscale status` shows the details",
+        if reporter.is_json() {
+            "each failed check (`ok`: false) says why in its `detail`; `kubectl orchscale status` shows the details"
+        } else {
+            "see the checklist above; `kubectl orchscale status` shows the details"
+        },
     ))
 }
 
@@ -96,22 +102,16 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    match cluster.get_opt::<K>(name).await {
-        Ok(object) => Ok(Ok(object)),
-        Err(
-            e @ Error::Api {
-                status: Some(403), ..
-            },
-        ) => Ok(Err(e.to_string())),
-        Err(e) => Err(e),
-    }
+    let mut denied = None;
+    let object = get_unless_forbidden(cluster, name, |e| denied = Some(e.to_string())).await?;
+    Ok(denied.map_or(Ok(object), Err))
 }
 
 /// metrics.k8s.io for the deployment's pods: served, and with samples for them.
 async fn metrics(cluster: &Cluster, selector: Option<&str>, pods: &[Pod]) -> Check {
     let live: Vec<&str> = pods
         .iter()
-        .filter(|p| !crate::health::is_terminating(p))
+        .filter(|p| crate::health::is_live(p))
         .filter_map(|p| p.metadata.name.as_deref())
         .collect();
     let Some(selector) = selector else {
@@ -130,7 +130,10 @@ async fn metrics(cluster: &Cluster, selector: Option<&str>, pods: &[Pod]) -> Che
 /// service proxy (on the service's first port).
 async fn health(cluster: &Cluster, cli: &Cli, args: &ValidateArgs) -> Result<Check, Error> {
     if let Some(url) = &args.health_url {
-        return Ok(health_check(url, probe::get_status(url).await));
+        return Ok(health_check(
+            &probe::display_url(url),
+            probe::get_status(url).await,
+        ));
     }
     let name = &cli.targets.service;
     let Some(service) = cluster.get_opt::<Service>(name).await? else {

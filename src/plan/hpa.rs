@@ -370,6 +370,13 @@ pub fn expected_effect(
              at its next sync"
         );
     };
+    if current == 0 && new_min > 0 {
+        // The HPA controller leaves a target at 0 replicas alone until someone scales it up.
+        return format!(
+            "the deployment has 0 replicas: the HPA does not act on it (ScalingDisabled) until it is \
+             scaled up; then it keeps it within {new_min}..{new_max}"
+        );
+    }
     if new_min > current {
         return format!("min {new_min} > current {current} replicas: the HPA will scale up to {new_min} now");
     }
@@ -748,6 +755,15 @@ mod tests {
         assert!(plan.warnings[1].contains("--min 8, but only about 6 pods"));
         let quiet = plan_hpa_update(&current(), &req(Some(5), None, None, None), Some(6)).unwrap();
         assert!(quiet.warnings.is_empty());
+    }
+
+    #[test]
+    fn at_zero_replicas_the_hpa_does_not_scale_up() {
+        let mut h = current();
+        h.status.as_mut().unwrap().current_replicas = Some(0);
+        let effect = expected_effect(&h, 5, 10, &[]);
+        assert!(!effect.contains("will scale up"), "{effect}");
+        assert!(effect.contains("ScalingDisabled"), "{effect}");
     }
 
     #[test]

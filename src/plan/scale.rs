@@ -70,7 +70,16 @@ pub fn plan(
     })?;
     let object = format!("deployment/{deployment}");
     let (mut hpa_note, mut hpa_warning) = (None, false);
-    if let Some(range) = hpa {
+    if let Some(range) = hpa.filter(|r| target == 0 && r.min > 0) {
+        // The HPA controller leaves a target at 0 replicas alone (ScalingActive False,
+        // ScalingDisabled) until someone scales it up: it does not undo this.
+        hpa_warning = true;
+        hpa_note = Some(format!(
+            "HPA {} stops autoscaling while {object} has 0 replicas (ScalingDisabled); it takes over \
+             again after a scale up, e.g. `kubectl orchscale scale --replicas {}`",
+            range.name, range.min
+        ));
+    } else if let Some(range) = hpa {
         let inside = (range.min..=range.max).contains(&target);
         if !inside && !force {
             let bound = if target < range.min { range.min } else { range.max };
@@ -131,6 +140,9 @@ pub fn consequences(current: i32, target: i32) -> Vec<String> {
             "{} new pod(s) start; running pods are not restarted",
             target - current
         )],
+        Less if target == 0 => vec![format!(
+            "all {current} pods are terminated: no pod serves until the deployment is scaled up again"
+        )],
         Less => vec![format!(
             "{} pod(s) are terminated (their in-flight requests drain); the others keep running",
             current - target
@@ -178,6 +190,20 @@ mod tests {
     }
 
     #[test]
+    fn zero_is_allowed_with_an_hpa_since_the_hpa_stops_at_zero() {
+        // The HPA controller does not scale a target at 0 replicas (ScalingDisabled): it would
+        // not undo a scale to 0, so the guard must not refuse it with that reason.
+        let p = plan("orchestrator", 3, 0, Some(&range()), false).unwrap();
+        assert_eq!(p.target, 0);
+        assert!(p.hpa_warning);
+        let note = p.hpa_note.unwrap();
+        assert!(note.contains("stops autoscaling"), "{note}");
+        assert!(!note.contains("back into its range"), "{note}");
+        let forced = plan("orchestrator", 3, 0, Some(&range()), true).unwrap();
+        assert_eq!(forced.hpa_note.unwrap(), note, "--force changes nothing at 0");
+    }
+
+    #[test]
     fn force_overrides_the_guard_with_a_warning() {
         let p = plan("orchestrator", 3, 20, Some(&range()), true).unwrap();
         assert_eq!(p.target, 20);
@@ -214,6 +240,14 @@ mod tests {
     fn consequences_count_pods() {
         assert!(consequences(3, 5)[0].starts_with("2 new pod(s) start"));
         assert!(consequences(5, 4)[0].starts_with("1 pod(s) are terminated"));
+    }
+
+    #[test]
+    fn scaling_to_zero_says_nothing_keeps_running() {
+        let text = &consequences(4, 0)[0];
+        assert!(!text.contains("the others keep running"), "{text}");
+        assert!(text.starts_with("all 4 pods are terminated"), "{text}");
+        assert!(text.contains("no pod serves"), "{text}");
     }
 
     #[test]

@@ -247,8 +247,8 @@ pub use super::connections::{RESTARTED_AT, restart_patch};
 pub fn config_restart_needed(restarted_at: Option<&str>, record_time: &str) -> bool {
     let parse = |t: &str| t.parse::<k8s_openapi::jiff::Timestamp>().ok();
     match (restarted_at.and_then(parse), parse(record_time)) {
-        // restartedAt is written at whole seconds (as kubectl does), after the record, often
-        // within the same second: compare seconds.
+        // kubectl writes restartedAt at whole seconds, often within the second of the
+        // record: compare seconds.
         (Some(restarted), Some(changed)) => restarted.as_second() >= changed.as_second(),
         // A restart time we cannot compare: restarting is the safe side.
         (Some(_), None) => true,

@@ -52,9 +52,9 @@ pub fn deployment_check(name: &str, deployment: Option<&Deployment>) -> Check {
     Check::new(DEPLOYMENT, ok, detail)
 }
 
-/// Every (non-terminating) pod Ready; the ones that are not are named, with why.
+/// Every live pod (not terminating, not finished) Ready; the ones that are not are named, with why.
 pub fn pods_check(pods: &[Pod]) -> Check {
-    let live: Vec<&Pod> = pods.iter().filter(|p| !health::is_terminating(p)).collect();
+    let live: Vec<&Pod> = pods.iter().filter(|p| health::is_live(p)).collect();
     if live.is_empty() {
         return Check::new(PODS, false, "no pods found for the deployment's selector");
     }
@@ -271,6 +271,16 @@ mod tests {
         );
         assert!(pods_check(&pods[..1]).ok);
         assert!(!pods_check(&[]).ok);
+    }
+
+    #[test]
+    fn evicted_pods_do_not_fail_the_pods_check() {
+        let mut evicted = pod("old", false, None);
+        evicted.status.as_mut().unwrap().phase = Some("Failed".into());
+        evicted.status.as_mut().unwrap().reason = Some("Evicted".into());
+        let check = pods_check(&[pod("a", true, None), evicted]);
+        assert!(check.ok, "{check:?}");
+        assert_eq!(check.detail, "1/1 pods Ready");
     }
 
     fn hpa(conditions: serde_json::Value) -> HorizontalPodAutoscaler {

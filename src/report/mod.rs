@@ -59,6 +59,9 @@ pub struct Reporter {
     stderr_is_terminal: bool,
     /// The JSON document the command built, printed by `lib::run` (once).
     document: Option<Value>,
+    /// Banner and preview hidden by -q or JSON mode: shown after all if a prompt asks, since
+    /// nobody should confirm a change without seeing where it goes and what it is.
+    unshown: Vec<String>,
 }
 
 impl Reporter {
@@ -76,6 +79,7 @@ impl Reporter {
             sink: ProgressSink::None,
             stderr_is_terminal: std::io::stderr().is_terminal(),
             document: None,
+            unshown: Vec::new(),
         }
     }
 
@@ -123,7 +127,25 @@ impl Reporter {
             "Target: context {} | server {} | namespace {}",
             cluster.context, cluster.server, cluster.namespace
         );
-        self.info(&text);
+        self.show_or_keep(&text);
+    }
+
+    /// Shows context before a write (stderr), or keeps it for a prompt when -q / JSON hide it.
+    fn show_or_keep(&mut self, text: &str) {
+        if self.chatty() {
+            self.stderr_line(text);
+        } else {
+            self.unshown.push(text.to_string());
+        }
+    }
+
+    /// The hidden banner and preview, taken when a prompt is about to ask.
+    fn unshown_before_prompt(&mut self, asking: bool) -> Vec<String> {
+        if asking {
+            std::mem::take(&mut self.unshown)
+        } else {
+            Vec::new()
+        }
     }
 
     /// The preview of a write (stderr in text mode; JSON mode reports `changes` instead).
@@ -133,10 +155,8 @@ impl Reporter {
                 self.warn(warning);
             }
         }
-        if self.chatty() {
-            let text = preview::render(preview);
-            self.stderr_line(text.trim_end());
-        }
+        let text = preview::render(preview);
+        self.show_or_keep(text.trim_end());
     }
 
     /// How a live view (the `hpa --watch` panel) is shown: off in JSON mode and with -q,
@@ -183,6 +203,10 @@ impl Reporter {
     /// [`crate::error::Error::NotConfirmed`] (exit 3) when declined or when there is no terminal.
     pub fn confirm(&mut self, question: &str, yes: bool, dry_run: bool) -> Result<(), crate::error::Error> {
         self.progress_done();
+        let asking = prompt::decide(yes, dry_run, std::io::stdin().is_terminal()) == prompt::Decision::Ask;
+        for line in self.unshown_before_prompt(asking) {
+            self.stderr_line(&line);
+        }
         prompt::confirm(question, yes, dry_run)
     }
 
@@ -218,5 +242,39 @@ impl Reporter {
     /// Takes the recorded document, if any.
     pub fn take_document(&mut self) -> Option<Value> {
         self.document.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn reporter(flags: &[&str]) -> Reporter {
+        let mut args = vec!["kubectl-orchscale"];
+        args.extend_from_slice(flags);
+        args.push("status");
+        Reporter::new(&crate::cli::Cli::try_parse_from(args).unwrap().global)
+    }
+
+    #[test]
+    fn a_prompt_shows_the_target_that_quiet_or_json_hid() {
+        for flags in [&["-q"][..], &["-o", "json"][..]] {
+            let mut r = reporter(flags);
+            r.show_or_keep("Target: context prod | server https://prod:6443 | namespace x");
+            assert!(
+                r.unshown_before_prompt(false).is_empty(),
+                "no prompt: stays hidden"
+            );
+            assert_eq!(
+                r.unshown_before_prompt(true),
+                ["Target: context prod | server https://prod:6443 | namespace x"],
+                "{flags:?}"
+            );
+            assert!(r.unshown_before_prompt(true).is_empty(), "shown once");
+        }
+        let mut normal = reporter(&[]);
+        normal.show_or_keep("Target: shown at once");
+        assert!(normal.unshown_before_prompt(true).is_empty());
     }
 }

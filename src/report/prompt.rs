@@ -45,6 +45,9 @@ pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<(), Error> {
             hint: "run it in a terminal, or pass --yes to confirm in scripts".into(),
         }),
         Decision::Ask => {
+            // Ctrl-C at the prompt interrupts the read, which answers "no" below; listening
+            // keeps the global handler from exiting while that answer is being printed.
+            let ctrl_c = crate::interrupt::listen();
             let answer = Confirm::new()
                 .with_prompt(format!("{question}\nContinue?"))
                 .default(false)
@@ -55,11 +58,32 @@ pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<(), Error> {
                     message: "declined; nothing was written".into(),
                     hint: "run the command again and answer y to apply it".into(),
                 }),
-                Err(e) => Err(Error::NotConfirmed {
-                    message: format!("could not ask for confirmation ({e}); nothing was written"),
-                    hint: "pass --yes to confirm without a prompt".into(),
-                }),
+                Err(e) => {
+                    // dialoguer hides the cursor while it reads and leaves it hidden on error.
+                    let _ = Term::stderr().show_cursor();
+                    // The read saw the signal at once, the handler task may see it later: stay
+                    // a listener until the process ends, so that it cannot exit mid-report.
+                    std::mem::forget(ctrl_c);
+                    Err(prompt_failed(&e))
+                }
             }
+        }
+    }
+}
+
+/// The error of a prompt that got no answer: Ctrl-C at the prompt (the terminal is in raw
+/// mode, so it arrives as an interrupted read) is a "no", not a terminal failure.
+fn prompt_failed(error: &dialoguer::Error) -> Error {
+    let dialoguer::Error::IO(io) = error;
+    if io.kind() == std::io::ErrorKind::Interrupted {
+        Error::NotConfirmed {
+            message: "interrupted at the prompt (Ctrl-C); nothing was written".into(),
+            hint: "run the command again and answer y to apply it".into(),
+        }
+    } else {
+        Error::NotConfirmed {
+            message: format!("could not ask for confirmation ({error}); nothing was written"),
+            hint: "pass --yes to confirm without a prompt".into(),
         }
     }
 }
@@ -94,5 +118,19 @@ mod tests {
         }
         let err = confirm("2 pods restart", false, false).unwrap_err();
         assert_eq!(err.exit_code(), 3);
+    }
+
+    #[test]
+    fn ctrl_c_at_the_prompt_is_a_no_not_a_terminal_failure() {
+        let interrupted = dialoguer::Error::IO(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "read interrupted",
+        ));
+        let err = prompt_failed(&interrupted);
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("interrupted at the prompt"), "{err}");
+        assert!(!err.hint().contains("--yes"), "{}", err.hint());
+        let broken = dialoguer::Error::IO(std::io::Error::other("no tty"));
+        assert!(prompt_failed(&broken).to_string().contains("could not ask"));
     }
 }

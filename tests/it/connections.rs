@@ -355,6 +355,22 @@ fn missing_permissions_are_found_before_any_write() {
 }
 
 #[test]
+fn a_missing_permission_is_reported_before_the_prompt() {
+    // As resources does: no "Continue?" for a change the user may not make anyway.
+    let sim = sim();
+    sim.faults().deny("patch", "deployments");
+    let out = run(&sim, &["db", "connections", "50"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("missing permission: patch deployments in namespace llm-orchestrator"),
+        "{}",
+        out.stderr
+    );
+    assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
+}
+
+#[test]
 fn a_restart_that_cannot_finish_fails_saying_the_config_was_applied() {
     let sim = sim();
     crate::harness::wait_ready(&sim, 3);

@@ -219,3 +219,15 @@ fn an_hpa_that_scales_back_is_named_with_the_lasting_fix() {
     );
     assert!(rest.contains("hpa --min 6"), "{rest}");
 }
+
+#[test]
+fn scale_to_zero_is_not_refused_by_the_hpa_guard() {
+    // The HPA does not act on a target at 0 replicas (ScalingDisabled), so it would not undo it.
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let out = run(&sim, &["scale", "--replicas", "0"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("stops autoscaling"), "{}", out.stderr);
+    assert!(out.stderr.contains("all 3 pods are terminated"), "{}", out.stderr);
+    assert_eq!(stored_replicas(&sim), 0);
+}

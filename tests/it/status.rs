@@ -60,3 +60,26 @@ fn status_in_the_wrong_namespace_fails_with_a_hint() {
     assert!(doc["error"]["hint"].as_str().unwrap().contains("-n"), "{doc}");
     assert!(sim.persisted_writes().is_empty());
 }
+
+#[test]
+fn a_part_it_may_not_read_is_shown_as_forbidden_not_a_failure() {
+    // Config maps are often off-limits to operators who may scale: the rest still shows, as
+    // validate and db connections do with a forbidden read.
+    let sim = sim();
+    wait_ready(&sim, 3);
+    sim.faults().deny("get", "configmaps");
+    let out = run(&sim, &["status"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains("Deployment orchestrator: 3 desired"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("ConfigMap orchestrator-config: cannot read (forbidden)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("forbidden"), "{}", out.stderr);
+}

@@ -267,6 +267,56 @@ fn health_url_is_checked_directly() {
 }
 
 #[test]
+fn a_bad_health_url_is_refused_before_any_request_and_credentials_stay_hidden() {
+    let sim = sim();
+    let before = sim.requests().len();
+    let out = run(
+        &sim,
+        &[
+            "validate",
+            "--health-url",
+            "ftp://admin:s3cret@h/health",
+            "-o",
+            "json",
+        ],
+    );
+    out.assert_code(2);
+    assert_eq!(sim.requests().len(), before, "no request for bad input");
+    assert!(!out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"));
+    assert!(out.stderr.contains("http:// or https://"), "{}", out.stderr);
+    assert!(out.json()["error"]["hint"].as_str().is_some(), "{}", out.stdout);
+
+    let out = run(
+        &sim,
+        &[
+            "validate",
+            "--health-url",
+            "http://admin:s3cret@127.0.0.1:1/health",
+        ],
+    );
+    out.assert_code(1);
+    assert!(!out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"));
+    assert!(
+        out.stdout.contains("GET http://***@127.0.0.1:1/health"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_failed_validation_in_json_mode_points_at_the_checks_not_a_checklist_above() {
+    let sim = sim();
+    let out = run(&sim, &["validate", "--deployment", "missing", "-o", "json"]);
+    out.assert_code(1);
+    let hint = out.json()["error"]["hint"].as_str().unwrap().to_string();
+    assert!(
+        !hint.contains("above"),
+        "nothing is printed above in JSON mode: {hint}"
+    );
+    assert!(hint.contains("detail"), "{hint}");
+}
+
+#[test]
 fn an_object_it_may_not_read_is_a_failed_check_not_a_crash() {
     let sim = settled();
     sim.faults().deny("get", "statefulsets");

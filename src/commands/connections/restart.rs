@@ -3,23 +3,18 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::Patch;
 
 use crate::cli::Cli;
 use crate::cluster::Cluster;
-use crate::commands::shared::selector_string;
+use crate::commands::shared::{self, selector_string};
 use crate::error::Error;
 use crate::follow::{FollowSpec, follow};
 use crate::health::{self, Workload};
 use crate::plan::Change;
-use crate::plan::connections::{RESTARTED_AT, restart_patch, restart_timestamp};
 use crate::report::Reporter;
 
-/// Restarts the deployment and waits until every pod runs the new template and is Ready.
-///
-/// A strategic merge patch of one annotation, without a resourceVersion, as kubectl sends it:
-/// it cannot undo anyone else's change, and the controllers' status writes would only turn a
-/// precondition into spurious 409s.
+/// Restarts the deployment ([`shared::restart`]) and waits until every pod runs the new
+/// template and is Ready.
 ///
 /// # Errors
 /// The restart's change (when it was written) and the error: API errors, a failed or
@@ -33,24 +28,10 @@ pub async fn restart(
 ) -> Result<Change, (Option<Change>, Error)> {
     let name = cli.targets.deployment.as_str();
     let dry_run = cli.global.dry_run;
-    let now = restart_timestamp();
-    let before = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get(RESTARTED_AT))
-        .cloned();
-    let change = Change::new(
-        format!("deployment/{name}"),
-        format!("spec.template.metadata.annotations[{RESTARTED_AT:?}]"),
-        before,
-        Some(now.clone()),
-    );
-    cluster
-        .patch::<Deployment, _>(name, &Patch::Strategic(restart_patch(&now)), dry_run)
+    let change = shared::restart(cluster, deployment, dry_run)
         .await
         .map_err(|e| (None, e))?;
+    let now = change.after.clone().unwrap_or_default();
     if dry_run {
         reporter.out(&format!(
             "dry run: the API server accepted the restart of deployment/{name}; nothing was persisted"
@@ -124,7 +105,7 @@ async fn verify(
         .and_then(|l| l.get("pod-template-hash"))
         .cloned();
     let pods: Vec<Pod> = cluster.list(selector).await?;
-    let live: Vec<&Pod> = pods.iter().filter(|p| !health::is_terminating(p)).collect();
+    let live: Vec<&Pod> = pods.iter().filter(|p| health::is_live(p)).collect();
     let is_new = |p: &Pod| {
         hash.is_some()
             && p.metadata

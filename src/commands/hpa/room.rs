@@ -42,7 +42,7 @@ pub async fn room(cluster: &Cluster, deployment: &Deployment, reporter: &mut Rep
     };
     match listed.await {
         Ok((nodes, pods, own)) => {
-            let existing = own.iter().filter(|p| !health::is_terminating(p)).count();
+            let existing = own.iter().filter(|p| health::is_live(p)).count();
             let more = fit_check(&nodes, &pods, (&cpu, &memory), 0).max_pods;
             Some(more.saturating_add(i32::try_from(existing).unwrap_or(i32::MAX)))
         }

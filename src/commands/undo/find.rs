@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::cli::Cli;
 use crate::cluster::Cluster;
+use crate::commands::shared::get_unless_forbidden;
 use crate::error::Error;
 use crate::plan::audit::{ANNOTATION, LastChange, parse};
 use crate::plan::undo::{ObjectKind, most_recent};
@@ -30,21 +31,15 @@ where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
     K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
-    match cluster.get_opt::<K>(name).await {
-        Ok(Some(object)) => Ok(serde_json::to_value(&object).ok()),
-        Ok(None) => Ok(None),
-        Err(Error::Api {
-            status: Some(403), ..
-        }) => {
-            reporter.warn(&format!(
-                "cannot read {} {name} in namespace {} (forbidden): a change recorded on it is not considered",
-                crate::cluster::api::kind_of::<K>(),
-                cluster.namespace
-            ));
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    let object: Option<K> = get_unless_forbidden(cluster, name, |_| {
+        reporter.warn(&format!(
+            "cannot read {} {name} in namespace {} (forbidden): a change recorded on it is not considered",
+            crate::cluster::api::kind_of::<K>(),
+            cluster.namespace
+        ));
+    })
+    .await?;
+    Ok(object.and_then(|o| serde_json::to_value(&o).ok()))
 }
 
 /// The objects undo looks at, in the fixed order that breaks ties between equal times.

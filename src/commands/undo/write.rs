@@ -19,8 +19,7 @@ use crate::cluster::api::retry_on_conflict;
 use crate::commands::shared::record_change;
 use crate::error::Error;
 use crate::plan::Change;
-use crate::plan::audit::now_rfc3339;
-use crate::plan::undo::{ObjectKind, RESTARTED_AT, UndoPlan, UndoWrite, plan_undo, restart_patch};
+use crate::plan::undo::{ObjectKind, UndoPlan, UndoWrite, plan_undo};
 
 /// Command line of the audit record an undo writes.
 pub const UNDO_COMMAND: &str = "undo";
@@ -116,32 +115,4 @@ pub async fn record(
             record_change::<ConfigMap>(cluster, name, UNDO_COMMAND, &object, changes, dry_run).await
         }
     }
-}
-
-/// Restarts the deployment (a new `restartedAt` on its pod template, as `kubectl rollout
-/// restart` does) and returns the change, for the preview of what was done.
-///
-/// # Errors
-/// API errors of the patch.
-pub async fn restart(cluster: &Cluster, deployment: &Deployment, dry_run: bool) -> Result<Change, Error> {
-    let name = deployment.metadata.name.clone().unwrap_or_default();
-    let before = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get(RESTARTED_AT))
-        .cloned();
-    // Sub-second precision: a restart in the same second as the one it follows must still
-    // change the template, or nothing would restart.
-    let now = now_rfc3339();
-    cluster
-        .patch::<Deployment, _>(&name, &Patch::Strategic(restart_patch(&now)), dry_run)
-        .await?;
-    Ok(Change::new(
-        format!("deployment/{name}"),
-        format!("spec.template.metadata.annotations[{RESTARTED_AT:?}]"),
-        before,
-        Some(now),
-    ))
 }

@@ -11,17 +11,51 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::error::Error;
+
 /// Longest wait for the health endpoint's answer (connect included).
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks `--health-url` before any request: an absolute http(s) URL with a host.
+///
+/// # Errors
+/// [`Error::Usage`] (exit 2) saying what is accepted; the URL is shown without credentials.
+pub fn check_url(url: &str) -> Result<http::Uri, Error> {
+    let refuse = |why: &str| {
+        Error::usage(
+            format!("--health-url {}: {why}", display_url(url)),
+            "give the endpoint as an absolute URL, e.g. --health-url https://orchestrator.example.com/health",
+        )
+    };
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| refuse(&format!("not a valid URL ({e})")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(refuse("the URL must start with http:// or https://"));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(refuse("the URL has no host"));
+    }
+    Ok(uri)
+}
+
+/// The URL as it may be printed: a `user:password@` part is replaced by `***@`, since
+/// secrets never appear in the output.
+pub fn display_url(url: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_len].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..authority_start], &rest[at..]),
+        None => url.to_string(),
+    }
+}
 
 /// GETs `url` and returns its status code and reason phrase; `Err` says why there was no
 /// answer (bad URL, refused, TLS, timeout).
 pub async fn get_status(url: &str) -> Result<(u16, String), String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("not a valid URL ({e})"))?;
+    let uri = check_url(url).map_err(|e| e.to_string())?;
     let scheme = uri.scheme_str().unwrap_or("").to_string();
-    if scheme != "http" && scheme != "https" {
-        return Err("the URL must start with http:// or https://".into());
-    }
     let request = http::Request::get(uri)
         .header(
             http::header::USER_AGENT,
@@ -90,5 +124,25 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_lowercase().contains("refused"), "{err}");
+    }
+
+    #[test]
+    fn bad_health_urls_are_usage_errors() {
+        for bad in ["notaurl", "ftp://h/health", "https:///health"] {
+            let err = check_url(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}: {err}");
+        }
+        assert!(check_url("https://orchestrator.example.com/health").is_ok());
+        assert!(check_url("http://10.0.0.1:8080/health").is_ok());
+    }
+
+    #[test]
+    fn credentials_in_the_url_never_print() {
+        let shown = display_url("https://admin:s3cret@orchestrator.example.com/health");
+        assert!(!shown.contains("s3cret") && !shown.contains("admin"), "{shown}");
+        assert_eq!(shown, "https://***@orchestrator.example.com/health");
+        let err = check_url("ftp://admin:s3cret@h/health").unwrap_err().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert_eq!(display_url("http://h:8080/health"), "http://h:8080/health");
     }
 }

@@ -126,7 +126,9 @@ pub fn fit_check(
         let max_pods = allocatable
             .and_then(|a| a.get("pods"))
             .and_then(|q| Quantity::try_from(q).ok())
-            .map_or(DEFAULT_MAX_PODS, |q| (q.nanos() / 1_000_000_000) as i64);
+            .map_or(DEFAULT_MAX_PODS, |q| {
+                i64::try_from(q.nanos() / 1_000_000_000).unwrap_or(i64::MAX)
+            });
         let on_node: Vec<&Pod> = pods
             .iter()
             .filter(|p| {
@@ -136,7 +138,7 @@ pub fn fit_check(
         rooms.push(Room {
             cpu: amount(allocatable, "cpu").saturating_sub(requested(&on_node, "cpu")),
             memory: amount(allocatable, "memory").saturating_sub(requested(&on_node, "memory")),
-            pods: max_pods - on_node.len() as i64,
+            pods: max_pods.saturating_sub(i64::try_from(on_node.len()).unwrap_or(i64::MAX)),
         });
     }
     let mut placed = 0;
@@ -288,6 +290,19 @@ mod tests {
 
     fn q(s: &str) -> Quantity {
         Quantity::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_huge_pods_allocatable_does_not_wrap_into_no_room() {
+        let mut huge = node("a", "4", "8Gi", json!({}));
+        let allocatable = huge.status.as_mut().unwrap().allocatable.as_mut().unwrap();
+        allocatable.insert(
+            "pods".into(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("15e18".into()),
+        );
+        let report = fit_check(&[huge], &[], (&q("1"), &q("1Gi")), 2);
+        assert!(report.fits(), "{report:?}");
+        assert_eq!(report.max_pods, 4, "CPU limits it, not a wrapped pod count");
     }
 
     #[test]

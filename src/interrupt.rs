@@ -2,10 +2,10 @@
 //! never kills the process between two steps. During a wait that listens for it (a rollout,
 //! an HPA watch) a Ctrl-C becomes that wait's outcome: what was applied and exit 130, or the
 //! end of a watch. Anywhere else the process ends at once with exit 130, as it would without
-//! a handler.
+//! a handler, saying which writes had completed (the cluster access notes each one here).
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::watch;
 
@@ -16,12 +16,26 @@ static LISTENERS: AtomicUsize = AtomicUsize::new(0);
 /// Counts the interrupts delivered to listeners; each listener sees the ones after it began.
 static INTERRUPTS: OnceLock<watch::Sender<u64>> = OnceLock::new();
 
+/// The writes that completed (not dry runs), for a Ctrl-C between steps.
+static WRITTEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Whether the error also goes to stdout as the JSON document.
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Notes a write that completed, e.g. `patch deployment ns/orchestrator`.
+pub fn note_written(action: &str) {
+    WRITTEN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(action.to_string());
+}
+
 fn interrupts() -> &'static watch::Sender<u64> {
     INTERRUPTS.get_or_init(|| watch::channel(0).0)
 }
 
 /// Installs the handler. Call once, inside the runtime, before the command starts.
-pub fn install() {
+pub fn install(json: bool) {
+    JSON.store(json, Ordering::SeqCst);
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -50,8 +64,29 @@ fn on_interrupt() {
         interrupts().send_modify(|count| *count += 1);
     } else {
         // Between steps: stop now, as the default action would, but with the SPEC's code.
-        eprintln!("\ninterrupted");
+        let (message, hint) = between_steps(&WRITTEN.lock().unwrap_or_else(|p| p.into_inner()));
+        eprintln!("\nerror: {message}\nhint: {hint}");
+        if JSON.load(Ordering::SeqCst) {
+            println!("{}", crate::report::json::error_document(&message, &hint));
+        }
         std::process::exit(EXIT_INTERRUPTED);
+    }
+}
+
+/// What a Ctrl-C between steps says, given the writes that had completed.
+fn between_steps(written: &[String]) -> (String, String) {
+    if written.is_empty() {
+        (
+            "interrupted (Ctrl-C) before any write had completed".to_string(),
+            "check with `kubectl orchscale status` before running the command again".to_string(),
+        )
+    } else {
+        (
+            format!("interrupted (Ctrl-C) after these writes: {}", written.join("; ")),
+            "they stay in the cluster and a rollout they started continues: follow it with \
+             `kubectl orchscale status`, revert the change with `kubectl orchscale undo`"
+                .to_string(),
+        )
     }
 }
 
@@ -89,6 +124,19 @@ impl Drop for Listener {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn between_steps_says_which_writes_completed() {
+        let (message, hint) = between_steps(&[]);
+        assert!(message.contains("before any write"), "{message}");
+        assert!(hint.contains("status"), "{hint}");
+        let (message, hint) = between_steps(&["patch deployment ns/web".to_string()]);
+        assert!(
+            message.ends_with("after these writes: patch deployment ns/web"),
+            "{message}"
+        );
+        assert!(hint.contains("undo"), "{hint}");
+    }
 
     #[tokio::test]
     async fn a_listener_sees_only_interrupts_after_it_began() {

@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> i32 {
         }
     };
     let result = runtime.block_on(async {
-        interrupt::install();
+        interrupt::install(reporter.is_json());
         commands::dispatch(&cli, &mut reporter).await
     });
     reporter.progress_done();

@@ -122,6 +122,14 @@ fn transport_error(error: &(dyn std::error::Error + 'static), action: &str, serv
     }
 }
 
+/// Notes a completed write (not a dry run) for what a Ctrl-C between steps reports.
+fn noted<T>(action: &str, dry_run: bool, result: Result<T, Error>) -> Result<T, Error> {
+    if result.is_ok() && !dry_run {
+        crate::interrupt::note_written(action);
+    }
+    result
+}
+
 pub(super) async fn bounded<T>(
     action: &str,
     server: &str,
@@ -218,12 +226,13 @@ impl Cluster {
     {
         let action = format!("patch {} {}/{name}", kind_of::<K>(), self.namespace);
         let api = self.api::<K>();
-        bounded(
+        let result = bounded(
             &action,
             &self.server,
             api.patch(name, &Self::patch_params(dry_run), patch),
         )
-        .await
+        .await;
+        noted(&action, dry_run, result)
     }
 
     /// Patches the `scale` subresource of a deployment or statefulset.
@@ -242,12 +251,13 @@ impl Cluster {
         let action = format!("patch {}/scale {}/{name}", kind_of::<K>(), self.namespace);
         let api = self.api::<K>();
         let params = Self::patch_params(dry_run);
-        bounded(
+        let result = bounded(
             &action,
             &self.server,
             api.patch_scale(name, &params, &Patch::Merge(patch)),
         )
-        .await
+        .await;
+        noted(&action, dry_run, result)
     }
 
     /// Creates an object (e.g. `hpa --create`), with our field manager and `--dry-run`.
@@ -268,7 +278,8 @@ impl Cluster {
             dry_run,
             field_manager: Some(FIELD_MANAGER.to_string()),
         };
-        bounded(&action, &self.server, self.api::<K>().create(&params, object)).await
+        let result = bounded(&action, &self.server, self.api::<K>().create(&params, object)).await;
+        noted(&action, dry_run, result)
     }
 
     /// Deletes an object (`undo` of `hpa --create`), with a resourceVersion precondition when
@@ -294,9 +305,10 @@ impl Cluster {
             }),
             ..DeleteParams::default()
         };
-        bounded(&action, &self.server, self.api::<K>().delete(name, &params))
+        let result = bounded(&action, &self.server, self.api::<K>().delete(name, &params))
             .await
-            .map(|_| ())
+            .map(|_| ());
+        noted(&action, dry_run, result)
     }
 
     /// A watch on one named object, resumed by kube's watcher (re-list on 410 Gone) with

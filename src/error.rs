@@ -35,6 +35,22 @@ pub enum Error {
     #[error("cannot reach the Kubernetes API server at {server}: {detail}")]
     Unreachable { server: String, detail: String },
 
+    /// A write got no answer within the write timeout (it may still have been stored: the
+    /// write step reads the object back to settle that).
+    #[error("no answer within {after} to: {action}")]
+    NoAnswer { action: String, after: String },
+
+    /// A write's answer was lost and the object could not be read back: whether it was stored
+    /// is unknown.
+    #[error(
+        "{action}: the answer was lost ({cause}) and reading the object back failed too ({read_back}): whether the change was stored is unknown"
+    )]
+    OutcomeUnknown {
+        action: String,
+        cause: String,
+        read_back: String,
+    },
+
     /// The API server answered with an error.
     #[error("failed to {action}: {message}")]
     Api {
@@ -104,6 +120,8 @@ impl Error {
             Error::Interrupted { .. } => EXIT_INTERRUPTED,
             Error::Kubeconfig { .. }
             | Error::Unreachable { .. }
+            | Error::NoAnswer { .. }
+            | Error::OutcomeUnknown { .. }
             | Error::Api { .. }
             | Error::NotFound { .. }
             | Error::Forbidden { .. }
@@ -135,6 +153,16 @@ impl Error {
             Error::Unreachable { .. } => {
                 "check the network, VPN and that the cluster is up (`kubectl cluster-info`), \
                  or pick another --context"
+                    .to_string()
+            }
+            Error::NoAnswer { .. } => {
+                "the API server is slow or overloaded: check the object with `kubectl orchscale status` \
+                 before running the command again"
+                    .to_string()
+            }
+            Error::OutcomeUnknown { .. } => {
+                "check the object with `kubectl orchscale status` once the API server answers; \
+                 running the command again is safe (it changes only what is not yet set)"
                     .to_string()
             }
             Error::Api { status, .. } => match status {

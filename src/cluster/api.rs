@@ -23,6 +23,10 @@ pub const FIELD_MANAGER: &str = "kubectl-orchscale";
 /// must not hang the CLI.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Longest wait for the answer to a write. Shorter than [`REQUEST_TIMEOUT`]: a write left
+/// unanswered is settled by reading the object back (see `commands::write`), which beats waiting.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Whether a kube error is a 409 Conflict (stale resourceVersion): re-read and re-plan.
 pub fn is_conflict(error: &Error) -> bool {
     matches!(
@@ -32,29 +36,6 @@ pub fn is_conflict(error: &Error) -> bool {
             ..
         }
     )
-}
-
-/// Read-modify-write with optimistic concurrency. `attempt(n)` reads (re-reads when n > 1),
-/// re-plans and writes with the resourceVersion read; a 409 Conflict runs it again, at most
-/// `max_attempts` times in all. Other errors end it at once.
-///
-/// # Errors
-/// The last attempt's error.
-pub async fn retry_on_conflict<T, F, Fut>(max_attempts: u32, mut attempt: F) -> Result<T, Error>
-where
-    F: FnMut(u32) -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>>,
-{
-    let mut n = 1;
-    loop {
-        match attempt(n).await {
-            Err(e) if is_conflict(&e) && n < max_attempts => {
-                tracing::debug!(attempt = n, "409 Conflict: re-reading and re-planning");
-                n += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Maps a kube error into ours, naming what we tried to do and the server when unreachable.
@@ -122,12 +103,20 @@ fn transport_error(error: &(dyn std::error::Error + 'static), action: &str, serv
     }
 }
 
-/// Notes a completed write (not a dry run) for what a Ctrl-C between steps reports.
-fn noted<T>(action: &str, dry_run: bool, result: Result<T, Error>) -> Result<T, Error> {
-    if result.is_ok() && !dry_run {
-        crate::interrupt::note_written(action);
+/// A write, bounded by [`WRITE_TIMEOUT`]: no answer in time is [`Error::NoAnswer`], not
+/// "unreachable", since the request may have been stored.
+async fn bounded_write<T>(
+    action: &str,
+    server: &str,
+    fut: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(WRITE_TIMEOUT, fut).await {
+        Ok(result) => result.map_err(|e| map_error(e, action, server)),
+        Err(_) => Err(Error::NoAnswer {
+            action: action.to_string(),
+            after: format!("{}s", WRITE_TIMEOUT.as_secs()),
+        }),
     }
-    result
 }
 
 pub(super) async fn bounded<T>(
@@ -226,38 +215,12 @@ impl Cluster {
     {
         let action = format!("patch {} {}/{name}", kind_of::<K>(), self.namespace);
         let api = self.api::<K>();
-        let result = bounded(
+        bounded_write(
             &action,
             &self.server,
             api.patch(name, &Self::patch_params(dry_run), patch),
         )
-        .await;
-        noted(&action, dry_run, result)
-    }
-
-    /// Patches the `scale` subresource of a deployment or statefulset.
-    ///
-    /// # Errors
-    /// API errors (409 Conflict included) and transport errors.
-    pub async fn patch_scale<K>(
-        &self,
-        name: &str,
-        patch: &serde_json::Value,
-        dry_run: bool,
-    ) -> Result<k8s_openapi::api::autoscaling::v1::Scale, Error>
-    where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
-    {
-        let action = format!("patch {}/scale {}/{name}", kind_of::<K>(), self.namespace);
-        let api = self.api::<K>();
-        let params = Self::patch_params(dry_run);
-        let result = bounded(
-            &action,
-            &self.server,
-            api.patch_scale(name, &params, &Patch::Merge(patch)),
-        )
-        .await;
-        noted(&action, dry_run, result)
+        .await
     }
 
     /// Creates an object (e.g. `hpa --create`), with our field manager and `--dry-run`.
@@ -278,8 +241,7 @@ impl Cluster {
             dry_run,
             field_manager: Some(FIELD_MANAGER.to_string()),
         };
-        let result = bounded(&action, &self.server, self.api::<K>().create(&params, object)).await;
-        noted(&action, dry_run, result)
+        bounded_write(&action, &self.server, self.api::<K>().create(&params, object)).await
     }
 
     /// Deletes an object (`undo` of `hpa --create`), with a resourceVersion precondition when
@@ -305,10 +267,9 @@ impl Cluster {
             }),
             ..DeleteParams::default()
         };
-        let result = bounded(&action, &self.server, self.api::<K>().delete(name, &params))
+        bounded_write(&action, &self.server, self.api::<K>().delete(name, &params))
             .await
-            .map(|_| ());
-        noted(&action, dry_run, result)
+            .map(|_| ())
     }
 
     /// A watch on one named object, resumed by kube's watcher (re-list on 410 Gone) with
@@ -386,46 +347,6 @@ mod tests {
         };
         assert!(is_conflict(&conflict));
         assert!(!is_conflict(&Error::failed("x", "y")));
-    }
-
-    fn conflict() -> Error {
-        Error::Api {
-            action: "patch".into(),
-            status: Some(409),
-            message: "modified".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn conflicts_rerun_the_attempt_within_bounds() {
-        let mut calls = Vec::new();
-        let result = retry_on_conflict(4, |n| {
-            calls.push(n);
-            async move { if n < 3 { Err(conflict()) } else { Ok(n) } }
-        })
-        .await;
-        assert_eq!(result.unwrap(), 3);
-        assert_eq!(calls, [1, 2, 3]);
-        let mut count = 0;
-        let result: Result<(), Error> = retry_on_conflict(2, |_| {
-            count += 1;
-            async { Err(conflict()) }
-        })
-        .await;
-        assert!(is_conflict(&result.unwrap_err()));
-        assert_eq!(count, 2);
-    }
-
-    #[tokio::test]
-    async fn other_errors_are_not_retried() {
-        let mut count = 0;
-        let result: Result<(), Error> = retry_on_conflict(4, |_| {
-            count += 1;
-            async { Err(Error::failed("x", "y")) }
-        })
-        .await;
-        assert!(result.is_err());
-        assert_eq!(count, 1);
     }
 
     #[test]

@@ -7,19 +7,16 @@
 //! written, as the SPEC's exit code says. `--restart` chooses the restart; it is not a yes
 //! (`--yes` is). `--no-restart` changes only the config: no pod restarts, so no prompt.
 
-mod restart;
-
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::Patch;
 use serde_json::{Map, Value, json};
 
-use super::shared::{audit_not_written, get_unless_forbidden, managed_warning, record_change};
+use super::shared::{get_unless_forbidden, managed_warning};
+use super::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::cli::{Cli, ConnectionsArgs};
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
-use crate::cluster::api::retry_on_conflict;
 use crate::error::Error;
 use crate::plan::Change;
 use crate::plan::connections::{
@@ -28,9 +25,6 @@ use crate::plan::connections::{
 use crate::plan::resources::disruption::rollout_disruption;
 use crate::report::Reporter;
 use crate::report::preview::Preview;
-
-/// Attempts of the read-plan-write cycle when the ConfigMap changes under us (409).
-const MAX_CONFLICT_ATTEMPTS: u32 = 4;
 
 /// What was read before planning.
 struct World {
@@ -162,34 +156,28 @@ pub async fn run(
 
     let mut changes = Vec::new();
     if !plan.changes.is_empty() {
-        let Some(applied) = write_config(cluster, cli, &world.configmap, n).await? else {
-            // Someone set the same value between our read and our write.
-            reporter.info(&format!("{object} already has database.max_connections = {n}"));
-            finish_document(reporter, cluster, dry_run, &[], before, n, false, true);
-            return Ok(());
+        let written = match write_config(cluster, cli, args, &world.configmap, n).await? {
+            Settled::Written(written) => written,
+            Settled::Unchanged(_) => {
+                // Someone set the same value between our read and our write.
+                reporter.info(&format!("{object} already has database.max_connections = {n}"));
+                finish_document(reporter, cluster, dry_run, &[], before, n, false, true);
+                return Ok(());
+            }
         };
-        if let Err(e) = record_change::<ConfigMap>(
-            cluster,
-            &t.configmap,
-            &command_line(args, n),
-            &object,
-            &applied.changes,
-            dry_run,
-        )
-        .await
-        {
-            reporter.warn(&audit_not_written(&e));
-        }
+        written.report(reporter);
         let verb = if dry_run {
             "dry run: the API server accepted"
         } else {
             "applied:"
         };
+        let change = written.changes.first();
         reporter.out(&format!(
-            "{verb} {object} database.max_connections {} -> {n}",
-            applied.before.as_deref().unwrap_or("(unset)")
+            "{verb} {object} database.max_connections {} -> {}",
+            change.and_then(|c| c.before.as_deref()).unwrap_or("(unset)"),
+            change.and_then(|c| c.after.as_deref()).unwrap_or("(unset)")
         ));
-        changes = applied.changes;
+        changes = written.changes;
     }
 
     let Some(deployment) = deployment else {
@@ -203,7 +191,7 @@ pub async fn run(
         finish_document(reporter, cluster, dry_run, &changes, before, n, false, true);
         return Ok(());
     };
-    let restarted = restart::restart(cluster, cli, &deployment, &changes, reporter).await;
+    let restarted = super::restart::restart(cluster, cli, &deployment, &changes, reporter).await;
     match restarted {
         Ok(change) => {
             changes.push(change);
@@ -330,43 +318,38 @@ fn preview(
     }
 }
 
-/// Merge-patches `data[key]` with the resourceVersion read; on 409 re-reads, re-plans and
-/// writes again. Checks that the stored text is exactly the planned one. `None` when a
-/// re-read shows the value is already there.
+/// Merge-patches `data[key]` with the resourceVersion read and the audit record (see
+/// [`super::write`]); the outcome reports the value as stored.
 async fn write_config(
     cluster: &Cluster,
     cli: &Cli,
+    args: &ConnectionsArgs,
     initial: &ConfigMap,
     n: u32,
-) -> Result<Option<ConnectionsPlan>, Error> {
+) -> Result<Settled<ConfigMap>, Error> {
     let t = &cli.targets;
-    retry_on_conflict(MAX_CONFLICT_ATTEMPTS, |attempt| async move {
-        let configmap = if attempt == 1 {
-            initial.clone()
-        } else {
-            cluster
-                .get::<ConfigMap>(&t.configmap, "the configmap was deleted meanwhile")
-                .await?
-        };
-        let plan = plan_connections(&configmap, &t.config_key, n)?;
-        if plan.changes.is_empty() {
-            return Ok(None);
-        }
-        let stored: ConfigMap = cluster
-            .patch(&t.configmap, &Patch::Merge(&plan.patch), cli.global.dry_run)
-            .await?;
-        let text = stored.data.as_ref().and_then(|d| d.get(&t.config_key));
-        if text != Some(&plan.new_text) {
-            return Err(Error::failed(
-                format!(
-                    "configmap/{} does not hold the text written (another writer, or an admission webhook?)",
-                    t.configmap
-                ),
-                "inspect it with `kubectl get configmap -o yaml` and run the command again",
-            ));
-        }
-        Ok(Some(plan))
-    })
+    let audit = AuditSpec {
+        command: command_line(args, n),
+        object: format!("configmap/{}", t.configmap),
+        user: cluster.user.clone(),
+    };
+    write(
+        cluster,
+        &t.configmap,
+        Some(initial.clone()),
+        Some(&audit),
+        cli.global.dry_run,
+        |current| {
+            let configmap = current.ok_or_else(|| {
+                Error::failed(
+                    format!("configmap/{} was deleted after it was read", t.configmap),
+                    "nothing was written; check it with `kubectl get configmap` and run the command again",
+                )
+            })?;
+            let plan = plan_connections(configmap, &t.config_key, n)?;
+            Ok(Intent::unless_empty(plan.changes, Body::Merge(plan.patch)))
+        },
+    )
     .await
 }
 

@@ -16,23 +16,19 @@ pub use input::{HpaInput, input};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Patch;
 use serde_json::{Map, json};
 
-use super::shared::{audit_not_written, managed_warning, record_change};
+use super::shared::managed_warning;
+use super::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
-use crate::cluster::api::retry_on_conflict;
 use crate::error::Error;
 use crate::plan::Change;
-use crate::plan::hpa::{HpaPlan, hpa_summary, plan_hpa_update, watch_panel_lines};
+use crate::plan::hpa::{hpa_summary, plan_hpa_update, watch_panel_lines};
 use crate::report::Reporter;
 use crate::report::preview::Preview;
 use watch::WatchSpec;
-
-/// Attempts of the read-plan-write cycle when the HPA changes under us (409).
-const MAX_CONFLICT_ATTEMPTS: u32 = 4;
 
 /// # Errors
 /// Usage errors (exit 2) before any write; a missing HPA (exit 1, hint `--create`); API,
@@ -174,26 +170,47 @@ async fn update(
     .await?;
 
     let dry_run = cli.global.dry_run;
-    let Some((applied, stored)) = write_update(cluster, cli, &hpa, deployment.as_ref(), input, room).await?
-    else {
-        reporter.info(&format!("{object} already has these values: nothing to change"));
-        let hpa = cluster.get(name, "the HPA was deleted meanwhile").await?;
-        return Ok(Outcome::unchanged(hpa));
+    let audit = AuditSpec {
+        command: input.command_line(),
+        object: object.clone(),
+        user: cluster.user.clone(),
     };
-    verify(&object, &applied, &stored)?;
-    // The change is made: a failed audit record must not hide that, so it is a warning.
-    if let Err(e) = record_change::<HorizontalPodAutoscaler>(
-        cluster,
-        name,
-        &input.command_line(),
-        &object,
-        &applied.changes,
-        dry_run,
-    )
-    .await
-    {
-        reporter.warn(&audit_not_written(&e));
-    }
+    let live = deployment.as_ref();
+    let mut effect = plan.effect.clone();
+    let settled = write(cluster, name, Some(hpa), Some(&audit), dry_run, |current| {
+        let current = current.ok_or_else(|| {
+            Error::failed(
+                format!("{object} was deleted after it was read"),
+                "nothing was written; create it with `kubectl orchscale hpa --create`",
+            )
+        })?;
+        let plan = plan_hpa_update(&with_live_replicas(current, live), &input.request, room)?;
+        effect = plan.effect;
+        Ok(Intent::unless_empty(plan.changes, Body::Merge(plan.patch)))
+    })
+    .await?;
+    let written = match settled {
+        Settled::Written(written) => written,
+        Settled::Unchanged(current) => {
+            reporter.info(&format!("{object} already has these values: nothing to change"));
+            let hpa = match current {
+                Some(hpa) => hpa,
+                None => cluster.get(name, "the HPA was deleted meanwhile").await?,
+            };
+            return Ok(Outcome::unchanged(hpa));
+        }
+    };
+    written.report(reporter);
+    let stored = written.stored.clone().ok_or_else(|| {
+        Error::failed(
+            format!("{object} came back empty"),
+            "this is a bug: please report it",
+        )
+    })?;
+    let applied = Applied {
+        changes: written.changes.clone(),
+        effect,
+    };
     let summary = changes_text(&applied.changes);
     let applied_text = format!("{object}: {summary}");
     if dry_run {
@@ -212,56 +229,10 @@ async fn update(
     })
 }
 
-/// Patches with the resourceVersion read; on 409 re-reads, re-plans and writes again.
-/// `None` when a re-read shows the values are already there.
-async fn write_update(
-    cluster: &Cluster,
-    cli: &Cli,
-    initial: &HorizontalPodAutoscaler,
-    deployment: Option<&Deployment>,
-    input: &HpaInput,
-    room: Option<i32>,
-) -> Result<Option<(HpaPlan, HorizontalPodAutoscaler)>, Error> {
-    let name = cli.targets.hpa.as_str();
-    retry_on_conflict(MAX_CONFLICT_ATTEMPTS, |attempt| async move {
-        let hpa = if attempt == 1 {
-            initial.clone()
-        } else {
-            cluster.get(name, "the HPA was deleted meanwhile").await?
-        };
-        let plan = plan_hpa_update(&with_live_replicas(&hpa, deployment), &input.request, room)?;
-        if plan.changes.is_empty() {
-            return Ok(None);
-        }
-        let stored = cluster
-            .patch::<HorizontalPodAutoscaler, _>(name, &Patch::Merge(&plan.patch), cli.global.dry_run)
-            .await?;
-        Ok(Some((plan, stored)))
-    })
-    .await
-}
-
-/// The stored HPA must carry the planned bounds and metrics (the patch response is the stored
-/// object, or with --dry-run the object as it would be stored).
-fn verify(object: &str, plan: &HpaPlan, stored: &HorizontalPodAutoscaler) -> Result<(), Error> {
-    let Some(spec) = stored.spec.as_ref() else {
-        return Err(Error::failed(
-            format!("{object} came back without a spec"),
-            "inspect it with `kubectl get hpa -o yaml`",
-        ));
-    };
-    let wanted = &plan.new_spec;
-    let same = spec.min_replicas.unwrap_or(1) == wanted.min_replicas.unwrap_or(1)
-        && spec.max_replicas == wanted.max_replicas
-        && spec.metrics == wanted.metrics;
-    if same {
-        Ok(())
-    } else {
-        Err(Error::failed(
-            format!("{object} does not hold the values written (another writer, or an admission webhook?)"),
-            "inspect it with `kubectl get hpa -o yaml` and run the command again",
-        ))
-    }
+/// What the write stored, for the report.
+struct Applied {
+    changes: Vec<Change>,
+    effect: String,
 }
 
 /// `minReplicas 3 -> 5, maxReplicas 10 -> 20`
@@ -335,7 +306,6 @@ async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::hpa::HpaRequest;
 
     fn hpa(v: serde_json::Value) -> HorizontalPodAutoscaler {
         serde_json::from_value(v).unwrap()
@@ -371,26 +341,5 @@ mod tests {
         assert_eq!(live.status.as_ref().and_then(|s| s.current_replicas), Some(3));
         assert_eq!(live.status.as_ref().map(|s| s.desired_replicas), Some(3));
         assert_eq!(with_live_replicas(&stale, None), stale);
-    }
-
-    #[test]
-    fn verification_compares_bounds_and_metrics() {
-        let current = hpa(
-            serde_json::json!({"metadata": {"name": "h", "resourceVersion": "1"},
-            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "d"}, "minReplicas": 3, "maxReplicas": 10,
-                     "metrics": [{"type": "Resource", "resource": {"name": "cpu",
-                                  "target": {"type": "Utilization", "averageUtilization": 70}}}]}}),
-        );
-        let request = HpaRequest {
-            min: Some(5),
-            ..HpaRequest::default()
-        };
-        let plan = plan_hpa_update(&current, &request, None).unwrap();
-        let mut stored = current.clone();
-        stored.spec.as_mut().unwrap().min_replicas = Some(5);
-        assert!(verify("h", &plan, &stored).is_ok());
-        assert_eq!(verify("h", &plan, &current).unwrap_err().exit_code(), 1);
-        stored.spec.as_mut().unwrap().metrics = None;
-        assert!(verify("h", &plan, &stored).is_err(), "a dropped metric is caught");
     }
 }

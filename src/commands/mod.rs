@@ -2,20 +2,23 @@
 //!
 //! A writing command follows `scale.rs`: read with `Cluster::get`, plan with a pure fn in
 //! `plan/` (bad input is a `PlanError`, exit 2), `reporter.banner` + `reporter.preview`
-//! (with `shared::managed_warning`), `reporter.confirm` when pods restart,
-//! `access::check_all` for every write, the write inside `api::retry_on_conflict` carrying the
-//! resourceVersion read, `shared::record_change` for the audit trail, `follow::follow` for the
-//! rollout, then verify and `reporter.set_document` for `-o json`.
+//! (with `shared::managed_warning`), `access::check_all` for every write, `reporter.confirm`
+//! when pods restart, then [`write::write`]: the one write step (resourceVersion precondition,
+//! audit record in the same request, re-plan on 409, lost answers settled by reading back,
+//! the outcome as stored); `follow::follow` for the rollout, then verify and
+//! `reporter.set_document` for `-o json`.
 
 pub mod connections;
 pub mod hpa;
 pub mod meta;
 pub mod resources;
+mod restart;
 pub mod scale;
 pub mod shared;
 pub mod status;
 pub mod undo;
 pub mod validate;
+pub(crate) mod write;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 

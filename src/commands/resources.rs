@@ -15,14 +15,13 @@ pub mod target;
 pub use input::{ResourcesInput, input};
 pub use target::Target;
 
-use kube::api::Patch;
 use serde_json::{Map, json};
 
-use super::shared::{audit_not_written, managed_warning, record_change};
+use super::shared::managed_warning;
+use super::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
-use crate::cluster::api::retry_on_conflict;
 use crate::error::Error;
 use crate::plan::resources::{
     ContainerResources, ResourcesPlan, container_resources, plan_container_resources,
@@ -30,9 +29,6 @@ use crate::plan::resources::{
 use crate::report::Reporter;
 use crate::report::preview::Preview;
 use outcome::Applied;
-
-/// Attempts of the read-plan-write cycle when the workload changes under us (409).
-const MAX_CONFLICT_ATTEMPTS: u32 = 4;
 
 /// # Errors
 /// Usage errors (exit 2) before any write (missing container, requests above limits);
@@ -90,28 +86,28 @@ pub async fn run<W: Target>(
         )?;
     }
 
-    let Some((plan, stored)) =
-        write::<W>(cluster, name, &object, container, &workload, input, dry_run).await?
-    else {
-        reporter.info(&format!(
-            "{object} container {container} already has these values: nothing to change"
-        ));
-        return outcome::unchanged(cluster, cli, input, &workload, container, &plan, reporter);
+    let written =
+        match write_resources::<W>(cluster, name, &object, container, &workload, input, dry_run).await? {
+            Settled::Written(written) => written,
+            Settled::Unchanged(_) => {
+                reporter.info(&format!(
+                    "{object} container {container} already has these values: nothing to change"
+                ));
+                return outcome::unchanged(cluster, cli, input, &workload, container, &plan, reporter);
+            }
+        };
+    written.report(reporter);
+    warnings.extend(written.differences.iter().map(ToString::to_string));
+    // The report and the rollout follow what the cluster stored (admission may have changed it).
+    let stored = written
+        .stored
+        .clone()
+        .ok_or_else(|| Error::failed(format!("{object} came back empty"), "this is a bug"))?;
+    let plan = ResourcesPlan {
+        changes: written.changes.clone(),
+        after: stored_resources(&stored, container).unwrap_or(plan.after),
+        ..plan
     };
-    verify_stored(&object, container, &plan, &stored)?;
-    // The change is made: a failed audit record must not hide that, so it is a warning.
-    if let Err(e) = record_change::<W>(
-        cluster,
-        name,
-        &input.command_line(),
-        &object,
-        &plan.changes,
-        dry_run,
-    )
-    .await
-    {
-        reporter.warn(&audit_not_written(&e));
-    }
 
     let applied = Applied {
         object: &object,
@@ -153,9 +149,8 @@ fn plan_for<W: Target>(
     )?)
 }
 
-/// Patches with the resourceVersion read; on 409 re-reads, re-plans and writes again.
-/// `None` when a re-read shows the values are already there.
-async fn write<W: Target>(
+/// Patches with the resourceVersion read and the audit record (see [`super::write`]).
+async fn write_resources<W: Target>(
     cluster: &Cluster,
     name: &str,
     object: &str,
@@ -163,22 +158,29 @@ async fn write<W: Target>(
     initial: &W,
     input: &ResourcesInput,
     dry_run: bool,
-) -> Result<Option<(ResourcesPlan, W)>, Error> {
-    retry_on_conflict(MAX_CONFLICT_ATTEMPTS, |attempt| async move {
-        let workload: W = if attempt == 1 {
-            initial.clone()
-        } else {
-            cluster.get(name, "it was deleted meanwhile").await?
-        };
-        let plan = plan_for(&workload, object, container, input)?;
-        if plan.changes.is_empty() {
-            return Ok(None);
-        }
-        let stored = cluster
-            .patch::<W, _>(name, &Patch::Strategic(&plan.patch), dry_run)
-            .await?;
-        Ok(Some((plan, stored)))
-    })
+) -> Result<Settled<W>, Error> {
+    let audit = AuditSpec {
+        command: input.command_line(),
+        object: object.to_string(),
+        user: cluster.user.clone(),
+    };
+    write(
+        cluster,
+        name,
+        Some(initial.clone()),
+        Some(&audit),
+        dry_run,
+        |current| {
+            let workload = current.ok_or_else(|| {
+                Error::failed(
+                    format!("{object} was deleted after it was read"),
+                    "nothing was written; check with `kubectl get` and run the command again",
+                )
+            })?;
+            let plan = plan_for(workload, object, container, input)?;
+            Ok(Intent::unless_empty(plan.changes, Body::Strategic(plan.patch)))
+        },
+    )
     .await
 }
 
@@ -187,27 +189,6 @@ fn stored_resources<W: Target>(stored: &W, container: &str) -> Option<ContainerR
     let spec = stored.template()?.spec.as_ref()?;
     let found = spec.containers.iter().find(|c| c.name == container)?;
     container_resources(found).ok()
-}
-
-/// The stored container must hold the merged values (an admission webhook or LimitRange may
-/// have changed them): compared by value.
-fn verify_stored<W: Target>(
-    object: &str,
-    container: &str,
-    plan: &ResourcesPlan,
-    stored: &W,
-) -> Result<(), Error> {
-    match stored_resources(stored, container) {
-        Some(resources) if resources == plan.after => Ok(()),
-        found => Err(Error::failed(
-            format!(
-                "{object} container {container} does not hold the values written (found {}): \
-                 an admission webhook or LimitRange may have changed them",
-                found.map_or_else(|| "no such container".to_string(), |r| resources_text(&r))
-            ),
-            format!("inspect it with `kubectl get {object} -o yaml`"),
-        )),
-    }
 }
 
 /// `requests cpu=750m, memory=1536Mi; limits cpu=1, memory=2Gi`

@@ -5,22 +5,17 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Map, Value, json};
 
-use super::shared::{
-    audit_not_written, managed_warning, pod_rows, pods_json, pods_table, record_change, selector_string,
-};
+use super::shared::{managed_warning, pod_rows, pods_json, pods_table, selector_string};
+use super::write::{AuditSpec, Body, Intent, Settled, write, write_unconditionally};
 use crate::cli::{Cli, ScaleArgs};
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
-use crate::cluster::api::retry_on_conflict;
 use crate::error::Error;
 use crate::follow::{FollowSpec, follow, follow_ignoring, pods_with_problems};
 use crate::health::Workload;
 use crate::plan::scale::{HpaRange, ScalePlan, plan, scale_patch};
 use crate::report::Reporter;
 use crate::report::preview::Preview;
-
-/// Attempts of the read-plan-write cycle when the deployment changes under us (409).
-const MAX_CONFLICT_ATTEMPTS: u32 = 4;
 
 /// # Errors
 /// Usage errors (exit 2) before any write; API, permission, rollout and verification errors.
@@ -68,35 +63,36 @@ pub async fn run(
 
     check_all(
         cluster,
-        &[
-            Permission::new("patch", "apps", "deployments/scale", Some(name)),
-            Permission::new("patch", "apps", "deployments", Some(name)),
-        ],
+        &[Permission::new("patch", "apps", "deployments", Some(name))],
     )
     .await?;
 
-    let command_line = format!("scale --replicas {}", scale_plan.target);
-    let applied = write_scale(cluster, name, &deployment, hpa.as_ref(), args, dry_run).await?;
-    let Some(applied_plan) = applied else {
-        reporter.info(&format!(
-            "{} already has {} replicas: nothing to change",
-            scale_plan.object, scale_plan.target
-        ));
-        return verify_and_report(cluster, cli, reporter, &scale_plan, &selector, None).await;
+    let written = match write_scale(cluster, name, &deployment, hpa.as_ref(), args, dry_run).await? {
+        Settled::Written(written) => written,
+        Settled::Unchanged(_) => {
+            reporter.info(&format!(
+                "{} already has {} replicas: nothing to change",
+                scale_plan.object, scale_plan.target
+            ));
+            return verify_and_report(cluster, cli, reporter, &scale_plan, &selector, None).await;
+        }
     };
-    // The change is made: a failed audit record must not hide that, so it is a warning.
-    if let Err(e) = record_change::<Deployment>(
-        cluster,
-        name,
-        &command_line,
-        &applied_plan.object,
-        &applied_plan.changes,
-        dry_run,
-    )
-    .await
-    {
-        reporter.warn(&audit_not_written(&e));
-    }
+    written.report(reporter);
+    // What the cluster holds: the count as stored, from the count it replaced.
+    let stored = written
+        .stored
+        .as_ref()
+        .map_or(scale_plan.target, |d| d.counts().desired);
+    let before = written
+        .changes
+        .first()
+        .and_then(|c| c.before.as_deref()?.parse().ok());
+    let applied_plan = ScalePlan {
+        current: before.unwrap_or(scale_plan.current),
+        target: stored,
+        changes: written.changes.clone(),
+        ..scale_plan.clone()
+    };
 
     if dry_run {
         reporter.out(&format!(
@@ -179,8 +175,9 @@ async fn find_hpa(
     }
 }
 
-/// Patches the scale subresource with the resourceVersion read; on 409 re-reads, re-plans and
-/// writes again. `None` when a re-read shows the target is already reached.
+/// Patches `spec.replicas` with the resourceVersion read and the audit record (one request;
+/// see [`super::write`]); on 409 re-reads and re-plans. `Unchanged` when a re-read shows the
+/// target already reached.
 async fn write_scale(
     cluster: &Cluster,
     name: &str,
@@ -188,22 +185,41 @@ async fn write_scale(
     hpa: Option<&HpaRange>,
     args: &ScaleArgs,
     dry_run: bool,
-) -> Result<Option<ScalePlan>, Error> {
-    retry_on_conflict(MAX_CONFLICT_ATTEMPTS, |attempt| async move {
-        let deployment = if attempt == 1 {
-            initial.clone()
-        } else {
-            cluster.get(name, "the deployment was deleted meanwhile").await?
-        };
-        let scale_plan = plan(name, deployment.counts().desired, args.replicas, hpa, args.force)?;
-        if scale_plan.changes.is_empty() {
-            return Ok(None);
-        }
-        let patch = scale_patch(scale_plan.target, deployment.metadata.resource_version.as_deref());
-        cluster.patch_scale::<Deployment>(name, &patch, dry_run).await?;
-        Ok(Some(scale_plan))
-    })
+) -> Result<Settled<Deployment>, Error> {
+    let audit = AuditSpec {
+        command: format!("scale --replicas {}", args.replicas),
+        object: format!("deployment/{name}"),
+        user: cluster.user.clone(),
+    };
+    write(
+        cluster,
+        name,
+        Some(initial.clone()),
+        Some(&audit),
+        dry_run,
+        |current| {
+            let deployment = current.ok_or_else(|| deleted_meanwhile(cluster, name))?;
+            let scale_plan = plan(name, deployment.counts().desired, args.replicas, hpa, args.force)?;
+            if scale_plan.changes.is_empty() {
+                return Ok(None);
+            }
+            let patch = scale_patch(scale_plan.target, deployment.metadata.resource_version.as_deref());
+            Ok(Some(Intent {
+                changes: scale_plan.changes,
+                body: Body::Merge(patch),
+            }))
+        },
+    )
     .await
+}
+
+fn deleted_meanwhile(cluster: &Cluster, name: &str) -> Error {
+    Error::NotFound {
+        kind: "deployment".into(),
+        name: name.to_string(),
+        namespace: cluster.namespace.clone(),
+        hint: "it was deleted after it was read; nothing was written".into(),
+    }
 }
 
 async fn deployment_ready(cluster: &Cluster, name: &str) -> Result<i32, Error> {
@@ -226,9 +242,10 @@ async fn roll_back(
         applied.current
     ));
     let failed_pods = pods_with_problems(cluster, selector).await;
-    let patch = scale_patch(applied.current, None);
     let name = cli.targets.deployment.as_str();
-    if let Err(e) = cluster.patch_scale::<Deployment>(name, &patch, false).await {
+    // No precondition: the rollback restores the count whatever happened to it since.
+    let restore = Body::Merge(scale_patch(applied.current, None));
+    if let Err(e) = write_unconditionally::<Deployment>(cluster, name, restore, false).await {
         return Error::failed(format!("{failure}; the rollback failed too: {e}"), e.hint());
     }
     let restored = format!(

@@ -9,16 +9,16 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::Resource;
-use kube::api::Patch;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::write::{Body, write_unconditionally};
 use crate::cluster::Cluster;
 use crate::cluster::metrics::PodUsage;
 use crate::error::Error;
 use crate::health;
 use crate::plan::Change;
-use crate::plan::audit::{LastChange, now_rfc3339};
+use crate::plan::audit::now_rfc3339;
 use crate::plan::connections::{RESTARTED_AT, restart_patch};
 use crate::quantity::{Quantity, format_cpu, format_memory};
 use crate::report::preview::gitops_warning;
@@ -79,39 +79,6 @@ fn record_value(text: Option<&str>) -> Value {
     }
 }
 
-/// Writes the `orchscale.io/last-change` annotation on the changed object.
-///
-/// A merge patch of this one annotation, without a resourceVersion: it cannot undo anyone
-/// else's change, and the controllers' status writes in between would only turn a precondition
-/// into spurious 409s. The change itself was written with its resourceVersion.
-///
-/// # Errors
-/// API errors of the patch.
-pub async fn record_change<K>(
-    cluster: &Cluster,
-    name: &str,
-    command_line: &str,
-    object: &str,
-    changes: &[Change],
-    dry_run: bool,
-) -> Result<(), Error>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
-{
-    let record = LastChange::new(
-        command_line,
-        now_rfc3339(),
-        cluster.user.clone(),
-        object,
-        previous_values(changes),
-    )
-    .with_written(written_values(changes));
-    cluster
-        .patch::<K, _>(name, &Patch::Merge(record.merge_patch()), dry_run)
-        .await
-        .map(|_| ())
-}
-
 /// Reads an object that is one part of a larger view: a 403 calls `on_forbidden` and reads as
 /// absent, so that one part the user may not read does not hide the others.
 ///
@@ -136,15 +103,6 @@ where
         }
         other => other,
     }
-}
-
-/// The warning when the change was written but [`record_change`] failed: the change is made,
-/// so a failed audit record must not hide it behind an error.
-pub fn audit_not_written(error: &Error) -> String {
-    format!(
-        "the change was applied but its audit record (orchscale.io/last-change) was not written: {error}; \
-         `undo` will not know about it"
-    )
 }
 
 /// The deployment's pod template `restartedAt` annotation (set by `kubectl rollout restart`).
@@ -173,8 +131,7 @@ pub async fn restart(cluster: &Cluster, deployment: &Deployment, dry_run: bool) 
     // Sub-second precision: a restart in the same second as the one it follows must still
     // change the template, or nothing would restart.
     let now = now_rfc3339();
-    cluster
-        .patch::<Deployment, _>(&name, &Patch::Strategic(restart_patch(&now)), dry_run)
+    write_unconditionally::<Deployment>(cluster, &name, Body::Strategic(restart_patch(&now)), dry_run)
         .await?;
     Ok(Change::new(
         format!("deployment/{name}"),

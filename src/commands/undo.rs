@@ -36,9 +36,6 @@ use preview::{
     applied_text, consequences, downtime_warning, made_line, permissions, question, range_warning,
 };
 
-/// Attempts of the read-plan-write cycle when the object changes under us (409).
-const MAX_CONFLICT_ATTEMPTS: u32 = 4;
-
 /// # Errors
 /// No record found (exit 1), a record undo cannot restore (exit 2), not confirmed (exit 3),
 /// API, permission, rollout and verification errors.
@@ -102,7 +99,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         reporter.confirm(&question, cli.global.yes, dry_run)?;
     }
 
-    let applied = write::apply(cluster, &found, &plan, dry_run).await?;
+    let applied = write::apply(cluster, &found, &plan, dry_run, reporter).await?;
     if applied.write == UndoWrite::Nothing {
         // A re-read after a 409 found the values already restored (by someone else).
         reporter.out(&format!(
@@ -111,14 +108,6 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         ));
         document(reporter, cluster, dry_run, &[], true, &found);
         return Ok(());
-    }
-    if applied.write != UndoWrite::Delete
-        && let Err(e) = write::record(cluster, &found, &applied.changes, dry_run).await
-    {
-        reporter.warn(&format!(
-            "the undo was applied but its audit record (orchscale.io/last-change) was not written: {e}; \
-             a second `undo` will not know about it"
-        ));
     }
     let mut applied_text = applied_text(&applied, &record.command);
     let mut all_changes = applied.changes.clone();
@@ -185,7 +174,8 @@ async fn config_restart(
     Ok(config_restart_needed(restarted_at.as_deref(), &found.record.time).then_some(deployment))
 }
 
-/// Follows the restart of the deployment after a restored config.
+/// Follows the restart of the deployment after a restored config, and verifies its pods as
+/// `db connections` does (one mechanism: `commands::restart`).
 async fn follow_restart(
     cluster: &Cluster,
     cli: &Cli,
@@ -193,21 +183,7 @@ async fn follow_restart(
     applied_text: &str,
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
-    let selector = deployment
-        .spec
-        .as_ref()
-        .map(|s| selector_string(&s.selector))
-        .unwrap_or_default();
-    let spec = FollowSpec {
-        name: &cli.targets.deployment,
-        selector: &selector,
-        timeout: cli.global.timeout,
-        applied: applied_text,
-        expected_replicas: None,
-        autoscaler: None,
-    };
-    reporter.info("following the restart");
-    follow::<Deployment>(cluster, &spec, reporter).await.map(|_| ())
+    super::restart::follow_restarted(cluster, cli, deployment, applied_text, reporter).await
 }
 
 /// The HPA that targets the deployment, with the replica count the undo restores, when the

@@ -13,9 +13,20 @@ use super::PlanError;
 /// Annotation key of the audit record.
 pub const ANNOTATION: &str = "orchscale.io/last-change";
 
+/// Version of the record format this build writes. Version 1 records (no `v`, no `id`) were
+/// written before the record travelled in the same write as the change; they still parse.
+pub const RECORD_VERSION: u32 = 2;
+
 /// The audit record stored (as JSON text) in the annotation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastChange {
+    /// The record format's version ([`RECORD_VERSION`]); 1 when absent.
+    #[serde(default = "version_one")]
+    pub v: u32,
+    /// Unique per write: a write whose answer was lost is recognised by finding its id stored.
+    /// Absent in version 1 records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     /// The command, e.g. `scale --replicas 5`.
     pub command: String,
     /// RFC 3339 time of the change.
@@ -43,6 +54,8 @@ impl LastChange {
         previous: BTreeMap<String, Value>,
     ) -> Self {
         LastChange {
+            v: RECORD_VERSION,
+            id: String::new(),
             command: command.into(),
             time: time.into(),
             user,
@@ -50,6 +63,12 @@ impl LastChange {
             previous,
             written: BTreeMap::new(),
         }
+    }
+
+    /// The same record, marked with the id of the write that carries it.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
     }
 
     /// The same record, also saying what the change wrote (see [`LastChange::written`]).
@@ -67,6 +86,17 @@ impl LastChange {
     pub fn merge_patch(&self) -> Value {
         json!({"metadata": {"annotations": {ANNOTATION: self.to_annotation()}}})
     }
+}
+
+fn version_one() -> u32 {
+    1
+}
+
+/// The record's id on an object's annotations, if it carries a record of ours.
+pub fn record_id(annotations: Option<&BTreeMap<String, String>>) -> Option<String> {
+    let text = annotations?.get(ANNOTATION)?;
+    let record: LastChange = serde_json::from_str(text).ok()?;
+    (!record.id.is_empty()).then_some(record.id)
 }
 
 /// The current time in RFC 3339 (UTC), for the record.

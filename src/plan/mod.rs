@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod connections;
 pub mod hpa;
+pub mod outcome;
 pub mod resources;
 pub mod scale;
 pub mod undo;

@@ -87,7 +87,7 @@ fn record_text(value: &Value) -> Option<String> {
 }
 
 /// Whether two values of a field are the same: quantities by value, percents without `%`.
-fn same(field: &FieldPath, a: Option<&str>, b: Option<&str>) -> bool {
+pub(crate) fn same(field: &FieldPath, a: Option<&str>, b: Option<&str>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => match field {

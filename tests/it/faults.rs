@@ -37,15 +37,14 @@ fn an_expired_watch_relists_and_succeeds() {
 fn a_conflict_on_the_scale_patch_is_retried() {
     let sim = sim();
     wait_ready(&sim, 3);
-    sim.faults()
-        .fail_next(rule("PATCH", "deployments/scale", 409, None));
+    sim.faults().fail_next(rule("PATCH", "deployments", 409, None));
     let out = run(&sim, &["scale", "--replicas", "5"]);
     out.assert_code(0);
     assert_eq!(stored_replicas(&sim), 5);
     let scale_patches: Vec<_> = sim
         .requests()
         .into_iter()
-        .filter(|r| r.method == "PATCH" && r.path.ends_with("/scale"))
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/deployments/orchestrator"))
         .collect();
     assert_eq!(scale_patches.len(), 2, "one 409, one success: {scale_patches:?}");
     assert_eq!(scale_patches[0].status, 409);
@@ -55,8 +54,7 @@ fn a_conflict_on_the_scale_patch_is_retried() {
 fn a_503_is_retried() {
     let sim = sim();
     wait_ready(&sim, 3);
-    sim.faults()
-        .fail_next(rule("PATCH", "deployments/scale", 503, None));
+    sim.faults().fail_next(rule("PATCH", "deployments", 503, None));
     let out = run(&sim, &["scale", "--replicas", "5"]);
     out.assert_code(0);
     assert_eq!(stored_replicas(&sim), 5);
@@ -91,12 +89,12 @@ fn persistent_5xx_gives_up_within_the_budget() {
 #[test]
 fn a_missing_permission_is_named_and_nothing_is_written() {
     let sim = sim();
-    sim.faults().deny("patch", "deployments/scale");
+    sim.faults().deny("patch", "deployments");
     let out = run(&sim, &["scale", "--replicas", "5"]);
     out.assert_code(1);
     assert!(
         out.stderr
-            .contains("missing permission: patch deployments/scale in namespace llm-orchestrator"),
+            .contains("missing permission: patch deployments in namespace llm-orchestrator"),
         "{}",
         out.stderr
     );
@@ -120,20 +118,30 @@ fn without_permission_to_read_hpas_the_guard_is_skipped_with_a_warning() {
 }
 
 #[test]
-fn a_failed_audit_record_is_a_warning_not_a_lost_change() {
+fn the_audit_record_travels_in_the_same_write_as_the_change() {
+    // One request carries the change and its record, so no change is stored without one.
     let sim = sim();
     wait_ready(&sim, 3);
-    sim.faults().fail_next(FaultRule {
-        method: Some("PATCH".into()),
-        resource: Some("deployments".into()),
-        status: 422,
-        retry_after: None,
-        count: 1,
-    });
     let out = run(&sim, &["scale", "--replicas", "4"]);
     out.assert_code(0);
-    assert!(out.stderr.contains("audit record"), "{}", out.stderr);
-    assert_eq!(stored_replicas(&sim), 4);
+    let patches: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    let deployment = crate::harness::object(&sim, "deployments", "orchestrator");
+    assert_eq!(deployment["spec"]["replicas"], 4);
+    let record: serde_json::Value = serde_json::from_str(
+        deployment["metadata"]["annotations"]["orchscale.io/last-change"]
+            .as_str()
+            .expect("the record"),
+    )
+    .unwrap();
+    assert_eq!(record["v"], 2);
+    assert_eq!(record["previous"]["spec.replicas"], 3);
+    assert_eq!(record["written"]["spec.replicas"], 4);
+    assert!(record["id"].as_str().is_some_and(|id| !id.is_empty()));
 }
 
 #[test]

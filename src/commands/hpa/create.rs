@@ -7,10 +7,8 @@ use super::{HpaInput, Outcome, changes_text, other_hpa_for, room, with_live_repl
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::cluster::access::{Permission, check_all};
-use crate::cluster::api::is_conflict;
-use crate::commands::shared::{previous_values, written_values};
+use crate::commands::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::error::Error;
-use crate::plan::audit::{ANNOTATION, LastChange, now_rfc3339};
 use crate::plan::hpa::{expected_effect, plan_hpa_create, room_warning};
 use crate::report::Reporter;
 use crate::report::preview::Preview;
@@ -86,29 +84,49 @@ pub(super) async fn create(
     )
     .await?;
 
-    let record = LastChange::new(
-        input.command_line(),
-        now_rfc3339(),
-        cluster.user.clone(),
-        &object,
-        previous_values(&plan.changes),
-    )
-    .with_written(written_values(&plan.changes));
-    let mut hpa = plan.hpa.clone();
-    hpa.metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(ANNOTATION.to_string(), record.to_annotation());
     let dry_run = cli.global.dry_run;
-    let stored = cluster.create(&hpa, dry_run).await.map_err(|e| {
-        if is_conflict(&e) {
-            Error::failed(
+    let audit = AuditSpec {
+        command: input.command_line(),
+        object: object.clone(),
+        user: cluster.user.clone(),
+    };
+    let body = serde_json::to_value(&plan.hpa).map_err(|e| {
+        Error::failed(
+            format!("cannot build {object}: {e}"),
+            "this is a bug: please report it",
+        )
+    })?;
+    let settled = write(
+        cluster,
+        name,
+        None,
+        Some(&audit),
+        dry_run,
+        |current| match current {
+            // Only reached when a creation met 409 AlreadyExists and the HPA is not ours.
+            Some(_) => Err(Error::failed(
                 format!("{object} was created by someone else meanwhile"),
                 "change it with `kubectl orchscale hpa --min/--max/--cpu/--memory` (without --create)",
-            )
-        } else {
-            e
-        }
+            )),
+            None => Ok(Some(Intent {
+                changes: plan.changes.clone(),
+                body: Body::Create(body.clone()),
+            })),
+        },
+    )
+    .await?;
+    let Settled::Written(written) = settled else {
+        return Err(Error::failed(
+            format!("{object} was not created"),
+            "this is a bug: please report it",
+        ));
+    };
+    written.report(reporter);
+    let stored = written.stored.ok_or_else(|| {
+        Error::failed(
+            format!("{object} came back empty"),
+            "this is a bug: please report it",
+        )
     })?;
     let applied_text = format!("{object} created ({})", changes_text(&plan.changes[1..]));
     if dry_run {
@@ -121,7 +139,7 @@ pub(super) async fn create(
     }
     Ok(Outcome {
         hpa: stored,
-        changes: plan.changes,
+        changes: written.changes,
         effect: Some(effect),
         applied: Some(applied_text),
     })

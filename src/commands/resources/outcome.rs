@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::ResourceExt;
-use kube::api::Patch;
 use serde_json::{Map, Value, json};
 
 use super::target::Target;
@@ -13,6 +12,7 @@ use super::{ResourcesInput, resources_json, resources_text};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::commands::shared::{pod_rows, pods_json, pods_table};
+use crate::commands::write::{Body, write_unconditionally};
 use crate::error::Error;
 use crate::follow::{FollowSpec, follow, follow_ignoring, new_replica_set, pods_with_problems};
 use crate::health::Counts;
@@ -258,10 +258,7 @@ async fn roll_back<W: Target>(
     ));
     let failed_pods = pods_with_problems(cluster, selector).await;
     let patch = applied.plan.restore_patch(applied.container);
-    if let Err(e) = cluster
-        .patch::<W, _>(applied.name, &Patch::Strategic(&patch), false)
-        .await
-    {
+    if let Err(e) = write_unconditionally::<W>(cluster, applied.name, Body::Strategic(patch), false).await {
         return Error::failed(format!("{failure}; the rollback failed too: {e}"), e.hint());
     }
     let restored = format!(

@@ -20,6 +20,7 @@ pub trait Target:
     + Resource<Scope = NamespaceResourceScope, DynamicType = ()>
     + Clone
     + DeserializeOwned
+    + serde::Serialize
     + Debug
     + Send
     + 'static

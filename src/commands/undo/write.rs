@@ -1,5 +1,5 @@
-//! The undo's writes: the restore (patch or delete) with the resourceVersion read, re-read and
-//! re-planned on 409, and the new audit record.
+//! The undo's write: the restore (patch or delete) with the resourceVersion read and the new
+//! audit record, through the one write step (`commands::write`).
 
 use std::fmt::Debug;
 
@@ -8,23 +8,22 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Resource;
-use kube::api::Patch;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::MAX_CONFLICT_ATTEMPTS;
 use super::find::Found;
 use crate::cluster::Cluster;
-use crate::cluster::api::retry_on_conflict;
-use crate::commands::shared::record_change;
+use crate::commands::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::error::Error;
-use crate::plan::Change;
 use crate::plan::undo::{ObjectKind, UndoPlan, UndoWrite, plan_undo};
+use crate::report::Reporter;
 
 /// Command line of the audit record an undo writes.
 pub const UNDO_COMMAND: &str = "undo";
 
-/// Writes the restore; returns the plan that was written (re-planned after a 409).
+/// Writes the restore with the undo's own audit record in the same request (command `undo`,
+/// previous = the values it replaces, so that a second `undo` redoes the change); returns the
+/// plan that was written (re-planned after a 409), its changes as the server stored them.
 ///
 /// # Errors
 /// API errors; a re-plan that fails after the object changed.
@@ -33,14 +32,15 @@ pub async fn apply(
     found: &Found,
     initial: &UndoPlan,
     dry_run: bool,
+    reporter: &mut Reporter,
 ) -> Result<UndoPlan, Error> {
     match found.kind {
-        ObjectKind::Deployment => apply_as::<Deployment>(cluster, found, initial, dry_run).await,
-        ObjectKind::StatefulSet => apply_as::<StatefulSet>(cluster, found, initial, dry_run).await,
+        ObjectKind::Deployment => apply_as::<Deployment>(cluster, found, initial, dry_run, reporter).await,
+        ObjectKind::StatefulSet => apply_as::<StatefulSet>(cluster, found, initial, dry_run, reporter).await,
         ObjectKind::HorizontalPodAutoscaler => {
-            apply_as::<HorizontalPodAutoscaler>(cluster, found, initial, dry_run).await
+            apply_as::<HorizontalPodAutoscaler>(cluster, found, initial, dry_run, reporter).await
         }
-        ObjectKind::ConfigMap => apply_as::<ConfigMap>(cluster, found, initial, dry_run).await,
+        ObjectKind::ConfigMap => apply_as::<ConfigMap>(cluster, found, initial, dry_run, reporter).await,
     }
 }
 
@@ -49,6 +49,7 @@ async fn apply_as<K>(
     found: &Found,
     initial: &UndoPlan,
     dry_run: bool,
+    reporter: &mut Reporter,
 ) -> Result<UndoPlan, Error>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
@@ -58,61 +59,54 @@ where
         + Debug,
 {
     let name = found.name.as_str();
-    retry_on_conflict(MAX_CONFLICT_ATTEMPTS, |attempt| async move {
-        let (plan, object) = if attempt == 1 {
-            (initial.clone(), found.object.clone())
-        } else {
-            let object: K = cluster.get(name, "it was deleted meanwhile").await?;
-            let object = serde_json::to_value(&object)
-                .map_err(|e| Error::failed(format!("cannot read {name}: {e}"), "this is a bug"))?;
-            (plan_undo(found.kind, &object, &found.record)?, object)
-        };
-        match &plan.write {
-            UndoWrite::Nothing => {}
-            UndoWrite::Merge(patch) => {
-                cluster.patch::<K, _>(name, &Patch::Merge(patch), dry_run).await?;
-            }
-            UndoWrite::Strategic(patch) => {
-                cluster
-                    .patch::<K, _>(name, &Patch::Strategic(patch), dry_run)
-                    .await?;
-            }
-            UndoWrite::Delete => {
-                let rv = object["metadata"]["resourceVersion"].as_str();
-                cluster.delete::<K>(name, rv, dry_run).await?;
-            }
-        }
-        Ok::<UndoPlan, Error>(plan)
-    })
-    .await
-}
-
-/// Records the undo itself: command `undo`, previous = the values it replaced, so that a
-/// second `undo` redoes the change.
-///
-/// # Errors
-/// API errors of the annotation patch.
-pub async fn record(
-    cluster: &Cluster,
-    found: &Found,
-    changes: &[Change],
-    dry_run: bool,
-) -> Result<(), Error> {
     let object = format!("{}/{}", super::kind_name(found.kind), found.name);
-    let name = found.name.as_str();
-    match found.kind {
-        ObjectKind::Deployment => {
-            record_change::<Deployment>(cluster, name, UNDO_COMMAND, &object, changes, dry_run).await
-        }
-        ObjectKind::StatefulSet => {
-            record_change::<StatefulSet>(cluster, name, UNDO_COMMAND, &object, changes, dry_run).await
-        }
-        ObjectKind::HorizontalPodAutoscaler => {
-            record_change::<HorizontalPodAutoscaler>(cluster, name, UNDO_COMMAND, &object, changes, dry_run)
-                .await
-        }
-        ObjectKind::ConfigMap => {
-            record_change::<ConfigMap>(cluster, name, UNDO_COMMAND, &object, changes, dry_run).await
+    let audit = AuditSpec {
+        command: UNDO_COMMAND.to_string(),
+        object: object.clone(),
+        user: cluster.user.clone(),
+    };
+    let current: Option<K> = serde_json::from_value(found.object.clone()).ok();
+    let mut planned = initial.clone();
+    let mut first = true;
+    // A deletion carries no record: the object and its record go together.
+    let audit = (initial.write != UndoWrite::Delete).then_some(&audit);
+    let settled = write(cluster, name, current, audit, dry_run, |current: Option<&K>| {
+        let resource_version = current.and_then(|c| c.meta().resource_version.clone());
+        let plan = if std::mem::take(&mut first) {
+            initial.clone()
+        } else {
+            let current = current.ok_or_else(|| {
+                Error::failed(
+                    format!("{object} was deleted after it was read"),
+                    "nothing was written; there is nothing left to undo on it",
+                )
+            })?;
+            let json = serde_json::to_value(current)
+                .map_err(|e| Error::failed(format!("cannot read {object}: {e}"), "this is a bug"))?;
+            plan_undo(found.kind, &json, &found.record)?
+        };
+        let body = match &plan.write {
+            UndoWrite::Nothing => None,
+            UndoWrite::Merge(patch) => Some(Body::Merge(patch.clone())),
+            UndoWrite::Strategic(patch) => Some(Body::Strategic(patch.clone())),
+            UndoWrite::Delete => Some(Body::Delete { resource_version }),
+        };
+        let intent = body.map(|body| Intent {
+            changes: plan.changes.clone(),
+            body,
+        });
+        planned = plan;
+        Ok(intent)
+    })
+    .await?;
+    match settled {
+        Settled::Unchanged(_) => Ok(planned),
+        Settled::Written(written) => {
+            written.report(reporter);
+            Ok(UndoPlan {
+                changes: written.changes,
+                ..planned
+            })
         }
     }
 }

@@ -38,19 +38,37 @@ pub async fn restart(
         ));
         return Ok(change);
     }
-    if deployment.spec.as_ref().and_then(|s| s.paused) == Some(true) {
-        reporter.out(&format!(
-            "deployment/{name} is paused: its pods restart when it is resumed"
-        ));
-        return Ok(change);
-    }
-
     let config = if config_changes.is_empty() {
         String::new()
     } else {
         "the config change and ".to_string()
     };
     let applied = format!("{config}the restart of deployment/{name} (restartedAt {now}) were applied");
+    follow_restarted(cluster, cli, deployment, &applied, reporter)
+        .await
+        .map_err(|e| (Some(change.clone()), e))?;
+    Ok(change)
+}
+
+/// Follows a restarted deployment until every pod runs the new template and is Ready, then
+/// prints the pods' summary. A paused deployment restarts only when resumed: said, not awaited.
+///
+/// # Errors
+/// API errors, a failed or timed-out rollout, Ctrl-C, pods not all new and Ready at the end.
+pub(super) async fn follow_restarted(
+    cluster: &Cluster,
+    cli: &Cli,
+    deployment: &Deployment,
+    applied: &str,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
+    let name = cli.targets.deployment.as_str();
+    if deployment.spec.as_ref().and_then(|s| s.paused) == Some(true) {
+        reporter.out(&format!(
+            "deployment/{name} is paused: its pods restart when it is resumed"
+        ));
+        return Ok(());
+    }
     reporter.info(&format!(
         "applied: restart of deployment/{name}; following the rollout"
     ));
@@ -63,19 +81,15 @@ pub async fn restart(
         name,
         selector: &selector,
         timeout: cli.global.timeout,
-        applied: &applied,
+        applied,
         // The HPA may move the count during the restart; that is not a failure of it.
         expected_replicas: None,
         autoscaler: Some(cli.targets.hpa.as_str()),
     };
-    let done = follow::<Deployment>(cluster, &spec, reporter)
-        .await
-        .map_err(|e| (Some(change.clone()), e))?;
-    let summary = verify(cluster, &done, &selector, &applied)
-        .await
-        .map_err(|e| (Some(change.clone()), e))?;
+    let done = follow::<Deployment>(cluster, &spec, reporter).await?;
+    let summary = verify(cluster, &done, &selector, applied).await?;
     reporter.out(&summary);
-    Ok(change)
+    Ok(())
 }
 
 /// Every live pod belongs to the new ReplicaSet and is Ready, and there are as many as desired.

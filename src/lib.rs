@@ -21,6 +21,7 @@ use report::Reporter;
 /// on stderr (and `{"error": {...}}` on stdout in JSON mode).
 pub fn run(cli: Cli) -> i32 {
     let mut reporter = Reporter::new(&cli.global);
+    reporter.listen_for_ctrl_c_with(|| Box::new(interrupt::listen()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -81,7 +81,7 @@ pub async fn run(
                      `kubectl orchscale db connections {n} --restart` restarts them"
                 ));
             }
-            finish_document(reporter, cluster, dry_run, &[], before, n, false, true);
+            finish_document(reporter, dry_run, &[], before, n, false, true);
             reporter.out(&format!(
                 "{object} already has database.max_connections = {n} in {}: nothing to change",
                 t.config_key
@@ -94,7 +94,7 @@ pub async fn run(
         ));
     }
 
-    reporter.banner(cluster);
+    reporter.banner();
     let disruption = deployment.as_ref().map(rollout_disruption);
     reporter.preview(&preview(
         cli,
@@ -161,7 +161,7 @@ pub async fn run(
             Settled::Unchanged(_) => {
                 // Someone set the same value between our read and our write.
                 reporter.info(&format!("{object} already has database.max_connections = {n}"));
-                finish_document(reporter, cluster, dry_run, &[], before, n, false, true);
+                finish_document(reporter, dry_run, &[], before, n, false, true);
                 return Ok(());
             }
         };
@@ -188,19 +188,19 @@ pub async fn run(
                 t.deployment, cluster.namespace
             ));
         }
-        finish_document(reporter, cluster, dry_run, &changes, before, n, false, true);
+        finish_document(reporter, dry_run, &changes, before, n, false, true);
         return Ok(());
     };
     let restarted = super::restart::restart(cluster, cli, &deployment, &changes, reporter).await;
     match restarted {
         Ok(change) => {
             changes.push(change);
-            finish_document(reporter, cluster, dry_run, &changes, before, n, !dry_run, true);
+            finish_document(reporter, dry_run, &changes, before, n, !dry_run, true);
             Ok(())
         }
         Err((change, error)) => {
             changes.extend(change);
-            finish_document(reporter, cluster, dry_run, &changes, before, n, true, false);
+            finish_document(reporter, dry_run, &changes, before, n, true, false);
             Err(error)
         }
     }
@@ -354,10 +354,8 @@ async fn write_config(
 }
 
 /// The JSON document: common fields, `maxConnections {before, after}`, `restarted`.
-#[expect(clippy::too_many_arguments, reason = "one flat document, built in one place")]
 fn finish_document(
     reporter: &mut Reporter,
-    cluster: &Cluster,
     dry_run: bool,
     changes: &[Change],
     before: Option<u32>,
@@ -371,5 +369,5 @@ fn finish_document(
         json!({"before": before.map_or(Value::Null, Value::from), "after": after}),
     );
     extra.insert("restarted".into(), json!(restarted));
-    reporter.set_document("db connections", cluster, dry_run, changes, ok, extra);
+    reporter.set_document("db connections", dry_run, changes, ok, extra);
 }

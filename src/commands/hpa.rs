@@ -149,7 +149,7 @@ async fn update(
         return Ok(Outcome::unchanged(hpa));
     }
 
-    reporter.banner(cluster);
+    reporter.banner();
     let object = format!("horizontalpodautoscaler/{name}");
     let mut warnings: Vec<String> = managed_warning(&object, &hpa.metadata).into_iter().collect();
     warnings.extend(plan.warnings.iter().cloned());
@@ -267,7 +267,7 @@ async fn finish(
         if let Some(effect) = &outcome.effect {
             extra.insert("effect".into(), json!(effect));
         }
-        reporter.set_document("hpa", cluster, dry_run, &outcome.changes, true, extra);
+        reporter.set_document("hpa", dry_run, &outcome.changes, true, extra);
     };
     // Recorded before watching too, so that a watch ending in an error (Ctrl-C after the
     // change, the HPA deleted) still reports the change made, marked failed.

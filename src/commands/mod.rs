@@ -25,7 +25,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use crate::cli::{Cli, Command, DbCommand};
 use crate::cluster::{self, Cluster};
 use crate::error::Error;
-use crate::report::Reporter;
+use crate::report::{Reporter, Target};
 
 /// Runs the command. `completion` and `version` are handled by `meta` without a cluster.
 ///
@@ -36,30 +36,30 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
         Command::Scale(args) => {
             // Bad input is refused before any request, even before connecting.
             crate::plan::scale::plan(&cli.targets.deployment, 0, args.replicas, None, false)?;
-            let cluster = connect(cli).await?;
+            let cluster = connect(cli, reporter).await?;
             scale::run(&cluster, cli, args, reporter).await
         }
         Command::Hpa(args) => {
             // Bad input is refused before any request, even before connecting.
             let input = hpa::input(args)?;
-            let cluster = connect(cli).await?;
+            let cluster = connect(cli, reporter).await?;
             hpa::run(&cluster, cli, &input, reporter).await
         }
         Command::Resources(args) => {
             // Bad input is refused before any request, even before connecting.
             let input = resources::input("resources", args)?;
-            let cluster = connect(cli).await?;
+            let cluster = connect(cli, reporter).await?;
             resources::run::<Deployment>(&cluster, cli, &input, reporter).await
         }
         Command::Db(DbCommand::Resources(args)) => {
             let input = resources::input("db resources", args)?;
-            let cluster = connect(cli).await?;
+            let cluster = connect(cli, reporter).await?;
             resources::run::<StatefulSet>(&cluster, cli, &input, reporter).await
         }
         Command::Db(DbCommand::Connections(args)) => {
             // Bad input is refused before any request, even before connecting.
             let n = crate::plan::connections::pool_size(args.max_connections)?;
-            let cluster = connect(cli).await?;
+            let cluster = connect(cli, reporter).await?;
             connections::run(&cluster, cli, args, n, reporter).await
         }
         Command::Validate(args) => {
@@ -67,15 +67,15 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             if let Some(url) = &args.health_url {
                 validate::check_url(url)?;
             }
-            let cluster = connect(cli).await?;
+            let cluster = connect(cli, reporter).await?;
             validate::run(&cluster, cli, args, reporter).await
         }
         Command::Status => {
-            let cluster = connect(cli).await?;
+            let cluster = connect(cli, reporter).await?;
             status::run(&cluster, cli, reporter).await
         }
         Command::Undo => {
-            let cluster = connect(cli).await?;
+            let cluster = connect(cli, reporter).await?;
             undo::run(&cluster, cli, reporter).await
         }
         Command::Completion(args) => {
@@ -89,6 +89,12 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
     }
 }
 
-async fn connect(cli: &Cli) -> Result<Cluster, Error> {
-    cluster::connect(&cli.global).await
+async fn connect(cli: &Cli, reporter: &mut Reporter) -> Result<Cluster, Error> {
+    let cluster = cluster::connect(&cli.global).await?;
+    reporter.set_target(Target {
+        context: cluster.context.clone(),
+        server: cluster.server.clone(),
+        namespace: cluster.namespace.clone(),
+    });
+    Ok(cluster)
 }

@@ -54,10 +54,10 @@ pub async fn run<W: Target>(
         reporter.info(&format!(
             "{object} container {container} already has these values: nothing to change"
         ));
-        return outcome::unchanged(cluster, cli, input, &workload, container, &plan, reporter);
+        return outcome::unchanged(cli, input, &workload, container, &plan, reporter);
     }
 
-    reporter.banner(cluster);
+    reporter.banner();
     let disruption = workload.disruption();
     let mut warnings: Vec<String> = managed_warning(&object, workload.meta()).into_iter().collect();
     warnings.extend(checks::warnings(cluster, &workload, name, container, &plan, reporter).await);
@@ -93,7 +93,7 @@ pub async fn run<W: Target>(
                 reporter.info(&format!(
                     "{object} container {container} already has these values: nothing to change"
                 ));
-                return outcome::unchanged(cluster, cli, input, &workload, container, &plan, reporter);
+                return outcome::unchanged(cli, input, &workload, container, &plan, reporter);
             }
         };
     written.report(reporter);
@@ -124,7 +124,7 @@ pub async fn run<W: Target>(
         ));
         let mut extra = Map::new();
         applied.fill(&mut extra);
-        reporter.set_document(input.command, cluster, true, &plan.changes, true, extra);
+        reporter.set_document(input.command, true, &plan.changes, true, extra);
         return Ok(());
     }
     outcome::follow_and_report(cluster, cli, input, &applied, &stored, reporter).await

@@ -50,7 +50,7 @@ pub async fn run(
         return verify_and_report(cluster, cli, reporter, &scale_plan, &selector, None).await;
     }
 
-    reporter.banner(cluster);
+    reporter.banner();
     let preview = Preview {
         changes: scale_plan.changes.clone(),
         consequences: scale_plan.consequences.clone(),
@@ -106,7 +106,7 @@ pub async fn run(
             json!(deployment_ready(cluster, name).await?),
         );
         extra.insert("pods".into(), json!([]));
-        reporter.set_document("scale", cluster, true, &applied_plan.changes, true, extra);
+        reporter.set_document("scale", true, &applied_plan.changes, true, extra);
         return Ok(());
     }
 
@@ -129,7 +129,7 @@ pub async fn run(
         } else {
             failure
         };
-        record_failure(reporter, cluster, &applied_plan);
+        record_failure(reporter, &applied_plan);
         return Err(failure);
     }
     verify_and_report(
@@ -266,10 +266,10 @@ async fn roll_back(
     }
 }
 
-fn record_failure(reporter: &mut Reporter, cluster: &Cluster, applied: &ScalePlan) {
+fn record_failure(reporter: &mut Reporter, applied: &ScalePlan) {
     let mut extra = Map::new();
     extra.insert("replicas".into(), json!(applied.target));
-    reporter.set_document("scale", cluster, false, &applied.changes, false, extra);
+    reporter.set_document("scale", false, &applied.changes, false, extra);
 }
 
 /// Lists the pods (must be N, all Ready) with usage; prints the verdict and the JSON document.
@@ -293,7 +293,7 @@ async fn verify_and_report(
     extra.insert("readyReplicas".into(), json!(counts.ready));
     extra.insert("pods".into(), pods_json(&rows));
     extra.insert("metricsAvailable".into(), Value::Bool(metrics));
-    reporter.set_document("scale", cluster, false, &applied.changes, ok, extra);
+    reporter.set_document("scale", false, &applied.changes, ok, extra);
 
     if !metrics {
         reporter.info("metrics.k8s.io is not available: CPU/memory per pod are not shown");

@@ -99,7 +99,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     doc.insert("poolSize".into(), json!(pool));
 
     reporter.out(&text.join("\n"));
-    reporter.set_document("status", cluster, false, &[], deployment.is_some(), doc);
+    reporter.set_document("status", false, &[], deployment.is_some(), doc);
     // Without the deployment the overview is mostly empty: most likely the wrong namespace or
     // name, which deserves a failing exit code and a hint, as `kubectl get` would give.
     if deployment.is_none() {

@@ -55,11 +55,11 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             "{} already has the values it had before `{}`: nothing to undo",
             plan.object, record.command
         ));
-        document(reporter, cluster, dry_run, &plan.changes, true, &found);
+        document(reporter, dry_run, &plan.changes, true, &found);
         return Ok(());
     }
 
-    reporter.banner(cluster);
+    reporter.banner();
     reporter.info(&made);
     let meta: ObjectMeta = serde_json::from_value(found.object["metadata"].clone()).unwrap_or_default();
     let mut warnings: Vec<String> = managed_warning(&plan.object, &meta).into_iter().collect();
@@ -106,7 +106,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             "{} already has the values it had before `{}`: nothing to undo",
             applied.object, record.command
         ));
-        document(reporter, cluster, dry_run, &[], true, &found);
+        document(reporter, dry_run, &[], true, &found);
         return Ok(());
     }
     let mut applied_text = applied_text(&applied, &record.command);
@@ -128,7 +128,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         reporter.out(&format!(
             "dry run: the API server accepted: {applied_text}; nothing was persisted"
         ));
-        document(reporter, cluster, true, &all_changes, true, &found);
+        document(reporter, true, &all_changes, true, &found);
         return Ok(());
     }
     reporter.out(&format!("applied: {applied_text}"));
@@ -150,7 +150,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         }
     };
     if let Err(failure) = followed {
-        document(reporter, cluster, false, &all_changes, false, &found);
+        document(reporter, false, &all_changes, false, &found);
         return Err(failure);
     }
     verify(cluster, &found, &applied, &all_changes, reporter).await
@@ -274,7 +274,7 @@ async fn verify(
         }
         _ => false,
     };
-    document(reporter, cluster, false, all_changes, ok, found);
+    document(reporter, false, all_changes, ok, found);
     if ok {
         reporter.out(&if applied.write == UndoWrite::Delete {
             format!(
@@ -303,14 +303,7 @@ fn to_json<K: serde::Serialize>(object: Option<K>) -> Option<Value> {
     object.and_then(|o| serde_json::to_value(o).ok())
 }
 
-fn document(
-    reporter: &mut Reporter,
-    cluster: &Cluster,
-    dry_run: bool,
-    changes: &[Change],
-    ok: bool,
-    found: &Found,
-) {
+fn document(reporter: &mut Reporter, dry_run: bool, changes: &[Change], ok: bool, found: &Found) {
     let mut extra = Map::new();
     extra.insert(
         "undone".into(),
@@ -321,5 +314,5 @@ fn document(
             "object": format!("{}/{}", kind_name(found.kind), found.name),
         }),
     );
-    reporter.set_document("undo", cluster, dry_run, changes, ok, extra);
+    reporter.set_document("undo", dry_run, changes, ok, extra);
 }

@@ -77,7 +77,7 @@ pub async fn run(
     let ok = list.iter().all(|c| c.ok);
     let mut extra = Map::new();
     extra.insert("checks".into(), json!(list));
-    reporter.set_document("validate", cluster, false, &[], ok, extra);
+    reporter.set_document("validate", false, &[], ok, extra);
     reporter.out(&checks::render(&list));
     if ok {
         return Ok(());

@@ -30,6 +30,22 @@ pub fn document(
     Value::Object(doc)
 }
 
+/// Appends `warnings` to the document's `warnings` array (created when absent), skipping
+/// the ones it already holds.
+pub fn add_warnings(document: &mut Value, warnings: &[String]) {
+    let Some(doc) = document.as_object_mut() else {
+        return;
+    };
+    let list = doc.entry("warnings").or_insert_with(|| json!([]));
+    if let Some(list) = list.as_array_mut() {
+        for warning in warnings {
+            if !list.iter().any(|w| w == warning) {
+                list.push(json!(warning));
+            }
+        }
+    }
+}
+
 /// The document printed on stdout when a command fails in JSON mode.
 pub fn error_document(message: &str, hint: &str) -> Value {
     json!({"error": {"message": message, "hint": hint}})
@@ -38,6 +54,16 @@ pub fn error_document(message: &str, hint: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_are_added_once_after_the_commands_own() {
+        let mut doc = json!({"warnings": ["own"]});
+        add_warnings(&mut doc, &["own".to_string(), "said".to_string()]);
+        assert_eq!(doc["warnings"], json!(["own", "said"]));
+        let mut bare = json!({"command": "scale"});
+        add_warnings(&mut bare, &[]);
+        assert_eq!(bare["warnings"], json!([]));
+    }
 
     #[test]
     fn document_has_the_spec_fields() {

@@ -16,7 +16,6 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::cli::{GlobalOpts, OutputFormat};
-use crate::cluster::Cluster;
 use crate::plan::Change;
 use plain::PlainProgress;
 use preview::Preview;
@@ -51,8 +50,23 @@ enum ProgressSink {
     Term(TermProgress),
 }
 
+/// Where the command works, for the banner and the JSON document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    pub context: String,
+    pub server: String,
+    pub namespace: String,
+}
+
 /// The command's output channel.
 pub struct Reporter {
+    /// Set once connected.
+    target: Target,
+    /// Every warning said, for the JSON document's `warnings`.
+    warnings: Vec<String>,
+    /// Makes a listener of the process's Ctrl-C handler, held while a prompt asks (see
+    /// [`prompt::confirm`]); given by the caller so that reporting needs no signal handling.
+    ctrl_c_listener: Option<fn() -> Box<dyn std::any::Any>>,
     format: OutputFormat,
     verbosity: Verbosity,
     sink: ProgressSink,
@@ -74,6 +88,9 @@ impl Reporter {
             Verbosity::Normal
         };
         Reporter {
+            target: Target::default(),
+            warnings: Vec::new(),
+            ctrl_c_listener: None,
             format: global.output,
             verbosity,
             sink: ProgressSink::None,
@@ -119,13 +136,26 @@ impl Reporter {
     /// Warnings (stderr); shown even with -q and in JSON mode, since they are about safety.
     pub fn warn(&mut self, text: &str) {
         self.stderr_line(&format!("warning: {text}"));
+        if !self.warnings.iter().any(|w| w == text) {
+            self.warnings.push(text.to_string());
+        }
+    }
+
+    /// How to listen for Ctrl-C while a prompt asks.
+    pub fn listen_for_ctrl_c_with(&mut self, listener: fn() -> Box<dyn std::any::Any>) {
+        self.ctrl_c_listener = Some(listener);
+    }
+
+    /// Where the command works (set once connected): the banner and the JSON document say it.
+    pub fn set_target(&mut self, target: Target) {
+        self.target = target;
     }
 
     /// The target banner before any write: context, cluster server, namespace.
-    pub fn banner(&mut self, cluster: &Cluster) {
+    pub fn banner(&mut self) {
         let text = format!(
             "Target: context {} | server {} | namespace {}",
-            cluster.context, cluster.server, cluster.namespace
+            self.target.context, self.target.server, self.target.namespace
         );
         self.show_or_keep(&text);
     }
@@ -207,7 +237,12 @@ impl Reporter {
         for line in self.unshown_before_prompt(asking) {
             self.stderr_line(&line);
         }
-        prompt::confirm(question, yes, dry_run)
+        let ctrl_c = if asking {
+            self.ctrl_c_listener.map(|listen| listen())
+        } else {
+            None
+        };
+        prompt::confirm(question, yes, dry_run, ctrl_c)
     }
 
     /// The result in text mode (stdout); nothing in JSON mode.
@@ -222,7 +257,6 @@ impl Reporter {
     pub fn set_document(
         &mut self,
         command: &str,
-        cluster: &Cluster,
         dry_run: bool,
         changes: &[Change],
         ok: bool,
@@ -230,8 +264,8 @@ impl Reporter {
     ) {
         self.document = Some(json::document(
             command,
-            &cluster.context,
-            &cluster.namespace,
+            &self.target.context,
+            &self.target.namespace,
             dry_run,
             changes,
             ok,
@@ -239,9 +273,12 @@ impl Reporter {
         ));
     }
 
-    /// Takes the recorded document, if any.
+    /// Takes the recorded document, if any, with every warning said in `warnings` (the
+    /// command's own first), so that a script sees what a person reads on stderr.
     pub fn take_document(&mut self) -> Option<Value> {
-        self.document.take()
+        let mut document = self.document.take()?;
+        json::add_warnings(&mut document, &self.warnings);
+        Some(document)
     }
 }
 

@@ -3,6 +3,7 @@
 //! `--yes` skips the prompt, `--dry-run` never prompts, and without a terminal on stdin the
 //! command refuses (exit 3) rather than hang or assume yes.
 
+use std::any::Any;
 use std::io::IsTerminal;
 
 use dialoguer::Confirm;
@@ -37,7 +38,7 @@ pub fn decide(yes: bool, dry_run: bool, stdin_is_terminal: bool) -> Decision {
 /// # Errors
 /// [`Error::NotConfirmed`] (exit 3) when declined, refused for lack of a terminal, or when the
 /// terminal fails.
-pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<(), Error> {
+pub fn confirm(question: &str, yes: bool, dry_run: bool, ctrl_c: Option<Box<dyn Any>>) -> Result<(), Error> {
     match decide(yes, dry_run, std::io::stdin().is_terminal()) {
         Decision::Proceed => Ok(()),
         Decision::Refuse => Err(Error::NotConfirmed {
@@ -45,9 +46,9 @@ pub fn confirm(question: &str, yes: bool, dry_run: bool) -> Result<(), Error> {
             hint: "run it in a terminal, or pass --yes to confirm in scripts".into(),
         }),
         Decision::Ask => {
-            // Ctrl-C at the prompt interrupts the read, which answers "no" below; listening
-            // keeps the global handler from exiting while that answer is being printed.
-            let ctrl_c = crate::interrupt::listen();
+            // Ctrl-C at the prompt interrupts the read, which answers "no" below; `ctrl_c`
+            // (a listener of the process's Ctrl-C handler, held while asking) keeps the handler
+            // from exiting while that answer is being printed.
             let answer = Confirm::new()
                 .with_prompt(format!("{question}\nContinue?"))
                 .default(false)
@@ -116,7 +117,7 @@ mod tests {
         if std::io::stdin().is_terminal() {
             return;
         }
-        let err = confirm("2 pods restart", false, false).unwrap_err();
+        let err = confirm("2 pods restart", false, false, None).unwrap_err();
         assert_eq!(err.exit_code(), 3);
     }
 

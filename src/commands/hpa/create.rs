@@ -63,7 +63,7 @@ pub(super) async fn create(
         &targets,
     );
 
-    reporter.banner(cluster);
+    reporter.banner();
     reporter.preview(&Preview {
         changes: plan.changes.clone(),
         consequences: vec![

@@ -90,7 +90,6 @@ fn rollout_json(counts: &Counts, revision: Option<String>, new_replica_set: Opti
 /// # Errors
 /// None today; a `Result` so that the flow reads the same in every branch.
 pub fn unchanged<W: Target>(
-    cluster: &Cluster,
     cli: &Cli,
     input: &ResourcesInput,
     workload: &W,
@@ -104,7 +103,7 @@ pub fn unchanged<W: Target>(
         "rollout".into(),
         rollout_json(&workload.counts(), workload.revision(), None),
     );
-    reporter.set_document(input.command, cluster, cli.global.dry_run, &[], true, extra);
+    reporter.set_document(input.command, cli.global.dry_run, &[], true, extra);
     reporter.out(&format!("container {container}: {}", resources_text(&plan.after)));
     Ok(())
 }
@@ -131,7 +130,7 @@ pub async fn follow_and_report<W: Target>(
             "rollout".into(),
             rollout_json(&stored.counts(), stored.revision(), None),
         );
-        reporter.set_document(input.command, cluster, false, &applied.plan.changes, true, extra);
+        reporter.set_document(input.command, false, &applied.plan.changes, true, extra);
         reporter.out(&format!(
             "applied: {summary}\nno rollout to follow: {}",
             applied.disruption.summary
@@ -162,7 +161,7 @@ pub async fn follow_and_report<W: Target>(
                 failure
             };
             extra.insert("rolledBack".into(), json!(rolled_back));
-            reporter.set_document(input.command, cluster, false, &applied.plan.changes, false, extra);
+            reporter.set_document(input.command, false, &applied.plan.changes, false, extra);
             return Err(failure);
         }
     };
@@ -199,7 +198,7 @@ async fn verify_and_report<W: Target>(
         rollout_json(&counts, latest.revision(), new_rs.clone()),
     );
     extra.insert("pods".into(), pods_json(&rows));
-    reporter.set_document(input.command, cluster, false, &applied.plan.changes, ok, extra);
+    reporter.set_document(input.command, false, &applied.plan.changes, ok, extra);
 
     let at = match (&new_rs, latest.revision()) {
         (Some(rs), _) => format!(" (new ReplicaSet {rs})"),

@@ -169,9 +169,9 @@ impl Backoff for CappedBackoff {
 /// A change of the API server's reachability, worth one line to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transition {
-    /// A watch started failing while all were fine.
+    /// A watch request failed while the server was answering.
     Lost,
-    /// Every failing watch got an answer again, after this long.
+    /// A watch that had failed got an answer again, this long after the first failure.
     Back { after: Duration },
 }
 
@@ -188,9 +188,10 @@ impl std::fmt::Display for Transition {
     }
 }
 
-/// Whether the API server answers, across several watches (numbered by the caller): lost when
-/// the first watch fails, back when the last failing one answers again, so that one outage is
-/// one pair of lines however many watches notice it.
+/// Whether the API server answers, across several watches (numbered by the caller): lost at
+/// the first failed request, back when a watch that failed gets an answer again, so that one
+/// outage is one pair of lines however many watches notice it. Items of a watch that has not
+/// failed (a stream opened before the outage) say nothing about it.
 #[derive(Debug, Default)]
 pub(crate) struct Reachability {
     failing: BTreeSet<usize>,
@@ -200,19 +201,17 @@ pub(crate) struct Reachability {
 impl Reachability {
     /// Watch `watch` failed a request.
     pub(crate) fn failed(&mut self, watch: usize, now: Instant) -> Option<Transition> {
-        let was_fine = self.failing.is_empty();
         self.failing.insert(watch);
-        if was_fine {
-            self.since = Some(now);
-            Some(Transition::Lost)
-        } else {
-            None
+        if self.since.is_some() {
+            return None;
         }
+        self.since = Some(now);
+        Some(Transition::Lost)
     }
 
-    /// Watch `watch` got an answer (or ended): no longer failing.
+    /// Watch `watch` got an answer.
     pub(crate) fn answered(&mut self, watch: usize, now: Instant) -> Option<Transition> {
-        if !self.failing.remove(&watch) || !self.failing.is_empty() {
+        if !self.failing.remove(&watch) {
             return None;
         }
         let since = self.since.take()?;
@@ -279,11 +278,11 @@ mod tests {
     fn one_outage_is_one_pair_of_lines_across_watches() {
         let mut r = Reachability::default();
         let t0 = Instant::now();
+        assert_eq!(r.answered(3, t0), None, "a stream opened before says nothing");
         assert_eq!(r.failed(1, t0), Some(Transition::Lost));
         assert_eq!(r.failed(2, t0), None, "said once");
         assert_eq!(r.failed(1, t0), None);
         assert_eq!(r.answered(3, t0), None, "a watch that never failed");
-        assert_eq!(r.answered(1, t0), None, "watch 2 still fails");
         let t1 = t0 + Duration::from_secs(3);
         assert_eq!(
             r.answered(2, t1),
@@ -291,8 +290,8 @@ mod tests {
                 after: Duration::from_secs(3)
             })
         );
-        assert_eq!(r.answered(2, t1), None);
-        assert_eq!(r.saw(1, true, t1), Some(Transition::Lost));
+        assert_eq!(r.answered(1, t1), None, "back is said once too");
+        assert_eq!(r.saw(1, true, t1), Some(Transition::Lost), "a new outage");
         assert_eq!(
             Transition::Lost.to_string(),
             "API server not answering; retrying…"

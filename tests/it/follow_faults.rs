@@ -1,7 +1,7 @@
 //! The rollout follower under faults, through the real binary: an API outage during the
 //! follow is ridden out, a refused events watch is one warning, a refused workload watch is
 //! a clear error saying what was written (also with -q), and a replica count changed by
-//! someone other than the HPA is not blamed on it.
+//! someone other than the HPA is not blamed on it. `hpa --watch` shares the watches.
 
 use std::time::Duration;
 
@@ -201,4 +201,30 @@ async fn forbidden_pods_and_replicasets_leave_the_verdict_to_the_status() {
         .await
         .unwrap();
     assert!(matches!(done.rollout(), Rollout::Complete(_)));
+}
+
+#[test]
+fn hpa_watch_without_events_permission_warns_and_watches_to_the_timeout() {
+    // `hpa --watch` builds its watches in the same place (cluster::watch) as the follower.
+    let sim = sim();
+    sim.faults().deny("list", "events");
+    sim.faults().deny("watch", "events");
+    let out = run(&sim, &["hpa", "--watch", "--timeout", "2s"]);
+    out.assert_code(0);
+    assert_eq!(
+        out.stderr
+            .matches(
+                "scaling events are not shown: cannot watch events in namespace llm-orchestrator (HTTP 403)"
+            )
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("stopped watching horizontalpodautoscaler/orchestrator (--timeout)"),
+        "{}",
+        out.stderr
+    );
 }

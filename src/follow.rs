@@ -215,8 +215,13 @@ where
             Update::Pod(Item::Refused(refusal)) | Update::ReplicaSet(Item::Refused(refusal)) => {
                 if !status_only_said {
                     status_only_said = true;
+                    let watched = if K::KIND == "deployment" {
+                        "pods and replicasets"
+                    } else {
+                        "pods"
+                    };
                     reporter.warn(&format!(
-                        "cannot watch the pods and replicasets of {object} in namespace {} ({}): \
+                        "cannot watch the {watched} of {object} in namespace {} ({}): \
                          the rollout is judged from the {} status only, without naming failing pods",
                         cluster.namespace,
                         refusal_reason(&refusal),

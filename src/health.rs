@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 
 /// Annotation with a Deployment's revision, copied onto each of its ReplicaSets.
-pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+pub(crate) const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 
 /// Replica counts of a workload, as its controller reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

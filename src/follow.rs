@@ -1,8 +1,13 @@
 //! The rollout follower: watches a Deployment or StatefulSet, its pods, ReplicaSets and
 //! Warning events until the rollout completes, fails, times out or the user presses Ctrl-C.
 //!
-//! Waiting is watching: kube's watcher resumes a stream that ends from the last
-//! resourceVersion and re-lists on 410 Gone. Decisions come from `health`.
+//! Waiting is watching (`cluster::watch`): each watch resumes after a failure with a capped
+//! backoff and re-lists on 410 Gone, so an API outage is ridden out until `--timeout`, said
+//! once when it starts and once when it ends. A watch the server refuses degrades what is
+//! shown (no inline events; the verdict from the workload's status alone), except the
+//! workload's own. Decisions come from the pure [`tracker`].
+
+mod tracker;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
@@ -11,21 +16,19 @@ use std::time::{Duration, Instant};
 use futures::{Stream, StreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod};
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::{WatchStreamExt, watcher as watch};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::cli::format_duration;
 use crate::cluster::Cluster;
+use crate::cluster::watch::{self, Item, Reachability, Refusal, Scope};
 use crate::error::Error;
-use crate::health::{self, Counts, PodProblem, Rollout, Workload};
+use crate::health::{self, Counts, PodProblem, Workload};
 use crate::interrupt;
 use crate::report::{Progress, Reporter};
-
-/// Watch failures in a row after which we give up (each is retried with backoff first).
-const MAX_WATCH_ERRORS_IN_A_ROW: u32 = 5;
+use tracker::{ChangedBy, Failure, Tracker, Verdict, who_changed_replicas};
 
 /// What the follower needs to know about the target.
 pub struct FollowSpec<'a> {
@@ -42,11 +45,34 @@ pub struct FollowSpec<'a> {
     pub autoscaler: Option<&'a str>,
 }
 
+/// One item of one of the follower's watches.
 enum Update<K> {
-    Workload(Result<Event<K>, watcher::Error>),
-    Pod(Result<Event<Pod>, watcher::Error>),
-    ReplicaSet(Result<Event<ReplicaSet>, watcher::Error>),
-    Event(Result<Event<CoreEvent>, watcher::Error>),
+    Workload(Item<K>),
+    Pod(Item<Pod>),
+    ReplicaSet(Item<ReplicaSet>),
+    Event(Item<CoreEvent>),
+}
+
+impl<K> Update<K> {
+    /// The watch it came from, for [`Reachability`].
+    fn watch(&self) -> usize {
+        match self {
+            Update::Workload(_) => 0,
+            Update::Pod(_) => 1,
+            Update::ReplicaSet(_) => 2,
+            Update::Event(_) => 3,
+        }
+    }
+
+    /// The failure text when the item is a failed request that the watch retries.
+    fn failure(&self) -> Option<&str> {
+        match self {
+            Update::Workload(item) => item.failure(),
+            Update::Pod(item) => item.failure(),
+            Update::ReplicaSet(item) => item.failure(),
+            Update::Event(item) => item.failure(),
+        }
+    }
 }
 
 /// Estimated time left, from the pace of pods becoming ready since the start.
@@ -137,21 +163,6 @@ where
     result
 }
 
-fn tolerate(errors: &mut u32, error: watcher::Error, what: &str, server: &str) -> Result<(), Error> {
-    *errors += 1;
-    tracing::debug!(%error, what, "watch failed; the watcher resumes");
-    let forbidden = matches!(&error, watcher::Error::InitialListFailed(kube::Error::Api(s))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(s)) if s.code == 403);
-    if forbidden || *errors >= MAX_WATCH_ERRORS_IN_A_ROW {
-        return Err(Error::Api {
-            action: format!("watch {what}"),
-            status: None,
-            message: format!("{error} (server {server})"),
-        });
-    }
-    Ok(())
-}
-
 async fn follow_until_done<K>(
     cluster: &Cluster,
     spec: &FollowSpec<'_>,
@@ -162,115 +173,98 @@ where
     K: Workload + Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
     K: Clone + DeserializeOwned + Debug + Send + 'static,
 {
-    let by_name = watch::Config::default().fields(&format!("metadata.name={}", spec.name));
-    let by_selector = watch::Config::default().labels(spec.selector);
-    let workloads = watch::watcher(cluster.api::<K>(), by_name)
-        .default_backoff()
-        .map(Update::Workload);
-    let pods = watch::watcher(cluster.api::<Pod>(), by_selector.clone())
-        .default_backoff()
-        .map(Update::Pod);
-    let events = watch::watcher(cluster.api::<CoreEvent>(), watch::Config::default())
-        .default_backoff()
-        .map(Update::Event);
+    let workloads = watch::watch::<K>(cluster, Scope::Named(spec.name)).map(Update::Workload);
+    let pods = watch::watch::<Pod>(cluster, Scope::Labels(spec.selector)).map(Update::Pod);
+    // Events cannot be selected by involvedObject on every server: filtered here instead.
+    let events = watch::watch::<CoreEvent>(cluster, Scope::All).map(Update::Event);
     let mut streams: Vec<std::pin::Pin<Box<dyn Stream<Item = Update<K>> + Send>>> =
         vec![workloads.boxed(), pods.boxed(), events.boxed()];
     if K::KIND == "deployment" {
-        let sets = watch::watcher(cluster.api::<ReplicaSet>(), by_selector).default_backoff();
+        let sets = watch::watch::<ReplicaSet>(cluster, Scope::Labels(spec.selector));
         streams.push(sets.map(Update::ReplicaSet).boxed());
     }
     let mut updates = futures::stream::select_all(streams);
 
     let started = Instant::now();
     let object = format!("{}/{}", K::KIND, spec.name);
-    let mut latest: Option<K> = None;
-    let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
-    let mut sets: BTreeMap<String, ReplicaSet> = BTreeMap::new();
+    let mut tracker = Tracker::<K>::new(spec.name, spec.expected_replicas, ignored_pod_uids);
+    let mut reachability = Reachability::default();
     let mut seen_events: HashSet<(String, String, String)> = HashSet::new();
     let mut events_listed = false;
+    let mut status_only_said = false;
     let mut ready_at_start: Option<i32> = None;
-    let mut errors = 0u32;
 
     while let Some(update) = updates.next().await {
+        let failure = update.failure();
+        if let Some(failure) = failure {
+            reporter.detail(&format!("a watch request failed, retrying: {failure}"));
+        }
+        if let Some(transition) = reachability.saw(update.watch(), failure.is_some(), Instant::now()) {
+            reporter.info(&transition.to_string());
+        }
         match update {
-            Update::Workload(Ok(Event::Apply(k) | Event::InitApply(k))) if k.name_any() == spec.name => {
-                errors = 0;
-                latest = Some(k);
-            }
-            Update::Workload(Ok(Event::Delete(k))) if k.name_any() == spec.name => {
-                return Err(Error::failed(
-                    format!("{object} was deleted while its rollout was followed"),
-                    format!(
-                        "{}; someone or something deleted it: check with `kubectl get {}`",
-                        spec.applied,
-                        K::KIND
-                    ),
+            Update::Workload(Item::Refused(refusal)) => {
+                return Err(workload_refused(
+                    &object,
+                    &refusal,
+                    &cluster.namespace,
+                    spec.applied,
                 ));
             }
-            Update::Workload(Ok(_)) => errors = 0,
-            Update::Pod(Ok(event)) => {
-                errors = 0;
-                apply_event(&mut pods, event);
-            }
-            Update::ReplicaSet(Ok(event)) => {
-                errors = 0;
-                apply_event(&mut sets, event);
-            }
-            Update::Event(Ok(event)) => {
-                errors = 0;
-                match event {
-                    Event::InitDone => events_listed = true,
-                    Event::Apply(e) | Event::InitApply(e) => {
-                        if let Some(line) = warning_line(&e, spec.name, &mut seen_events)
-                            && events_listed
-                        {
-                            reporter.warn(&line);
-                        }
-                    }
-                    _ => {}
+            Update::Workload(item) => tracker.workload(item),
+            Update::Pod(Item::Refused(refusal)) | Update::ReplicaSet(Item::Refused(refusal)) => {
+                if !status_only_said {
+                    status_only_said = true;
+                    let watched = if K::KIND == "deployment" {
+                        "pods and replicasets"
+                    } else {
+                        "pods"
+                    };
+                    reporter.warn(&format!(
+                        "cannot watch the {watched} of {object} in namespace {} ({}): \
+                         the rollout is judged from the {} status only, without naming failing pods",
+                        cluster.namespace,
+                        refusal_reason(&refusal),
+                        K::KIND
+                    ));
                 }
             }
-            Update::Workload(Err(e)) => tolerate(&mut errors, e, &object, &cluster.server)?,
-            Update::Pod(Err(e)) => tolerate(&mut errors, e, "pods", &cluster.server)?,
-            Update::ReplicaSet(Err(e)) => tolerate(&mut errors, e, "replicasets", &cluster.server)?,
-            Update::Event(Err(e)) => tolerate(&mut errors, e, "events", &cluster.server)?,
+            Update::Pod(item) => tracker.pod(item),
+            Update::ReplicaSet(item) => tracker.replica_set(item),
+            Update::Event(Item::Refused(refusal)) => reporter.warn(&format!(
+                "Warning events are not shown: cannot watch events in namespace {} ({})",
+                cluster.namespace,
+                refusal_reason(&refusal)
+            )),
+            Update::Event(Item::Listed) => events_listed = true,
+            Update::Event(Item::Object(e)) => {
+                if let Some(line) = warning_line(&e, spec.name, &mut seen_events)
+                    && events_listed
+                {
+                    reporter.warn(&line);
+                }
+            }
+            Update::Event(_) => {}
         }
 
-        let Some(workload) = latest.as_ref() else { continue };
-        let desired = workload.counts().desired;
-        if let Some(expected) = spec.expected_replicas
-            && desired != expected
-        {
-            return Err(replicas_overridden(&object, desired, expected, spec));
-        }
-        let problems: Vec<PodProblem> = pods
-            .values()
-            .filter(|p| {
-                !p.metadata
-                    .uid
-                    .as_ref()
-                    .is_some_and(|u| ignored_pod_uids.contains(u))
-            })
-            .filter_map(health::pod_problem)
-            .collect();
-        if !problems.is_empty() {
-            return Err(pods_failed(&object, &problems, spec.applied));
-        }
-        match workload.rollout() {
-            Rollout::Failed { reason, message } => {
-                return Err(Error::failed(
-                    format!("rollout of {object} failed: {reason}: {message}"),
-                    format!(
-                        "{}; fix the cause, then check with `kubectl orchscale status`",
-                        spec.applied
-                    ),
-                ));
+        match tracker.verdict() {
+            Verdict::Waiting => {}
+            Verdict::Failed(failure) => {
+                return Err(failed(cluster, spec, &object, tracker.latest(), failure).await);
             }
-            Rollout::Complete(counts) => {
-                reporter.progress(&progress(&object, &counts, &sets, workload, None, ""));
-                return Ok(workload.clone());
+            Verdict::Complete {
+                counts,
+                new_replica_set,
+            } => {
+                reporter.progress(&progress(&object, &counts, new_replica_set, None, ""));
+                if let Some(done) = tracker.latest() {
+                    return Ok(done.clone());
+                }
             }
-            Rollout::Progressing(counts) => {
+            Verdict::Progressing {
+                counts,
+                new_replica_set,
+            } => {
                 let start = *ready_at_start.get_or_insert(counts.ready);
                 let eta = estimate_eta(start, counts.ready, counts.desired, started.elapsed());
                 let note = if !counts.observed {
@@ -280,10 +274,11 @@ where
                 } else {
                     ""
                 };
-                reporter.progress(&progress(&object, &counts, &sets, workload, eta, note));
+                reporter.progress(&progress(&object, &counts, new_replica_set, eta, note));
             }
         }
     }
+    // Only a refused workload watch ends its stream, and that returned above.
     Err(Error::failed(
         format!("the watch on {object} ended unexpectedly"),
         format!(
@@ -293,42 +288,118 @@ where
     ))
 }
 
-fn progress<K: Resource>(
+/// The error for a failure the tracker found, saying what was applied.
+async fn failed<K>(
+    cluster: &Cluster,
+    spec: &FollowSpec<'_>,
+    object: &str,
+    latest: Option<&K>,
+    failure: Failure,
+) -> Error
+where
+    K: Workload + Resource,
+{
+    match failure {
+        Failure::Deleted => Error::failed(
+            format!("{object} was deleted while its rollout was followed"),
+            format!(
+                "{}; someone or something deleted it: check with `kubectl get {}`",
+                spec.applied,
+                K::KIND
+            ),
+        ),
+        Failure::ReplicasChanged { expected, now } => {
+            let meta = latest.map(|k| k.meta().clone()).unwrap_or_default();
+            let by = changed_by(cluster, spec, &meta, K::KIND, now).await;
+            replicas_overridden(object, now, expected, &by, spec)
+        }
+        Failure::Pods(problems) => pods_failed(object, &problems, spec.applied),
+        Failure::Condition { reason, message } => Error::failed(
+            format!("rollout of {object} failed: {reason}: {message}"),
+            format!(
+                "{}; fix the cause, then check with `kubectl orchscale status`",
+                spec.applied
+            ),
+        ),
+    }
+}
+
+/// Who changed the replica count: managedFields, else the HPA's own status. The HPA controller
+/// writes the scale before its status, so an HPA whose status does not show the new count yet
+/// is read once more after a moment.
+async fn changed_by(
+    cluster: &Cluster,
+    spec: &FollowSpec<'_>,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    kind: &str,
+    now: i32,
+) -> ChangedBy {
+    let read_hpa = || async {
+        match spec.autoscaler {
+            Some(name) => cluster
+                .get_opt::<HorizontalPodAutoscaler>(name)
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        }
+    };
+    let by = who_changed_replicas(meta, kind, now, read_hpa().await.as_ref());
+    if by != (ChangedBy::SomeoneElse { manager: None }) || spec.autoscaler.is_none() {
+        return by;
+    }
+    tokio::time::sleep(HPA_STATUS_GRACE).await;
+    who_changed_replicas(meta, kind, now, read_hpa().await.as_ref())
+}
+
+/// How long after a changed count the HPA's status may still show its previous decision.
+const HPA_STATUS_GRACE: Duration = Duration::from_secs(1);
+
+fn refusal_reason(refusal: &Refusal) -> String {
+    match refusal.status {
+        403 => "forbidden".to_string(),
+        401 => "unauthorized".to_string(),
+        status => format!("HTTP {status}: {}", refusal.message),
+    }
+}
+
+/// The workload's own watch was refused: nothing can be followed.
+fn workload_refused(object: &str, refusal: &Refusal, namespace: &str, applied: &str) -> Error {
+    let kind = object.split('/').next().unwrap_or(object);
+    let fix = if refusal.is_forbidden() {
+        format!("ask a cluster admin for list and watch on {kind}s in namespace {namespace}")
+    } else if refusal.status == 401 {
+        "log in again or refresh the token".to_string()
+    } else {
+        format!("the server said: {}", refusal.message)
+    };
+    Error::failed(
+        format!(
+            "cannot watch {object} in namespace {namespace} ({}): its rollout cannot be followed",
+            refusal_reason(refusal)
+        ),
+        format!(
+            "{applied}; the rollout continues in the cluster: check it with `kubectl orchscale status`; {fix}"
+        ),
+    )
+}
+
+fn progress(
     object: &str,
     counts: &Counts,
-    sets: &BTreeMap<String, ReplicaSet>,
-    workload: &K,
+    new_replica_set: Option<String>,
     eta: Option<Duration>,
     note: &str,
 ) -> Progress {
-    let revision = workload
-        .meta()
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("deployment.kubernetes.io/revision"));
     Progress {
         object: object.to_string(),
         desired: counts.desired,
         updated: counts.updated,
         ready: counts.ready,
         available: counts.available,
-        new_replica_set: new_replica_set(revision.map(String::as_str), sets),
+        new_replica_set,
         eta,
         note: note.to_string(),
-    }
-}
-
-fn apply_event<K: ResourceExt>(map: &mut BTreeMap<String, K>, event: Event<K>) {
-    match event {
-        // A (re-)list replaces what we knew: objects deleted meanwhile disappear.
-        Event::Init => map.clear(),
-        Event::Apply(k) | Event::InitApply(k) => {
-            map.insert(k.name_any(), k);
-        }
-        Event::Delete(k) => {
-            map.remove(&k.name_any());
-        }
-        Event::InitDone => {}
     }
 }
 
@@ -360,29 +431,47 @@ pub fn warning_line(
     Some(format!("event {kind}/{involved}: {reason}: {message}"))
 }
 
-/// The replica count was moved away from what we set, most often by the workload's HPA.
-fn replicas_overridden(object: &str, now: i32, expected: i32, spec: &FollowSpec<'_>) -> Error {
-    match spec.autoscaler {
-        Some(hpa) => Error::failed(
-            format!(
-                "HPA {hpa} changed {object} replicas from {expected} to {now} during the rollout \
-                 (its recommendation at the current load)"
-            ),
-            format!(
-                "{}; the HPA keeps control of the count: for a lasting floor use \
-                 `kubectl orchscale hpa --min {expected}`",
-                spec.applied
-            ),
-        ),
-        None => Error::failed(
-            format!(
-                "{object} replicas were changed from {expected} to {now} by someone else during the rollout"
-            ),
-            format!(
-                "{}; find out who changes it (`kubectl get {object} -o yaml`, managedFields)",
-                spec.applied
-            ),
-        ),
+/// The replica count was moved away from what we set: by the workload's HPA only when the
+/// evidence says so (see [`tracker::who_changed_replicas`]).
+fn replicas_overridden(
+    object: &str,
+    now: i32,
+    expected: i32,
+    by: &ChangedBy,
+    spec: &FollowSpec<'_>,
+) -> Error {
+    match by {
+        ChangedBy::Autoscaler => {
+            let hpa = spec
+                .autoscaler
+                .map_or_else(|| "its HPA".to_string(), |name| format!("HPA {name}"));
+            Error::failed(
+                format!(
+                    "{hpa} changed {object} replicas from {expected} to {now} during the rollout \
+                     (its recommendation at the current load)"
+                ),
+                format!(
+                    "{}; the HPA keeps control of the count: for a lasting floor use \
+                     `kubectl orchscale hpa --min {expected}`",
+                    spec.applied
+                ),
+            )
+        }
+        ChangedBy::SomeoneElse { manager } => {
+            let who = match manager {
+                Some(m) => format!("someone else (field manager \"{m}\")"),
+                None => "someone else".to_string(),
+            };
+            Error::failed(
+                format!(
+                    "{object} replicas were changed from {expected} to {now} by {who} during the rollout"
+                ),
+                format!(
+                    "{}; find out who changes it (`kubectl get {object} -o yaml`, managedFields)",
+                    spec.applied
+                ),
+            )
+        }
     }
 }
 
@@ -460,7 +549,7 @@ mod tests {
 
     #[test]
     fn an_hpa_moving_the_count_is_named_with_the_fix() {
-        let mut spec = FollowSpec {
+        let spec = FollowSpec {
             name: "orchestrator",
             selector: "app=orchestrator",
             timeout: Duration::from_secs(1),
@@ -468,15 +557,24 @@ mod tests {
             expected_replicas: Some(5),
             autoscaler: Some("orchestrator"),
         };
-        let err = replicas_overridden("deployment/orchestrator", 3, 5, &spec);
+        let err = replicas_overridden("deployment/orchestrator", 3, 5, &ChangedBy::Autoscaler, &spec);
         assert!(
             err.to_string()
                 .starts_with("HPA orchestrator changed deployment/orchestrator replicas from 5 to 3")
         );
+        assert!(err.hint().starts_with("replicas set to 5; "));
         assert!(err.hint().contains("hpa --min 5"));
-        spec.autoscaler = None;
-        let err = replicas_overridden("deployment/orchestrator", 3, 5, &spec);
-        assert!(err.to_string().contains("by someone else"));
+        let someone = ChangedBy::SomeoneElse {
+            manager: Some("kubectl".into()),
+        };
+        let err = replicas_overridden("deployment/orchestrator", 4, 5, &someone, &spec);
+        assert!(
+            err.to_string()
+                .contains("from 5 to 4 by someone else (field manager \"kubectl\")"),
+            "{err}"
+        );
+        assert!(err.hint().starts_with("replicas set to 5; "));
+        assert!(!err.hint().contains("hpa --min"));
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //!
 //! No I/O: the follower feeds these with objects from watches, tests with hand-built ones.
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
+
+/// Annotation with a Deployment's revision, copied onto each of its ReplicaSets.
+pub(crate) const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 
 /// Replica counts of a workload, as its controller reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,12 +36,35 @@ pub enum Rollout {
     },
 }
 
+/// A label that selects pods, e.g. `pod-template-hash=5d8f7c`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodLabel {
+    pub key: &'static str,
+    pub value: String,
+}
+
+impl PodLabel {
+    pub fn matches(&self, pod: &Pod) -> bool {
+        pod.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(self.key))
+            .is_some_and(|v| *v == self.value)
+    }
+}
+
 /// A workload the follower can watch.
 pub trait Workload {
     /// Short kind for messages: `deployment`, `statefulset`.
     const KIND: &'static str;
     fn counts(&self) -> Counts;
     fn rollout(&self) -> Rollout;
+    /// The label of the pods of the current template, as `kubectl rollout status` judges a
+    /// rollout by them: the new ReplicaSet's `pod-template-hash` (the ReplicaSet at the
+    /// Deployment's revision), a StatefulSet's `controller-revision-hash` = updateRevision.
+    /// `None` until the controller has seen the current spec (before that, the revision named
+    /// is the old one) or when the new ReplicaSet is not among `sets`.
+    fn current_pods<'a>(&self, sets: impl IntoIterator<Item = &'a ReplicaSet>) -> Option<PodLabel>;
 }
 
 fn observed(generation: Option<i64>, observed_generation: Option<i64>) -> bool {
@@ -108,6 +134,25 @@ impl Workload for Deployment {
             Rollout::Progressing(n)
         }
     }
+
+    fn current_pods<'a>(&self, sets: impl IntoIterator<Item = &'a ReplicaSet>) -> Option<PodLabel> {
+        if !self.counts().observed {
+            return None;
+        }
+        let revision = self.metadata.annotations.as_ref()?.get(REVISION_ANNOTATION)?;
+        let new_set = sets.into_iter().find(|rs| {
+            rs.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REVISION_ANNOTATION))
+                == Some(revision)
+        })?;
+        let hash = new_set.metadata.labels.as_ref()?.get("pod-template-hash")?;
+        Some(PodLabel {
+            key: "pod-template-hash",
+            value: hash.clone(),
+        })
+    }
 }
 
 impl Workload for StatefulSet {
@@ -152,6 +197,17 @@ impl Workload for StatefulSet {
         } else {
             Rollout::Progressing(n)
         }
+    }
+
+    fn current_pods<'a>(&self, _sets: impl IntoIterator<Item = &'a ReplicaSet>) -> Option<PodLabel> {
+        if !self.counts().observed {
+            return None;
+        }
+        let revision = self.status.as_ref()?.update_revision.clone()?;
+        Some(PodLabel {
+            key: "controller-revision-hash",
+            value: revision,
+        })
     }
 }
 

@@ -8,6 +8,7 @@ pub mod api;
 pub mod metrics;
 pub mod objects;
 pub mod retry;
+pub(crate) mod watch;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::harness::{object, sim, wait_ready};
 
-async fn connect(kubeconfig: &std::path::Path) -> (Cluster, Reporter) {
+pub(crate) async fn connect(kubeconfig: &std::path::Path) -> (Cluster, Reporter) {
     let cli = Cli::try_parse_from([
         "kubectl-orchscale",
         "--kubeconfig",
@@ -28,7 +28,7 @@ async fn connect(kubeconfig: &std::path::Path) -> (Cluster, Reporter) {
     )
 }
 
-fn spec<'a>(name: &'a str, selector: &'a str) -> FollowSpec<'a> {
+pub(crate) fn spec<'a>(name: &'a str, selector: &'a str) -> FollowSpec<'a> {
     FollowSpec {
         name,
         selector,

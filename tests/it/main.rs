@@ -10,6 +10,8 @@ mod db_resources;
 mod distribution;
 mod faults;
 mod follow;
+mod follow_faults;
+mod follow_recovery;
 mod hpa;
 mod kubectl;
 mod output;

@@ -5,25 +5,21 @@
 //! too while only watching; after a change it exits 130 and says what was applied (SPEC 10).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Event as CoreEvent;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 
 use crate::cli::format_duration;
 use crate::cluster::Cluster;
+use crate::cluster::watch::{self, Item, Reachability, Scope};
 use crate::error::Error;
 use crate::interrupt;
 use crate::plan::hpa::{watch_change_line, watch_panel_lines};
 use crate::report::Reporter;
 use crate::report::panel::{LiveMode, TermPanel};
-
-/// Watch failures in a row after which we give up (kube's watcher backs off and resumes first).
-const MAX_WATCH_ERRORS_IN_A_ROW: u32 = 5;
 
 /// What to watch and how it ends.
 pub struct WatchSpec<'a> {
@@ -46,8 +42,8 @@ const CONTEXT_EVENTS: usize = 5;
     reason = "one update is in flight at a time; boxing would only add an allocation per event"
 )]
 enum Update {
-    Hpa(Result<Event<HorizontalPodAutoscaler>, watcher::Error>),
-    Event(Result<Event<CoreEvent>, watcher::Error>),
+    Hpa(Item<HorizontalPodAutoscaler>),
+    Event(Item<CoreEvent>),
 }
 
 /// The scaling events of one HPA, keyed by event name; an event counted up again (the same
@@ -185,8 +181,9 @@ pub async fn watch(
     Ok(state.latest)
 }
 
-/// Runs until something goes wrong (the HPA deleted, watches failing); the timeout and
-/// Ctrl-C end it from outside.
+/// Runs until something goes wrong (the HPA deleted or its watch refused); the timeout and
+/// Ctrl-C end it from outside. An API outage is ridden out, said once when it starts and once
+/// when it ends.
 async fn watch_until_error(
     cluster: &Cluster,
     spec: &WatchSpec<'_>,
@@ -195,24 +192,33 @@ async fn watch_until_error(
     reporter: &mut Reporter,
 ) -> Error {
     let name = spec.name;
-    let hpas = cluster
-        .watch_named::<HorizontalPodAutoscaler>(name)
-        .map(Update::Hpa);
+    let hpas = watch::watch::<HorizontalPodAutoscaler>(cluster, Scope::Named(name)).map(Update::Hpa);
     // Events cannot be selected by involvedObject on every server: filtered here instead.
-    let events = watcher::watcher(cluster.api::<CoreEvent>(), watcher::Config::default())
-        .default_backoff()
-        .map(Update::Event);
+    let events = watch::watch::<CoreEvent>(cluster, Scope::All).map(Update::Event);
     let streams: Vec<std::pin::Pin<Box<dyn Stream<Item = Update> + Send>>> =
         vec![hpas.boxed(), events.boxed()];
     let mut updates = futures::stream::select_all(streams);
     let mut events_listed = false;
-    let mut errors = 0u32;
+    let mut hpa_listed = false;
+    let mut reachability = Reachability::default();
 
     while let Some(update) = updates.next().await {
+        let (watch, failure) = match &update {
+            Update::Hpa(item) => (0, item.failure()),
+            Update::Event(item) => (1, item.failure()),
+        };
+        if let Some(failure) = failure {
+            reporter.detail(&format!("a watch request failed, retrying: {failure}"));
+        }
+        if let Some(transition) = reachability.saw(watch, failure.is_some(), Instant::now())
+            && mode == LiveMode::Plain
+        {
+            reporter.info(&transition.to_string());
+        }
         let mut redraw = false;
         match update {
-            Update::Hpa(Ok(Event::Apply(next) | Event::InitApply(next))) => {
-                errors = 0;
+            Update::Hpa(Item::Object(next)) => {
+                hpa_listed = true;
                 match (&state.latest, mode) {
                     (None, LiveMode::Plain) => {
                         for line in watch_panel_lines(&next, &state.events.all()) {
@@ -229,45 +235,46 @@ async fn watch_until_error(
                 state.latest = Some(next);
                 redraw = true;
             }
-            Update::Hpa(Ok(Event::Delete(_))) => {
+            Update::Hpa(Item::Relist) => hpa_listed = false,
+            Update::Hpa(Item::Deleted(_)) => return deleted(name),
+            // A (re-)list that does not name it: deleted while the watch was down.
+            Update::Hpa(Item::Listed) if !hpa_listed && state.latest.is_some() => return deleted(name),
+            Update::Hpa(Item::Refused(refusal)) => {
                 return Error::failed(
-                    format!("horizontalpodautoscaler/{name} was deleted while watching"),
-                    "the deployment keeps its current replica count; recreate the HPA with `hpa --create`",
+                    format!(
+                        "cannot watch horizontalpodautoscaler/{name} in namespace {} (HTTP {}: {})",
+                        cluster.namespace, refusal.status, refusal.message
+                    ),
+                    match spec.applied {
+                        Some(applied) => format!("{applied}; check the HPA with `kubectl orchscale hpa`"),
+                        None => {
+                            "ask a cluster admin for list and watch on horizontalpodautoscalers".to_string()
+                        }
+                    },
                 );
             }
-            Update::Hpa(Ok(_)) => errors = 0,
-            Update::Event(Ok(event)) => {
-                errors = 0;
-                match event {
-                    Event::InitDone if !events_listed => {
-                        events_listed = true;
-                        if mode == LiveMode::Plain {
-                            for line in state.events.initial_lines(spec.since) {
-                                reporter.info(&line);
-                            }
-                        }
+            Update::Hpa(_) => {}
+            Update::Event(Item::Listed) if !events_listed => {
+                events_listed = true;
+                if mode == LiveMode::Plain {
+                    for line in state.events.initial_lines(spec.since) {
+                        reporter.info(&line);
                     }
-                    Event::Apply(e) | Event::InitApply(e) => {
-                        if let Some(line) = state.events.observe(e) {
-                            redraw = true;
-                            if events_listed && mode == LiveMode::Plain {
-                                reporter.info(&line);
-                            }
-                        }
+                }
+            }
+            Update::Event(Item::Object(e)) => {
+                if let Some(line) = state.events.observe(e) {
+                    redraw = true;
+                    if events_listed && mode == LiveMode::Plain {
+                        reporter.info(&line);
                     }
-                    _ => {}
                 }
             }
-            Update::Hpa(Err(e)) => {
-                if let Some(failure) = tolerate(&mut errors, e, "horizontalpodautoscalers", &cluster.server) {
-                    return failure;
-                }
-            }
-            Update::Event(Err(e)) => {
-                if let Some(failure) = tolerate(&mut errors, e, "events", &cluster.server) {
-                    return failure;
-                }
-            }
+            Update::Event(Item::Refused(refusal)) => reporter.warn(&format!(
+                "scaling events are not shown: cannot watch events in namespace {} (HTTP {})",
+                cluster.namespace, refusal.status
+            )),
+            Update::Event(_) => {}
         }
         if redraw && let (Some(panel), Some(hpa)) = (state.panel.as_mut(), state.latest.as_ref()) {
             panel.draw(&watch_panel_lines(hpa, &state.events.all()));
@@ -279,17 +286,11 @@ async fn watch_until_error(
     )
 }
 
-/// Counts a watch failure; the error to end with when it is a 403 or one too many in a row.
-fn tolerate(errors: &mut u32, error: watcher::Error, what: &str, server: &str) -> Option<Error> {
-    *errors += 1;
-    tracing::debug!(%error, what, "watch failed; the watcher resumes");
-    let forbidden = matches!(&error, watcher::Error::InitialListFailed(kube::Error::Api(s))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(s)) if s.code == 403);
-    (forbidden || *errors >= MAX_WATCH_ERRORS_IN_A_ROW).then(|| Error::Api {
-        action: format!("watch {what}"),
-        status: None,
-        message: format!("{error} (server {server})"),
-    })
+fn deleted(name: &str) -> Error {
+    Error::failed(
+        format!("horizontalpodautoscaler/{name} was deleted while watching"),
+        "the deployment keeps its current replica count; recreate the HPA with `hpa --create`",
+    )
 }
 
 #[cfg(test)]
@@ -360,21 +361,5 @@ mod tests {
         );
         assert!(lines[0].contains("New size: 5"));
         assert_eq!(events.initial_lines(None).len(), 2);
-    }
-
-    #[test]
-    fn too_many_watch_failures_end_the_watch() {
-        let mut errors = 0;
-        for _ in 1..MAX_WATCH_ERRORS_IN_A_ROW {
-            let e = watcher::Error::NoResourceVersion;
-            assert!(tolerate(&mut errors, e, "events", "https://s").is_none());
-        }
-        let last = tolerate(
-            &mut errors,
-            watcher::Error::NoResourceVersion,
-            "events",
-            "https://s",
-        );
-        assert!(last.is_some_and(|e| e.exit_code() == 1));
     }
 }

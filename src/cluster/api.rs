@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -270,24 +269,6 @@ impl Cluster {
         bounded_write(&action, &self.server, self.api::<K>().delete(name, &params))
             .await
             .map(|_| ())
-    }
-
-    /// A watch on one named object, resumed by kube's watcher (re-list on 410 Gone) with
-    /// backoff between failures. Errors are yielded; callers decide when to give up.
-    pub fn watch_named<K>(
-        &self,
-        name: &str,
-    ) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + use<K>
-    where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + DeserializeOwned
-            + Debug
-            + Send
-            + 'static,
-    {
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        watcher::watcher(self.api::<K>(), config).default_backoff()
     }
 
     /// Sends a raw GET and returns the body as text (e.g. a health endpoint through the

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use kube::runtime::watcher;
-
 use crate::cluster::Cluster;
+use crate::cluster::watch::{Item, Scope, watch};
 
 /// Long enough for a live controller (it syncs at once when the spec changes), short enough
 /// not to stall a command whose change is already made and verified.
@@ -22,10 +21,10 @@ pub async fn observed(
     generation: i64,
     wait: Duration,
 ) -> Option<HorizontalPodAutoscaler> {
-    let mut events = std::pin::pin!(cluster.watch_named::<HorizontalPodAutoscaler>(name));
+    let mut events = std::pin::pin!(watch::<HorizontalPodAutoscaler>(cluster, Scope::Named(name)));
     let first_observed = async {
-        while let Some(event) = events.next().await {
-            if let Ok(watcher::Event::Apply(hpa) | watcher::Event::InitApply(hpa)) = event
+        while let Some(item) = events.next().await {
+            if let Item::Object(hpa) = item
                 && is_observed(&hpa, generation)
             {
                 return Some(hpa);

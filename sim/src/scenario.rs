@@ -108,6 +108,11 @@ impl Scenario {
         self.lock().pod_start_delay = delay;
     }
 
+    /// The HPA controller's resync period from its next pass on.
+    pub fn set_hpa_sync_period(&self, period: Duration) {
+        self.lock().hpa_sync_period = period;
+    }
+
     /// Pods created from now on for this workload (deployment or statefulset name) fail this way.
     pub fn fail_new_pods(&self, workload: &str, failure: PodFailure) {
         self.lock().rules.insert(

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use orchscale_sim::profile::{self, Behaviour, CurrentRevisionRule, Flavor, KubernetesVersion, MetricsApi, NodeAutoscaler};
+use orchscale_sim::profile::{
+    self, Behaviour, CurrentRevisionRule, Flavor, KubernetesVersion, MetricsApi, NodeAutoscaler,
+};
 use orchscale_sim::{Sim, SimOptions};
 
 /// Simulated Kubernetes API server for kubectl-orchscale.
@@ -27,8 +29,9 @@ struct Args {
     /// Extra pods (a `batch-worker` deployment in namespace `batch`), to try the plugin at scale.
     #[arg(long, default_value_t = 0)]
     pods: usize,
-    /// Seconds between HPA syncs (kube-controller-manager's default is 15). The HPA also
-    /// syncs at once when its spec changes.
+    /// Seconds between HPA syncs (kube-controller-manager's default is 15). With HPA
+    /// generations (1.36, or --hpa-generation true) the HPA also syncs at once when its spec
+    /// changes.
     #[arg(long, default_value_t = 15)]
     hpa_sync_period: u64,
     #[command(flatten)]
@@ -116,7 +119,10 @@ impl BehaviourArgs {
         };
         let ms = Duration::from_millis;
         set(&mut b.hpa_generation, self.hpa_generation);
-        set(&mut b.scale_keeps_progress_complete, self.scale_keeps_progress_complete);
+        set(
+            &mut b.scale_keeps_progress_complete,
+            self.scale_keeps_progress_complete,
+        );
         set(&mut b.graceful_deletion, self.graceful_deletion);
         set(&mut b.terminating_replicas, self.terminating_replicas);
         set(&mut b.metrics_nanocores, self.metrics_nanocores);
@@ -226,5 +232,65 @@ impl StopSignals {
             return;
         }
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<Behaviour, clap::Error> {
+        let args = ["orchscale-sim", "--kubeconfig", "/tmp/k"].iter().chain(flags);
+        Args::try_parse_from(args).map(|a| a.behaviour.behaviour())
+    }
+
+    #[test]
+    fn without_a_profile_the_sim_is_the_idealised_one() {
+        assert_eq!(parse(&[]).expect("parses"), Behaviour::default());
+    }
+
+    #[test]
+    fn a_profile_sets_the_switches_and_each_flag_overrides_one() {
+        let b = parse(&[
+            "--flavor",
+            "eks-like",
+            "--scale-up-delay-ms",
+            "500",
+            "--hpa-generation",
+            "true",
+        ])
+        .expect("parses");
+        assert_eq!(
+            b.version,
+            Some(KubernetesVersion::CURRENT),
+            "a flavor alone is 1.33"
+        );
+        assert!(b.hpa_generation, "overridden");
+        assert!(b.graceful_deletion, "from the profile");
+        let autoscaler = b.node_autoscaler.expect("eks-like");
+        assert_eq!(autoscaler.provision_delay, Duration::from_millis(500));
+        let b = parse(&[
+            "--kubernetes-version",
+            "1.36",
+            "--metrics-api",
+            "unavailable",
+            "--metrics-resolution-ms",
+            "0",
+            "--current-revision",
+            "all-updated",
+        ])
+        .expect("parses");
+        assert_eq!(b.version.map(KubernetesVersion::minor), Some(36));
+        assert_eq!(b.metrics_api, MetricsApi::Unavailable);
+        assert_eq!(b.metrics_resolution, None);
+        assert_eq!(b.current_revision, CurrentRevisionRule::AllUpdated);
+        assert!(b.node_autoscaler.is_none(), "plain");
+    }
+
+    #[test]
+    fn unsupported_versions_and_flavors_are_refused() {
+        assert!(parse(&["--kubernetes-version", "1.26"]).is_err());
+        assert!(parse(&["--kubernetes-version", "1.37"]).is_err());
+        assert!(parse(&["--flavor", "openshift"]).is_err());
     }
 }

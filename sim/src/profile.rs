@@ -261,7 +261,10 @@ mod tests {
     fn versions_parse_in_range_only() {
         assert_eq!("1.33".parse::<KubernetesVersion>(), Ok(v(33)));
         assert_eq!("v1.27".parse::<KubernetesVersion>(), Ok(v(27)));
-        assert_eq!("1.36".parse::<KubernetesVersion>().map(|v| v.to_string()), Ok("1.36".into()));
+        assert_eq!(
+            "1.36".parse::<KubernetesVersion>().map(|v| v.to_string()),
+            Ok("1.36".into())
+        );
         for refused in ["1.26", "1.37", "2.0", "1.", "1.33.1", "133", "", "1.x", "1.-3"] {
             assert!(refused.parse::<KubernetesVersion>().is_err(), "{refused:?}");
         }
@@ -297,7 +300,14 @@ mod tests {
             (35, Flavor::Plain, false, true, Rolling, None),
             (36, Flavor::Plain, true, true, Any, None),
             (33, Flavor::EksLike, false, false, Rolling, Some("eks-ng-general")),
-            (33, Flavor::GkeAutopilotLike, false, false, Rolling, Some("gk3-autopilot-pool")),
+            (
+                33,
+                Flavor::GkeAutopilotLike,
+                false,
+                false,
+                Rolling,
+                Some("gk3-autopilot-pool"),
+            ),
         ];
         for (minor, flavor, generation, terminating, revision, autoscaler) in table {
             let b = profile(v(minor), flavor);
@@ -312,7 +322,10 @@ mod tests {
                 "{at}"
             );
             // The same on every real cluster.
-            assert!(b.scale_keeps_progress_complete && b.graceful_deletion && b.metrics_nanocores, "{at}");
+            assert!(
+                b.scale_keeps_progress_complete && b.graceful_deletion && b.metrics_nanocores,
+                "{at}"
+            );
             assert_eq!(b.metrics_api, MetricsApi::Available, "{at}");
             assert_eq!(b.metrics_resolution, Some(METRICS_RESOLUTION), "{at}");
             assert_eq!(b.grace_period_cap, None, "{at}");

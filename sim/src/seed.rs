@@ -299,7 +299,11 @@ mod tests {
         store.untrack_generation("horizontalpodautoscalers");
         seed(&store, 0).expect("seed");
         let hpa = store
-            .get(&ObjectKey::new("horizontalpodautoscalers", NAMESPACE, "orchestrator"))
+            .get(&ObjectKey::new(
+                "horizontalpodautoscalers",
+                NAMESPACE,
+                "orchestrator",
+            ))
             .expect("hpa");
         assert!(hpa["metadata"].get("generation").is_none(), "{hpa}");
         assert!(hpa["status"].get("observedGeneration").is_none(), "{hpa}");

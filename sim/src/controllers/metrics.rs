@@ -83,7 +83,11 @@ pub fn go_duration(duration: Duration) -> String {
         let fraction = format!("{:03}", rest % 1000);
         format!("{}.{}s", rest / 1000, fraction.trim_end_matches('0'))
     };
-    if minutes > 0 { format!("{minutes}m{seconds}") } else { seconds }
+    if minutes > 0 {
+        format!("{minutes}m{seconds}")
+    } else {
+        seconds
+    }
 }
 
 struct ReadyPod {

@@ -27,8 +27,8 @@ use tokio::task::JoinHandle;
 use crate::scenario::Scenario;
 use crate::store::Store;
 
-pub use quantity::{bytes as parse_bytes, cpu_millis as parse_cpu_millis};
 pub use pods::delete_pod;
+pub use quantity::{bytes as parse_bytes, cpu_millis as parse_cpu_millis};
 pub use quota::admit_pod;
 
 /// Handle on the running controllers; dropping it or calling [`Controllers::stop`] ends every task.

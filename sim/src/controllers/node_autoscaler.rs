@@ -30,6 +30,10 @@ pub struct NodeAutoscalerController {
     added: usize,
 }
 
+fn fits_empty_node(request: &Room) -> bool {
+    request.cpu <= NEW_NODE.cpu && request.memory <= NEW_NODE.memory && request.pods <= NEW_NODE.pods
+}
+
 /// How many new nodes the pods need, packed first-fit into empty nodes (at least one).
 pub fn nodes_needed(requests: &[Room]) -> usize {
     let mut nodes: Vec<Room> = Vec::new();
@@ -80,11 +84,28 @@ impl NodeAutoscalerController {
         }
         let pending = store.scan("pods", None, |p| {
             let unbound = p["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
-            let unschedulable =
-                condition(p, "PodScheduled").is_some_and(|c| c["status"] == "False" && c["reason"] == "Unschedulable");
+            let unschedulable = condition(p, "PodScheduled")
+                .is_some_and(|c| c["status"] == "False" && c["reason"] == "Unschedulable");
             (unbound && unschedulable && !is_terminating(p) && !self.handled.contains(uid(p)))
                 .then(|| (p.clone(), requests_of(p)))
         });
+        if pending.is_empty() {
+            return;
+        }
+        // A pod no new node could hold does not trigger anything (upstream's wording).
+        let (pending, too_big): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(_, r)| fits_empty_node(r));
+        for (pod, _) in &too_big {
+            self.handled.insert(uid(pod).to_owned());
+            let message = "pod didn't trigger scale-up (it wouldn't fit if a new node is added)";
+            record(
+                store,
+                pod,
+                Severity::Normal,
+                "NotTriggerScaleUp",
+                message,
+                "cluster-autoscaler",
+            );
+        }
         if pending.is_empty() {
             return;
         }
@@ -111,7 +132,14 @@ impl NodeAutoscalerController {
         };
         for (pod, _) in &pending {
             self.handled.insert(uid(pod).to_owned());
-            record(store, pod, Severity::Normal, reason, &message, "cluster-autoscaler");
+            record(
+                store,
+                pod,
+                Severity::Normal,
+                reason,
+                &message,
+                "cluster-autoscaler",
+            );
         }
     }
 
@@ -137,6 +165,8 @@ mod tests {
         assert_eq!(nodes_needed(&[pod(2000), pod(2000)]), 1);
         assert_eq!(nodes_needed(&[pod(3000), pod(3000)]), 2);
         assert_eq!(nodes_needed(&[]), 1);
+        assert!(fits_empty_node(&pod(4000)));
+        assert!(!fits_empty_node(&pod(4001)));
     }
 
     #[test]

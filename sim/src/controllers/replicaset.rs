@@ -152,9 +152,7 @@ impl ReplicaSetController {
         let uids: HashSet<&str> = sets.iter().map(uid).collect();
         for rs in &sets {
             let owned = pods.remove(uid(rs)).unwrap_or_default();
-            let terminating = terminating
-                .as_ref()
-                .map(|t| t.get(uid(rs)).copied().unwrap_or(0));
+            let terminating = terminating.as_ref().map(|t| t.get(uid(rs)).copied().unwrap_or(0));
             self.sync(store, rs, owned, terminating, &mut quotas);
         }
         collect_orphans(store, "ReplicaSet", &uids, behaviour);
@@ -278,7 +276,8 @@ pub fn collect_orphans(store: &Store, kind: &str, live_owner_uids: &HashSet<&str
     let orphans = store.scan("pods", None, |p| {
         let (owner_kind, _) = super::common::controller_ref(p)?;
         let owner_uid = controller_uid(p)?;
-        (owner_kind == kind && !live_owner_uids.contains(owner_uid) && !is_terminating(p)).then(|| key("pods", p))
+        (owner_kind == kind && !live_owner_uids.contains(owner_uid) && !is_terminating(p))
+            .then(|| key("pods", p))
     });
     for orphan in orphans {
         let _ = delete_pod(store, &orphan, behaviour, None, None);

@@ -12,8 +12,8 @@ use super::common::{
     controller_uid, generation, is_terminating, key, name, namespace, pod_ready, template_hash, uid,
 };
 use super::events::{Severity, record};
-use super::quota::QuotaCheck;
 use super::pods::delete_pod;
+use super::quota::QuotaCheck;
 use super::replicaset::{collect_orphans, pod_from_template};
 use crate::profile::CurrentRevisionRule;
 use crate::scenario::Scenario;
@@ -49,7 +49,11 @@ pub fn next_step(
     partition: usize,
 ) -> Step {
     let by_ordinal: HashMap<usize, &Member> = members.iter().map(|m| (m.ordinal, m)).collect();
-    if let Some(highest) = members.iter().filter(|m| m.ordinal >= replicas).max_by_key(|m| m.ordinal) {
+    if let Some(highest) = members
+        .iter()
+        .filter(|m| m.ordinal >= replicas)
+        .max_by_key(|m| m.ordinal)
+    {
         // OrderedReady: one condemned pod at a time, the next once it is gone.
         return if highest.terminating {
             Step::Wait
@@ -341,7 +345,10 @@ mod tests {
     fn terminating_pods_hold_their_ordinal_until_gone() {
         let mut terminating = m(1, "r", true);
         terminating.terminating = true;
-        assert_eq!(next_step(&[m(0, "r", true), terminating.clone()], 2, "r", true, 0), Step::Wait);
+        assert_eq!(
+            next_step(&[m(0, "r", true), terminating.clone()], 2, "r", true, 0),
+            Step::Wait
+        );
         let mut condemned = m(2, "r", true);
         condemned.terminating = true;
         assert_eq!(
@@ -358,7 +365,10 @@ mod tests {
         assert!(promotes(AllUpdated, false, 3, 3, 3, 2));
         assert!(!promotes(RollingUpdateOnly, true, 3, 3, 3, 2), "waits for Ready");
         assert!(promotes(RollingUpdateOnly, true, 3, 3, 3, 3));
-        assert!(!promotes(RollingUpdateOnly, false, 3, 3, 3, 3), "never for OnDelete");
+        assert!(
+            !promotes(RollingUpdateOnly, false, 3, 3, 3, 3),
+            "never for OnDelete"
+        );
         assert!(promotes(AnyStrategyWhenReady, false, 3, 3, 3, 3));
         assert!(!promotes(AnyStrategyWhenReady, false, 3, 3, 2, 3));
     }

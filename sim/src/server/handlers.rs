@@ -267,9 +267,12 @@ fn delete(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         object
     } else if info.kind == "Pod" {
         // Graceful deletion (when the profile has it) is the controllers' rule, shared with them.
-        let grace = options["gracePeriodSeconds"]
-            .as_i64()
-            .or_else(|| request.query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()));
+        let grace = options["gracePeriodSeconds"].as_i64().or_else(|| {
+            request
+                .query
+                .get("gracePeriodSeconds")
+                .and_then(|g| g.parse().ok())
+        });
         let behaviour = app.scenario.behaviour();
         crate::controllers::delete_pod(&app.store, &key_of(request), behaviour, grace, precondition)
             .map_err(|e| ApiError::from_store(e, info, name))?

@@ -36,8 +36,8 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::faults::Faults;
-use crate::request_log::{LoggedRequest, RequestLog};
 use crate::profile::MetricsApi;
+use crate::request_log::{LoggedRequest, RequestLog};
 use crate::scenario::Scenario;
 use crate::store::Store;
 

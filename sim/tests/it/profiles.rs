@@ -50,7 +50,9 @@ fn progressing(deployment: &Value) -> Option<(String, String)> {
 
 async fn scale(client: &Client, replicas: i64) {
     let body = json!({"spec": {"replicas": replicas}});
-    let patched = client.json("PATCH", &format!("{DEPLOY}/scale"), MERGE, &body).await;
+    let patched = client
+        .json("PATCH", &format!("{DEPLOY}/scale"), MERGE, &body)
+        .await;
     assert_eq!(patched.status, 200);
 }
 
@@ -88,7 +90,10 @@ async fn hpa_before_1_36_has_no_generation_and_a_change_waits_for_the_resync() {
     // passes, none of which may act on the change before the resync.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let deployment = client.get(DEPLOY).await.json();
-    assert_eq!(deployment["spec"]["replicas"], 3, "no reconcile before the resync");
+    assert_eq!(
+        deployment["spec"]["replicas"], 3,
+        "no reconcile before the resync"
+    );
     assert_eq!(client.get(HPA).await.json()["status"]["desiredReplicas"], 3);
     // The resync comes: the change is acted on, still without an observedGeneration.
     sim.scenario().set_hpa_sync_period(Duration::from_millis(200));
@@ -169,7 +174,12 @@ fn orchestrator_pods(list: &Value) -> Vec<Value> {
 /// Replicas, beta) `status.terminatingReplicas` counts the terminating ones.
 #[tokio::test]
 async fn deleted_pods_terminate_gracefully_and_are_not_replicas() {
-    let sim = sim_with(real(35, Flavor::Plain), Duration::from_secs(3600));
+    // Long enough for the test to see the pod terminating beside its replacement.
+    let behaviour = Behaviour {
+        grace_period_cap: Some(Duration::from_secs(3)),
+        ..real(35, Flavor::Plain)
+    };
+    let sim = sim_with(behaviour, Duration::from_secs(3600));
     let client = Client::new(&sim);
     let selected = format!("/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dorchestrator");
     wait_until("3 running orchestrator pods", || async {
@@ -187,10 +197,17 @@ async fn deleted_pods_terminate_gracefully_and_are_not_replicas() {
     let deleted = deleted.json();
     assert!(deleted["metadata"]["deletionTimestamp"].is_string(), "{deleted}");
     assert_eq!(deleted["metadata"]["deletionGracePeriodSeconds"], 30);
-    assert_eq!(client.get(&path).await.status, 200, "still there while terminating");
+    assert_eq!(
+        client.get(&path).await.status,
+        200,
+        "still there while terminating"
+    );
     wait_until("a replacement beside the terminating pod", || async {
         let pods = orchestrator_pods(&client.get(&selected).await.json());
-        let terminating = pods.iter().filter(|p| p["metadata"]["deletionTimestamp"].is_string()).count();
+        let terminating = pods
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_string())
+            .count();
         pods.len() == 4 && terminating == 1
     })
     .await;
@@ -199,7 +216,10 @@ async fn deleted_pods_terminate_gracefully_and_are_not_replicas() {
         .await
         .json();
     let rs = &orchestrator_pods(&rs_list)[0];
-    assert_eq!(rs["status"]["replicas"], 3, "terminating pods are not replicas: {rs}");
+    assert_eq!(
+        rs["status"]["replicas"], 3,
+        "terminating pods are not replicas: {rs}"
+    );
     assert_eq!(rs["status"]["terminatingReplicas"], 1, "{rs}");
     wait_until("the pod gone after its (capped) grace period", || async {
         client.get(&path).await.status == 404
@@ -218,7 +238,10 @@ async fn deleted_pods_terminate_gracefully_and_are_not_replicas() {
 #[tokio::test]
 async fn unschedulable_pods_trigger_a_scale_up_and_get_a_node() {
     let mut behaviour = real(33, Flavor::EksLike);
-    let autoscaler = behaviour.node_autoscaler.as_mut().expect("eks-like has an autoscaler");
+    let autoscaler = behaviour
+        .node_autoscaler
+        .as_mut()
+        .expect("eks-like has an autoscaler");
     autoscaler.provision_delay = Duration::from_millis(500);
     autoscaler.max_nodes = 6;
     let sim = sim_with(behaviour, Duration::from_secs(3600));
@@ -234,9 +257,10 @@ async fn unschedulable_pods_trigger_a_scale_up_and_get_a_node() {
                     && e["type"] == "Normal"
                     && e["source"]["component"] == "cluster-autoscaler"
                     && e["involvedObject"]["kind"] == "Pod"
-                    && e["message"]
-                        .as_str()
-                        .is_some_and(|m| m.starts_with("pod triggered scale-up: [{eks-ng-general 3->") && m.ends_with(" (max: 6)}]"))
+                    && e["message"].as_str().is_some_and(|m| {
+                        m.starts_with("pod triggered scale-up: [{eks-ng-general 3->")
+                            && m.ends_with(" (max: 6)}]")
+                    })
             })
         })
     })
@@ -279,19 +303,26 @@ async fn on_delete_statefulset_keeps_its_current_revision_before_1_36() {
     assert_eq!(client.json("PATCH", STS, MERGE, &change).await.status, 200);
     let pod = format!("/api/v1/namespaces/{NS}/pods/postgres-0");
     assert_eq!(client.send("DELETE", &pod, None, b"", None).await.status, 200);
-    wait_until("postgres-0 recreated at the update revision and ready", || async {
-        let sts = client.get(STS).await.json();
-        sts["status"]["updatedReplicas"] == 1
-            && sts["status"]["readyReplicas"] == 1
-            && sts["status"]["updateRevision"] != before
-    })
+    wait_until(
+        "postgres-0 recreated at the update revision and ready",
+        || async {
+            let sts = client.get(STS).await.json();
+            sts["status"]["updatedReplicas"] == 1
+                && sts["status"]["readyReplicas"] == 1
+                && sts["status"]["updateRevision"] != before
+        },
+    )
     .await;
     let sts = client.get(STS).await.json();
-    assert_eq!(sts["status"]["currentRevision"], before, "OnDelete: never promoted: {sts}");
+    assert_eq!(
+        sts["status"]["currentRevision"], before,
+        "OnDelete: never promoted: {sts}"
+    );
     assert_eq!(sts["status"]["currentReplicas"], 0, "{sts}");
 
     // The same set back on RollingUpdate: promoted once every pod is updated and Ready.
-    let rolling = json!({"spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}}});
+    let rolling =
+        json!({"spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}}});
     assert_eq!(client.json("PATCH", STS, MERGE, &rolling).await.status, 200);
     wait_until("RollingUpdate promotes currentRevision", || async {
         let sts = client.get(STS).await.json();
@@ -323,7 +354,8 @@ async fn metrics_come_in_nanocores_one_resolution_after_the_pod_runs() {
             })
     })
     .await;
-    let metrics = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods?labelSelector=app%3Dorchestrator");
+    let metrics =
+        format!("/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods?labelSelector=app%3Dorchestrator");
     let early = client.get(&metrics).await.json();
     assert_eq!(
         early["items"].as_array().map(Vec::len),
@@ -331,7 +363,10 @@ async fn metrics_come_in_nanocores_one_resolution_after_the_pod_runs() {
         "no sample yet for pods Ready for less than the resolution: {early}"
     );
     wait_until("samples for the 3 pods", || async {
-        client.get(&metrics).await.json()["items"].as_array().map(Vec::len) == Some(3)
+        client.get(&metrics).await.json()["items"]
+            .as_array()
+            .map(Vec::len)
+            == Some(3)
     })
     .await;
     let sample = &client.get(&metrics).await.json()["items"][0];
@@ -339,8 +374,14 @@ async fn metrics_come_in_nanocores_one_resolution_after_the_pod_runs() {
     assert!(sample["timestamp"].is_string(), "{sample}");
     let usage = &sample["containers"][0]["usage"];
     let cpu = usage["cpu"].as_str().expect("cpu");
-    assert!(cpu.ends_with('n') && cpu[..cpu.len() - 1].bytes().all(|b| b.is_ascii_digit()), "{usage}");
-    assert!(usage["memory"].as_str().is_some_and(|m| m.ends_with("Ki")), "{usage}");
+    assert!(
+        cpu.ends_with('n') && cpu[..cpu.len() - 1].bytes().all(|b| b.is_ascii_digit()),
+        "{usage}"
+    );
+    assert!(
+        usage["memory"].as_str().is_some_and(|m| m.ends_with("Ki")),
+        "{usage}"
+    );
 }
 
 fn groups(list: &Value) -> Vec<String> {

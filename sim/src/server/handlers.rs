@@ -156,7 +156,9 @@ fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<R
         meta.insert("uid".into(), json!("00000000-0000-4000-8000-dryrun000000"));
         meta.entry("creationTimestamp")
             .or_insert_with(|| json!(now_rfc3339()));
-        meta.insert("generation".into(), json!(1));
+        if app.store.tracks_generation(info.store_name) {
+            meta.insert("generation".into(), json!(1));
+        }
         object
     } else {
         app.store

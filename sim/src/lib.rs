@@ -26,6 +26,7 @@
 pub mod controllers;
 pub mod faults;
 pub mod kubeconfig;
+pub mod profile;
 pub mod request_log;
 pub mod scenario;
 pub mod seed;
@@ -40,6 +41,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 pub use faults::{FaultRule, Faults};
+pub use profile::{Behaviour, Flavor, KubernetesVersion};
 pub use request_log::LoggedRequest;
 pub use scenario::{PodFailure, Scenario};
 
@@ -58,6 +60,9 @@ pub struct SimOptions {
     /// Scale knob: pods of an extra `batch-worker` deployment (see [`seed`]).
     pub extra_pods: usize,
     pub hpa_sync_period: Duration,
+    /// Which upstream behaviours the controllers imitate; the default is the idealised sim,
+    /// [`profile::profile`] gives a real cluster's.
+    pub behaviour: Behaviour,
 }
 
 impl Default for SimOptions {
@@ -68,6 +73,7 @@ impl Default for SimOptions {
             pod_start_delay: Duration::from_millis(150),
             extra_pods: 0,
             hpa_sync_period: Duration::from_secs(1),
+            behaviour: Behaviour::default(),
         }
     }
 }
@@ -108,11 +114,18 @@ impl Sim {
     /// When the port cannot be bound, TLS material cannot be generated, or the kubeconfig
     /// cannot be written.
     pub fn start(options: SimOptions) -> std::io::Result<Sim> {
-        let store = Arc::new(Store::new());
+        let mut store = Store::new();
+        if !options.behaviour.hpa_generation {
+            // Before 1.36 the HPA registry strategy keeps no generation (kubernetes#138228).
+            store.untrack_generation("horizontalpodautoscalers");
+        }
+        let store = Arc::new(store);
         seed::seed(&store, options.extra_pods)
             .map_err(|e| std::io::Error::other(format!("seeding the store: {e:?}")))?;
         let faults = Arc::new(Faults::default());
-        let scenario = Arc::new(Scenario::new(options.pod_start_delay, options.hpa_sync_period));
+        let scenario = Arc::new(
+            Scenario::new(options.pod_start_delay, options.hpa_sync_period).with_behaviour(options.behaviour),
+        );
         let log = Arc::new(RequestLog::default());
         let tls = server::tls::generate()?;
         let token = random_token();

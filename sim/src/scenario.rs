@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::profile::Behaviour;
+
 /// How the pods of a workload fail (see [`Scenario::fail_new_pods`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodFailure {
@@ -48,6 +50,9 @@ struct State {
 #[derive(Debug)]
 pub struct Scenario {
     state: Mutex<State>,
+    /// Fixed for the sim's life: which upstream behaviours the controllers (and the server's
+    /// version and metrics routes) imitate.
+    behaviour: Behaviour,
 }
 
 const MI: u64 = 1024 * 1024;
@@ -79,7 +84,19 @@ impl Scenario {
                 loads,
                 failing_pods: HashMap::new(),
             }),
+            behaviour: Behaviour::default(),
         }
+    }
+
+    /// The same scenario imitating `behaviour` (see [`crate::profile`]).
+    #[must_use]
+    pub fn with_behaviour(mut self, behaviour: Behaviour) -> Scenario {
+        self.behaviour = behaviour;
+        self
+    }
+
+    pub fn behaviour(&self) -> &Behaviour {
+        &self.behaviour
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -89,6 +106,11 @@ impl Scenario {
 
     pub fn set_pod_start_delay(&self, delay: Duration) {
         self.lock().pod_start_delay = delay;
+    }
+
+    /// The HPA controller's resync period from its next pass on.
+    pub fn set_hpa_sync_period(&self, period: Duration) {
+        self.lock().hpa_sync_period = period;
     }
 
     /// Pods created from now on for this workload (deployment or statefulset name) fail this way.

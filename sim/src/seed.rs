@@ -44,7 +44,8 @@ fn put(store: &Store, resource: &str, namespace: &str, mut object: Value) -> Res
         .map(|_| ())
 }
 
-fn node(name: &str) -> Value {
+/// A Ready node of the seeded shape (4 CPU, 16Gi, 110 pods).
+pub(crate) fn node(name: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}},
@@ -186,7 +187,14 @@ pub fn seed(store: &Store, extra_pods: usize) -> Result<(), StoreError> {
         put(store, "namespaces", "", namespace(name))?;
     }
     put(store, "deployments", NAMESPACE, orchestrator_deployment())?;
-    put(store, "horizontalpodautoscalers", NAMESPACE, orchestrator_hpa())?;
+    let mut hpa = orchestrator_hpa();
+    if !store.tracks_generation("horizontalpodautoscalers") {
+        // An HPA without a generation has no observedGeneration either (before 1.36).
+        if let Some(status) = hpa["status"].as_object_mut() {
+            status.remove("observedGeneration");
+        }
+    }
+    put(store, "horizontalpodautoscalers", NAMESPACE, hpa)?;
     put(store, "statefulsets", NAMESPACE, postgres_statefulset())?;
     put(
         store,
@@ -283,5 +291,26 @@ mod tests {
         assert_eq!(batch["spec"]["replicas"], 250);
         // 3 seeded nodes + 3 batch nodes of 100 pods each: room for every extra pod.
         assert_eq!(store.list("nodes", None).0.len(), 6);
+    }
+
+    #[test]
+    fn an_hpa_without_generation_is_seeded_without_observed_generation() {
+        let mut store = Store::new();
+        store.untrack_generation("horizontalpodautoscalers");
+        seed(&store, 0).expect("seed");
+        let hpa = store
+            .get(&ObjectKey::new(
+                "horizontalpodautoscalers",
+                NAMESPACE,
+                "orchestrator",
+            ))
+            .expect("hpa");
+        assert!(hpa["metadata"].get("generation").is_none(), "{hpa}");
+        assert!(hpa["status"].get("observedGeneration").is_none(), "{hpa}");
+        assert_eq!(hpa["status"]["desiredReplicas"], 3);
+        let deploy = store
+            .get(&ObjectKey::new("deployments", NAMESPACE, "orchestrator"))
+            .expect("deployment");
+        assert_eq!(deploy["metadata"]["generation"], 1, "other resources keep theirs");
     }
 }

@@ -136,6 +136,8 @@ struct Inner {
 pub struct Store {
     inner: Mutex<Inner>,
     events: broadcast::Sender<StoreEvent>,
+    /// Resources whose objects carry no `metadata.generation` (their registry strategy sets none).
+    untracked_generation: Vec<String>,
 }
 
 impl Default for Store {
@@ -155,7 +157,19 @@ impl Store {
                 uid_counter: 0,
             }),
             events,
+            untracked_generation: Vec::new(),
         }
+    }
+
+    /// Objects of `resource` created from now on get no `metadata.generation`, as on an API
+    /// server whose strategy for them sets none (HPAs before 1.36). Updates keep it absent.
+    pub fn untrack_generation(&mut self, resource: &str) {
+        self.untracked_generation.push(resource.to_owned());
+    }
+
+    /// Whether objects of `resource` carry `metadata.generation`.
+    pub fn tracks_generation(&self, resource: &str) -> bool {
+        !self.untracked_generation.iter().any(|r| r == resource)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -223,7 +237,11 @@ impl Store {
         meta.insert("uid".into(), json!(uid));
         meta.entry("creationTimestamp")
             .or_insert_with(|| json!(now_rfc3339()));
-        meta.insert("generation".into(), json!(1));
+        if self.tracks_generation(&key.resource) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
         self.commit(&mut inner, key, object, EventType::Added, None)
     }
 
@@ -411,10 +429,17 @@ pub fn merge_update(current: &Value, mut object: Value, part: UpdatePart) -> Res
                     None => meta.remove(field),
                 };
             }
-            let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
-            let spec_changed = object.get("spec") != current.get("spec");
-            let generation = if spec_changed { generation + 1 } else { generation };
-            metadata_mut(&mut object).insert("generation".into(), json!(generation));
+            // An object stored without a generation (its resource tracks none) keeps none.
+            match current["metadata"]["generation"].as_i64() {
+                Some(generation) => {
+                    let spec_changed = object.get("spec") != current.get("spec");
+                    let generation = if spec_changed { generation + 1 } else { generation };
+                    metadata_mut(&mut object).insert("generation".into(), json!(generation));
+                }
+                None => {
+                    metadata_mut(&mut object).remove("generation");
+                }
+            }
             match current.get("status") {
                 Some(status) => object["status"] = status.clone(),
                 None => {

@@ -13,8 +13,9 @@ use super::common::{
 };
 use super::deployment_status::{Snapshot, write_status};
 use super::events::{Severity, record};
-use super::replicaset::{PodInfo, pods_by_owner};
+use super::replicaset::{PodInfo, pods_by_owner, terminating_by_owner};
 use super::rollout::{fenceposts, new_rs_replicas, old_scale_down};
+use crate::profile::Behaviour;
 use crate::store::{ObjectKey, Store};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -24,6 +25,8 @@ const MAX: &str = "deployment.kubernetes.io/max-replicas";
 /// One ReplicaSet as the rollout sees it: spec size and its live pods.
 struct Set {
     object: Value,
+    /// Its pods that are terminating (counted only with `terminating_replicas`).
+    terminating: i64,
     spec: i64,
     pods: i64,
     ready: i64,
@@ -58,15 +61,28 @@ fn revision_of(object: &Value) -> i64 {
 pub struct DeploymentController {
     /// When each deployment (by uid) last made progress, for progressDeadlineSeconds.
     last_progress: HashMap<String, Instant>,
+    behaviour: Behaviour,
 }
 
 impl DeploymentController {
+    pub fn new(behaviour: Behaviour) -> Self {
+        DeploymentController {
+            last_progress: HashMap::new(),
+            behaviour,
+        }
+    }
+
     pub fn pass(&mut self, store: &Store) {
         let deployments = store.scan("deployments", None, |d| (!is_terminating(d)).then(|| d.clone()));
         let sets = store.scan("replicasets", None, |rs| {
             (!is_terminating(rs)).then(|| rs.clone())
         });
         let mut pods = pods_by_owner(store, None);
+        let terminating = if self.behaviour.terminating_replicas {
+            Some(terminating_by_owner(store))
+        } else {
+            None
+        };
         let live: HashSet<&str> = deployments.iter().map(uid).collect();
         let mut by_owner: HashMap<&str, Vec<Set>> = HashMap::new();
         for rs in &sets {
@@ -81,6 +97,10 @@ impl DeploymentController {
             }
             let owned: Vec<PodInfo> = pods.remove(uid(rs)).unwrap_or_default();
             by_owner.entry(owner).or_default().push(Set {
+                terminating: terminating
+                    .as_ref()
+                    .and_then(|t| t.get(uid(rs)).copied())
+                    .unwrap_or(0),
                 object: rs.clone(),
                 spec: rs["spec"]["replicas"].as_i64().unwrap_or(1),
                 pods: i64::try_from(owned.len()).unwrap_or(0),
@@ -159,6 +179,7 @@ impl DeploymentController {
                     scaled_event(store, deployment, name(&created), 0, initial);
                 }
                 sets.push(Set {
+                    terminating: 0,
                     object: created,
                     spec: initial,
                     pods: 0,
@@ -200,6 +221,11 @@ impl DeploymentController {
             spec_total: sets.iter().map(|s| s.spec).sum(),
             replicas,
             unavailable,
+            terminating: self
+                .behaviour
+                .terminating_replicas
+                .then(|| sets.iter().map(|s| s.terminating).sum()),
+            keep_complete_on_scale: self.behaviour.scale_keeps_progress_complete,
             failure: sets
                 .iter()
                 .filter_map(|s| condition(&s.object, "ReplicaFailure"))

@@ -21,6 +21,11 @@ pub struct Snapshot<'a> {
     pub unavailable: i64,
     /// A ReplicaFailure condition of one of the ReplicaSets, copied to the Deployment.
     pub failure: Option<Value>,
+    /// Terminating pods of all its ReplicaSets, when `status.terminatingReplicas` is reported.
+    pub terminating: Option<i64>,
+    /// Upstream's rule for a completed rollout: Progressing stays NewReplicaSetAvailable while
+    /// no old pods are left (a pure scale), so it never times out.
+    pub keep_complete_on_scale: bool,
 }
 
 /// Writes a Deployment's status from a snapshot of its ReplicaSets (kube's `calculateStatus`
@@ -50,6 +55,9 @@ pub fn write_status(
         "unavailableReplicas": (spec_total - ready).max(0),
         "conditions": old["conditions"].clone(),
     });
+    if let Some(terminating) = snap.terminating {
+        status["terminatingReplicas"] = json!(terminating);
+    }
     for (field, value) in [
         ("replicas", total),
         ("updatedReplicas", snap.new_pods),
@@ -99,8 +107,19 @@ pub fn write_status(
         || snap.new_pods != replicas
         || total != replicas;
     let current = condition(deployment, "Progressing").map(|c| c["reason"].as_str().unwrap_or("").to_owned());
+    // Upstream, a scale (template unchanged) goes through `sync` -> `syncDeploymentStatus`,
+    // which copies the conditions as they are, and the rollout path's `syncRolloutStatus`
+    // (pkg/controller/deployment/progress.go) estimates no progress while
+    // `isCompleteDeployment` (replicas == updatedReplicas and Progressing's reason is
+    // NewReplicaSetAvailable); `util.DeploymentTimedOut` also answers false for that reason. So a
+    // stuck scale-up keeps Progressing=True/NewReplicaSetAvailable and never hits the deadline.
+    let complete_deployment = snap.keep_complete_on_scale
+        && current.as_deref() == Some("NewReplicaSetAvailable")
+        && snap.total == snap.new_pods;
     if let Some((reason, message)) = progress_reason {
         put_condition(&mut status, "Progressing", "True", reason, &message, true);
+        last_progress.insert(deployment_uid.clone(), now);
+    } else if complete_deployment {
         last_progress.insert(deployment_uid.clone(), now);
     } else if complete {
         let message = format!("ReplicaSet \"{rs_name}\" has successfully progressed.");

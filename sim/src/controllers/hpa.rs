@@ -41,13 +41,18 @@ impl HpaController {
             (!is_terminating(h)).then(|| h.clone())
         });
         let period = self.scenario.hpa_sync_period();
+        // 1.36 (kubernetes#138294) reconciles a changed spec at once. Before, every HPA goes
+        // through the work queue with a fixed resync delay (pkg/controller/podautoscaler/
+        // horizontal.go, enqueueHPA: `queue.AddRateLimited`, "Requests spend resync interval in
+        // queue"), a new one included, and the HPA has no generation to observe.
+        let immediate = self.scenario.behaviour().hpa_generation;
         let now = Instant::now();
         for hpa in &hpas {
             let state = self.states.entry(uid(hpa).to_owned()).or_insert_with(|| {
                 // An HPA whose status already reflects its spec (one that was running before
                 // the controller started) waits for its first period, as after a leader change.
                 let observed = hpa["status"]["observedGeneration"].as_i64();
-                if observed == Some(generation(hpa)) {
+                if !immediate || observed == Some(generation(hpa)) {
                     HpaState {
                         last_sync: Some(now),
                         observed_generation: generation(hpa),
@@ -58,18 +63,18 @@ impl HpaController {
                 }
             });
             let due = state.last_sync.is_none_or(|at| now.duration_since(at) >= period)
-                || state.observed_generation != generation(hpa);
+                || (immediate && state.observed_generation != generation(hpa));
             if due {
                 state.last_sync = Some(now);
                 state.observed_generation = generation(hpa);
-                sync(store, hpa, state, now);
+                sync(store, hpa, state, now, immediate);
             }
         }
         self.states.retain(|u, _| hpas.iter().any(|h| uid(h) == u));
     }
 }
 
-fn sync(store: &Store, hpa: &Value, state: &mut HpaState, now: Instant) {
+fn sync(store: &Store, hpa: &Value, state: &mut HpaState, now: Instant, observe_generation: bool) {
     let ns = namespace(hpa);
     let target_ref = &hpa["spec"]["scaleTargetRef"];
     let kind = target_ref["kind"].as_str().unwrap_or_default();
@@ -82,7 +87,11 @@ fn sync(store: &Store, hpa: &Value, state: &mut HpaState, now: Instant) {
     if !status.is_object() {
         status = json!({});
     }
-    status["observedGeneration"] = json!(generation(hpa));
+    if observe_generation {
+        status["observedGeneration"] = json!(generation(hpa));
+    } else if let Some(map) = status.as_object_mut() {
+        map.remove("observedGeneration");
+    }
     let Some(target) = store.get(&ObjectKey::new(resource, ns, target_name)) else {
         let message = format!(
             "the HPA controller was unable to get the target's current scale: {resource}.apps \"{target_name}\" not found"

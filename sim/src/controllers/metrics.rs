@@ -1,6 +1,11 @@
 //! metrics-server: PodMetrics for every Running+Ready pod and NodeMetrics per node
 //! (metrics.k8s.io/v1beta1, stored as `podmetrics` / `nodemetrics`), computed from the scenario's
 //! load model: a workload's CPU split over its ready pods, memory per pod.
+//!
+//! With the behaviour's switches it reports as metrics-server does: CPU in nanocores, and at
+//! its resolution: a pod gets its first sample only once it has run for one resolution (two
+//! scrapes of the cumulative CPU counter make a rate), samples are refreshed once per
+//! resolution, and `window` is the resolution.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -55,6 +60,36 @@ pub fn format_memory_ki(bytes: u64) -> String {
     format!("{}Ki", bytes / 1024)
 }
 
+/// CPU as the API shows it: millicores (`300m`), or nanocores (`299011429n`) as metrics-server
+/// writes them, with a pod-specific sub-millicore remainder that rounds up to the same millicores.
+pub fn format_cpu_usage(millis: u64, nanocores: bool, salt: &str) -> String {
+    if !nanocores {
+        return format!("{millis}m");
+    }
+    let remainder = u64::from(super::common::fnv32_of_json(&json!(salt))) % 1_000_000;
+    format!("{}n", (millis * 1_000_000).saturating_sub(remainder).max(1))
+}
+
+/// A duration as Go's `time.Duration.String()` prints it (metav1.Duration): `15s`, `300ms`, `1m30s`.
+pub fn go_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    let (minutes, rest) = (millis / 60_000, millis % 60_000);
+    let seconds = if rest % 1000 == 0 {
+        format!("{}s", rest / 1000)
+    } else {
+        let fraction = format!("{:03}", rest % 1000);
+        format!("{}.{}s", rest / 1000, fraction.trim_end_matches('0'))
+    };
+    if minutes > 0 {
+        format!("{minutes}m{seconds}")
+    } else {
+        seconds
+    }
+}
+
 struct ReadyPod {
     namespace: String,
     name: String,
@@ -68,6 +103,8 @@ pub struct MetricsServer {
     scenario: Arc<Scenario>,
     /// What was last written per object, and when.
     written: HashMap<ObjectKey, (Value, Instant)>,
+    /// When each pod was first seen Running and Ready (for the resolution's first sample).
+    first_seen: HashMap<ObjectKey, Instant>,
 }
 
 impl MetricsServer {
@@ -75,6 +112,7 @@ impl MetricsServer {
         MetricsServer {
             scenario,
             written: HashMap::new(),
+            first_seen: HashMap::new(),
         }
     }
 
@@ -107,9 +145,21 @@ impl MetricsServer {
         }
         let mut node_usage: HashMap<String, (u64, u64)> = HashMap::new();
         let mut live = HashSet::new();
+        let behaviour = self.scenario.behaviour().clone();
+        let now = Instant::now();
+        let (pod_window, node_window) = match behaviour.metrics_resolution {
+            Some(resolution) => (go_duration(resolution), go_duration(resolution)),
+            None => ("30s".to_owned(), "20s".to_owned()),
+        };
+        let cpu = |millis: u64, salt: &str| format_cpu_usage(millis, behaviour.metrics_nanocores, salt);
+        let seen: HashSet<ObjectKey> = pods
+            .iter()
+            .map(|p| ObjectKey::new("podmetrics", &p.namespace, &p.name))
+            .collect();
+        self.first_seen.retain(|k, _| seen.contains(k));
         for pod in &pods {
             let load = pod.workload.as_deref().and_then(|w| self.scenario.load(w));
-            let (cpu, memory) = match (load, &pod.workload) {
+            let (cpu_millis, memory) = match (load, &pod.workload) {
                 (Some(load), Some(w)) => {
                     let ready = ready_per_workload
                         .get(&(pod.namespace.clone(), w.clone()))
@@ -119,42 +169,53 @@ impl MetricsServer {
                 }
                 _ => (IDLE_CPU_MILLIS, IDLE_MEMORY),
             };
-            let usage = split_usage(&pod.containers, cpu, memory);
+            let usage = split_usage(&pod.containers, cpu_millis, memory);
             let node = node_usage.entry(pod.node.clone()).or_default();
             node.0 += usage.iter().map(|u| u.1).sum::<u64>();
             node.1 += usage.iter().map(|u| u.2).sum::<u64>();
+            let key = ObjectKey::new("podmetrics", &pod.namespace, &pod.name);
+            let first_seen = *self.first_seen.entry(key.clone()).or_insert(now);
+            if behaviour
+                .metrics_resolution
+                .is_some_and(|resolution| now.duration_since(first_seen) < resolution)
+            {
+                // Not scraped twice yet: no sample (the node still counts its usage).
+                continue;
+            }
             let containers: Vec<Value> = usage
                 .iter()
-                .map(|(n, c, m)| json!({"name": n, "usage": {"cpu": format!("{c}m"), "memory": format_memory_ki(*m)}}))
+                .map(|(n, c, m)| {
+                    let salt = format!("{}/{}/{n}", pod.namespace, pod.name);
+                    json!({"name": n, "usage": {"cpu": cpu(*c, &salt), "memory": format_memory_ki(*m)}})
+                })
                 .collect();
-            let key = ObjectKey::new("podmetrics", &pod.namespace, &pod.name);
             let object = json!({
                 "apiVersion": "metrics.k8s.io/v1beta1",
                 "kind": "PodMetrics",
                 "metadata": {"name": pod.name, "namespace": pod.namespace, "labels": pod.labels},
-                "window": "30s",
+                "window": pod_window,
                 "containers": containers,
             });
-            self.write(store, key.clone(), object);
+            self.write(store, key.clone(), object, behaviour.metrics_resolution);
             live.insert(key);
         }
         let nodes = store.scan("nodes", None, |n| {
             Some((name(n).to_owned(), n["metadata"]["labels"].clone()))
         });
         for (node, labels) in nodes {
-            let (cpu, memory) = node_usage.get(&node).copied().unwrap_or_default();
+            let (cpu_millis, memory) = node_usage.get(&node).copied().unwrap_or_default();
             let key = ObjectKey::new("nodemetrics", "", &node);
             let object = json!({
                 "apiVersion": "metrics.k8s.io/v1beta1",
                 "kind": "NodeMetrics",
                 "metadata": {"name": node, "labels": labels},
-                "window": "20s",
+                "window": node_window,
                 "usage": {
-                    "cpu": format!("{}m", cpu + NODE_BASE_CPU_MILLIS),
+                    "cpu": cpu(cpu_millis + NODE_BASE_CPU_MILLIS, &node),
                     "memory": format_memory_ki(memory + NODE_BASE_MEMORY),
                 },
             });
-            self.write(store, key.clone(), object);
+            self.write(store, key.clone(), object, behaviour.metrics_resolution);
             live.insert(key);
         }
         let stale: Vec<ObjectKey> = store
@@ -173,15 +234,20 @@ impl MetricsServer {
         }
     }
 
-    /// Writes a metrics object when its usage changed or its timestamp is due a refresh.
-    fn write(&mut self, store: &Store, key: ObjectKey, object: Value) {
+    /// Writes a metrics object when its usage changed or its timestamp is due a refresh; at a
+    /// scrape `resolution`, only once per resolution (the timestamp is the scrape's).
+    fn write(&mut self, store: &Store, key: ObjectKey, object: Value, resolution: Option<Duration>) {
         let now = Instant::now();
         if let Some((last, at)) = self.written.get(&key)
-            && *last == object
-            && now.duration_since(*at) < REFRESH
             && store.get(&key).is_some()
         {
-            return;
+            let fresh = match resolution {
+                Some(resolution) => now.duration_since(*at) < resolution,
+                None => *last == object && now.duration_since(*at) < REFRESH,
+            };
+            if fresh {
+                return;
+            }
         }
         let mut stamped = object.clone();
         stamped["timestamp"] = json!(now_rfc3339());
@@ -210,5 +276,22 @@ mod tests {
         assert_eq!(usage[1].1, 5);
         assert_eq!(usage.iter().map(|u| u.1).sum::<u64>(), 300);
         assert_eq!(format_memory_ki(2048), "2Ki");
+    }
+
+    #[test]
+    fn nanocores_round_up_to_the_same_millicores() {
+        assert_eq!(format_cpu_usage(253, false, "p"), "253m");
+        let nano = format_cpu_usage(253, true, "ns/pod/app");
+        assert!(nano.ends_with('n'), "{nano}");
+        assert_eq!(super::super::quantity::cpu_millis(&nano), Some(253), "{nano}");
+        assert_ne!(nano, "253000000n", "a real sample is not a round number");
+    }
+
+    #[test]
+    fn durations_print_as_go_does() {
+        assert_eq!(go_duration(Duration::from_secs(15)), "15s");
+        assert_eq!(go_duration(Duration::from_millis(300)), "300ms");
+        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
     }
 }

@@ -10,6 +10,7 @@ mod hpa;
 mod hpa_math;
 mod hpa_metrics;
 mod metrics;
+mod node_autoscaler;
 mod pods;
 pub(crate) mod quantity;
 mod quota;
@@ -26,6 +27,7 @@ use tokio::task::JoinHandle;
 use crate::scenario::Scenario;
 use crate::store::Store;
 
+pub use pods::delete_pod;
 pub use quantity::{bytes as parse_bytes, cpu_millis as parse_cpu_millis};
 pub use quota::admit_pod;
 
@@ -56,7 +58,7 @@ impl Drop for Controllers {
 /// When called outside a tokio runtime.
 pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
     let ms = Duration::from_millis;
-    let mut deployments = deployment::DeploymentController::default();
+    let mut deployments = deployment::DeploymentController::new(scenario.behaviour().clone());
     let mut replicasets = replicaset::ReplicaSetController::new(Arc::clone(&scenario));
     let mut statefulsets = statefulset::StatefulSetController::new(Arc::clone(&scenario));
     let mut kubelet = pods::Kubelet::new(Arc::clone(&scenario));
@@ -72,7 +74,12 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
             pass,
         ))
     };
-    let tasks = vec![
+    let node_autoscaler = scenario
+        .behaviour()
+        .node_autoscaler
+        .clone()
+        .map(node_autoscaler::NodeAutoscalerController::new);
+    let mut tasks = vec![
         loop_of(
             &["deployments", "replicasets", "pods"],
             ms(100),
@@ -98,6 +105,13 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
             Box::new(move |s: &Store| autoscaler.pass(s)),
         ),
     ];
+    if let Some(mut node_autoscaler) = node_autoscaler {
+        tasks.push(loop_of(
+            &["pods", "nodes"],
+            ms(100),
+            Box::new(move |s: &Store| node_autoscaler.pass(s)),
+        ));
+    }
     Controllers { tasks }
 }
 

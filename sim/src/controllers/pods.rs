@@ -1,7 +1,9 @@
 //! The kubelet: runs scheduled pods through Pending -> Running (started, not ready) -> Ready
 //! after the scenario's start delay, and plays the failures a scenario asks for
 //! (CrashLoopBackOff, ErrImagePull/ImagePullBackOff, OOMKilled), including pods whose
-//! load-model memory exceeds their container's memory limit.
+//! load-model memory exceeds their container's memory limit; and graceful pod deletion
+//! ([`delete_pod`]): with the switch on, a deleted pod stays Terminating for its grace period
+//! and the kubelet removes it once that is over.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,8 +14,66 @@ use serde_json::{Value, json};
 use super::common::{is_terminating, key, name, namespace, pod_ready, set_condition, uid, workload_of};
 use super::events::{Severity, record};
 use super::quantity::milli_of;
+use crate::profile::Behaviour;
 use crate::scenario::{PodFailure, Scenario};
-use crate::store::{ObjectKey, Store, UpdatePart, now_rfc3339};
+use crate::store::{ObjectKey, Store, StoreError, UpdatePart, now_rfc3339, rfc3339, rv_of};
+
+/// kube's default `terminationGracePeriodSeconds`.
+const DEFAULT_GRACE_SECONDS: i64 = 30;
+
+/// Deletes a pod as the API server does. Without graceful deletion it goes at once. With it
+/// (pkg/registry/core/pod/strategy.go `CheckGracefulDelete`; staging/.../registry/rest/delete.go
+/// `BeforeDelete`): a pod bound to a node and not yet Succeeded/Failed gets
+/// `metadata.deletionTimestamp` = now + its grace period and `deletionGracePeriodSeconds`
+/// (the request's `gracePeriodSeconds`, else `spec.terminationGracePeriodSeconds`, else 30) and
+/// a generation bump, and stays (selected by label selectors, listed) until the kubelet has
+/// stopped it; an unscheduled or finished pod, or a grace period of 0, goes at once. Deleting a
+/// pod that is already terminating changes nothing. `precondition` is a resourceVersion the pod
+/// must still have.
+pub fn delete_pod(
+    store: &Store,
+    pod_key: &ObjectKey,
+    behaviour: &Behaviour,
+    grace_override: Option<i64>,
+    precondition: Option<u64>,
+) -> Result<Value, StoreError> {
+    if !behaviour.graceful_deletion {
+        return store.delete(pod_key, precondition);
+    }
+    let current = store.get(pod_key).ok_or(StoreError::NotFound)?;
+    if let Some(rv) = precondition
+        && rv != rv_of(&current)
+    {
+        return Err(StoreError::Conflict {
+            current: rv_of(&current),
+        });
+    }
+    if is_terminating(&current) {
+        return Ok(current);
+    }
+    let unscheduled = current["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
+    let finished = matches!(current["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    let grace = grace_override
+        .or_else(|| current["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(DEFAULT_GRACE_SECONDS)
+        .max(0);
+    if unscheduled || finished || grace == 0 {
+        return store.delete(pod_key, precondition);
+    }
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let deadline = rfc3339(since_epoch + u64::try_from(grace).unwrap_or(0));
+    store.modify(pod_key, UpdatePart::Main, |pod| {
+        let meta = &mut pod["metadata"];
+        meta["deletionTimestamp"] = json!(deadline);
+        meta["deletionGracePeriodSeconds"] = json!(grace);
+        if let Some(generation) = meta["generation"].as_i64() {
+            meta["generation"] = json!(generation + 1);
+        }
+        true
+    })
+}
 
 /// What the kubelet remembers about a pod between passes.
 struct Runtime {
@@ -32,6 +92,8 @@ struct Runtime {
 pub struct Kubelet {
     scenario: Arc<Scenario>,
     pods: HashMap<String, Runtime>,
+    /// When each terminating pod (by uid) is gone: its grace period (capped) after first sight.
+    terminating: HashMap<String, Instant>,
 }
 
 /// The few fields of a bound pod a pass looks at, read without cloning the pod.
@@ -48,6 +110,7 @@ impl Kubelet {
         Kubelet {
             scenario,
             pods: HashMap::new(),
+            terminating: HashMap::new(),
         }
     }
 
@@ -58,7 +121,34 @@ impl Kubelet {
         (base * 2u32.pow(restarts.min(5))).min(Duration::from_secs(2))
     }
 
+    /// Terminating pods: once its grace period (capped by the behaviour) is over, a pod's
+    /// containers are stopped and the kubelet deletes it for good (grace 0), as the kubelet's
+    /// status manager does after `killPod`.
+    fn finish_terminating(&mut self, store: &Store, now: Instant) {
+        let cap = self.scenario.behaviour().grace_period_cap;
+        let terminating = store.scan("pods", None, |p| {
+            is_terminating(p).then(|| {
+                let grace = p["metadata"]["deletionGracePeriodSeconds"].as_u64().unwrap_or(0);
+                (key("pods", p), uid(p).to_owned(), Duration::from_secs(grace))
+            })
+        });
+        let mut alive = std::collections::HashSet::new();
+        for (pod_key, pod_uid, grace) in terminating {
+            let grace = cap.map_or(grace, |cap| grace.min(cap));
+            let gone_at = *self.terminating.entry(pod_uid.clone()).or_insert(now + grace);
+            if now >= gone_at {
+                if store.delete(&pod_key, None).is_ok() {
+                    self.scenario.forget_pod(&pod_key.namespace, &pod_key.name);
+                }
+            } else {
+                alive.insert(pod_uid);
+            }
+        }
+        self.terminating.retain(|u, _| alive.contains(u));
+    }
+
     pub fn pass(&mut self, store: &Store) {
+        self.finish_terminating(store, Instant::now());
         let scenario = Arc::clone(&self.scenario);
         let seen = store.scan("pods", None, |p| {
             let node = p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty());

@@ -12,7 +12,9 @@ use super::common::{
     random_suffix, remove_condition, set_condition, uid,
 };
 use super::events::{Severity, record};
+use super::pods::delete_pod;
 use super::quota::QuotaCheck;
+use crate::profile::Behaviour;
 use crate::scenario::Scenario;
 use crate::store::{ObjectKey, Store, UpdatePart, now_rfc3339};
 
@@ -55,6 +57,22 @@ pub fn pods_by_owner(store: &Store, namespace: Option<&str>) -> HashMap<String, 
         by_owner.entry(owner).or_default().push(pod);
     }
     by_owner
+}
+
+/// Terminating pods per controlling owner uid (`status.terminatingReplicas`: pods with a
+/// deletionTimestamp that are not yet Succeeded/Failed).
+pub fn terminating_by_owner(store: &Store) -> HashMap<String, i64> {
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    let owners = store.scan("pods", None, |p| {
+        let phase = p["status"]["phase"].as_str().unwrap_or_default();
+        (is_terminating(p) && phase != "Succeeded" && phase != "Failed")
+            .then(|| controller_uid(p).map(str::to_owned))
+            .flatten()
+    });
+    for owner in owners {
+        *counts.entry(owner).or_default() += 1;
+    }
+    counts
 }
 
 /// The order in which pods go on scale-down: unscheduled, then pending, then not ready, then
@@ -124,13 +142,20 @@ impl ReplicaSetController {
             (!is_terminating(rs)).then(|| rs.clone())
         });
         let mut pods = pods_by_owner(store, None);
+        let behaviour = self.scenario.behaviour();
+        let terminating = if behaviour.terminating_replicas {
+            Some(terminating_by_owner(store))
+        } else {
+            None
+        };
         let mut quotas: HashMap<String, QuotaCheck> = HashMap::new();
         let uids: HashSet<&str> = sets.iter().map(uid).collect();
         for rs in &sets {
             let owned = pods.remove(uid(rs)).unwrap_or_default();
-            self.sync(store, rs, owned, &mut quotas);
+            let terminating = terminating.as_ref().map(|t| t.get(uid(rs)).copied().unwrap_or(0));
+            self.sync(store, rs, owned, terminating, &mut quotas);
         }
-        collect_orphans(store, "ReplicaSet", &uids);
+        collect_orphans(store, "ReplicaSet", &uids, behaviour);
     }
 
     fn sync(
@@ -138,6 +163,7 @@ impl ReplicaSetController {
         store: &Store,
         rs: &Value,
         mut owned: Vec<PodInfo>,
+        terminating: Option<i64>,
         quotas: &mut HashMap<String, QuotaCheck>,
     ) {
         let desired = usize::try_from(rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0)).unwrap_or(0);
@@ -194,10 +220,8 @@ impl ReplicaSetController {
             deletion_order(&mut owned);
             let excess = owned.len() - desired;
             for pod in owned.drain(..excess) {
-                if store
-                    .delete(&ObjectKey::new("pods", &ns, &pod.name), None)
-                    .is_ok()
-                {
+                let pod_key = ObjectKey::new("pods", &ns, &pod.name);
+                if delete_pod(store, &pod_key, self.scenario.behaviour(), None, None).is_ok() {
                     record(
                         store,
                         rs,
@@ -222,6 +246,11 @@ impl ReplicaSetController {
             status["readyReplicas"] = json!(ready);
             status["availableReplicas"] = json!(ready);
             status["observedGeneration"] = json!(observed);
+            // FilterActivePods: terminating pods are not replicas; since 1.35 (the
+            // DeploymentReplicaSetTerminatingReplicas gate) they are counted on their own.
+            if let Some(terminating) = terminating {
+                status["terminatingReplicas"] = json!(terminating);
+            }
             match &failure {
                 Some(message) => {
                     set_condition(&mut status, "ReplicaFailure", "True", "FailedCreate", message);
@@ -241,15 +270,17 @@ impl ReplicaSetController {
     }
 }
 
-/// Deletes pods whose controlling owner of `kind` no longer exists (the garbage collector).
-pub fn collect_orphans(store: &Store, kind: &str, live_owner_uids: &HashSet<&str>) {
+/// Deletes pods whose controlling owner of `kind` no longer exists (the garbage collector),
+/// gracefully when the behaviour says so.
+pub fn collect_orphans(store: &Store, kind: &str, live_owner_uids: &HashSet<&str>, behaviour: &Behaviour) {
     let orphans = store.scan("pods", None, |p| {
         let (owner_kind, _) = super::common::controller_ref(p)?;
         let owner_uid = controller_uid(p)?;
-        (owner_kind == kind && !live_owner_uids.contains(owner_uid)).then(|| key("pods", p))
+        (owner_kind == kind && !live_owner_uids.contains(owner_uid) && !is_terminating(p))
+            .then(|| key("pods", p))
     });
     for orphan in orphans {
-        let _ = store.delete(&orphan, None);
+        let _ = delete_pod(store, &orphan, behaviour, None, None);
     }
 }
 

@@ -113,9 +113,12 @@ pub fn pass(store: &Store) {
             used: Room::default(),
         })
     });
+    // A terminating pod still runs on its node until the kubelet has stopped it, so its
+    // requests still take room there (the scheduler's cache drops a pod only when it is deleted).
     let bound = store.scan("pods", None, |p| {
         let node = p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty())?;
-        super::quota::counts(p).then(|| (node.to_owned(), requests_of(p)))
+        let phase = p["status"]["phase"].as_str().unwrap_or_default();
+        (phase != "Succeeded" && phase != "Failed").then(|| (node.to_owned(), requests_of(p)))
     });
     for (node_name, request) in bound {
         if let Some(node) = nodes.iter_mut().find(|n| n.name == node_name) {

@@ -12,8 +12,10 @@ use super::common::{
     controller_uid, generation, is_terminating, key, name, namespace, pod_ready, template_hash, uid,
 };
 use super::events::{Severity, record};
+use super::pods::delete_pod;
 use super::quota::QuotaCheck;
 use super::replicaset::{collect_orphans, pod_from_template};
+use crate::profile::CurrentRevisionRule;
 use crate::scenario::Scenario;
 use crate::store::{ObjectKey, Store, UpdatePart};
 
@@ -23,6 +25,8 @@ pub struct Member {
     pub ordinal: usize,
     pub revision: String,
     pub ready: bool,
+    /// Deleted, still in its grace period (graceful deletion).
+    pub terminating: bool,
 }
 
 /// What one pass does to a StatefulSet, decided from its members (pure).
@@ -48,15 +52,20 @@ pub fn next_step(
     if let Some(highest) = members
         .iter()
         .filter(|m| m.ordinal >= replicas)
-        .map(|m| m.ordinal)
-        .max()
+        .max_by_key(|m| m.ordinal)
     {
-        return Step::Delete(highest);
+        // OrderedReady: one condemned pod at a time, the next once it is gone.
+        return if highest.terminating {
+            Step::Wait
+        } else {
+            Step::Delete(highest.ordinal)
+        };
     }
     for ordinal in 0..replicas {
         match by_ordinal.get(&ordinal) {
             None => return Step::Create(ordinal),
-            Some(m) if !m.ready => return Step::Wait,
+            // A terminating pod still holds its name: wait for it to go, then recreate.
+            Some(m) if !m.ready || m.terminating => return Step::Wait,
             Some(_) => {}
         }
     }
@@ -73,6 +82,29 @@ pub fn next_step(
     Step::Wait
 }
 
+/// Whether `status.currentRevision` moves to the update revision now (pure).
+///
+/// Upstream (pkg/controller/statefulset/stateful_set_utils.go, `completeRollingUpdate`) promotes
+/// it only when `updateStrategy.type` is RollingUpdate and updatedReplicas, readyReplicas and
+/// replicas all equal spec.replicas; an OnDelete set keeps its currentRevision for good before
+/// 1.36. The idealised rule promotes once every pod is updated, ready or not, for any strategy.
+pub fn promotes(
+    rule: CurrentRevisionRule,
+    rolling: bool,
+    replicas: usize,
+    members: usize,
+    updated: i64,
+    ready: i64,
+) -> bool {
+    let replicas_i = i64::try_from(replicas).unwrap_or(i64::MAX);
+    let all_updated = members == replicas && updated == replicas_i;
+    match rule {
+        CurrentRevisionRule::AllUpdated => all_updated,
+        CurrentRevisionRule::RollingUpdateOnly => rolling && all_updated && ready == replicas_i,
+        CurrentRevisionRule::AnyStrategyWhenReady => all_updated && ready == replicas_i,
+    }
+}
+
 pub struct StatefulSetController {
     scenario: Arc<Scenario>,
 }
@@ -85,8 +117,9 @@ impl StatefulSetController {
     pub fn pass(&mut self, store: &Store) {
         let sets = store.scan("statefulsets", None, |s| (!is_terminating(s)).then(|| s.clone()));
         let mut members: HashMap<String, Vec<Member>> = HashMap::new();
+        let graceful = self.scenario.behaviour().graceful_deletion;
         let pods = store.scan("pods", None, |p| {
-            if is_terminating(p) || super::common::controller_ref(p)?.0 != "StatefulSet" {
+            if (is_terminating(p) && !graceful) || super::common::controller_ref(p)?.0 != "StatefulSet" {
                 return None;
             }
             let owner = controller_uid(p)?.to_owned();
@@ -101,6 +134,7 @@ impl StatefulSetController {
                     ordinal,
                     revision,
                     ready: pod_ready(p),
+                    terminating: is_terminating(p),
                 },
             ))
         });
@@ -112,7 +146,7 @@ impl StatefulSetController {
             self.sync(store, set, owned);
         }
         let live: HashSet<&str> = sets.iter().map(uid).collect();
-        collect_orphans(store, "StatefulSet", &live);
+        collect_orphans(store, "StatefulSet", &live, self.scenario.behaviour());
     }
 
     fn sync(&self, store: &Store, set: &Value, mut members: Vec<Member>) {
@@ -147,11 +181,15 @@ impl StatefulSetController {
                 }
             }
             Step::Delete(ordinal) => {
-                if store
-                    .delete(&ObjectKey::new("pods", ns, &pod_name(ordinal)), None)
-                    .is_ok()
-                {
-                    members.retain(|m| m.ordinal != ordinal);
+                let pod_key = ObjectKey::new("pods", ns, &pod_name(ordinal));
+                if let Ok(deleted) = delete_pod(store, &pod_key, self.scenario.behaviour(), None, None) {
+                    if is_terminating(&deleted) {
+                        if let Some(m) = members.iter_mut().find(|m| m.ordinal == ordinal) {
+                            m.terminating = true;
+                        }
+                    } else {
+                        members.retain(|m| m.ordinal != ordinal);
+                    }
                     let message = format!(
                         "delete Pod {} in StatefulSet {sts_name} successful",
                         pod_name(ordinal)
@@ -170,20 +208,28 @@ impl StatefulSetController {
         }
         let count =
             |f: &dyn Fn(&Member) -> bool| i64::try_from(members.iter().filter(|m| f(m)).count()).unwrap_or(0);
-        let updated = count(&|m| m.revision == update_revision);
-        let all_updated = members.len() == replicas && updated == i64::try_from(replicas).unwrap_or(0);
-        let current_revision = if all_updated {
+        // updateStatefulSet's status loop: every created pod is a replica, ready ones count as
+        // ready, and only pods that are not terminating count as current / updated.
+        let updated = count(&|m| m.revision == update_revision && !m.terminating);
+        let ready = count(&|m| m.ready);
+        let current_revision = if promotes(
+            self.scenario.behaviour().current_revision,
+            rolling,
+            replicas,
+            members.len(),
+            updated,
+            ready,
+        ) {
             update_revision.clone()
         } else {
             current_revision
         };
-        let ready = count(&|m| m.ready);
         let status = json!({
             "observedGeneration": generation(set),
             "replicas": members.len(),
             "readyReplicas": ready,
             "availableReplicas": ready,
-            "currentReplicas": count(&|m| m.revision == current_revision),
+            "currentReplicas": count(&|m| m.revision == current_revision && !m.terminating),
             "updatedReplicas": updated,
             "currentRevision": current_revision,
             "updateRevision": update_revision,
@@ -291,7 +337,40 @@ mod tests {
             ordinal,
             revision: revision.into(),
             ready,
+            terminating: false,
         }
+    }
+
+    #[test]
+    fn terminating_pods_hold_their_ordinal_until_gone() {
+        let mut terminating = m(1, "r", true);
+        terminating.terminating = true;
+        assert_eq!(
+            next_step(&[m(0, "r", true), terminating.clone()], 2, "r", true, 0),
+            Step::Wait
+        );
+        let mut condemned = m(2, "r", true);
+        condemned.terminating = true;
+        assert_eq!(
+            next_step(&[m(0, "r", true), m(1, "r", true), condemned], 1, "r", true, 0),
+            Step::Wait,
+            "one condemned pod at a time"
+        );
+    }
+
+    #[test]
+    fn current_revision_rules() {
+        use CurrentRevisionRule::*;
+        // 3 replicas, all 3 updated, 2 ready.
+        assert!(promotes(AllUpdated, false, 3, 3, 3, 2));
+        assert!(!promotes(RollingUpdateOnly, true, 3, 3, 3, 2), "waits for Ready");
+        assert!(promotes(RollingUpdateOnly, true, 3, 3, 3, 3));
+        assert!(
+            !promotes(RollingUpdateOnly, false, 3, 3, 3, 3),
+            "never for OnDelete"
+        );
+        assert!(promotes(AnyStrategyWhenReady, false, 3, 3, 3, 3));
+        assert!(!promotes(AnyStrategyWhenReady, false, 3, 3, 2, 3));
     }
 
     #[test]

@@ -6,13 +6,18 @@
 use serde_json::{Value, json};
 
 use super::registry::{self, ResourceInfo};
+use crate::profile::KubernetesVersion;
 
-/// The Kubernetes version the sim claims.
-pub fn version() -> Value {
+/// The Kubernetes version the sim claims: the profile's, or the sim's own 1.32.
+pub fn version(profile: Option<KubernetesVersion>) -> Value {
+    let (minor, git_version) = match profile {
+        Some(version) => (version.minor().to_string(), version.git_version()),
+        None => ("32".to_owned(), "v1.32.0-orchscale-sim".to_owned()),
+    };
     json!({
         "major": "1",
-        "minor": "32",
-        "gitVersion": "v1.32.0-orchscale-sim",
+        "minor": minor,
+        "gitVersion": git_version,
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2026-01-01T00:00:00Z",
@@ -46,11 +51,11 @@ fn group_document(group: &str) -> Value {
     })
 }
 
-/// `/apis`
-pub fn groups() -> Value {
+/// `/apis`; `hidden` groups are left out (metrics.k8s.io without a metrics-server).
+pub fn groups(hidden: &[&str]) -> Value {
     let mut names: Vec<&str> = Vec::new();
     for (group, _) in registry::GROUPS {
-        if !names.contains(group) {
+        if !names.contains(group) && !hidden.contains(group) {
             names.push(group);
         }
     }
@@ -168,7 +173,7 @@ mod tests {
 
     #[test]
     fn groups_name_their_preferred_versions() {
-        let doc = groups();
+        let doc = groups(&[]);
         let metrics = doc["groups"]
             .as_array()
             .and_then(|g| g.iter().find(|g| g["name"] == "metrics.k8s.io"))

@@ -156,7 +156,9 @@ fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<R
         meta.insert("uid".into(), json!("00000000-0000-4000-8000-dryrun000000"));
         meta.entry("creationTimestamp")
             .or_insert_with(|| json!(now_rfc3339()));
-        meta.insert("generation".into(), json!(1));
+        if app.store.tracks_generation(info.store_name) {
+            meta.insert("generation".into(), json!(1));
+        }
         object
     } else {
         app.store
@@ -265,6 +267,17 @@ fn delete(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
             return Err(ApiError::conflict(info, name));
         }
         object
+    } else if info.kind == "Pod" {
+        // Graceful deletion (when the profile has it) is the controllers' rule, shared with them.
+        let grace = options["gracePeriodSeconds"].as_i64().or_else(|| {
+            request
+                .query
+                .get("gracePeriodSeconds")
+                .and_then(|g| g.parse().ok())
+        });
+        let behaviour = app.scenario.behaviour();
+        crate::controllers::delete_pod(&app.store, &key_of(request), behaviour, grace, precondition)
+            .map_err(|e| ApiError::from_store(e, info, name))?
     } else {
         app.store
             .delete(&key_of(request), precondition)
@@ -283,10 +296,13 @@ fn delete_collection(app: &App, request: &ApiRequest) -> Result<Response, ApiErr
     if !request.dry_run() {
         for item in &items {
             let (ns, name) = position(item);
-            match app
-                .store
-                .delete(&ObjectKey::new(info.store_name, &ns, &name), None)
-            {
+            let item_key = ObjectKey::new(info.store_name, &ns, &name);
+            let deleted = if info.kind == "Pod" {
+                crate::controllers::delete_pod(&app.store, &item_key, app.scenario.behaviour(), None, None)
+            } else {
+                app.store.delete(&item_key, None)
+            };
+            match deleted {
                 Ok(_) | Err(StoreError::NotFound) => {}
                 Err(e) => return Err(ApiError::from_store(e, info, &name)),
             }

@@ -36,6 +36,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::faults::Faults;
+use crate::profile::MetricsApi;
 use crate::request_log::{LoggedRequest, RequestLog};
 use crate::scenario::Scenario;
 use crate::store::Store;
@@ -288,10 +289,15 @@ async fn dispatch(
     content_type: String,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    if let Some(refused) = metrics_api_gate(app, &route) {
+        return Ok(refused);
+    }
+    let behaviour = app.scenario.behaviour();
     let document = match route {
-        Route::Version => discovery::version(),
+        Route::Version => discovery::version(behaviour.version),
         Route::CoreVersions => discovery::core_versions(&app.server_address),
-        Route::Groups => discovery::groups(),
+        Route::Groups if behaviour.metrics_api == MetricsApi::Absent => discovery::groups(&[METRICS_GROUP]),
+        Route::Groups => discovery::groups(&[]),
         Route::Group(group) => discovery::group(&group),
         Route::ResourceList { group, version } => discovery::resource_list(&group, &version),
         Route::OpenApiRoot => openapi::root(),
@@ -316,6 +322,37 @@ async fn dispatch(
         return Err(ApiError::method_not_allowed(method.as_str()));
     }
     Ok(json_response(StatusCode::OK, &document))
+}
+
+const METRICS_GROUP: &str = "metrics.k8s.io";
+
+/// metrics.k8s.io as a cluster without metrics-server answers it (404: no such group), or one
+/// whose APIService is unavailable: kube-aggregator's proxy handler (`proxyHandler.ServeHTTP`,
+/// staging/src/k8s.io/kube-aggregator/pkg/apiserver/handler_proxy.go) answers
+/// `proxyError(w, req, "service unavailable", 503)`, a plain-text body, for every path of the
+/// group version while the group itself stays in discovery.
+fn metrics_api_gate(app: &App, route: &Route) -> Option<Response> {
+    let group = match route {
+        Route::Group(group) | Route::ResourceList { group, .. } => group.as_str(),
+        Route::Resource(target) => target.info.group,
+        _ => return None,
+    };
+    if group != METRICS_GROUP {
+        return None;
+    }
+    match app.scenario.behaviour().metrics_api {
+        MetricsApi::Available => None,
+        MetricsApi::Absent => Some(not_found().into_response()),
+        MetricsApi::Unavailable if matches!(route, Route::Group(_)) => None,
+        MetricsApi::Unavailable => Some(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "service unavailable\n",
+            )
+                .into_response(),
+        ),
+    }
 }
 
 fn not_found() -> ApiError {

@@ -54,6 +54,11 @@ async fn pod_start_delay_holds_new_pods_back_until_lowered() {
         ready_count(&client.get(&pods).await.json()) == 3
     })
     .await;
+    // The orchestrator's HPA would scale the manual fourth pod away at its next sync (its
+    // minimum is 3 and the load does not need 4), deleting the very pod this test waits for:
+    // without the HPA, the pod count is the test's alone.
+    let hpa = format!("/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers/orchestrator");
+    assert_eq!(client.send("DELETE", &hpa, None, b"", None).await.status, 200);
     // Far longer than this test runs: a new pod cannot be ready unless the knob is ignored.
     sim.scenario().set_pod_start_delay(Duration::from_secs(600));
     let scale = json!({"spec": {"replicas": 4}});

@@ -10,6 +10,7 @@ mod faults;
 mod knobs;
 mod kubectl;
 mod patch;
+mod profiles;
 mod review_proxy_metrics;
 mod robustness;
 mod watch;

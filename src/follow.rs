@@ -191,7 +191,6 @@ where
     let mut reachability = Reachability::default();
     let mut seen_events: HashSet<(String, String, String)> = HashSet::new();
     let mut events_listed = false;
-    let mut status_only_said = false;
     let mut ready_at_start: Option<i32> = None;
 
     while let Some(update) = updates.next().await {
@@ -213,29 +212,18 @@ where
             }
             Update::Workload(item) => tracker.workload(item),
             Update::Pod(Item::Refused(refusal)) | Update::ReplicaSet(Item::Refused(refusal)) => {
-                if !status_only_said {
-                    status_only_said = true;
-                    let watched = if K::KIND == "deployment" {
-                        "pods and replicasets"
-                    } else {
-                        "pods"
-                    };
-                    reporter.warn(&format!(
-                        "cannot watch the {watched} of {object} in namespace {} ({}): \
-                         the rollout is judged from the {} status only, without naming failing pods",
-                        cluster.namespace,
-                        refusal_reason(&refusal),
-                        K::KIND
-                    ));
-                }
+                reporter.warn(&status_only(
+                    K::KIND,
+                    &object,
+                    &cluster.namespace,
+                    &refusal_reason(&refusal),
+                ));
             }
             Update::Pod(item) => tracker.pod(item),
             Update::ReplicaSet(item) => tracker.replica_set(item),
-            Update::Event(Item::Refused(refusal)) => reporter.warn(&format!(
-                "Warning events are not shown: cannot watch events in namespace {} ({})",
-                cluster.namespace,
-                refusal_reason(&refusal)
-            )),
+            Update::Event(Item::Refused(refusal)) => {
+                reporter.warn(&events_not_shown(&cluster.namespace, &refusal_reason(&refusal)));
+            }
             Update::Event(Item::Listed) => events_listed = true,
             Update::Event(Item::Object(e)) => {
                 if let Some(line) = warning_line(&e, spec.name, &mut seen_events)
@@ -354,6 +342,24 @@ async fn changed_by(
 
 /// How long after a changed count the HPA's status may still show its previous decision.
 const HPA_STATUS_GRACE: Duration = Duration::from_secs(1);
+
+/// The warning when events cannot be watched (said by the follower, or ahead by the preflight).
+pub(crate) fn events_not_shown(namespace: &str, reason: &str) -> String {
+    format!("Warning events are not shown: cannot watch events in namespace {namespace} ({reason})")
+}
+
+/// The warning when a workload's pods (and ReplicaSets) cannot be watched.
+pub(crate) fn status_only(kind: &str, object: &str, namespace: &str, reason: &str) -> String {
+    let watched = if kind == "deployment" {
+        "pods and replicasets"
+    } else {
+        "pods"
+    };
+    format!(
+        "cannot watch the {watched} of {object} in namespace {namespace} ({reason}): \
+         the rollout is judged from the {kind} status only, without naming failing pods"
+    )
+}
 
 fn refusal_reason(refusal: &Refusal) -> String {
     match refusal.status {

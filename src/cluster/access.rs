@@ -56,22 +56,30 @@ impl Permission {
     }
 }
 
+/// Whether the user may do what `permission` says (a SelfSubjectAccessReview).
+///
+/// # Errors
+/// API/transport errors of the review itself.
+pub async fn is_allowed(cluster: &Cluster, permission: &Permission) -> Result<bool, Error> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(cluster.client.clone());
+    let review = permission.review(&cluster.namespace);
+    let action = format!("check permission {} {}", permission.verb, permission.resource);
+    let answer = api
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(|e| map_error(e, &action, &cluster.server))?;
+    let allowed = answer.status.as_ref().is_some_and(|s| s.allowed);
+    tracing::debug!(verb = %permission.verb, resource = %permission.resource, allowed, "access review");
+    Ok(allowed)
+}
+
 /// Checks every permission; the first one missing is [`Error::Forbidden`].
 ///
 /// # Errors
 /// Forbidden for a denied permission; API/transport errors of the review itself.
 pub async fn check_all(cluster: &Cluster, permissions: &[Permission]) -> Result<(), Error> {
-    let api: Api<SelfSubjectAccessReview> = Api::all(cluster.client.clone());
     for permission in permissions {
-        let review = permission.review(&cluster.namespace);
-        let action = format!("check permission {} {}", permission.verb, permission.resource);
-        let answer = api
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(|e| map_error(e, &action, &cluster.server))?;
-        let allowed = answer.status.as_ref().is_some_and(|s| s.allowed);
-        tracing::debug!(verb = %permission.verb, resource = %permission.resource, allowed, "access review");
-        if !allowed {
+        if !is_allowed(cluster, permission).await? {
             return Err(Error::Forbidden {
                 verb: permission.verb.clone(),
                 resource: permission.resource.clone(),

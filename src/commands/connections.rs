@@ -12,11 +12,11 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::{Map, Value, json};
 
+use super::preflight::{Step, WorkloadKind, preflight};
 use super::shared::{get_unless_forbidden, managed_warning};
 use super::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::cli::{Cli, ConnectionsArgs};
 use crate::cluster::Cluster;
-use crate::cluster::access::{Permission, check_all};
 use crate::error::Error;
 use crate::plan::Change;
 use crate::plan::connections::{
@@ -113,19 +113,33 @@ pub async fn run(
         ));
     }
     // Permissions before the prompt: no question about a change that would be refused.
-    let mut permissions = Vec::new();
+    let mut steps = Vec::new();
     if !plan.changes.is_empty() {
-        permissions.push(Permission::new("patch", "", "configmaps", Some(&t.configmap)));
+        steps.push(Step::Write {
+            verb: "patch",
+            group: "",
+            resource: "configmaps",
+            name: Some(&t.configmap),
+        });
     }
     if deployment.is_some() {
-        permissions.push(Permission::new(
-            "patch",
-            "apps",
-            "deployments",
-            Some(&t.deployment),
-        ));
+        steps.push(Step::Write {
+            verb: "patch",
+            group: "apps",
+            resource: "deployments",
+            name: Some(&t.deployment),
+        });
+        if !dry_run {
+            steps.extend([
+                Step::Follow {
+                    kind: WorkloadKind::Deployment,
+                    name: &t.deployment,
+                },
+                Step::ListPods,
+            ]);
+        }
     }
-    check_all(cluster, &permissions).await?;
+    preflight(cluster, reporter, &steps).await?;
 
     // A deployment at 0 replicas restarts no pod: nothing to confirm.
     if let Some(disruption) = disruption.as_ref().filter(|d| d.pods_restarting > 0) {

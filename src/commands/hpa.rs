@@ -18,11 +18,11 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Map, json};
 
+use super::preflight::{Step, preflight};
 use super::shared::managed_warning;
 use super::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
-use crate::cluster::access::{Permission, check_all};
 use crate::error::Error;
 use crate::plan::Change;
 use crate::plan::hpa::{hpa_summary, plan_hpa_update, watch_panel_lines};
@@ -158,16 +158,13 @@ async fn update(
         consequences: vec![plan.effect.clone(), "no pod restarts".into()],
         warnings,
     });
-    check_all(
-        cluster,
-        &[Permission::new(
-            "patch",
-            "autoscaling",
-            "horizontalpodautoscalers",
-            Some(name),
-        )],
-    )
-    .await?;
+    let patch = Step::Write {
+        verb: "patch",
+        group: "autoscaling",
+        resource: "horizontalpodautoscalers",
+        name: Some(name),
+    };
+    preflight(cluster, reporter, &[patch]).await?;
 
     let dry_run = cli.global.dry_run;
     let audit = AuditSpec {

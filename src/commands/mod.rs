@@ -11,6 +11,7 @@
 pub mod connections;
 pub mod hpa;
 pub mod meta;
+pub(crate) mod preflight;
 pub mod resources;
 mod restart;
 pub mod scale;

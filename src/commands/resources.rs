@@ -17,11 +17,11 @@ pub use target::Target;
 
 use serde_json::{Map, json};
 
+use super::preflight::{Step, preflight};
 use super::shared::managed_warning;
 use super::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
-use crate::cluster::access::{Permission, check_all};
 use crate::error::Error;
 use crate::plan::resources::{
     ContainerResources, ResourcesPlan, container_resources, plan_container_resources,
@@ -73,11 +73,22 @@ pub async fn run<W: Target>(
         reporter.warn(&format!("DOWNTIME: {}", disruption.summary));
     }
 
-    check_all(
-        cluster,
-        &[Permission::new("patch", "apps", W::RESOURCE, Some(name))],
-    )
-    .await?;
+    let mut steps = vec![Step::Write {
+        verb: "patch",
+        group: "apps",
+        resource: W::RESOURCE,
+        name: Some(name),
+    }];
+    if !dry_run {
+        steps.extend([
+            Step::Follow {
+                kind: W::WORKLOAD,
+                name,
+            },
+            Step::ListPods,
+        ]);
+    }
+    preflight(cluster, reporter, &steps).await?;
     if disruption.pods_restarting > 0 {
         reporter.confirm(
             &format!("{object}: {}", disruption.summary),

@@ -5,11 +5,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Map, Value, json};
 
+use super::preflight::{Step, WorkloadKind, preflight};
 use super::shared::{managed_warning, pod_rows, pods_json, pods_table, selector_string};
 use super::write::{AuditSpec, Body, Intent, Settled, write, write_unconditionally};
 use crate::cli::{Cli, ScaleArgs};
 use crate::cluster::Cluster;
-use crate::cluster::access::{Permission, check_all};
 use crate::error::Error;
 use crate::follow::{FollowSpec, follow, follow_ignoring, pods_with_problems};
 use crate::health::Workload;
@@ -61,11 +61,22 @@ pub async fn run(
     reporter.preview(&preview);
     hpa_note(reporter, &scale_plan);
 
-    check_all(
-        cluster,
-        &[Permission::new("patch", "apps", "deployments", Some(name))],
-    )
-    .await?;
+    let mut steps = vec![Step::Write {
+        verb: "patch",
+        group: "apps",
+        resource: "deployments",
+        name: Some(name),
+    }];
+    if !dry_run {
+        steps.extend([
+            Step::Follow {
+                kind: WorkloadKind::Deployment,
+                name,
+            },
+            Step::ListPods,
+        ]);
+    }
+    preflight(cluster, reporter, &steps).await?;
 
     let written = match write_scale(cluster, name, &deployment, hpa.as_ref(), args, dry_run).await? {
         Settled::Written(written) => written,

@@ -13,10 +13,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value, json};
 
+use super::preflight::{Step, preflight};
 use super::shared::{managed_warning, selector_string};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
-use crate::cluster::access::{Permission, check_all};
 use crate::error::Error;
 use crate::follow::{FollowSpec, follow};
 use crate::plan::Change;
@@ -33,7 +33,8 @@ mod write;
 
 use find::{Found, kind_name, latest_change};
 use preview::{
-    applied_text, consequences, downtime_warning, made_line, permissions, question, range_warning,
+    applied_text, consequences, downtime_warning, follow_steps, made_line, question, range_warning,
+    write_step,
 };
 
 /// # Errors
@@ -84,17 +85,25 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         consequences: consequences.clone(),
         warnings,
     });
-    let mut needed = permissions(&found, &plan);
+    let mut steps = vec![write_step(&found, &plan)];
     if restart.is_some() {
-        needed.push(Permission::new(
-            "patch",
-            "apps",
-            "deployments",
-            Some(&cli.targets.deployment),
+        steps.push(Step::Write {
+            verb: "patch",
+            group: "apps",
+            resource: "deployments",
+            name: Some(&cli.targets.deployment),
+        });
+    }
+    if !dry_run {
+        steps.extend(follow_steps(
+            &found,
+            &plan,
+            restart.is_some(),
+            &cli.targets.deployment,
         ));
     }
     // Permissions before the prompt: no question about a change that would be refused.
-    check_all(cluster, &needed).await?;
+    preflight(cluster, reporter, &steps).await?;
     if let Some(question) = question(&plan, &consequences, restart.is_some()) {
         reporter.confirm(&question, cli.global.yes, dry_run)?;
     }

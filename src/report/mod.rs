@@ -134,11 +134,13 @@ impl Reporter {
     }
 
     /// Warnings (stderr); shown even with -q and in JSON mode, since they are about safety.
+    /// A warning is said once: a step that meets the same limit again stays quiet.
     pub fn warn(&mut self, text: &str) {
-        self.stderr_line(&format!("warning: {text}"));
-        if !self.warnings.iter().any(|w| w == text) {
-            self.warnings.push(text.to_string());
+        if self.warnings.iter().any(|w| w == text) {
+            return;
         }
+        self.stderr_line(&format!("warning: {text}"));
+        self.warnings.push(text.to_string());
     }
 
     /// How to listen for Ctrl-C while a prompt asks.

@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use super::{HpaInput, Outcome, changes_text, other_hpa_for, room, with_live_replicas};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
-use crate::cluster::access::{Permission, check_all};
+use crate::commands::preflight::{Step, preflight};
 use crate::commands::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::error::Error;
 use crate::plan::hpa::{expected_effect, plan_hpa_create, room_warning};
@@ -73,16 +73,13 @@ pub(super) async fn create(
         ],
         warnings: plan.warnings.clone(),
     });
-    check_all(
-        cluster,
-        &[Permission::new(
-            "create",
-            "autoscaling",
-            "horizontalpodautoscalers",
-            None,
-        )],
-    )
-    .await?;
+    let creation = Step::Write {
+        verb: "create",
+        group: "autoscaling",
+        resource: "horizontalpodautoscalers",
+        name: None,
+    };
+    preflight(cluster, reporter, &[creation]).await?;
 
     let dry_run = cli.global.dry_run;
     let audit = AuditSpec {

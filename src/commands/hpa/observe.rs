@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use crate::cluster::Cluster;
 use crate::cluster::watch::{Item, Scope, watch};
+use futures::StreamExt;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 
 /// Long enough for a live controller (it syncs at once when the spec changes), short enough
 /// not to stall a command whose change is already made and verified.

@@ -1,6 +1,7 @@
 //! What `resources` and `db resources` differ in: the workload kind. The flow in the parent
 //! module is generic over [`Target`], implemented for Deployment and StatefulSet.
 
+use crate::commands::preflight::WorkloadKind;
 use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
@@ -29,6 +30,8 @@ pub trait Target:
     const API_KIND: &'static str;
     /// Plural resource for the access review: `deployments`.
     const RESOURCE: &'static str;
+    /// The kind, for the permission preflight.
+    const WORKLOAD: WorkloadKind;
     /// The flag that names the workload: `--deployment`.
     const NAME_FLAG: &'static str;
 
@@ -49,6 +52,7 @@ pub trait Target:
 impl Target for Deployment {
     const API_KIND: &'static str = "Deployment";
     const RESOURCE: &'static str = "deployments";
+    const WORKLOAD: WorkloadKind = WorkloadKind::Deployment;
     const NAME_FLAG: &'static str = "--deployment";
 
     fn names(targets: &TargetOpts) -> (&str, &str) {
@@ -86,6 +90,7 @@ impl Target for Deployment {
 impl Target for StatefulSet {
     const API_KIND: &'static str = "StatefulSet";
     const RESOURCE: &'static str = "statefulsets";
+    const WORKLOAD: WorkloadKind = WorkloadKind::StatefulSet;
     const NAME_FLAG: &'static str = "--statefulset";
 
     fn names(targets: &TargetOpts) -> (&str, &str) {

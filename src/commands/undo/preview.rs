@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use super::find::Found;
 use super::write;
 use crate::cli::Cli;
-use crate::cluster::access::Permission;
+use crate::commands::preflight::{Step, WorkloadKind};
 use crate::plan::audit::LastChange;
 use crate::plan::resources::{rollout_disruption, statefulset_disruption};
 use crate::plan::scale::HpaRange;
@@ -147,7 +147,8 @@ pub(super) fn applied_text(plan: &UndoPlan, command: &str) -> String {
     )
 }
 
-pub(super) fn permissions(found: &Found, plan: &UndoPlan) -> Vec<Permission> {
+/// The restore's write, for the permission preflight.
+pub(super) fn write_step<'a>(found: &'a Found, plan: &UndoPlan) -> Step<'a> {
     let (group, resource) = match found.kind {
         ObjectKind::Deployment => ("apps", "deployments"),
         ObjectKind::StatefulSet => ("apps", "statefulsets"),
@@ -159,7 +160,34 @@ pub(super) fn permissions(found: &Found, plan: &UndoPlan) -> Vec<Permission> {
     } else {
         "patch"
     };
-    vec![Permission::new(verb, group, resource, Some(&found.name))]
+    Step::Write {
+        verb,
+        group,
+        resource,
+        name: Some(&found.name),
+    }
+}
+
+/// What the undo follows after its write: the restart after a restored config, or the
+/// rollout a restored replica count or pod template starts.
+pub(super) fn follow_steps<'a>(
+    found: &'a Found,
+    plan: &UndoPlan,
+    restart: bool,
+    deployment: &'a str,
+) -> Vec<Step<'a>> {
+    let follow = |kind, name| vec![Step::Follow { kind, name }, Step::ListPods];
+    let rollout = plan.restarts_pods
+        || plan
+            .changes
+            .iter()
+            .any(|c| c.field == crate::plan::undo::FieldPath::Replicas.text());
+    match found.kind {
+        _ if restart => follow(WorkloadKind::Deployment, deployment),
+        ObjectKind::Deployment if rollout => follow(WorkloadKind::Deployment, &found.name),
+        ObjectKind::StatefulSet if rollout => follow(WorkloadKind::StatefulSet, &found.name),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -290,15 +318,24 @@ mod tests {
                 Default::default(),
             ),
         };
-        let p = permissions(&found, &plan(UndoWrite::Delete, false, vec![]));
+        let deletion = plan(UndoWrite::Delete, false, vec![]);
         assert_eq!(
-            p,
-            vec![Permission::new(
-                "delete",
-                "autoscaling",
-                "horizontalpodautoscalers",
-                Some("orchestrator")
-            )]
+            write_step(&found, &deletion),
+            Step::Write {
+                verb: "delete",
+                group: "autoscaling",
+                resource: "horizontalpodautoscalers",
+                name: Some("orchestrator")
+            }
+        );
+        assert!(follow_steps(&found, &deletion, false, "orchestrator").is_empty());
+        assert_eq!(
+            follow_steps(&found, &deletion, true, "orchestrator")[0],
+            Step::Follow {
+                kind: WorkloadKind::Deployment,
+                name: "orchestrator"
+            },
+            "a restart is followed on the deployment"
         );
     }
 }

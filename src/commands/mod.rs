@@ -86,6 +86,25 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
     }
 }
 
+/// Connects with the command line's connection flags (the cluster layer knows no CLI).
 async fn connect(cli: &Cli) -> Result<Cluster, Error> {
-    cluster::connect(&cli.global).await
+    let g = &cli.global;
+    let options = cluster::ConnectOptions {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+        cluster: g.cluster.clone(),
+        user: g.user.clone(),
+        server: g.server.clone(),
+        token: g.token.clone(),
+        impersonate: g.impersonate.clone(),
+        impersonate_groups: g.impersonate_group.clone(),
+        impersonate_uid: g.impersonate_uid.clone(),
+        request_timeout: g.request_timeout.filter(|t| !t.is_zero()),
+        insecure_skip_tls_verify: g.insecure_skip_tls_verify,
+        certificate_authority: g.certificate_authority.clone(),
+        tls_server_name: g.tls_server_name.clone(),
+        namespace: g.namespace.clone(),
+        verbosity: g.verbosity(),
+    };
+    cluster::connect(&options).await
 }

@@ -4,6 +4,8 @@
 mod harness;
 
 mod cli;
+mod conn_matrix;
+mod conn_support;
 mod connections;
 mod context;
 mod db_resources;

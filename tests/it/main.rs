@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod conn_matrix;
+mod conn_secrets;
 mod conn_support;
 mod connections;
 mod context;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{AuthInfo, Kubeconfig};
 
 use super::credentials::{self, CredentialError};
 use super::outgoing::Outgoing;
@@ -69,51 +69,46 @@ pub async fn connect(options: &ConnectOptions) -> Result<Cluster, Error> {
     let target = apply_overrides(&mut kubeconfig, options)?;
 
     // The bearer credential (and an exec plugin's client certificate) is resolved here, once.
-    let credentials = match &target.user {
-        Some(user) => {
-            let entry = kubeconfig
-                .auth_infos
-                .iter_mut()
-                .find(|u| &u.name == user)
-                .and_then(|u| u.auth_info.as_mut());
-            match entry {
-                Some(auth_info) => {
-                    if let Some(exec) = &mut auth_info.exec
-                        && exec.provide_cluster_info
-                    {
-                        exec.cluster = target.cluster_entry.as_ref().and_then(|c| c.try_into().ok());
-                    }
-                    let (resolved, identity) = credentials::resolve(auth_info)?;
-                    if let Some(identity) = &identity {
-                        let b64 = base64::engine::general_purpose::STANDARD;
-                        auth_info.client_certificate_data = Some(b64.encode(&identity.certificate_pem));
-                        auth_info.client_key_data = Some(b64.encode(&identity.key_pem).into());
-                    }
-                    resolved
-                }
-                None => None,
-            }
-        }
-        None => None,
+    let mut auth_info = match &target.user {
+        Some(user) => kubeconfig
+            .auth_infos
+            .iter()
+            .find(|u| &u.name == user)
+            .and_then(|u| u.auth_info.clone())
+            .unwrap_or_default(),
+        None => AuthInfo::default(),
     };
+    if let Some(exec) = &mut auth_info.exec
+        && exec.provide_cluster_info
+    {
+        exec.cluster = (&target.cluster_entry).try_into().ok();
+    }
+    let (credentials, identity) = credentials::resolve(&mut auth_info)?;
+    if let Some(identity) = &identity {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        auth_info.client_certificate_data = Some(b64.encode(&identity.certificate_pem));
+        auth_info.client_key_data = Some(b64.encode(&identity.key_pem).into());
+    }
 
-    let kube_options = KubeConfigOptions {
-        context: Some(target.context.clone()),
-        cluster: Some(target.cluster.clone()),
-        user: target.user.clone(),
-    };
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
-        .await
-        .map_err(|e| {
-            kubeconfig_error(
-                format!(
-                    "cannot use context \"{}\": {}",
-                    target.context,
-                    redact::text(&e.to_string())
-                ),
-                "check the context's cluster and user entries (`kubectl config view --minify`)",
-            )
-        })?;
+    // The Config is assembled here rather than by kube's loader, which also reads the proxy
+    // environment and refuses NO_PROXY values Go accepts (a trailing comma).
+    let cluster_url: http::Uri = target.server.parse().map_err(|_| {
+        kubeconfig_error(
+            format!(
+                "the server of cluster \"{}\" ({}) is not a URL",
+                target.cluster,
+                redact::url(&target.server)
+            ),
+            "fix the cluster's server in the kubeconfig or pass --server",
+        )
+    })?;
+    let mut config = kube::Config::new(cluster_url);
+    config.default_namespace = target.namespace.clone().unwrap_or_else(|| "default".into());
+    config.accept_invalid_certs = target.cluster_entry.insecure_skip_tls_verify.unwrap_or(false);
+    config.disable_compression = target.cluster_entry.disable_compression.unwrap_or(false);
+    config.root_cert = ca_bundle(&target.cluster_entry, &target.cluster)?;
+    config.tls_server_name = target.cluster_entry.tls_server_name.clone();
+    config.auth_info = auth_info;
     let env = |name: &str| std::env::var(name).ok();
     config.proxy_url =
         proxy::choose(&config.cluster_url, target.proxy_url.as_deref(), &env).map_err(|message| {
@@ -155,7 +150,10 @@ pub async fn connect(options: &ConnectOptions) -> Result<Cluster, Error> {
 struct Target {
     context: String,
     cluster: String,
-    cluster_entry: Option<kube::config::Cluster>,
+    /// The cluster entry after the flags (its proxy-url taken out).
+    cluster_entry: kube::config::Cluster,
+    /// The context's namespace (kube's default namespace).
+    namespace: Option<String>,
     server: String,
     user: Option<String>,
     /// The cluster entry's `proxy-url`.
@@ -246,7 +244,7 @@ fn apply_overrides(kubeconfig: &mut Kubeconfig, options: &ConnectOptions) -> Res
         )
     })?;
     let proxy_url = cluster.proxy_url.take();
-    let cluster_entry = Some(cluster.clone());
+    let cluster_entry = cluster.clone();
 
     if let Some(user) = &user_name {
         let Some(user_named) = kubeconfig.auth_infos.iter_mut().find(|u| &u.name == user) else {
@@ -286,8 +284,42 @@ fn apply_overrides(kubeconfig: &mut Kubeconfig, options: &ConnectOptions) -> Res
         context: context_name,
         cluster: cluster_name,
         cluster_entry,
+        namespace: context.namespace.clone(),
         server,
         user: user_name,
         proxy_url,
     })
+}
+
+/// The cluster's CA certificates (DER), from certificate-authority-data or the file, as kube's
+/// loader reads them; `None` when the cluster names no CA (the system roots apply).
+fn ca_bundle(cluster: &kube::config::Cluster, name: &str) -> Result<Option<Vec<Vec<u8>>>, Error> {
+    let fail = |what: String| {
+        kubeconfig_error(
+            format!("cannot load the certificate authority of cluster \"{name}\": {what}"),
+            "fix certificate-authority(-data) in the kubeconfig's cluster or pass --certificate-authority",
+        )
+    };
+    let pem_bytes = match (
+        &cluster.certificate_authority_data,
+        &cluster.certificate_authority,
+    ) {
+        (Some(data), _) if !data.trim().is_empty() => base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|_| fail("certificate-authority-data is not base64".into()))?,
+        (_, Some(path)) if !path.is_empty() => {
+            std::fs::read(path).map_err(|e| fail(format!("{path}: {e}")))?
+        }
+        _ => return Ok(None),
+    };
+    let certs: Vec<Vec<u8>> = pem::parse_many(&pem_bytes)
+        .map_err(|_| fail("not PEM".into()))?
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(pem::Pem::into_contents)
+        .collect();
+    if certs.is_empty() {
+        return Err(fail("no CERTIFICATE in it".into()));
+    }
+    Ok(Some(certs))
 }

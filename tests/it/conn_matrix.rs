@@ -557,6 +557,22 @@ fn conn_kubeconfig_matrix_plugin_and_kubectl_agree() {
         .via_proxy(true),
     );
 
+    // Go accepts empty NO_PROXY entries (kube's own parser refuses them).
+    cases.push(
+        case("NO_PROXY with a trailing comma", &named, true, "")
+            .env(&[("HTTPS_PROXY", &via), ("NO_PROXY", "localhost,127.0.0.1,")])
+            .via_proxy(true),
+    );
+    cases.push(
+        case(
+            "NO_PROXY with empty entries, loopback server",
+            &kc("env-loop2.yaml", &good, &token),
+            true,
+            "",
+        )
+        .env(&[("HTTPS_PROXY", &dead_proxy), ("NO_PROXY", ",,example.com,")]),
+    );
+
     // Impersonation and a malformed kubeconfig.
     cases.push(case("--as", &kc("as.yaml", &good, &token), true, "").args(&[
         "--as",

@@ -557,6 +557,18 @@ fn conn_kubeconfig_matrix_plugin_and_kubectl_agree() {
         .via_proxy(true),
     );
 
+    let socks = ConnectProxy::start_socks5(a.port);
+    let before = socks.tunnels();
+    cases.push(case(
+        "proxy-url socks5",
+        &kc(
+            "socks.yaml",
+            &format!("{good}\nproxy-url: {}", socks.socks5_url()),
+            &token,
+        ),
+        true,
+        "",
+    ));
     // Go accepts empty NO_PROXY entries (kube's own parser refuses them).
     cases.push(
         case("NO_PROXY with a trailing comma", &named, true, "")
@@ -674,5 +686,10 @@ fn conn_kubeconfig_matrix_plugin_and_kubectl_agree() {
         failures.len(),
         cases.len(),
         failures.join("\n")
+    );
+    assert!(
+        socks.tunnels() >= before + 2,
+        "both tools went through the SOCKS5 proxy ({} tunnels)",
+        socks.tunnels() - before
     );
 }

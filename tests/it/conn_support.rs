@@ -93,8 +93,8 @@ pub fn runs(counter: &Path) -> usize {
     std::fs::read_to_string(counter).map_or(0, |t| t.lines().count())
 }
 
-/// A CONNECT proxy on 127.0.0.1 that sends every tunnel to `target` (whatever host the client
-/// asked for) and counts the tunnels.
+/// A proxy on 127.0.0.1 (HTTP CONNECT, or SOCKS5 without auth) that sends every tunnel to
+/// `target` (whatever host the client asked for) and counts the tunnels.
 pub struct ConnectProxy {
     pub port: u16,
     tunnels: Arc<AtomicUsize>,
@@ -102,6 +102,14 @@ pub struct ConnectProxy {
 
 impl ConnectProxy {
     pub fn start(target_port: u16) -> ConnectProxy {
+        Self::start_kind(target_port, false)
+    }
+
+    pub fn start_socks5(target_port: u16) -> ConnectProxy {
+        Self::start_kind(target_port, true)
+    }
+
+    fn start_kind(target_port: u16, socks5: bool) -> ConnectProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let tunnels = Arc::new(AtomicUsize::new(0));
@@ -110,7 +118,11 @@ impl ConnectProxy {
             for stream in listener.incoming() {
                 let Ok(client) = stream else { continue };
                 let counter = counter.clone();
-                std::thread::spawn(move || tunnel(client, target_port, &counter));
+                if socks5 {
+                    std::thread::spawn(move || socks5_tunnel(client, target_port, &counter));
+                } else {
+                    std::thread::spawn(move || tunnel(client, target_port, &counter));
+                }
             }
         });
         ConnectProxy { port, tunnels }
@@ -122,6 +134,10 @@ impl ConnectProxy {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn socks5_url(&self) -> String {
+        format!("socks5://127.0.0.1:{}", self.port)
     }
 }
 
@@ -149,6 +165,52 @@ fn tunnel(mut client: TcpStream, target_port: u16, counter: &AtomicUsize) {
     {
         return;
     }
+    pipe(client, server);
+}
+
+/// SOCKS5 (RFC 1928), no authentication, CONNECT only.
+fn socks5_tunnel(mut client: TcpStream, target_port: u16, counter: &AtomicUsize) {
+    let mut head = [0u8; 2];
+    if client.read_exact(&mut head).is_err() || head[0] != 5 {
+        return;
+    }
+    let mut methods = vec![0u8; usize::from(head[1])];
+    if client.read_exact(&mut methods).is_err() || client.write_all(&[5, 0]).is_err() {
+        return;
+    }
+    let mut request = [0u8; 4];
+    if client.read_exact(&mut request).is_err() || request[1] != 1 {
+        return;
+    }
+    let address_len = match request[3] {
+        1 => 4,
+        4 => 16,
+        3 => {
+            let mut len = [0u8; 1];
+            if client.read_exact(&mut len).is_err() {
+                return;
+            }
+            usize::from(len[0])
+        }
+        _ => return,
+    };
+    let mut rest = vec![0u8; address_len + 2];
+    if client.read_exact(&mut rest).is_err() {
+        return;
+    }
+    let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+        let _ = client.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]);
+        return;
+    };
+    counter.fetch_add(1, Ordering::SeqCst);
+    if client.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]).is_err() {
+        return;
+    }
+    pipe(client, server);
+}
+
+/// Copies both ways until each side closes.
+fn pipe(client: TcpStream, server: TcpStream) {
     let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let up = std::thread::spawn(move || {
         let _ = std::io::copy(&mut c2, &mut s2);

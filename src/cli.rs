@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const GLOBAL: &str = "Global options";
 const TARGETS: &str = "Target objects";
+const CONNECTION: &str = "Connection options (as kubectl)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +51,7 @@ pub struct GlobalOpts {
         long,
         global = true,
         env = "ORCHSCALE_NAMESPACE", hide_env_values = true,
+        value_parser = crate::cluster::names::dns1123_label,
         default_value = "llm-orchestrator",
         value_name = "NS",
         help_heading = GLOBAL
@@ -72,47 +74,163 @@ pub struct GlobalOpts {
     #[arg(long, global = true, default_value = "10m", value_parser = parse_duration, value_name = "DURATION", help_heading = GLOBAL)]
     pub timeout: Duration,
 
-    /// More output on stderr
-    #[arg(short = 'v', long, global = true, conflicts_with = "quiet", help_heading = GLOBAL)]
+    /// More output on stderr (-v, -vv); -v=N as kubectl's levels: 6 request lines, 7+ request
+    /// headers (credentials redacted)
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count, conflicts_with = "quiet", help_heading = GLOBAL)]
+    pub verbose_count: u8,
+
+    /// kubectl's log level (-v=N, -v N, --v=N are read as this)
+    #[arg(
+        long = "v",
+        global = true,
+        value_name = "N",
+        hide = true,
+        conflicts_with = "quiet"
+    )]
+    pub log_level: Option<u8>,
+
+    /// Whether -v in any form was given (filled in by [`parse_from`]).
+    #[arg(skip)]
     pub verbose: bool,
 
     /// Less output on stderr (no progress, no info lines)
     #[arg(short = 'q', long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
+
+    /// Username to impersonate for the operation (Impersonate-User)
+    #[arg(long = "as", global = true, value_name = "USER", help_heading = CONNECTION)]
+    pub impersonate: Option<String>,
+
+    /// Group to impersonate (repeatable)
+    #[arg(long = "as-group", global = true, value_name = "GROUP", help_heading = CONNECTION)]
+    pub impersonate_group: Vec<String>,
+
+    /// UID to impersonate
+    #[arg(long = "as-uid", global = true, value_name = "UID", help_heading = CONNECTION)]
+    pub impersonate_uid: Option<String>,
+
+    /// Longest wait for one API request's answer, watches excepted (1s, 2m; 0: no limit)
+    #[arg(long, global = true, value_parser = parse_request_timeout, value_name = "DURATION", help_heading = CONNECTION)]
+    pub request_timeout: Option<Duration>,
+
+    /// Address of the Kubernetes API server, instead of the kubeconfig cluster's
+    #[arg(short = 's', long, global = true, value_name = "URL", help_heading = CONNECTION)]
+    pub server: Option<String>,
+
+    /// Bearer token for authentication to the API server
+    #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true, help_heading = CONNECTION)]
+    pub token: Option<String>,
+
+    /// The kubeconfig user to use
+    #[arg(long, global = true, value_name = "NAME", help_heading = CONNECTION)]
+    pub user: Option<String>,
+
+    /// The kubeconfig cluster to use
+    #[arg(long, global = true, value_name = "NAME", help_heading = CONNECTION)]
+    pub cluster: Option<String>,
+
+    /// Path to a CA certificate file for the API server
+    #[arg(long, global = true, value_name = "PATH", help_heading = CONNECTION)]
+    pub certificate_authority: Option<std::path::PathBuf>,
+
+    /// Do not verify the API server's certificate (insecure)
+    #[arg(long, global = true, help_heading = CONNECTION)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// Server name to verify the API server's certificate against (and send as SNI)
+    #[arg(long, global = true, value_name = "NAME", help_heading = CONNECTION)]
+    pub tls_server_name: Option<String>,
+}
+
+impl GlobalOpts {
+    /// kubectl's `-v` level: `-v=N`, else the count of `-v` (`-vv` is 2).
+    pub fn verbosity(&self) -> u8 {
+        self.log_level.unwrap_or(0).max(self.verbose_count)
+    }
+}
+
+/// Parses the command line, first rewriting kubectl's `-v=N` and `-v N` (N digits) to `--v=N`,
+/// which clap's short flags cannot take, and fills in [`GlobalOpts::verbose`].
+///
+/// # Errors
+/// clap's usage errors.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString>,
+{
+    let raw: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let mut rewritten = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let arg = raw[i].to_string_lossy().into_owned();
+        let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+        if let Some(level) = arg.strip_prefix("-v=").filter(|l| digits(l)) {
+            rewritten.push(format!("--v={level}").into());
+        } else if arg == "-v" && raw.get(i + 1).is_some_and(|n| digits(&n.to_string_lossy())) {
+            rewritten.push(format!("--v={}", raw[i + 1].to_string_lossy()).into());
+            i += 1;
+        } else {
+            rewritten.push(raw[i].clone());
+        }
+        i += 1;
+    }
+    let mut cli = Cli::try_parse_from(rewritten)?;
+    cli.global.verbose = cli.global.verbosity() > 0;
+    Ok(cli)
+}
+
+/// `--request-timeout` as kubectl reads it: a duration (`30s`, `1m`) or whole seconds; `0` is
+/// no limit.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_request_timeout(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.chars().all(|c| c.is_ascii_digit()) && !text.is_empty() {
+        return text
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("invalid request timeout \"{text}\""));
+    }
+    if text == "0s" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text)
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct TargetOpts {
     /// Deployment of the orchestrator
-    #[arg(long, global = true, env = "ORCHSCALE_DEPLOYMENT", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_DEPLOYMENT", hide_env_values = true, value_parser = crate::cluster::names::dns1123_subdomain, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
     pub deployment: String,
 
     /// Container of the orchestrator in the deployment
-    #[arg(long, global = true, env = "ORCHSCALE_CONTAINER", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_CONTAINER", hide_env_values = true, value_parser = crate::cluster::names::dns1123_label, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
     pub container: String,
 
     /// HorizontalPodAutoscaler of the deployment
-    #[arg(long, global = true, env = "ORCHSCALE_HPA", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_HPA", hide_env_values = true, value_parser = crate::cluster::names::dns1123_subdomain, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
     pub hpa: String,
 
     /// StatefulSet of the database
-    #[arg(long, global = true, env = "ORCHSCALE_STATEFULSET", hide_env_values = true, default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_STATEFULSET", hide_env_values = true, value_parser = crate::cluster::names::dns1123_subdomain, default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
     pub statefulset: String,
 
     /// Container of the database in the statefulset
-    #[arg(long, global = true, env = "ORCHSCALE_DB_CONTAINER", hide_env_values = true, default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_DB_CONTAINER", hide_env_values = true, value_parser = crate::cluster::names::dns1123_label, default_value = "postgres", value_name = "NAME", help_heading = TARGETS)]
     pub db_container: String,
 
     /// ConfigMap holding the orchestrator's configuration
-    #[arg(long, global = true, env = "ORCHSCALE_CONFIGMAP", hide_env_values = true, default_value = "orchestrator-config", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_CONFIGMAP", hide_env_values = true, value_parser = crate::cluster::names::dns1123_subdomain, default_value = "orchestrator-config", value_name = "NAME", help_heading = TARGETS)]
     pub configmap: String,
 
     /// Key of the configuration file in the configmap
-    #[arg(long, global = true, env = "ORCHSCALE_CONFIG_KEY", hide_env_values = true, default_value = "config.yaml", value_name = "KEY", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_CONFIG_KEY", hide_env_values = true, value_parser = crate::cluster::names::config_map_key, default_value = "config.yaml", value_name = "KEY", help_heading = TARGETS)]
     pub config_key: String,
 
     /// Service of the orchestrator (health endpoint)
-    #[arg(long, global = true, env = "ORCHSCALE_SERVICE", hide_env_values = true, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
+    #[arg(long, global = true, env = "ORCHSCALE_SERVICE", hide_env_values = true, value_parser = crate::cluster::names::dns1123_subdomain, default_value = "orchestrator", value_name = "NAME", help_heading = TARGETS)]
     pub service: String,
 }
 
@@ -485,5 +603,77 @@ mod tests {
     fn db_subcommands_have_their_names() {
         let cli = Cli::try_parse_from(["kubectl-orchscale", "db", "connections", "50"]).unwrap();
         assert_eq!(cli.command.name(), "db connections");
+    }
+
+    #[test]
+    fn kubectl_verbosity_forms_are_accepted() {
+        let level = |args: &[&str]| {
+            let mut all = vec!["kubectl-orchscale"];
+            all.extend_from_slice(args);
+            parse_from(all).map(|c| (c.global.verbosity(), c.global.verbose))
+        };
+        assert_eq!(level(&["status"]).unwrap(), (0, false));
+        assert_eq!(level(&["-v", "status"]).unwrap(), (1, true));
+        assert_eq!(level(&["status", "-vv"]).unwrap(), (2, true));
+        assert_eq!(level(&["status", "--verbose"]).unwrap(), (1, true));
+        assert_eq!(level(&["-v=6", "status"]).unwrap(), (6, true));
+        assert_eq!(level(&["status", "-v", "6"]).unwrap(), (6, true));
+        assert_eq!(level(&["status", "--v=8"]).unwrap(), (8, true));
+        assert_eq!(level(&["status", "--v", "7"]).unwrap(), (7, true));
+        assert!(level(&["status", "-v=6", "-q"]).is_err());
+    }
+
+    #[test]
+    fn connection_flags_parse_as_kubectl() {
+        let cli = parse_from([
+            "kubectl-orchscale",
+            "status",
+            "--as",
+            "jane",
+            "--as-group",
+            "a",
+            "--as-group",
+            "b",
+            "--as-uid",
+            "42",
+            "--request-timeout",
+            "5",
+            "--server",
+            "https://x:6443",
+            "--token",
+            "t",
+            "--user",
+            "u",
+            "--cluster",
+            "c",
+            "--certificate-authority",
+            "/ca.pem",
+            "--insecure-skip-tls-verify",
+            "--tls-server-name",
+            "api",
+        ])
+        .unwrap();
+        let g = &cli.global;
+        assert_eq!(g.impersonate.as_deref(), Some("jane"));
+        assert_eq!(g.impersonate_group, ["a", "b"]);
+        assert_eq!(g.request_timeout, Some(Duration::from_secs(5)));
+        assert!(g.insecure_skip_tls_verify);
+        assert_eq!(parse_request_timeout("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_request_timeout("2m"), Ok(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn object_names_are_validated_before_anything_else() {
+        for args in [
+            ["status", "--deployment", "orchestrator?dryRun=All"],
+            ["status", "-n", "Bad_NS"],
+            ["status", "--container", "a.b"],
+            ["status", "--configmap", "../secrets"],
+        ] {
+            let mut all = vec!["kubectl-orchscale"];
+            all.extend_from_slice(&args);
+            let err = parse_from(all).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
     }
 }

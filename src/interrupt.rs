@@ -1,4 +1,5 @@
-//! Ctrl-C (SIGINT). The handler is installed once at start, so the signal's default action
+//! Ctrl-C (SIGINT) and SIGTERM, which is handled the same way (a CI job cancelled, a pod
+//! stopped) but ends with exit 143 (128 + 15) as a process killed by it would. The handler is installed once at start, so the signal's default action
 //! never kills the process between two steps. During a wait that listens for it (a rollout,
 //! an HPA watch) a Ctrl-C becomes that wait's outcome: what was applied and exit 130, or the
 //! end of a watch. Anywhere else the process ends at once with exit 130, as it would without
@@ -10,6 +11,17 @@ use std::sync::{Mutex, OnceLock};
 use tokio::sync::watch;
 
 use crate::error::EXIT_INTERRUPTED;
+
+/// Exit code after SIGTERM (128 + 15).
+pub const EXIT_TERMINATED: i32 = 143;
+
+/// Whether the interrupt was a SIGTERM (exit 143) rather than a Ctrl-C (exit 130).
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a SIGTERM arrived; the process then exits 143 instead of 130.
+pub fn terminated() -> bool {
+    TERMINATED.load(Ordering::SeqCst)
+}
 
 /// How many waits listen now.
 static LISTENERS: AtomicUsize = AtomicUsize::new(0);
@@ -50,6 +62,17 @@ pub fn install(json: bool) {
             }
             Err(error) => tracing::debug!(%error, "no SIGINT handler: Ctrl-C keeps its default action"),
         }
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                tokio::spawn(async move {
+                    while sigterm.recv().await.is_some() {
+                        TERMINATED.store(true, Ordering::SeqCst);
+                        on_interrupt();
+                    }
+                });
+            }
+            Err(error) => tracing::debug!(%error, "no SIGTERM handler: it keeps its default action"),
+        }
     }
     #[cfg(not(unix))]
     tokio::spawn(async {
@@ -65,11 +88,20 @@ fn on_interrupt() {
     } else {
         // Between steps: stop now, as the default action would, but with the SPEC's code.
         let (message, hint) = between_steps(&WRITTEN.lock().unwrap_or_else(|p| p.into_inner()));
+        let message = if terminated() {
+            message.replace("interrupted (Ctrl-C)", "terminated (SIGTERM)")
+        } else {
+            message
+        };
         eprintln!("\nerror: {message}\nhint: {hint}");
         if JSON.load(Ordering::SeqCst) {
             println!("{}", crate::report::json::error_document(&message, &hint));
         }
-        std::process::exit(EXIT_INTERRUPTED);
+        std::process::exit(if terminated() {
+            EXIT_TERMINATED
+        } else {
+            EXIT_INTERRUPTED
+        });
     }
 }
 

@@ -50,7 +50,11 @@ pub fn run(cli: Cli) -> i32 {
         }
         Err(err) => {
             report_error(&err, reporter.is_json(), document);
-            err.exit_code()
+            match err.exit_code() {
+                // A wait ended by SIGTERM rather than Ctrl-C: the code a SIGTERM'd process has.
+                error::EXIT_INTERRUPTED if interrupt::terminated() => interrupt::EXIT_TERMINATED,
+                code => code,
+            }
         }
     }
 }

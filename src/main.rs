@@ -1,10 +1,10 @@
 //! The `kubectl-orchscale` binary: parse, set up logging on stderr, run, exit with the code.
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let cli = match kubectl_orchscale::cli::Cli::try_parse() {
+    restore_sigpipe();
+    let cli = match kubectl_orchscale::cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => kubectl_orchscale::usage_error(e),
     };
@@ -13,6 +13,7 @@ fn main() {
     // Errors are reported by the tool itself (one line + hint), so library logs stay off unless
     // -v asks for detail. kube/hyper stay at warn even then: their debug output would show
     // request URLs and headers.
+    // kubectl's request log (-v=6 and up) is printed by the cluster layer itself, redacted.
     let default = if cli.global.verbose {
         "warn,kubectl_orchscale=debug"
     } else {
@@ -26,4 +27,15 @@ fn main() {
         .without_time()
         .init();
     std::process::exit(kubectl_orchscale::run(cli));
+}
+
+/// Rust ignores SIGPIPE, so a write to a closed stdout (`-o json | head -c 100`) fails and
+/// `println!` panics. With the default action back, the process ends quietly there, as kubectl
+/// and every Unix filter do. Sockets are unaffected: Rust sends with MSG_NOSIGNAL.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

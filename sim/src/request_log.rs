@@ -14,6 +14,8 @@ pub struct LoggedRequest {
     /// The request body (lossy UTF-8 for protobuf bodies).
     pub body: String,
     pub status: u16,
+    /// The `Impersonate-User` header, so tests see `--as` reach the server.
+    pub impersonate_user: Option<String>,
 }
 
 impl LoggedRequest {
@@ -68,6 +70,7 @@ mod tests {
 
     fn request(method: &str, path: &str, query: &str) -> LoggedRequest {
         LoggedRequest {
+            impersonate_user: None,
             method: method.into(),
             path: path.into(),
             query: query.into(),

@@ -5,21 +5,24 @@
 
 pub mod access;
 pub mod api;
+pub mod connect;
+pub mod credentials;
 pub mod metrics;
+pub mod names;
 pub mod objects;
+pub mod outgoing;
+pub mod proxy;
+pub mod redact;
 pub mod retry;
 pub(crate) mod watch;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{Kubeconfig, KubeconfigError};
 
-use crate::cli::GlobalOpts;
+pub use connect::{ConnectOptions, connect};
+
 use crate::error::Error;
-
-/// How long connecting to the API server may take before we call it unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connected cluster: the client plus what the banner and the audit trail show.
 #[derive(Clone)]
@@ -107,10 +110,21 @@ fn read_file(path: &Path) -> Result<Kubeconfig, Error> {
             hint: "pass --kubeconfig PATH or set $KUBECONFIG".into(),
         });
     }
-    // The parse error of kube names the YAML position only, never the file's content.
-    Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig {
-        message: format!("cannot read kubeconfig {}: {e}", path.display()),
-        hint: "check the file with `kubectl config view --kubeconfig <file>`".into(),
+    // kube's parse error quotes the lines around the error (a token among them): only the
+    // file, line and column are shown.
+    Kubeconfig::read_from(path).map_err(|e| {
+        let detail = match &e {
+            KubeconfigError::Parse(parse) => match parse.location() {
+                Some(at) => format!("invalid YAML at line {}, column {}", at.line(), at.column()),
+                None => "invalid YAML".to_string(),
+            },
+            KubeconfigError::ReadConfig(io, _) => io.to_string(),
+            other => redact::text(&other.to_string()),
+        };
+        Error::Kubeconfig {
+            message: format!("cannot read kubeconfig {}: {detail}", path.display()),
+            hint: "check the file with `kubectl config view --kubeconfig <file>`".into(),
+        }
     })
 }
 
@@ -158,45 +172,6 @@ pub fn select_context(kubeconfig: &Kubeconfig, wanted: Option<&str>) -> Result<C
         cluster: cluster_name,
         server,
         user,
-    })
-}
-
-/// Builds the client for the chosen context of the kubeconfig.
-///
-/// Nothing is sent yet: an unreachable server shows up on the first request, mapped to
-/// [`Error::Unreachable`] by `api::map_error`.
-///
-/// # Errors
-/// Kubeconfig and context errors (see [`select_context`]); auth plugins that fail to load.
-pub async fn connect(global: &GlobalOpts) -> Result<Cluster, Error> {
-    let env_value = std::env::var_os("KUBECONFIG");
-    let kubeconfig = load_kubeconfig(global.kubeconfig.as_deref(), env_value.as_deref())?;
-    let choice = select_context(&kubeconfig, global.context.as_deref())?;
-    let options = KubeConfigOptions {
-        context: Some(choice.context.clone()),
-        cluster: None,
-        user: None,
-    };
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .map_err(|e| Error::Kubeconfig {
-            message: format!("cannot use context \"{}\": {e}", choice.context),
-            hint: "check the context's cluster and user entries (`kubectl config view --minify`)".into(),
-        })?;
-    config.connect_timeout = Some(CONNECT_TIMEOUT);
-    // Our own retry layer replaces kube's, whose budget (15 attempts, up to 1000 s) is far too
-    // long for a CLI.
-    config.default_retry = false;
-    let client = retry::build_client(config).map_err(|e| Error::Kubeconfig {
-        message: format!("cannot build a client for context \"{}\": {e}", choice.context),
-        hint: "check the context's certificates and auth settings".into(),
-    })?;
-    Ok(Cluster {
-        client,
-        context: choice.context,
-        server: choice.server,
-        namespace: global.namespace.clone(),
-        user: choice.user,
     })
 }
 

@@ -147,15 +147,20 @@ impl<B> Policy<Request<Body>, Response<B>, BoxError> for TransientRetry {
     }
 }
 
-/// Builds the kube client with the retry layer around kube's default stack.
+/// Builds the kube client: kube's default stack, then `outgoing` (credentials, request
+/// timeout, `-v` log) on each attempt, and the retry layer around them.
 ///
 /// # Errors
 /// kube's own errors building the TLS/auth stack.
-pub fn build_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
+pub fn build_client(
+    config: kube::Config,
+    outgoing: super::outgoing::Outgoing,
+) -> Result<kube::Client, kube::Error> {
     let builder = ClientBuilder::try_from(config)?;
     // kube's boxed service is not Clone; the buffer makes it so, which tower's retry needs.
     Ok(builder
         .with_layer(&BufferLayer::new(64))
+        .with_layer(&outgoing)
         .with_layer(&RetryLayer::new(TransientRetry::new(Budget::default())))
         .build())
 }

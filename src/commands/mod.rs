@@ -90,8 +90,28 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
     }
 }
 
+/// Connects with the command line's connection flags (the cluster layer knows no CLI) and
+/// tells the reporter where the command works.
 async fn connect(cli: &Cli, reporter: &mut Reporter) -> Result<Cluster, Error> {
-    let cluster = cluster::connect(&cli.global).await?;
+    let g = &cli.global;
+    let options = cluster::ConnectOptions {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+        cluster: g.cluster.clone(),
+        user: g.user.clone(),
+        server: g.server.clone(),
+        token: g.token.clone(),
+        impersonate: g.impersonate.clone(),
+        impersonate_groups: g.impersonate_group.clone(),
+        impersonate_uid: g.impersonate_uid.clone(),
+        request_timeout: g.request_timeout.filter(|t| !t.is_zero()),
+        insecure_skip_tls_verify: g.insecure_skip_tls_verify,
+        certificate_authority: g.certificate_authority.clone(),
+        tls_server_name: g.tls_server_name.clone(),
+        namespace: g.namespace.clone(),
+        verbosity: g.verbosity(),
+    };
+    let cluster = cluster::connect(&options).await?;
     reporter.set_target(Target {
         context: cluster.context.clone(),
         server: cluster.server.clone(),

@@ -23,7 +23,13 @@ pub(crate) async fn connect(kubeconfig: &std::path::Path) -> (Cluster, Reporter)
     ])
     .unwrap();
     (
-        cluster::connect(&cli.global).await.unwrap(),
+        cluster::connect(&cluster::ConnectOptions {
+            kubeconfig: Some(kubeconfig.to_path_buf()),
+            namespace: cli.global.namespace.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap(),
         Reporter::new(&cli.global),
     )
 }

@@ -14,7 +14,7 @@ fn kubectl() -> Option<std::path::PathBuf> {
 #[test]
 fn kubectl_orchscale_scale_works_through_kubectl() {
     let Some(kubectl) = kubectl() else {
-        println!("SKIP: kubectl not found on PATH");
+        crate::harness::skip_or_fail("kubectl not found on PATH");
         return;
     };
     let sim = sim();

@@ -4,6 +4,9 @@
 mod harness;
 
 mod cli;
+mod conn_matrix;
+mod conn_secrets;
+mod conn_support;
 mod connections;
 mod context;
 mod db_resources;

@@ -86,7 +86,7 @@ fn the_token_never_appears_even_verbose() {
 #[test]
 fn a_terminal_gets_a_progress_bar() {
     if Command::new("script").arg("--version").output().is_err() {
-        println!("SKIP: script(1) not found to emulate a terminal");
+        crate::harness::skip_or_fail("script(1) not found to emulate a terminal");
         return;
     }
     let sim = sim();

@@ -13,7 +13,7 @@ use crate::harness::{object, sim, wait_ready};
 fn can_emulate_a_terminal() -> bool {
     let found = Command::new("script").arg("--version").output().is_ok();
     if !found {
-        println!("SKIP: script(1) not found to emulate a terminal");
+        crate::harness::skip_or_fail("script(1) not found to emulate a terminal");
     }
     found
 }

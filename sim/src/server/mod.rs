@@ -208,6 +208,11 @@ fn injected_reset(app: &App, request: &Request<hyper::body::Incoming>) -> bool {
         content_type: None,
         body: String::new(),
         status: 0,
+        impersonate_user: request
+            .headers()
+            .get("impersonate-user")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     });
     true
 }
@@ -276,6 +281,11 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         content_type: (!content_type.is_empty()).then_some(content_type),
         body: String::from_utf8_lossy(&body).into_owned(),
         status: response.status().as_u16(),
+        impersonate_user: parts
+            .headers
+            .get("impersonate-user")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     });
     response
 }

@@ -1,5 +1,6 @@
 //! Fidelity: real kubectl against the sim, through the Sim's kubeconfig. Each test prints
-//! `SKIP: kubectl not found on PATH` and returns when kubectl is not installed.
+//! `SKIP: kubectl not found on PATH` and returns when kubectl is not installed (under
+//! `CI=true` it fails instead).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -21,7 +22,7 @@ fn kubectl_path() -> Option<PathBuf> {
 /// Runs kubectl against the sim; `None` (after printing SKIP) when kubectl is missing.
 fn kubectl(sim: &Sim, args: &[&str]) -> Option<Output> {
     let Some(binary) = kubectl_path() else {
-        eprintln!("SKIP: kubectl not found on PATH");
+        crate::common::skip_or_fail("kubectl not found on PATH");
         return None;
     };
     let output = Command::new(binary)

@@ -39,16 +39,10 @@ pub fn check_url(url: &str) -> Result<http::Uri, Error> {
     Ok(uri)
 }
 
-/// The URL as it may be printed: a `user:password@` part is replaced by `***@`, since
-/// secrets never appear in the output.
+/// The URL as it may be printed: userinfo, query values and fragment masked (a password may
+/// hold `/`, `?` or `#`; a query may carry a token), since secrets never appear in the output.
 pub fn display_url(url: &str) -> String {
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[authority_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_len].rfind('@') {
-        Some(at) => format!("{}***{}", &url[..authority_start], &rest[at..]),
-        None => url.to_string(),
-    }
+    crate::cluster::redact::url(url)
 }
 
 /// GETs `url` and returns its status code and reason phrase; `Err` says why there was no

@@ -237,7 +237,8 @@ fn changes_text(changes: &[Change]) -> String {
     changes
         .iter()
         .map(|c| {
-            let field = c.field.strip_prefix("spec.").unwrap_or(&c.field);
+            let text = c.field.text();
+            let field = text.strip_prefix("spec.").unwrap_or(&text);
             format!(
                 "{field} {} -> {}",
                 c.before.as_deref().unwrap_or("(unset)"),

@@ -17,9 +17,9 @@ use crate::cluster::Cluster;
 use crate::cluster::metrics::PodUsage;
 use crate::error::Error;
 use crate::health;
-use crate::plan::Change;
 use crate::plan::audit::now_rfc3339;
 use crate::plan::connections::{RESTARTED_AT, restart_patch};
+use crate::plan::{Change, FieldPath};
 use crate::quantity::{Quantity, format_cpu, format_memory};
 use crate::report::preview::gitops_warning;
 
@@ -56,7 +56,7 @@ pub fn managed_warning(object: &str, meta: &ObjectMeta) -> Option<String> {
 pub fn previous_values(changes: &[Change]) -> BTreeMap<String, Value> {
     changes
         .iter()
-        .map(|c| (c.field.clone(), record_value(c.before.as_deref())))
+        .map(|c| (c.field.text(), record_value(c.before.as_deref())))
         .collect()
 }
 
@@ -64,7 +64,7 @@ pub fn previous_values(changes: &[Change]) -> BTreeMap<String, Value> {
 pub fn written_values(changes: &[Change]) -> BTreeMap<String, Value> {
     changes
         .iter()
-        .map(|c| (c.field.clone(), record_value(c.after.as_deref())))
+        .map(|c| (c.field.text(), record_value(c.after.as_deref())))
         .collect()
 }
 
@@ -135,7 +135,7 @@ pub async fn restart(cluster: &Cluster, deployment: &Deployment, dry_run: bool) 
         .await?;
     Ok(Change::new(
         format!("deployment/{name}"),
-        format!("spec.template.metadata.annotations[{RESTARTED_AT:?}]"),
+        FieldPath::RestartedAt,
         before,
         Some(now),
     ))
@@ -267,20 +267,37 @@ mod tests {
             Change::new("d/x", "spec.replicas", Some("3".into()), Some("5".into())),
             Change::new(
                 "d/x",
-                "resources.requests.cpu",
+                "spec.template.spec.containers[x].resources.requests.cpu",
                 Some("500m".into()),
                 Some("1".into()),
             ),
-            Change::new("d/x", "resources.limits.gpu", None, Some("1".into())),
+            Change::new(
+                "d/x",
+                "spec.template.spec.containers[x].resources.limits.nvidia.com/gpu",
+                None,
+                Some("1".into()),
+            ),
         ];
         let prev = previous_values(&changes);
         assert_eq!(prev["spec.replicas"], json!(3));
-        assert_eq!(prev["resources.requests.cpu"], json!("500m"));
-        assert_eq!(prev["resources.limits.gpu"], Value::Null);
+        assert_eq!(
+            prev["spec.template.spec.containers[x].resources.requests.cpu"],
+            json!("500m")
+        );
+        assert_eq!(
+            prev["spec.template.spec.containers[x].resources.limits.nvidia.com/gpu"],
+            Value::Null
+        );
         let written = written_values(&changes);
         assert_eq!(written["spec.replicas"], json!(5));
-        assert_eq!(written["resources.requests.cpu"], json!(1));
-        assert_eq!(written["resources.limits.gpu"], json!(1));
+        assert_eq!(
+            written["spec.template.spec.containers[x].resources.requests.cpu"],
+            json!(1)
+        );
+        assert_eq!(
+            written["spec.template.spec.containers[x].resources.limits.nvidia.com/gpu"],
+            json!(1)
+        );
     }
 
     #[test]

@@ -21,9 +21,7 @@ use crate::error::Error;
 use crate::follow::{FollowSpec, follow};
 use crate::plan::Change;
 use crate::plan::scale::HpaRange;
-use crate::plan::undo::{
-    FieldPath, ObjectKind, UndoPlan, UndoWrite, config_restart_needed, parse_field, plan_undo,
-};
+use crate::plan::undo::{FieldPath, ObjectKind, UndoPlan, UndoWrite, config_restart_needed, plan_undo};
 use crate::report::Reporter;
 use crate::report::preview::Preview;
 
@@ -209,7 +207,7 @@ async fn replica_guard(
     let target = plan
         .changes
         .iter()
-        .find(|c| c.field == "spec.replicas")?
+        .find(|c| c.field == FieldPath::Replicas)?
         .after
         .as_deref()?
         .parse::<i32>()
@@ -234,7 +232,7 @@ async fn follow_rollout(
     let replicas = applied
         .changes
         .iter()
-        .find(|c| parse_field(&c.field).ok() == Some(FieldPath::Replicas))
+        .find(|c| c.field == FieldPath::Replicas)
         .and_then(|c| c.after.as_deref()?.parse::<i32>().ok());
     if !applied.restarts_pods && replicas.is_none() {
         return Ok(());

@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Container};
 use serde_json::{Value, json};
 
-use super::{Change, PlanError};
+use super::{Change, FieldPath, PlanError};
 
 mod config_edit;
 mod input;
@@ -82,7 +82,7 @@ pub fn plan_connections(cm: &ConfigMap, key: &str, n: u32) -> Result<Connections
     Ok(ConnectionsPlan {
         changes: vec![Change::new(
             format!("configmap/{name}"),
-            format!("data[{key:?}].database.max_connections"),
+            FieldPath::MaxConnections { key: key.to_string() },
             before.clone(),
             Some(n.to_string()),
         )],

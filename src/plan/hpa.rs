@@ -10,7 +10,7 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
-use super::{Change, PlanError};
+use super::{Change, FieldPath, PlanError};
 
 pub mod view;
 pub use view::{hpa_summary, watch_change_line, watch_panel_lines};
@@ -106,7 +106,7 @@ pub fn plan_hpa_update(
     if new_min != current_min || (req.min.is_some() && spec.min_replicas.is_none()) {
         changes.push(Change::new(
             &object,
-            "spec.minReplicas",
+            FieldPath::MinReplicas,
             spec.min_replicas.map(|v| v.to_string()),
             Some(new_min.to_string()),
         ));
@@ -116,7 +116,7 @@ pub fn plan_hpa_update(
     if new_max != spec.max_replicas {
         changes.push(Change::new(
             &object,
-            "spec.maxReplicas",
+            FieldPath::MaxReplicas,
             Some(spec.max_replicas.to_string()),
             Some(new_max.to_string()),
         ));
@@ -132,7 +132,9 @@ pub fn plan_hpa_update(
         metrics.push(utilization_metric("cpu", DEFAULT_CPU_UTILIZATION));
         changes.push(Change::new(
             &object,
-            "spec.metrics[cpu].target.averageUtilization",
+            FieldPath::MetricUtilization {
+                resource: "cpu".into(),
+            },
             None,
             Some(format!("{DEFAULT_CPU_UTILIZATION}%")),
         ));
@@ -276,7 +278,9 @@ fn utilization_target(pct: i32) -> MetricTarget {
 /// Sets `averageUtilization` on the Resource metric `resource` (adding the metric when absent),
 /// leaving every other metric in place. Returns the change, `None` when already at `pct`.
 fn set_utilization(metrics: &mut Vec<MetricSpec>, object: &str, resource: &str, pct: i32) -> Option<Change> {
-    let field = format!("spec.metrics[{resource}].target.averageUtilization");
+    let field = FieldPath::MetricUtilization {
+        resource: resource.to_string(),
+    };
     let existing = metrics.iter_mut().find_map(|m| {
         m.resource
             .as_mut()
@@ -306,7 +310,9 @@ fn set_utilization(metrics: &mut Vec<MetricSpec>, object: &str, resource: &str, 
             source.target = utilization_target(pct);
             Some(Change::new(
                 object,
-                format!("spec.metrics[{resource}].target"),
+                FieldPath::MetricTarget {
+                    resource: resource.to_string(),
+                },
                 Some(before),
                 Some(format!("averageUtilization {pct}%")),
             ))
@@ -498,17 +504,19 @@ pub fn plan_hpa_create(
     let mut changes = vec![
         Change::new(
             &object,
-            "spec.scaleTargetRef",
+            FieldPath::ScaleTargetRef,
             None,
             Some(format!("apps/v1 Deployment {deployment}")),
         ),
-        Change::new(&object, "spec.minReplicas", None, Some(min.to_string())),
-        Change::new(&object, "spec.maxReplicas", None, Some(max.to_string())),
+        Change::new(&object, FieldPath::MinReplicas, None, Some(min.to_string())),
+        Change::new(&object, FieldPath::MaxReplicas, None, Some(max.to_string())),
     ];
     changes.extend(targets.iter().map(|(resource, pct)| {
         Change::new(
             &object,
-            format!("spec.metrics[{resource}].target.averageUtilization"),
+            FieldPath::MetricUtilization {
+                resource: resource.to_string(),
+            },
             None,
             Some(format!("{pct}%")),
         )
@@ -689,7 +697,7 @@ mod tests {
         ))
         .unwrap();
         let plan = plan_hpa_update(&h, &req(None, None, Some(60), None), None).unwrap();
-        assert_eq!(plan.changes[0].field, "spec.metrics[cpu].target");
+        assert_eq!(plan.changes[0].field.text(), "spec.metrics[cpu].target");
         assert_eq!(plan.changes[0].before.as_deref(), Some("averageValue 500m"));
         assert_eq!(
             plan.new_spec.metrics.unwrap()[0]

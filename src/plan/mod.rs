@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod connections;
+pub mod field;
 pub mod hpa;
 pub mod outcome;
 pub mod resources;
@@ -15,14 +16,16 @@ pub mod validate;
 
 use serde::Serialize;
 
+pub use field::FieldPath;
+
 /// One field a command changes, as previewed and reported in JSON (`changes[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// `kind/name`, e.g. `deployment/orchestrator`.
     pub object: String,
-    /// Path of the field, e.g. `spec.replicas` or
+    /// The field, typed; as text e.g. `spec.replicas` or
     /// `spec.template.spec.containers[orchestrator].resources.requests.cpu`.
-    pub field: String,
+    pub field: FieldPath,
     /// The value before, `None` when the field was unset.
     pub before: Option<String>,
     /// The value after, `None` when the field is removed.
@@ -32,7 +35,7 @@ pub struct Change {
 impl Change {
     pub fn new(
         object: impl Into<String>,
-        field: impl Into<String>,
+        field: impl Into<FieldPath>,
         before: Option<String>,
         after: Option<String>,
     ) -> Self {

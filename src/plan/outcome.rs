@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::Change;
-use super::undo::{current_value, parse_field, same};
+use super::undo::{current_value, same};
 
 /// A field the server stored with another value than the one written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,17 +40,14 @@ pub fn observe(planned: &[Change], stored: &Value) -> (Vec<Change>, Vec<Differen
     let mut changes = Vec::with_capacity(planned.len());
     let mut differences = Vec::new();
     for change in planned {
-        let Ok(path) = parse_field(&change.field) else {
-            changes.push(change.clone());
-            continue;
-        };
-        let now = current_value(stored, &path);
-        if same(&path, now.as_deref(), change.after.as_deref()) {
+        let path = &change.field;
+        let now = current_value(stored, path);
+        if same(path, now.as_deref(), change.after.as_deref()) {
             changes.push(change.clone());
         } else {
             differences.push(Difference {
                 object: change.object.clone(),
-                field: change.field.clone(),
+                field: change.field.text(),
                 planned: change.after.clone(),
                 stored: now.clone(),
             });
@@ -66,6 +63,7 @@ pub fn observe(planned: &[Change], stored: &Value) -> (Vec<Change>, Vec<Differen
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::FieldPath;
     use serde_json::json;
 
     fn deployment(cpu: &str) -> Value {
@@ -105,16 +103,18 @@ mod tests {
     }
 
     #[test]
-    fn fields_that_cannot_be_read_back_keep_the_plan() {
+    fn annotations_and_counts_are_read_back_too() {
         let planned = vec![Change::new(
             "deployment/o",
-            "spec.template.metadata.annotations[\"kubectl.kubernetes.io/restartedAt\"]",
+            FieldPath::RestartedAt,
             None,
             Some("t".into()),
         )];
-        let (changes, differences) = observe(&planned, &deployment("1"));
-        assert_eq!(changes, planned);
-        assert!(differences.is_empty());
+        let mut restarted = deployment("1");
+        restarted["spec"]["template"]["metadata"] =
+            json!({"annotations": {"kubectl.kubernetes.io/restartedAt": "t"}});
+        assert_eq!(observe(&planned, &restarted), (planned.clone(), vec![]));
+        assert_eq!(observe(&planned, &deployment("1")).1.len(), 1, "not stored: said");
         let replicas = vec![Change::new(
             "deployment/o",
             "spec.replicas",

@@ -11,7 +11,8 @@ use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use serde_json::{Map, Value, json};
 
-use super::{Change, PlanError};
+use super::field::ResourceKind;
+use super::{Change, FieldPath, PlanError};
 use crate::quantity::Quantity;
 
 pub mod capacity;
@@ -235,8 +236,13 @@ pub fn plan_container_resources(
     let mut patch_requests = Map::new();
     let mut patch_limits = Map::new();
     for (kind, given, merged, patch) in [
-        ("requests", requests, &mut after.requests, &mut patch_requests),
-        ("limits", limits, &mut after.limits, &mut patch_limits),
+        (
+            ResourceKind::Requests,
+            requests,
+            &mut after.requests,
+            &mut patch_requests,
+        ),
+        (ResourceKind::Limits, limits, &mut after.limits, &mut patch_limits),
     ] {
         for (name, quantity) in given {
             let old = merged.get(name);
@@ -245,7 +251,11 @@ pub fn plan_container_resources(
             }
             changes.push(Change::new(
                 object,
-                format!("spec.template.spec.containers[{container}].resources.{kind}.{name}"),
+                FieldPath::ContainerResource {
+                    container: container.to_string(),
+                    kind,
+                    name: name.clone(),
+                },
                 old.map(|q| q.text().to_string()),
                 Some(quantity.text().to_string()),
             ));
@@ -403,7 +413,7 @@ mod tests {
     #[test]
     fn changes_only_named_keys_and_builds_strategic_patch() {
         let plan = plan("cpu=1,memory=2Gi", "cpu=2").unwrap();
-        let fields: Vec<&str> = plan.changes.iter().map(|c| c.field.as_str()).collect();
+        let fields: Vec<String> = plan.changes.iter().map(|c| c.field.text()).collect();
         assert_eq!(
             fields,
             [

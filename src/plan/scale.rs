@@ -3,7 +3,7 @@
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Value, json};
 
-use super::{Change, PlanError};
+use super::{Change, FieldPath, PlanError};
 
 /// The replica range of an HPA that targets the deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +116,7 @@ pub fn plan(
     } else {
         vec![Change::new(
             object.clone(),
-            "spec.replicas",
+            FieldPath::Replicas,
             Some(current.to_string()),
             Some(target.to_string()),
         )]

@@ -12,9 +12,8 @@ use super::{Change, PlanError};
 use crate::quantity::Quantity;
 
 mod patch;
-mod paths;
 
-pub use paths::{FieldPath, ResourceKind, parse_field};
+pub use super::field::{FieldPath, ResourceKind, parse_field};
 
 /// The kinds of object a record can be on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,7 +152,7 @@ pub fn plan_undo(kind: ObjectKind, current: &Value, record: &LastChange) -> Resu
         }
         let target = if created { None } else { before.clone() };
         if !same(path, now.as_deref(), target.as_deref()) {
-            changes.push(Change::new(&record.object, field.as_str(), now, target.clone()));
+            changes.push(Change::new(&record.object, path.clone(), now, target.clone()));
             restore.push((path.clone(), target));
         }
     }
@@ -211,6 +210,7 @@ pub fn current_value(object: &Value, path: &FieldPath) -> Option<String> {
             let c = containers.iter().find(|c| c["name"] == container.as_str())?;
             record_text(&c["resources"][kind.as_str()][name])
         }
+        FieldPath::RestartedAt => record_text(&spec["template"]["metadata"]["annotations"][RESTARTED_AT]),
         FieldPath::MaxConnections { key } => {
             let text = object["data"][key].as_str()?;
             super::connections::read_max_connections(text).map(|n| n.to_string())

@@ -16,6 +16,7 @@ use crate::commands::write::{Body, write_unconditionally};
 use crate::error::Error;
 use crate::follow::{FollowSpec, follow, follow_ignoring, new_replica_set, pods_with_problems};
 use crate::health::Counts;
+use crate::plan::FieldPath;
 use crate::plan::resources::{Disruption, ResourcesPlan};
 use crate::report::Reporter;
 
@@ -38,13 +39,12 @@ impl Applied<'_> {
             .changes
             .iter()
             .map(|c| {
-                let key = c
-                    .field
-                    .rsplit_once(".resources.")
-                    .map_or(c.field.as_str(), |(_, k)| k);
+                let key = match &c.field {
+                    FieldPath::ContainerResource { kind, name, .. } => format!("{} {name}", kind.as_str()),
+                    other => other.text(),
+                };
                 format!(
-                    "{} {} -> {}",
-                    key.replacen('.', " ", 1),
+                    "{key} {} -> {}",
                     c.before.as_deref().unwrap_or("(unset)"),
                     c.after.as_deref().unwrap_or("(unset)")
                 )

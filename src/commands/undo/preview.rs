@@ -78,7 +78,10 @@ pub(super) fn consequences(
                 .unwrap_or_default()
         }
         (_, ObjectKind::Deployment) => {
-            let replicas = plan.changes.iter().find(|c| c.field == "spec.replicas");
+            let replicas = plan
+                .changes
+                .iter()
+                .find(|c| c.field == crate::plan::FieldPath::Replicas);
             let number = |v: &Option<String>| v.as_deref().and_then(|t| t.parse::<i32>().ok());
             match replicas.map(|c| (number(&c.before), number(&c.after))) {
                 Some((Some(now), Some(then))) => crate::plan::scale::consequences(now, then),
@@ -181,7 +184,7 @@ pub(super) fn follow_steps<'a>(
         || plan
             .changes
             .iter()
-            .any(|c| c.field == crate::plan::undo::FieldPath::Replicas.text());
+            .any(|c| c.field == crate::plan::FieldPath::Replicas);
     match found.kind {
         _ if restart => follow(WorkloadKind::Deployment, deployment),
         ObjectKind::Deployment if rollout => follow(WorkloadKind::Deployment, &found.name),

@@ -238,7 +238,7 @@ fn undo_of_create_deletes_the_hpa() {
     let min = plan
         .changes
         .iter()
-        .find(|c| c.field == "spec.minReplicas")
+        .find(|c| c.field == FieldPath::MinReplicas)
         .unwrap();
     assert_eq!(min.before.as_deref(), Some("2"));
 }

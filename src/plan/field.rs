@@ -1,4 +1,7 @@
-//! The field paths of the audit record, as the plans write them in their [`super::Change`]s.
+//! The typed path of a field a command changes. Its text form (`spec.replicas`,
+//! `spec.template.spec.containers[orchestrator].resources.requests.cpu`, ...) is the key of the
+//! audit record's `previous` / `written` maps and the `field` of the JSON `changes`: a
+//! versioned encoding, parsed back only when `undo` reads a record, never display text.
 
 use crate::plan::PlanError;
 
@@ -41,6 +44,8 @@ pub enum FieldPath {
     },
     /// `data["<key>"].database.max_connections` (db connections).
     MaxConnections { key: String },
+    /// The pod template's `kubectl.kubernetes.io/restartedAt` annotation (a rolling restart).
+    RestartedAt,
 }
 
 impl FieldPath {
@@ -64,7 +69,31 @@ impl FieldPath {
                 kind.as_str()
             ),
             FieldPath::MaxConnections { key } => format!("data[{key:?}].database.max_connections"),
+            FieldPath::RestartedAt => RESTARTED_AT_PATH.to_string(),
         }
+    }
+}
+
+/// The text of [`FieldPath::RestartedAt`].
+const RESTARTED_AT_PATH: &str = "spec.template.metadata.annotations[\"kubectl.kubernetes.io/restartedAt\"]";
+
+impl std::fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl serde::Serialize for FieldPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Tests write paths as text; production code builds them typed.
+#[cfg(test)]
+impl From<&str> for FieldPath {
+    fn from(text: &str) -> Self {
+        parse_field(text).unwrap_or_else(|e| panic!("{text}: {}", e.message))
     }
 }
 
@@ -91,6 +120,7 @@ pub fn parse_field(field: &str) -> Result<FieldPath, PlanError> {
         "spec.minReplicas" => Some(FieldPath::MinReplicas),
         "spec.maxReplicas" => Some(FieldPath::MaxReplicas),
         "spec.scaleTargetRef" => Some(FieldPath::ScaleTargetRef),
+        RESTARTED_AT_PATH => Some(FieldPath::RestartedAt),
         _ => None,
     };
     if let Some(path) = simple {
@@ -183,6 +213,10 @@ mod tests {
                 FieldPath::MaxConnections {
                     key: "config.yaml".into(),
                 },
+            ),
+            (
+                "spec.template.metadata.annotations[\"kubectl.kubernetes.io/restartedAt\"]",
+                FieldPath::RestartedAt,
             ),
         ];
         for (text, path) in cases {

@@ -23,6 +23,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod api_behaviour;
 pub mod controllers;
 pub mod faults;
 pub mod kubeconfig;
@@ -39,7 +40,8 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-pub use faults::{FaultRule, Faults};
+pub use api_behaviour::{Api, ApiBehaviour, ResourceMutator};
+pub use faults::{FaultRule, Faults, OutageMode};
 pub use request_log::LoggedRequest;
 pub use scenario::{PodFailure, Scenario};
 
@@ -58,6 +60,9 @@ pub struct SimOptions {
     /// Scale knob: pods of an extra `batch-worker` deployment (see [`seed`]).
     pub extra_pods: usize,
     pub hpa_sync_period: Duration,
+    /// Real API servers' behaviours (admission, RBAC users, events.k8s.io), all off by default;
+    /// changed while running through [`Sim::api`].
+    pub api: ApiBehaviour,
 }
 
 impl Default for SimOptions {
@@ -68,6 +73,7 @@ impl Default for SimOptions {
             pod_start_delay: Duration::from_millis(150),
             extra_pods: 0,
             hpa_sync_period: Duration::from_secs(1),
+            api: ApiBehaviour::default(),
         }
     }
 }
@@ -82,6 +88,7 @@ pub struct Sim {
     faults: Arc<Faults>,
     scenario: Arc<Scenario>,
     log: Arc<RequestLog>,
+    api: Arc<Api>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -116,6 +123,17 @@ impl Sim {
         let log = Arc::new(RequestLog::default());
         let tls = server::tls::generate()?;
         let token = random_token();
+        let api = Arc::new(Api::new(&store, options.api.clone()));
+        let (hook_api, hook_store) = (Arc::downgrade(&api), Arc::downgrade(&store));
+        store.set_create_hook(Box::new(move |key, object| {
+            if let (Some(api), Some(store)) = (hook_api.upgrade(), hook_store.upgrade()) {
+                server::admission::admit_created_pod(&api.get(), &store, key, object);
+            }
+        }));
+        let rbac_tokens: Vec<(&'static str, String)> = server::rbac::USERS
+            .iter()
+            .map(|user| (*user, random_token()))
+            .collect();
 
         // Bound here, synchronously, so the port is known (and errors reported) before returning;
         // the runtime lives only on the sim's thread, so a caller inside a runtime is fine.
@@ -128,7 +146,9 @@ impl Sim {
             faults: faults.clone(),
             scenario: scenario.clone(),
             log: log.clone(),
+            api: api.clone(),
             token: token.clone(),
+            rbac_tokens: rbac_tokens.clone(),
             server_address: format!("127.0.0.1:{port}"),
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -192,11 +212,12 @@ impl Sim {
             faults,
             scenario,
             log,
+            api,
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
         };
         // The listener is bound, so the kubeconfig is written only once the server answers.
-        let contents = kubeconfig::render(&sim.url, &tls.ca_pem, &token);
+        let contents = kubeconfig::render(&sim.url, &tls.ca_pem, &token, &rbac_tokens);
         if let Err(e) = kubeconfig::write(&sim.kubeconfig, &contents) {
             sim.stop();
             return Err(e);
@@ -220,6 +241,11 @@ impl Sim {
     /// HTTP-level faults, RBAC denials and the health status.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Real API servers' behaviours: admission, immutable ConfigMaps, events.k8s.io, RBAC users.
+    pub fn api(&self) -> &Api {
+        &self.api
     }
 
     /// Controller-level knobs.

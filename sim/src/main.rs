@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use orchscale_sim::{Sim, SimOptions};
+use orchscale_sim::{ApiBehaviour, ResourceMutator, Sim, SimOptions};
 
 /// Simulated Kubernetes API server for kubectl-orchscale.
 #[derive(Debug, Parser)]
@@ -30,6 +30,50 @@ struct Args {
     /// syncs at once when its spec changes.
     #[arg(long, default_value_t = 15)]
     hpa_sync_period: u64,
+    #[command(flatten)]
+    api: ApiFlags,
+}
+
+/// Real API servers' behaviours (all off by default; `POST /sim/api` changes them while running).
+#[derive(Debug, clap::Args)]
+struct ApiFlags {
+    /// An Autopilot-like mutating admission: CPU requests rounded up to a step, limits set to
+    /// requests, with a Warning header.
+    #[arg(long)]
+    resource_mutator: bool,
+    /// The resource mutator's CPU step in millicores.
+    #[arg(long, default_value_t = 250)]
+    resource_mutator_cpu_step: u64,
+    /// The resource mutator leaves limits alone (only rounds CPU requests).
+    #[arg(long)]
+    resource_mutator_keep_limits: bool,
+    /// LimitRanger: Pods get the container defaults of their namespace's LimitRanges.
+    #[arg(long)]
+    limit_ranger: bool,
+    /// ConfigMaps with `immutable: true` refuse data changes (422).
+    #[arg(long)]
+    immutable_configmaps: bool,
+    /// Serve events.k8s.io/v1 over the recorded events.
+    #[arg(long)]
+    events_v1: bool,
+    /// RBAC for the kubeconfig's users sim-ns-admin and sim-operator (roles and bindings seeded).
+    #[arg(long)]
+    rbac: bool,
+}
+
+impl ApiFlags {
+    fn behaviour(&self) -> ApiBehaviour {
+        ApiBehaviour {
+            resource_mutator: self.resource_mutator.then_some(ResourceMutator {
+                cpu_step_millis: self.resource_mutator_cpu_step,
+                limits_equal_requests: !self.resource_mutator_keep_limits,
+            }),
+            limit_ranger: self.limit_ranger,
+            immutable_configmaps: self.immutable_configmaps,
+            events_v1: self.events_v1,
+            rbac: self.rbac,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -40,6 +84,7 @@ fn main() -> ExitCode {
         pod_start_delay: Duration::from_millis(args.pod_start_delay),
         extra_pods: args.pods,
         hpa_sync_period: Duration::from_secs(args.hpa_sync_period.max(1)),
+        api: args.api.behaviour(),
     };
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         eprintln!("orchscale-sim: cannot wait for signals");

@@ -132,10 +132,14 @@ struct Inner {
     uid_counter: u64,
 }
 
+/// Admission of an object about to be created (see [`Store::set_create_hook`]).
+pub type CreateHook = Box<dyn Fn(&ObjectKey, &mut Value) + Send + Sync>;
+
 /// Thread-safe store shared by the HTTP handlers and the controllers.
 pub struct Store {
     inner: Mutex<Inner>,
     events: broadcast::Sender<StoreEvent>,
+    create_hook: std::sync::OnceLock<CreateHook>,
 }
 
 impl Default for Store {
@@ -155,7 +159,16 @@ impl Store {
                 uid_counter: 0,
             }),
             events,
+            create_hook: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets (once) what every [`Store::create`] runs on the new object first, outside the store
+    /// lock: the apiserver's mutating admission of the Pods the controllers create. It must be
+    /// idempotent, since objects created over HTTP were admitted by the handler already.
+    pub fn set_create_hook(&self, hook: CreateHook) {
+        // A second hook is ignored: the Sim sets one at start.
+        let _ = self.create_hook.set(hook);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -207,6 +220,9 @@ impl Store {
 
     /// Creates an object; fills in uid, resourceVersion, creationTimestamp and generation.
     pub fn create(&self, key: &ObjectKey, mut object: Value) -> Result<Value, StoreError> {
+        if let Some(hook) = self.create_hook.get() {
+            hook(key, &mut object);
+        }
         let mut inner = self.lock();
         if inner.objects.contains_key(key) {
             return Err(StoreError::AlreadyExists);

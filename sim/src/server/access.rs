@@ -1,5 +1,5 @@
 //! SelfSubjectAccessReview (`kubectl auth can-i`, the plugin's preflight): allowed unless a fault
-//! denies the verb on the resource. Accepts JSON and protobuf bodies and answers in the type the
+//! denies the verb on the resource, or, for a user RBAC authorizes, no stored binding allows it. Accepts JSON and protobuf bodies and answers in the type the
 //! client accepts, since kubectl sends this review as protobuf.
 
 use axum::http::{Method, StatusCode, header};
@@ -9,8 +9,9 @@ use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
 use prost::Message;
 use serde_json::{Value, json};
 
+use super::rbac::{self, Attributes};
 use super::status::ApiError;
-use super::{ApiRequest, App, json_response};
+use super::{ApiRequest, App, User, json_response};
 
 /// Prefix of every Kubernetes protobuf body ("k8s" and a zero byte).
 const PROTOBUF_MAGIC: &[u8] = b"k8s\x00";
@@ -25,21 +26,29 @@ fn resource_path(resource: &str, subresource: &str) -> String {
     }
 }
 
-fn reason(allowed: bool) -> String {
-    if allowed {
-        "allowed by the simulated cluster".to_owned()
-    } else {
-        "denied by the simulated cluster's fault rules".to_owned()
+/// Whether `user` may do what the review asks, and why: denied by a fault for anyone, else
+/// allowed for the admin user and decided by RBAC for the others.
+fn decide(app: &App, user: User, a: &Attributes<'_>) -> (bool, String) {
+    if app
+        .faults
+        .is_denied(a.verb, &resource_path(a.resource, a.subresource))
+    {
+        return (false, "denied by the simulated cluster's fault rules".to_owned());
+    }
+    match user {
+        User::Admin => (true, "allowed by the simulated cluster".to_owned()),
+        // Upstream answers a denial with an empty reason when no rule matched.
+        User::Rbac(name) => rbac::allows(&app.store, name, a).map_or((false, String::new()), |why| (true, why)),
     }
 }
 
-pub fn review(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+pub fn review(app: &App, user: User, request: &ApiRequest) -> Result<Response, ApiError> {
     if request.method != Method::POST || request.target.name.is_some() {
         return Err(ApiError::method_not_allowed(request.method.as_str()));
     }
     let essence = request.content_type.split(';').next().unwrap_or("").trim();
     if essence == PROTOBUF {
-        return review_protobuf(app, request);
+        return review_protobuf(app, user, request);
     }
     let mut review: Value = serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding SelfSubjectAccessReview: {e}")))?;
@@ -49,12 +58,20 @@ pub fn review(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         ));
     }
     let attributes = &review["spec"]["resourceAttributes"];
-    let text = |field: &str| attributes[field].as_str().unwrap_or("").to_owned();
-    let allowed = !app.faults.is_denied(
-        &text("verb"),
-        &resource_path(&text("resource"), &text("subresource")),
+    let text = |field: &str| attributes[field].as_str().unwrap_or("");
+    let (allowed, reason) = decide(
+        app,
+        user,
+        &Attributes {
+            verb: text("verb"),
+            group: text("group"),
+            resource: text("resource"),
+            subresource: text("subresource"),
+            namespace: text("namespace"),
+            name: text("name"),
+        },
     );
-    review["status"] = json!({"allowed": allowed, "reason": reason(allowed)});
+    review["status"] = json!({"allowed": allowed, "reason": reason});
     review["kind"] = json!("SelfSubjectAccessReview");
     review["apiVersion"] = json!("authorization.k8s.io/v1");
     if wants_protobuf(&request.accept) {
@@ -71,7 +88,7 @@ fn wants_protobuf(accept: &str) -> bool {
         .is_some_and(|first| first.trim().starts_with(PROTOBUF))
 }
 
-fn review_protobuf(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+fn review_protobuf(app: &App, user: User, request: &ApiRequest) -> Result<Response, ApiError> {
     let bad = |what: &str| {
         ApiError::bad_request(format!("error decoding protobuf SelfSubjectAccessReview: {what}"))
     };
@@ -87,16 +104,22 @@ fn review_protobuf(app: &App, request: &ApiRequest) -> Result<Response, ApiError
         .as_ref()
         .and_then(|s| s.resource_attributes.clone())
         .unwrap_or_default();
-    let allowed = !app.faults.is_denied(
-        attributes.verb.as_deref().unwrap_or(""),
-        &resource_path(
-            attributes.resource.as_deref().unwrap_or(""),
-            attributes.subresource.as_deref().unwrap_or(""),
-        ),
+    let text = |field: &Option<String>| field.as_deref().unwrap_or("").to_owned();
+    let (allowed, reason) = decide(
+        app,
+        user,
+        &Attributes {
+            verb: &text(&attributes.verb),
+            group: &text(&attributes.group),
+            resource: &text(&attributes.resource),
+            subresource: &text(&attributes.subresource),
+            namespace: &text(&attributes.namespace),
+            name: &text(&attributes.name),
+        },
     );
     review.status = Some(SubjectAccessReviewStatus {
         allowed: Some(allowed),
-        reason: Some(reason(allowed)),
+        reason: Some(reason),
         ..Default::default()
     });
     if wants_protobuf(&request.accept) || !request.accept.contains("json") {

@@ -186,7 +186,13 @@ impl Faults {
         self.push_commit_rule(method, resource, count, AfterCommit::Hold(hold));
     }
 
-    fn push_commit_rule(&self, method: Option<&str>, resource: Option<&str>, count: usize, after: AfterCommit) {
+    fn push_commit_rule(
+        &self,
+        method: Option<&str>,
+        resource: Option<&str>,
+        count: usize,
+        after: AfterCommit,
+    ) {
         if count > 0 {
             self.lock().commit_rules.push(CommitRule {
                 on: Match::new(method, resource),
@@ -281,7 +287,9 @@ impl Faults {
     ) -> Option<(u16, Option<u64>)> {
         let mut state = self.lock();
         let index = state.rules.iter().position(|r| {
-            r.count > 0 && kind(r.status) && matches(r.method.as_deref(), r.resource.as_deref(), method, resource)
+            r.count > 0
+                && kind(r.status)
+                && matches(r.method.as_deref(), r.resource.as_deref(), method, resource)
         })?;
         let rule = &mut state.rules[index];
         rule.count -= 1;
@@ -378,7 +386,10 @@ mod tests {
         faults.commit_then_drop(Some("PATCH"), Some("deployments"), 1);
         faults.hold_answer(None, Some("configmaps"), 2, Duration::from_secs(3));
         assert_eq!(faults.take_after_commit("GET", "deployments"), None);
-        assert_eq!(faults.take_after_commit("patch", "deployments"), Some(AfterCommit::Drop));
+        assert_eq!(
+            faults.take_after_commit("patch", "deployments"),
+            Some(AfterCommit::Drop)
+        );
         assert_eq!(faults.take_after_commit("PATCH", "deployments"), None);
         let hold = Some(AfterCommit::Hold(Duration::from_secs(3)));
         assert_eq!(faults.take_after_commit("PUT", "configmaps"), hold);
@@ -397,7 +408,10 @@ mod tests {
         assert_eq!(faults.outage_now(), Some(OutageMode::Unavailable));
         faults.outage(Duration::ZERO, OutageMode::Drop);
         assert_eq!(faults.outage_now(), None);
-        assert!(!starts.has_changed().unwrap_or(true), "ending an outage cuts nothing");
+        assert!(
+            !starts.has_changed().unwrap_or(true),
+            "ending an outage cuts nothing"
+        );
     }
 
     #[test]

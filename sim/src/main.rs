@@ -147,3 +147,41 @@ impl StopSignals {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_flags_make_the_behaviour_and_default_to_off() {
+        let args = Args::try_parse_from(["orchscale-sim", "--kubeconfig", "k"]).expect("parses");
+        assert_eq!(args.api.behaviour(), ApiBehaviour::default());
+        let args = Args::try_parse_from([
+            "orchscale-sim",
+            "--kubeconfig",
+            "k",
+            "--resource-mutator",
+            "--resource-mutator-cpu-step",
+            "100",
+            "--resource-mutator-keep-limits",
+            "--limit-ranger",
+            "--immutable-configmaps",
+            "--events-v1",
+            "--rbac",
+        ])
+        .expect("parses");
+        assert_eq!(
+            args.api.behaviour(),
+            ApiBehaviour {
+                resource_mutator: Some(ResourceMutator {
+                    cpu_step_millis: 100,
+                    limits_equal_requests: false,
+                }),
+                limit_ranger: true,
+                immutable_configmaps: true,
+                events_v1: true,
+                rbac: true,
+            }
+        );
+    }
+}

@@ -38,7 +38,9 @@ fn decide(app: &App, user: User, a: &Attributes<'_>) -> (bool, String) {
     match user {
         User::Admin => (true, "allowed by the simulated cluster".to_owned()),
         // Upstream answers a denial with an empty reason when no rule matched.
-        User::Rbac(name) => rbac::allows(&app.store, name, a).map_or((false, String::new()), |why| (true, why)),
+        User::Rbac(name) => {
+            rbac::allows(&app.store, name, a).map_or((false, String::new()), |why| (true, why))
+        }
     }
 }
 

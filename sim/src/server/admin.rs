@@ -216,7 +216,11 @@ fn api(app: &App, request: &Value) -> Result<Value, ApiError> {
                         .unwrap_or(defaults.limits_equal_requests),
                 })
             }
-            _ => return Err(ApiError::bad_request("resourceMutator: an object, a boolean or null")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "resourceMutator: an object, a boolean or null",
+                ));
+            }
         };
     }
     let switch = |field: &str, value: &mut bool| -> Result<(), ApiError> {

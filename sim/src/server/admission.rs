@@ -271,7 +271,11 @@ mod tests {
                 .is_none(),
             "a container without resources stays without"
         );
-        assert_eq!(mutate_resources(&mutator, "Deployment", &mut object), None, "idempotent");
+        assert_eq!(
+            mutate_resources(&mutator, "Deployment", &mut object),
+            None,
+            "idempotent"
+        );
     }
 
     #[test]

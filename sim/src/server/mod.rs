@@ -333,29 +333,33 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         // Test-control traffic is neither delayed, faulted nor logged.
         (Some(User::Admin), Route::Admin(rest)) => return admin::handle(&app, &parts.method, rest, &body),
         (Some(_), Route::Admin(_)) => {
-            return ApiError::new(403, "Forbidden", "the admin endpoint takes the admin user's token")
-                .into_response();
+            return ApiError::new(
+                403,
+                "Forbidden",
+                "the admin endpoint takes the admin user's token",
+            )
+            .into_response();
         }
         (Some(user), _) => {
-        let latency = app.faults.latency();
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
-        }
-        let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-            .map(|q| q.0)
-            .unwrap_or_default();
-        dispatch(
-            &app,
-            user,
-            route.clone(),
-            parts.method.clone(),
-            query,
-            &parts.headers,
-            content_type.clone(),
-            body.clone(),
-        )
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+            let latency = app.faults.latency();
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+                .map(|q| q.0)
+                .unwrap_or_default();
+            dispatch(
+                &app,
+                user,
+                route.clone(),
+                parts.method.clone(),
+                query,
+                &parts.headers,
+                content_type.clone(),
+                body.clone(),
+            )
+            .await
+            .unwrap_or_else(IntoResponse::into_response)
         }
     };
     app.log.push(LoggedRequest {

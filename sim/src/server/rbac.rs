@@ -61,11 +61,11 @@ pub fn rule_allows(rule: &Value, a: &Attributes<'_>) -> bool {
 
 fn binds(binding: &Value, user: &str) -> bool {
     binding["subjects"].as_array().is_some_and(|subjects| {
-            subjects.iter().any(|s| {
-                (s["kind"] == "User" && s["name"] == user)
-                    || (s["kind"] == "Group" && s["name"] == "system:authenticated")
-            })
+        subjects.iter().any(|s| {
+            (s["kind"] == "User" && s["name"] == user)
+                || (s["kind"] == "Group" && s["name"] == "system:authenticated")
         })
+    })
 }
 
 /// The rules a binding's roleRef grants; a Role is looked up in the binding's namespace.
@@ -139,8 +139,16 @@ fn rule(verbs: &[&str], group: &str, resources: &[&str]) -> Value {
 /// `system:aggregate-to-admin` (bootstrappolicy `ClusterRoles`).
 fn aggregate_to_admin() -> Vec<Value> {
     vec![
-        rule(&["create"], "authorization.k8s.io", &["localsubjectaccessreviews"]),
-        rule(READ_WRITE, "rbac.authorization.k8s.io", &["roles", "rolebindings"]),
+        rule(
+            &["create"],
+            "authorization.k8s.io",
+            &["localsubjectaccessreviews"],
+        ),
+        rule(
+            READ_WRITE,
+            "rbac.authorization.k8s.io",
+            &["roles", "rolebindings"],
+        ),
     ]
 }
 
@@ -325,8 +333,7 @@ fn cluster_role(name: &str, aggregate_to: &[&str], aggregates: Option<&str>, rul
         "rules": rules,
     });
     if let Some(source) = aggregates {
-        role["aggregationRule"] =
-            json!({"clusterRoleSelectors": [{"matchLabels": {label(source): "true"}}]});
+        role["aggregationRule"] = json!({"clusterRoleSelectors": [{"matchLabels": {label(source): "true"}}]});
     }
     role
 }
@@ -384,7 +391,12 @@ pub fn seed(store: &Store) {
         cluster_role("admin", &[], Some("admin"), admin_rules()),
         cluster_role("edit", &["admin"], Some("edit"), edit_rules()),
         cluster_role("view", &["edit"], Some("view"), view_rules()),
-        cluster_role("system:aggregate-to-admin", &["admin"], None, aggregate_to_admin()),
+        cluster_role(
+            "system:aggregate-to-admin",
+            &["admin"],
+            None,
+            aggregate_to_admin(),
+        ),
         cluster_role("system:aggregate-to-edit", &["edit"], None, aggregate_to_edit()),
         cluster_role("system:aggregate-to-view", &["view"], None, aggregate_to_view()),
         cluster_role(
@@ -406,7 +418,10 @@ pub fn seed(store: &Store) {
         "rules": operator_rules(),
     });
     let _ = store.create(&ObjectKey::new("roles", NAMESPACE, OPERATOR_ROLE), operator_role);
-    for (user, kind, role) in [(NS_ADMIN, "ClusterRole", "admin"), (OPERATOR, "Role", OPERATOR_ROLE)] {
+    for (user, kind, role) in [
+        (NS_ADMIN, "ClusterRole", "admin"),
+        (OPERATOR, "Role", OPERATOR_ROLE),
+    ] {
         let binding = role_binding(user, user, kind, role);
         let _ = store.create(&ObjectKey::new("rolebindings", NAMESPACE, user), binding);
     }
@@ -435,11 +450,20 @@ mod tests {
         assert!(rule_allows(&rule, &attrs("patch", "apps", "deployments", "")));
         assert!(!rule_allows(&rule, &attrs("delete", "apps", "deployments", "")));
         assert!(!rule_allows(&rule, &attrs("patch", "", "deployments", "")));
-        assert!(!rule_allows(&rule, &attrs("patch", "apps", "deployments", "scale")));
+        assert!(!rule_allows(
+            &rule,
+            &attrs("patch", "apps", "deployments", "scale")
+        ));
         let wildcard = json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]});
-        assert!(rule_allows(&wildcard, &attrs("patch", "apps", "deployments", "scale")));
+        assert!(rule_allows(
+            &wildcard,
+            &attrs("patch", "apps", "deployments", "scale")
+        ));
         let scale = json!({"verbs": ["*"], "apiGroups": ["apps"], "resources": ["*/scale"]});
-        assert!(rule_allows(&scale, &attrs("update", "apps", "statefulsets", "scale")));
+        assert!(rule_allows(
+            &scale,
+            &attrs("update", "apps", "statefulsets", "scale")
+        ));
         assert!(!rule_allows(&scale, &attrs("update", "apps", "statefulsets", "")));
         let named = json!({"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"],
                            "resourceNames": ["other"]});

@@ -49,9 +49,11 @@ async fn the_resource_mutator_rounds_cpu_requests_sets_limits_and_warns() {
     assert_eq!(written.status, 200);
     assert_eq!(
         warnings(&written),
-        ["299 - \"autopilot-default-resources-mutator:Autopilot updated Deployment llm-orchestrator/orchestrator: \
+        [
+            "299 - \"autopilot-default-resources-mutator:Autopilot updated Deployment llm-orchestrator/orchestrator: \
           adjusted resources to meet requirements for containers [orchestrator log-shipper] \
-          (see http://g.co/gke/autopilot-resources)\""]
+          (see http://g.co/gke/autopilot-resources)\""
+        ]
     );
     let stored = client.get(DEPLOY).await.json();
     let resources = &container(&stored, "orchestrator")["resources"];
@@ -60,13 +62,15 @@ async fn the_resource_mutator_rounds_cpu_requests_sets_limits_and_warns() {
     // The new pods come from the mutated template.
     wait_until("pods with the mutated requests", || async {
         let pods = client
-            .get(&format!("/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dorchestrator"))
+            .get(&format!(
+                "/api/v1/namespaces/{NS}/pods?labelSelector=app%3Dorchestrator"
+            ))
             .await
             .json();
         pods["items"].as_array().is_some_and(|items| {
-            items.iter().any(|p| {
-                p["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "500m"
-            })
+            items
+                .iter()
+                .any(|p| p["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "500m")
         })
     })
     .await;
@@ -83,7 +87,10 @@ async fn the_resource_mutator_rounds_cpu_requests_sets_limits_and_warns() {
     let plain = json!({"spec": {"template": {"spec": {"containers": [
         {"name": "orchestrator", "resources": {"requests": {"cpu": "300m"}}}]}}}});
     let off = client.json("PATCH", DEPLOY, strategic, &plain).await;
-    assert_eq!(container(&off.json(), "orchestrator")["resources"]["requests"]["cpu"], "300m");
+    assert_eq!(
+        container(&off.json(), "orchestrator")["resources"]["requests"]["cpu"],
+        "300m"
+    );
 }
 
 // plugin/pkg/admission/limitranger: `SupportsAttributes` (Pods on create, not their templates),
@@ -100,20 +107,35 @@ async fn limit_ranger_defaults_the_pods_of_a_namespace_with_a_limit_range() {
         json!({"metadata": {"name": name}, "spec": {"containers": [
             {"name": "app", "image": "busybox:1", "resources": {"requests": {"cpu": "50m"}}}]}})
     };
-    let before = client.json("POST", &pods, "application/json", &pod("before")).await;
+    let before = client
+        .json("POST", &pods, "application/json", &pod("before"))
+        .await;
     assert_eq!(before.status, 201);
-    assert!(before.json()["spec"]["containers"][0]["resources"].get("limits").is_none(), "no LimitRange yet");
+    assert!(
+        before.json()["spec"]["containers"][0]["resources"]
+            .get("limits")
+            .is_none(),
+        "no LimitRange yet"
+    );
     let range = json!({"metadata": {"name": "defaults"}, "spec": {"limits": [{"type": "Container",
         "default": {"cpu": "500m", "memory": "512Mi"}, "defaultRequest": {"cpu": "100m"}}]}});
     let created = client
-        .json("POST", &format!("/api/v1/namespaces/{NS}/limitranges"), "application/json", &range)
+        .json(
+            "POST",
+            &format!("/api/v1/namespaces/{NS}/limitranges"),
+            "application/json",
+            &range,
+        )
         .await;
     assert_eq!(created.status, 201);
     assert_eq!(
         created.json()["spec"]["limits"][0]["defaultRequest"],
         json!({"cpu": "100m", "memory": "512Mi"})
     );
-    let after = client.json("POST", &pods, "application/json", &pod("after")).await.json();
+    let after = client
+        .json("POST", &pods, "application/json", &pod("after"))
+        .await
+        .json();
     assert_eq!(
         after["spec"]["containers"][0]["resources"],
         json!({"requests": {"cpu": "50m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}})
@@ -128,7 +150,12 @@ async fn limit_ranger_defaults_the_pods_of_a_namespace_with_a_limit_range() {
         "template": {"metadata": {"labels": {"app": "bare"}},
                      "spec": {"containers": [{"name": "bare", "image": "busybox:1"}]}}}});
     let stored = client
-        .json("POST", &format!("/apis/apps/v1/namespaces/{NS}/deployments"), "application/json", &deployment)
+        .json(
+            "POST",
+            &format!("/apis/apps/v1/namespaces/{NS}/deployments"),
+            "application/json",
+            &deployment,
+        )
         .await
         .json();
     assert!(container(&stored, "bare").get("resources").is_none());
@@ -155,11 +182,16 @@ async fn immutable_configmaps_refuse_data_changes_with_422() {
     let collection = format!("/api/v1/namespaces/{NS}/configmaps");
     let frozen = json!({"metadata": {"name": "frozen"}, "immutable": true, "data": {"a": "1"}});
     assert_eq!(
-        client.json("POST", &collection, "application/json", &frozen).await.status,
+        client
+            .json("POST", &collection, "application/json", &frozen)
+            .await
+            .status,
         201
     );
     let path = format!("{collection}/frozen");
-    let refused = client.json("PATCH", &path, MERGE, &json!({"data": {"a": "2"}})).await;
+    let refused = client
+        .json("PATCH", &path, MERGE, &json!({"data": {"a": "2"}}))
+        .await;
     assert_eq!(refused.status, 422);
     let status = refused.json();
     assert_eq!(status["reason"], "Invalid");
@@ -172,15 +204,27 @@ async fn immutable_configmaps_refuse_data_changes_with_422() {
         json!([{"reason": "FieldValueForbidden", "field": "data",
                 "message": "Forbidden: field is immutable when `immutable` is set"}])
     );
-    let unset = client.json("PATCH", &path, MERGE, &json!({"immutable": false})).await;
+    let unset = client
+        .json("PATCH", &path, MERGE, &json!({"immutable": false}))
+        .await;
     assert_eq!(unset.status, 422);
     assert_eq!(unset.json()["details"]["causes"][0]["field"], "immutable");
     let dry = client
-        .json("PATCH", &format!("{path}?dryRun=All"), MERGE, &json!({"data": {"a": "2"}}))
+        .json(
+            "PATCH",
+            &format!("{path}?dryRun=All"),
+            MERGE,
+            &json!({"data": {"a": "2"}}),
+        )
         .await;
     assert_eq!(dry.status, 422, "validation runs on dry run");
     let labelled = client
-        .json("PATCH", &path, MERGE, &json!({"metadata": {"labels": {"x": "y"}}}))
+        .json(
+            "PATCH",
+            &path,
+            MERGE,
+            &json!({"metadata": {"labels": {"x": "y"}}}),
+        )
         .await;
     assert_eq!(labelled.status, 200, "metadata stays writable");
     assert_eq!(client.get(&path).await.json()["data"]["a"], "1");
@@ -205,7 +249,12 @@ async fn events_k8s_io_serves_the_recorded_events_in_its_shape() {
     assert_eq!(resources["resources"][0]["name"], "events");
     // A scale-up makes the controllers record events.
     client
-        .json("PATCH", &format!("{DEPLOY}/scale"), MERGE, &json!({"spec": {"replicas": 4}}))
+        .json(
+            "PATCH",
+            &format!("{DEPLOY}/scale"),
+            MERGE,
+            &json!({"spec": {"replicas": 4}}),
+        )
         .await;
     let core_events = format!("/api/v1/namespaces/{NS}/events");
     wait_until("recorded events", || async {
@@ -267,7 +316,12 @@ async fn the_admin_endpoint_switches_api_behaviours() {
         }
     );
     let off = client
-        .json("POST", "/sim/api", "application/json", &json!({"resourceMutator": null, "limitRanger": true}))
+        .json(
+            "POST",
+            "/sim/api",
+            "application/json",
+            &json!({"resourceMutator": null, "limitRanger": true}),
+        )
         .await
         .json();
     assert_eq!(off["resourceMutator"], Value::Null);

@@ -46,8 +46,16 @@ pub fn read_kubeconfig(sim: &Sim) -> KubeconfigFacts {
 pub fn user_token(sim: &Sim, user: &str) -> String {
     let text = std::fs::read_to_string(sim.kubeconfig()).expect("kubeconfig readable");
     let block = format!("- name: {user}\n  user:\n    token: ");
-    let start = text.find(&block).unwrap_or_else(|| panic!("user {user} in kubeconfig")) + block.len();
-    text[start..].lines().next().expect("token line").trim().to_owned()
+    let start = text
+        .find(&block)
+        .unwrap_or_else(|| panic!("user {user} in kubeconfig"))
+        + block.len();
+    text[start..]
+        .lines()
+        .next()
+        .expect("token line")
+        .trim()
+        .to_owned()
 }
 
 pub fn start() -> Sim {
@@ -203,7 +211,13 @@ impl Client {
     }
 
     /// A request that may end without an answer (a dropped connection): `Err` then.
-    pub async fn try_json(&self, method: &str, path: &str, content_type: &str, body: &Value) -> Result<Response, String> {
+    pub async fn try_json(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> Result<Response, String> {
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -214,7 +228,8 @@ impl Client {
         let request = request
             .body(Full::new(Bytes::from(body.to_string())))
             .expect("request");
-        let response = match tokio::time::timeout(Duration::from_secs(30), self.inner.request(request)).await {
+        let response = match tokio::time::timeout(Duration::from_secs(30), self.inner.request(request)).await
+        {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err("timed out".to_owned()),

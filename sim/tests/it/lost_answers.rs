@@ -47,13 +47,22 @@ async fn commit_then_drop_stores_the_write_and_drops_its_answer() {
         .commit_then_drop(Some("PATCH"), Some("deployments"), 1);
     // A dry run commits nothing, so it neither matches nor spends the rule.
     let dry = client
-        .json("PATCH", &format!("{DEPLOY}?dryRun=All"), MERGE, &json!({"spec": {"replicas": 4}}))
+        .json(
+            "PATCH",
+            &format!("{DEPLOY}?dryRun=All"),
+            MERGE,
+            &json!({"spec": {"replicas": 4}}),
+        )
         .await;
     assert_eq!(dry.status, 200);
     let lost = client
         .try_json("PATCH", DEPLOY, MERGE, &json!({"spec": {"replicas": 4}}))
         .await;
-    assert!(lost.is_err(), "the answer is dropped: {:?}", lost.map(|r| r.status));
+    assert!(
+        lost.is_err(),
+        "the answer is dropped: {:?}",
+        lost.map(|r| r.status)
+    );
     let stored = client.get(DEPLOY).await.json();
     assert_eq!(stored["spec"]["replicas"], 4);
     assert!(rv(&stored) > rv(&before), "the write was committed");
@@ -66,12 +75,12 @@ async fn commit_then_drop_stores_the_write_and_drops_its_answer() {
         .json("PATCH", DEPLOY, MERGE, &json!({"spec": {"replicas": 3}}))
         .await;
     assert_eq!(answered.status, 200, "the rule is spent after one request");
-    let logged: Vec<u16> = sim
-        .persisted_writes()
-        .iter()
-        .map(|r| r.status)
-        .collect();
-    assert_eq!(logged, [200, 200], "the dropped write was handled (and logged) as stored");
+    let logged: Vec<u16> = sim.persisted_writes().iter().map(|r| r.status).collect();
+    assert_eq!(
+        logged,
+        [200, 200],
+        "the dropped write was handled (and logged) as stored"
+    );
 }
 
 #[tokio::test]
@@ -87,7 +96,10 @@ async fn held_answers_arrive_after_the_change_is_stored() {
         client.get(CONFIG).await.json()["data"]["held"] == "yes"
     })
     .await;
-    assert!(!pending.is_finished(), "the answer is still held while the store has the change");
+    assert!(
+        !pending.is_finished(),
+        "the answer is still held while the store has the change"
+    );
     let answer = pending.await.expect("writer task");
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["data"]["held"], "yes");
@@ -115,7 +127,10 @@ async fn outages_fail_every_request_cut_watches_and_end() {
         "the admin endpoint is not affected"
     );
     sim.faults().outage(Duration::from_secs(600), OutageMode::Drop);
-    assert!(client.try_get("/api/v1/nodes").await.is_err(), "connections are dropped");
+    assert!(
+        client.try_get("/api/v1/nodes").await.is_err(),
+        "connections are dropped"
+    );
     sim.faults().outage(Duration::ZERO, OutageMode::Drop);
     assert_eq!(client.try_get("/api/v1/nodes").await, Ok(200));
     // A short outage ends by itself.
@@ -172,17 +187,25 @@ async fn a_second_writer_changing_the_spec_bumps_the_generation() {
         json!({"spec": {"template": {"metadata": {"annotations": {"other-writer": "yes"}}}}}),
     );
     let scaled = client
-        .json("PATCH", &format!("{DEPLOY}/scale"), MERGE, &json!({"spec": {"replicas": 4}}))
+        .json(
+            "PATCH",
+            &format!("{DEPLOY}/scale"),
+            MERGE,
+            &json!({"spec": {"replicas": 4}}),
+        )
         .await;
     assert_eq!(scaled.status, 200);
     let stored = client.get(DEPLOY).await.json();
     assert_eq!(
-        stored["spec"]["template"]["metadata"]["annotations"]["other-writer"],
-        "yes",
+        stored["spec"]["template"]["metadata"]["annotations"]["other-writer"], "yes",
         "a subresource write triggers the writer on the object it belongs to"
     );
     assert_eq!(stored["spec"]["replicas"], 4);
-    assert_eq!(stored["metadata"]["generation"], generation + 2, "two spec changes");
+    assert_eq!(
+        stored["metadata"]["generation"],
+        generation + 2,
+        "two spec changes"
+    );
 }
 
 async fn can_i(client: &Client, verb: &str, resource: &str) -> bool {
@@ -197,9 +220,7 @@ async fn can_i(client: &Client, verb: &str, resource: &str) -> bool {
         )
         .await;
     assert_eq!(answer.status, 201);
-    answer.json()["status"]["allowed"]
-        .as_bool()
-        .expect("allowed")
+    answer.json()["status"]["allowed"].as_bool().expect("allowed")
 }
 
 #[tokio::test]
@@ -225,8 +246,14 @@ async fn denied_events_are_forbidden_for_list_and_watch_and_in_access_reviews() 
     );
     assert!(!can_i(&client, "list", "events").await);
     assert!(!can_i(&client, "watch", "events").await);
-    assert!(can_i(&client, "list", "pods").await, "other resources stay allowed");
-    assert_eq!(client.get(&format!("/api/v1/namespaces/{NS}/pods")).await.status, 200);
+    assert!(
+        can_i(&client, "list", "pods").await,
+        "other resources stay allowed"
+    );
+    assert_eq!(
+        client.get(&format!("/api/v1/namespaces/{NS}/pods")).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -236,7 +263,9 @@ async fn the_admin_endpoint_sets_the_lost_answer_faults() {
     let admin = |body: Value| {
         let client = client.clone();
         async move {
-            let answer = client.json("POST", "/sim/faults", "application/json", &body).await;
+            let answer = client
+                .json("POST", "/sim/faults", "application/json", &body)
+                .await;
             assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
         }
     };
@@ -248,15 +277,24 @@ async fn the_admin_endpoint_sets_the_lost_answer_faults() {
     assert_eq!(client.get(CONFIG).await.json()["data"]["a"], "1");
     admin(json!({"holdAnswer": {"method": "PATCH", "resource": "configmaps", "holdMs": 200}})).await;
     let started = std::time::Instant::now();
-    let held = client.json("PATCH", CONFIG, MERGE, &json!({"data": {"a": "2"}})).await;
+    let held = client
+        .json("PATCH", CONFIG, MERGE, &json!({"data": {"a": "2"}}))
+        .await;
     assert_eq!(held.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(200));
-    admin(json!({"secondWriter": {"method": "PATCH", "resource": "configmaps",
-                                  "patch": {"data": {"b": "other"}}}}))
+    admin(
+        json!({"secondWriter": {"method": "PATCH", "resource": "configmaps",
+                                  "patch": {"data": {"b": "other"}}}}),
+    )
     .await;
     let stale = client.get(CONFIG).await.json()["metadata"]["resourceVersion"].clone();
     let conflict = client
-        .json("PATCH", CONFIG, MERGE, &json!({"metadata": {"resourceVersion": stale}, "data": {"a": "3"}}))
+        .json(
+            "PATCH",
+            CONFIG,
+            MERGE,
+            &json!({"metadata": {"resourceVersion": stale}, "data": {"a": "3"}}),
+        )
         .await;
     assert_eq!(conflict.status, 409);
     admin(json!({"outage": {"durationMs": 600000, "mode": "unavailable"}})).await;
@@ -264,7 +302,12 @@ async fn the_admin_endpoint_sets_the_lost_answer_faults() {
     admin(json!({"outage": {"durationMs": 0}})).await;
     assert_eq!(client.get("/api/v1/nodes").await.status, 200);
     let bad = client
-        .json("POST", "/sim/faults", "application/json", &json!({"outage": {"durationMs": 1, "mode": "x"}}))
+        .json(
+            "POST",
+            "/sim/faults",
+            "application/json",
+            &json!({"outage": {"durationMs": 1, "mode": "x"}}),
+        )
         .await;
     assert_eq!(bad.status, 400);
 }

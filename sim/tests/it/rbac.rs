@@ -45,7 +45,12 @@ async fn the_namespace_admin_works_in_its_namespace_only() {
     let ns_admin = admin.as_user(&sim, "sim-ns-admin");
     assert_eq!(ns_admin.get(DEPLOY).await.status, 200);
     let scaled = ns_admin
-        .json("PATCH", &format!("{DEPLOY}/scale"), MERGE, &json!({"spec": {"replicas": 3}}))
+        .json(
+            "PATCH",
+            &format!("{DEPLOY}/scale"),
+            MERGE,
+            &json!({"spec": {"replicas": 3}}),
+        )
         .await;
     assert_eq!(scaled.status, 200);
     assert_eq!(
@@ -55,19 +60,34 @@ async fn the_namespace_admin_works_in_its_namespace_only() {
             .status,
         200
     );
-    assert_eq!(ns_admin.get(&format!("/api/v1/namespaces/{NS}/events?watch=true&timeoutSeconds=1")).await.status, 200);
+    assert_eq!(
+        ns_admin
+            .get(&format!(
+                "/api/v1/namespaces/{NS}/events?watch=true&timeoutSeconds=1"
+            ))
+            .await
+            .status,
+        200
+    );
     let nodes = ns_admin.get("/api/v1/nodes").await;
     assert_eq!(nodes.status, 403);
     assert_eq!(
         nodes.json()["message"],
         "nodes is forbidden: User \"sim-ns-admin\" cannot list resource \"nodes\" in API group \"\" at the cluster scope"
     );
-    assert_eq!(ns_admin.get("/api/v1/pods").await.status, 403, "no cluster-scope list of pods");
+    assert_eq!(
+        ns_admin.get("/api/v1/pods").await.status,
+        403,
+        "no cluster-scope list of pods"
+    );
     assert_eq!(ns_admin.get("/api/v1/namespaces/batch/pods").await.status, 403);
     assert!(can_i(&ns_admin, "patch", "apps/deployments", "", NS).await);
     assert!(!can_i(&ns_admin, "list", "pods", "", "").await);
     assert!(!can_i(&ns_admin, "list", "nodes", "", "").await);
-    assert!(!can_i(&ns_admin, "update", "resourcequotas", "", NS).await, "admin only reads quotas");
+    assert!(
+        !can_i(&ns_admin, "update", "resourcequotas", "", NS).await,
+        "admin only reads quotas"
+    );
     // Upstream's admin (through edit) grants services/proxy.
     assert!(can_i(&ns_admin, "get", "services", "proxy", NS).await);
     // The admin user stays all-powerful, and deny() applies to every user.
@@ -112,26 +132,44 @@ async fn rules_come_from_the_stored_roles_and_bindings() {
     );
     let bindings = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/rolebindings");
     assert_eq!(
-        admin.send("DELETE", &format!("{bindings}/sim-ns-admin"), None, b"", None).await.status,
+        admin
+            .send("DELETE", &format!("{bindings}/sim-ns-admin"), None, b"", None)
+            .await
+            .status,
         200
     );
     assert_eq!(ns_admin.get(DEPLOY).await.status, 403, "no binding, no access");
     let role = json!({"metadata": {"name": "read-orchestrator"}, "rules": [{"apiGroups": ["apps"],
         "resources": ["deployments"], "verbs": ["get"], "resourceNames": ["orchestrator"]}]});
     let roles = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{NS}/roles");
-    assert_eq!(admin.json("POST", &roles, "application/json", &role).await.status, 201);
+    assert_eq!(
+        admin.json("POST", &roles, "application/json", &role).await.status,
+        201
+    );
     let binding = json!({"metadata": {"name": "read-orchestrator"},
         "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "sim-ns-admin"}],
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-orchestrator"}});
-    assert_eq!(admin.json("POST", &bindings, "application/json", &binding).await.status, 201);
+    assert_eq!(
+        admin
+            .json("POST", &bindings, "application/json", &binding)
+            .await
+            .status,
+        201
+    );
     assert_eq!(ns_admin.get(DEPLOY).await.status, 200);
     assert_eq!(
-        ns_admin.get(&format!("/apis/apps/v1/namespaces/{NS}/deployments")).await.status,
+        ns_admin
+            .get(&format!("/apis/apps/v1/namespaces/{NS}/deployments"))
+            .await
+            .status,
         403,
         "resourceNames allow only the named object"
     );
     assert_eq!(
-        ns_admin.get(&format!("/apis/apps/v1/namespaces/{NS}/deployments/other")).await.status,
+        ns_admin
+            .get(&format!("/apis/apps/v1/namespaces/{NS}/deployments/other"))
+            .await
+            .status,
         403
     );
 }
@@ -141,15 +179,40 @@ async fn rbac_users_need_the_switch_and_discovery_follows_it() {
     let sim = crate::common::start();
     let admin = Client::new(&sim);
     let ns_admin = admin.as_user(&sim, "sim-ns-admin");
-    assert_eq!(ns_admin.get(DEPLOY).await.status, 401, "RBAC users exist only with the switch on");
-    assert!(!admin.get("/apis").await.json().to_string().contains("rbac.authorization.k8s.io"));
     assert_eq!(
-        admin.get("/apis/rbac.authorization.k8s.io/v1/clusterroles").await.status,
+        ns_admin.get(DEPLOY).await.status,
+        401,
+        "RBAC users exist only with the switch on"
+    );
+    assert!(
+        !admin
+            .get("/apis")
+            .await
+            .json()
+            .to_string()
+            .contains("rbac.authorization.k8s.io")
+    );
+    assert_eq!(
+        admin
+            .get("/apis/rbac.authorization.k8s.io/v1/clusterroles")
+            .await
+            .status,
         404
     );
     sim.api().update(|b| b.rbac = true);
-    assert!(admin.get("/apis").await.json().to_string().contains("rbac.authorization.k8s.io"));
-    assert_eq!(ns_admin.get(DEPLOY).await.status, 200, "the switch seeds the bindings");
+    assert!(
+        admin
+            .get("/apis")
+            .await
+            .json()
+            .to_string()
+            .contains("rbac.authorization.k8s.io")
+    );
+    assert_eq!(
+        ns_admin.get(DEPLOY).await.status,
+        200,
+        "the switch seeds the bindings"
+    );
     assert_eq!(
         ns_admin.get("/sim/requests").await.status,
         403,

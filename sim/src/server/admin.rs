@@ -19,6 +19,7 @@
 //!     {"labels": {"x": "y"}}}}`: before the next matching write, the JSON merge patch is
 //!     applied to the addressed object as another client would (new resourceVersion; generation
 //!     bumped when the spec changes), so a write carrying the old resourceVersion gets 409.
+//!
 //!   RBAC denials (`deny`) apply to every user; `"deny": {"verb": "list", "resource": "events"}`
 //!   and `{"verb": "watch", ...}` make event lists and watches 403 and access reviews
 //!   `allowed: false`.

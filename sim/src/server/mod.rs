@@ -392,7 +392,7 @@ async fn dispatch(
         Route::Groups => discovery::groups(&served),
         Route::Group(group) if discovery::group_served(&group, &served) => discovery::group(&group, &served),
         Route::ResourceList { group, version }
-            if registry::of_group_version(&group, &version).any(|i| served(i)) =>
+            if registry::of_group_version(&group, &version).any(&served) =>
         {
             discovery::resource_list(&group, &version, &served)
         }

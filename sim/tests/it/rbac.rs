@@ -90,6 +90,14 @@ async fn the_namespace_admin_works_in_its_namespace_only() {
     );
     // Upstream's admin (through edit) grants services/proxy.
     assert!(can_i(&ns_admin, "get", "services", "proxy", NS).await);
+    // Upstream's view role reads core events only (events.k8s.io is granted to controllers'
+    // eventsRule for writing), so the namespace admin cannot read events.k8s.io/v1.
+    sim.api().update(|b| b.events_v1 = true);
+    let v1_events = format!("/apis/events.k8s.io/v1/namespaces/{NS}/events");
+    assert_eq!(ns_admin.get(&v1_events).await.status, 403);
+    assert_eq!(admin.get(&v1_events).await.status, 200);
+    assert!(can_i(&ns_admin, "list", "events", "", NS).await);
+    assert!(!can_i(&ns_admin, "list", "events.k8s.io/events", "", NS).await);
     // The admin user stays all-powerful, and deny() applies to every user.
     assert_eq!(admin.get("/api/v1/nodes").await.status, 200);
     sim.faults().deny("patch", "deployments");

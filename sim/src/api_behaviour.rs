@@ -74,9 +74,10 @@ impl Api {
     /// Replaces every behaviour. Turning `rbac` on seeds the default roles and bindings that
     /// are missing (see `server::rbac`); turning it off keeps the stored objects.
     pub fn set(&self, behaviour: ApiBehaviour) {
-        if behaviour.rbac
-            && let Some(store) = self.store.upgrade()
-        {
+        // Seeded when RBAC turns on only: roles and bindings a test removed stay removed while
+        // other switches change. Seeded outside the lock: the store's create hook reads it.
+        let turns_on = behaviour.rbac && !self.lock().rbac;
+        if turns_on && let Some(store) = self.store.upgrade() {
             crate::server::rbac::seed(&store);
         }
         *self.lock() = behaviour;

@@ -5,7 +5,6 @@
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use k8s_pb::api::authorization::v1::{SelfSubjectAccessReview, SubjectAccessReviewStatus};
-use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -13,9 +12,7 @@ use super::rbac::{self, Attributes};
 use super::status::ApiError;
 use super::{ApiRequest, App, User, json_response};
 
-/// Prefix of every Kubernetes protobuf body ("k8s" and a zero byte).
-const PROTOBUF_MAGIC: &[u8] = b"k8s\x00";
-const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+use super::protobuf::{self, CONTENT_TYPE as PROTOBUF};
 
 /// The resource a review asks about, as fault rules name it: `deployments` or `deployments/scale`.
 fn resource_path(resource: &str, subresource: &str) -> String {
@@ -48,8 +45,7 @@ pub fn review(app: &App, user: User, request: &ApiRequest) -> Result<Response, A
     if request.method != Method::POST || request.target.name.is_some() {
         return Err(ApiError::method_not_allowed(request.method.as_str()));
     }
-    let essence = request.content_type.split(';').next().unwrap_or("").trim();
-    if essence == PROTOBUF {
+    if protobuf::is_protobuf(&request.content_type) {
         return review_protobuf(app, user, request);
     }
     let mut review: Value = serde_json::from_slice(&request.body)
@@ -84,23 +80,15 @@ pub fn review(app: &App, user: User, request: &ApiRequest) -> Result<Response, A
 }
 
 fn wants_protobuf(accept: &str) -> bool {
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.trim().starts_with(PROTOBUF))
+    protobuf::wanted(accept)
 }
 
 fn review_protobuf(app: &App, user: User, request: &ApiRequest) -> Result<Response, ApiError> {
     let bad = |what: &str| {
         ApiError::bad_request(format!("error decoding protobuf SelfSubjectAccessReview: {what}"))
     };
-    let envelope = request
-        .body
-        .strip_prefix(PROTOBUF_MAGIC)
-        .ok_or_else(|| bad("missing the k8s protobuf prefix"))?;
-    let unknown = Unknown::decode(envelope).map_err(|e| bad(&e.to_string()))?;
-    let mut review = SelfSubjectAccessReview::decode(unknown.raw.unwrap_or_default().as_slice())
-        .map_err(|e| bad(&e.to_string()))?;
+    let raw = protobuf::unwrap(&request.body).map_err(|e| bad(&e))?;
+    let mut review = SelfSubjectAccessReview::decode(raw.as_slice()).map_err(|e| bad(&e.to_string()))?;
     let attributes = review
         .spec
         .as_ref()
@@ -131,18 +119,11 @@ fn review_protobuf(app: &App, user: User, request: &ApiRequest) -> Result<Respon
 }
 
 fn encode_protobuf(review: &SelfSubjectAccessReview) -> Vec<u8> {
-    let unknown = Unknown {
-        type_meta: Some(TypeMeta {
-            api_version: Some("authorization.k8s.io/v1".to_owned()),
-            kind: Some("SelfSubjectAccessReview".to_owned()),
-        }),
-        raw: Some(review.encode_to_vec()),
-        content_encoding: Some(String::new()),
-        content_type: Some(String::new()),
-    };
-    let mut body = PROTOBUF_MAGIC.to_vec();
-    body.extend(unknown.encode_to_vec());
-    body
+    protobuf::wrap(
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        review.encode_to_vec(),
+    )
 }
 
 fn protobuf_response(body: Vec<u8>) -> Response {
@@ -208,7 +189,8 @@ mod tests {
             "status": {"allowed": true}}),
         );
         let body = encode_protobuf(&review);
-        assert!(body.starts_with(PROTOBUF_MAGIC));
+        assert!(body.starts_with(protobuf::MAGIC));
+        use k8s_pb::apimachinery::pkg::runtime::Unknown;
         let unknown = Unknown::decode(&body[4..]).expect("unknown");
         assert_eq!(
             unknown.type_meta.and_then(|t| t.kind).as_deref(),

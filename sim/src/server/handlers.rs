@@ -11,7 +11,7 @@ use crate::store::{ObjectKey, StoreError, UpdatePart, merge_update, metadata_mut
 use super::list::{list, position, selected};
 use super::patch::{self, PatchType};
 use super::status::{self, ApiError, Cause};
-use super::{ApiRequest, App, admission, defaults, json_response, shape, table, validate, watch};
+use super::{ApiRequest, App, admission, defaults, json_response, protobuf, shape, table, validate, watch};
 
 /// How often a patch is retried when another writer changed the object in between (the
 /// apiserver retries patches that carry no resourceVersion precondition).
@@ -123,10 +123,16 @@ fn create(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     if request.target.info.namespaced && request.target.namespace.is_none() {
         return Err(ApiError::method_not_allowed("POST"));
     }
-    create_object(app, request, parse_body(request)?)
+    let body = if protobuf::is_protobuf(&request.content_type) {
+        protobuf::decode(request.target.info.kind, &request.body)?
+    } else {
+        parse_body(request)?
+    };
+    create_object(app, request, body)
 }
 
-/// Stores a new object (server-set fields, validation, namespace check, dry run) → 201.
+/// Stores a new object (server-set fields, admission, validation, namespace check, dry run) →
+/// 201, in protobuf when the client asks for it first and the sim encodes the kind.
 fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<Response, ApiError> {
     let info = request.target.info;
     shape::check(info.kind, &object)?;
@@ -180,6 +186,17 @@ fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<R
             .create(&key, object)
             .map_err(|e| ApiError::from_store(e, info, &name))?
     };
+    if protobuf::wanted(&request.accept)
+        && let Some(body) = protobuf::encode(info.kind, &created)
+    {
+        let mut response = warned(StatusCode::CREATED, &created, &warnings)?;
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static(protobuf::CONTENT_TYPE),
+        );
+        *response.body_mut() = axum::body::Body::from(body);
+        return Ok(response);
+    }
     warned(StatusCode::CREATED, &created, &warnings)
 }
 

@@ -11,6 +11,7 @@ mod handlers;
 mod list;
 mod openapi;
 mod patch;
+mod protobuf;
 mod proxy;
 pub mod rbac;
 pub mod registry;

@@ -4,7 +4,8 @@
 //! non-admin users. Set at start through [`crate::SimOptions::api`], changed while running
 //! through [`crate::Sim::api`] or `POST /sim/api`.
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::store::Store;
 
@@ -48,6 +49,9 @@ impl Default for ResourceMutator {
 pub struct Api {
     state: Mutex<ApiBehaviour>,
     store: Weak<Store>,
+    /// The kubeconfig and its contents with the RBAC users' contexts, written when RBAC turns
+    /// on (the Sim writes it without them while RBAC is off, so the default file is unchanged).
+    rbac_kubeconfig: OnceLock<(PathBuf, String)>,
 }
 
 impl Api {
@@ -56,6 +60,7 @@ impl Api {
         let api = Self {
             state: Mutex::new(ApiBehaviour::default()),
             store: Arc::downgrade(store),
+            rbac_kubeconfig: OnceLock::new(),
         };
         api.set(initial);
         api
@@ -72,7 +77,8 @@ impl Api {
     }
 
     /// Replaces every behaviour. Turning `rbac` on seeds the default roles and bindings that
-    /// are missing (see `server::rbac`); turning it off keeps the stored objects.
+    /// are missing (see `server::rbac`) and rewrites the kubeconfig with the RBAC users'
+    /// contexts; turning it off keeps both.
     pub fn set(&self, behaviour: ApiBehaviour) {
         // Seeded when RBAC turns on only: roles and bindings a test removed stay removed while
         // other switches change. Seeded outside the lock: the store's create hook reads it.
@@ -80,7 +86,17 @@ impl Api {
         if turns_on && let Some(store) = self.store.upgrade() {
             crate::server::rbac::seed(&store);
         }
+        if turns_on && let Some((path, contents)) = self.rbac_kubeconfig.get() {
+            // Best effort: the tokens work either way; a failed write is seen by the client
+            // that looks for the contexts.
+            let _ = crate::kubeconfig::write(path, contents);
+        }
         *self.lock() = behaviour;
+    }
+
+    /// Where the Sim wrote its kubeconfig and what it holds with the RBAC users' contexts.
+    pub(crate) fn set_rbac_kubeconfig(&self, path: PathBuf, contents: String) {
+        let _ = self.rbac_kubeconfig.set((path, contents));
     }
 
     /// Changes some behaviours: `sim.api().update(|b| b.limit_ranger = true)`.

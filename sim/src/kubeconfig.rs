@@ -1,7 +1,7 @@
 //! The kubeconfig that points clients (kube-rs, kubectl) at a running sim: one cluster, the
 //! all-powerful user and current context named `orchscale-sim` (no namespace), and one user and
-//! context per RBAC user (`sim-ns-admin`, `sim-operator`, namespace `llm-orchestrator`), whose
-//! tokens work while `ApiBehaviour::rbac` is on. The CA is inline; each user has a bearer token.
+//! context per RBAC user (`sim-ns-admin`, `sim-operator`, namespace `llm-orchestrator`) while
+//! `ApiBehaviour::rbac` is on. The CA is inline; each user has a bearer token.
 
 use std::io::Write;
 use std::path::Path;

@@ -217,7 +217,15 @@ impl Sim {
             thread: Some(thread),
         };
         // The listener is bound, so the kubeconfig is written only once the server answers.
-        let contents = kubeconfig::render(&sim.url, &tls.ca_pem, &token, &rbac_tokens);
+        // The RBAC users' contexts are in the file only while RBAC is on, so the default
+        // kubeconfig is unchanged; turning RBAC on later rewrites it.
+        let with_rbac = kubeconfig::render(&sim.url, &tls.ca_pem, &token, &rbac_tokens);
+        let contents = if options.api.rbac {
+            with_rbac.clone()
+        } else {
+            kubeconfig::render(&sim.url, &tls.ca_pem, &token, &[])
+        };
+        sim.api.set_rbac_kubeconfig(sim.kubeconfig.clone(), with_rbac);
         if let Err(e) = kubeconfig::write(&sim.kubeconfig, &contents) {
             sim.stop();
             return Err(e);

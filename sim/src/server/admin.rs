@@ -47,7 +47,8 @@
 //!     ClusterRoles are seeded, and the kubeconfig's contexts `sim-ns-admin` (RoleBinding to
 //!     `admin` in `llm-orchestrator`) and `sim-operator` (RoleBinding to the Role
 //!     `orchscale-operator`: `admin` without `services/proxy`) are authorized by the stored
-//!     roles and bindings (their tokens get 401 while `rbac` is off).
+//!     roles and bindings. Those contexts are written into the kubeconfig when RBAC is on (at
+//!     start, or rewritten when switched on); their tokens get 401 while `rbac` is off.
 //! - `GET /sim/requests`: the request log as JSON.
 //!
 //! For example: `curl --cacert ca.pem -H "Authorization: Bearer $TOKEN" -d '{"healthStatus":503}'

@@ -186,36 +186,22 @@ async fn rules_come_from_the_stored_roles_and_bindings() {
 async fn rbac_users_need_the_switch_and_discovery_follows_it() {
     let sim = crate::common::start();
     let admin = Client::new(&sim);
-    let ns_admin = admin.as_user(&sim, "sim-ns-admin");
-    assert_eq!(
-        ns_admin.get(DEPLOY).await.status,
-        401,
-        "RBAC users exist only with the switch on"
-    );
+    let kubeconfig = || std::fs::read_to_string(sim.kubeconfig()).expect("kubeconfig");
     assert!(
-        !admin
-            .get("/apis")
-            .await
-            .json()
-            .to_string()
-            .contains("rbac.authorization.k8s.io")
+        !kubeconfig().contains("sim-ns-admin"),
+        "the default kubeconfig is unchanged"
     );
-    assert_eq!(
-        admin
-            .get("/apis/rbac.authorization.k8s.io/v1/clusterroles")
-            .await
-            .status,
-        404
-    );
+    let apis = || async { admin.get("/apis").await.json().to_string() };
+    assert!(!apis().await.contains("rbac.authorization.k8s.io"));
+    let cluster_roles = "/apis/rbac.authorization.k8s.io/v1/clusterroles";
+    assert_eq!(admin.get(cluster_roles).await.status, 404);
     sim.api().update(|b| b.rbac = true);
     assert!(
-        admin
-            .get("/apis")
-            .await
-            .json()
-            .to_string()
-            .contains("rbac.authorization.k8s.io")
+        kubeconfig().contains("- name: sim-ns-admin"),
+        "turning RBAC on adds the contexts"
     );
+    assert!(apis().await.contains("rbac.authorization.k8s.io"));
+    let ns_admin = admin.as_user(&sim, "sim-ns-admin");
     assert_eq!(
         ns_admin.get(DEPLOY).await.status,
         200,
@@ -225,5 +211,11 @@ async fn rbac_users_need_the_switch_and_discovery_follows_it() {
         ns_admin.get("/sim/requests").await.status,
         403,
         "the admin endpoint is the admin user's"
+    );
+    sim.api().update(|b| b.rbac = false);
+    assert_eq!(
+        ns_admin.get(DEPLOY).await.status,
+        401,
+        "RBAC users exist only with the switch on"
     );
 }

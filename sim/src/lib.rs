@@ -4,7 +4,8 @@
 //! [`Sim::start`] seeds the world ([`seed`]), starts the controllers and an HTTPS server on
 //! `127.0.0.1` on a thread of its own, and writes a kubeconfig that points at it. Clients
 //! (kube-rs, kubectl) reach it through that kubeconfig only; tests steer it through
-//! [`Sim::faults`] and [`Sim::scenario`] and inspect it through [`Sim::store`] and
+//! [`Sim::faults`], [`Sim::scenario`] and [`Sim::api`] (real clusters' admission, RBAC users
+//! and `events.k8s.io`, all off by default) and inspect it through [`Sim::store`] and
 //! [`Sim::requests`].
 //!
 //! ```no_run

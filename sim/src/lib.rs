@@ -4,7 +4,8 @@
 //! [`Sim::start`] seeds the world ([`seed`]), starts the controllers and an HTTPS server on
 //! `127.0.0.1` on a thread of its own, and writes a kubeconfig that points at it. Clients
 //! (kube-rs, kubectl) reach it through that kubeconfig only; tests steer it through
-//! [`Sim::faults`] and [`Sim::scenario`] and inspect it through [`Sim::store`] and
+//! [`Sim::faults`], [`Sim::scenario`] and [`Sim::api`] (real clusters' admission, RBAC users
+//! and `events.k8s.io`, all off by default) and inspect it through [`Sim::store`] and
 //! [`Sim::requests`].
 //!
 //! ```no_run
@@ -23,6 +24,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod api_behaviour;
 pub mod controllers;
 pub mod faults;
 pub mod kubeconfig;
@@ -40,8 +42,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-pub use faults::{FaultRule, Faults};
-pub use profile::{Behaviour, Flavor, KubernetesVersion};
+pub use api_behaviour::{Api, ApiBehaviour, ResourceMutator};
+pub use faults::{FaultRule, Faults, OutageMode};
+pub use profile::{Behaviour, Flavor, KubernetesVersion, Profile};
 pub use request_log::LoggedRequest;
 pub use scenario::{PodFailure, Scenario};
 
@@ -63,6 +66,9 @@ pub struct SimOptions {
     /// Which upstream behaviours the controllers imitate; the default is the idealised sim,
     /// [`profile::profile`] gives a real cluster's.
     pub behaviour: Behaviour,
+    /// Real API servers' behaviours (admission, RBAC users, events.k8s.io), all off by default;
+    /// changed while running through [`Sim::api`].
+    pub api: ApiBehaviour,
 }
 
 impl Default for SimOptions {
@@ -74,6 +80,7 @@ impl Default for SimOptions {
             extra_pods: 0,
             hpa_sync_period: Duration::from_secs(1),
             behaviour: Behaviour::default(),
+            api: ApiBehaviour::default(),
         }
     }
 }
@@ -88,6 +95,7 @@ pub struct Sim {
     faults: Arc<Faults>,
     scenario: Arc<Scenario>,
     log: Arc<RequestLog>,
+    api: Arc<Api>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -129,6 +137,17 @@ impl Sim {
         let log = Arc::new(RequestLog::default());
         let tls = server::tls::generate()?;
         let token = random_token();
+        let api = Arc::new(Api::new(&store, options.api.clone()));
+        let (hook_api, hook_store) = (Arc::downgrade(&api), Arc::downgrade(&store));
+        store.set_create_hook(Box::new(move |key, object| {
+            if let (Some(api), Some(store)) = (hook_api.upgrade(), hook_store.upgrade()) {
+                server::admission::admit_created_pod(&api.get(), &store, key, object);
+            }
+        }));
+        let rbac_tokens: Vec<(&'static str, String)> = server::rbac::USERS
+            .iter()
+            .map(|user| (*user, random_token()))
+            .collect();
 
         // Bound here, synchronously, so the port is known (and errors reported) before returning;
         // the runtime lives only on the sim's thread, so a caller inside a runtime is fine.
@@ -141,7 +160,9 @@ impl Sim {
             faults: faults.clone(),
             scenario: scenario.clone(),
             log: log.clone(),
+            api: api.clone(),
             token: token.clone(),
+            rbac_tokens: rbac_tokens.clone(),
             server_address: format!("127.0.0.1:{port}"),
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -205,11 +226,20 @@ impl Sim {
             faults,
             scenario,
             log,
+            api,
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
         };
         // The listener is bound, so the kubeconfig is written only once the server answers.
-        let contents = kubeconfig::render(&sim.url, &tls.ca_pem, &token);
+        // The RBAC users' contexts are in the file only while RBAC is on, so the default
+        // kubeconfig is unchanged; turning RBAC on later rewrites it.
+        let with_rbac = kubeconfig::render(&sim.url, &tls.ca_pem, &token, &rbac_tokens);
+        let contents = if options.api.rbac {
+            with_rbac.clone()
+        } else {
+            kubeconfig::render(&sim.url, &tls.ca_pem, &token, &[])
+        };
+        sim.api.set_rbac_kubeconfig(sim.kubeconfig.clone(), with_rbac);
         if let Err(e) = kubeconfig::write(&sim.kubeconfig, &contents) {
             sim.stop();
             return Err(e);
@@ -233,6 +263,11 @@ impl Sim {
     /// HTTP-level faults, RBAC denials and the health status.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Real API servers' behaviours: admission, immutable ConfigMaps, events.k8s.io, RBAC users.
+    pub fn api(&self) -> &Api {
+        &self.api
     }
 
     /// Controller-level knobs.

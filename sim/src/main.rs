@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use orchscale_sim::profile::{
-    self, Behaviour, CurrentRevisionRule, Flavor, KubernetesVersion, MetricsApi, NodeAutoscaler,
+    self, Behaviour, CurrentRevisionRule, Flavor, KubernetesVersion, MetricsApi, NodeAutoscaler, Profile,
 };
-use orchscale_sim::{Sim, SimOptions};
+use orchscale_sim::{ApiBehaviour, Sim, SimOptions};
 
 /// Simulated Kubernetes API server for kubectl-orchscale.
 #[derive(Debug, Parser)]
@@ -36,11 +36,31 @@ struct Args {
     hpa_sync_period: u64,
     #[command(flatten)]
     behaviour: BehaviourArgs,
+    #[command(flatten)]
+    api: ApiFlags,
 }
 
-/// The cluster profile and the behaviour switches: a profile sets every switch as a real
-/// cluster of that version and flavour does; each switch flag then overrides one of them.
-/// Without `--kubernetes-version` or `--flavor` the switches start from the idealised sim.
+impl Args {
+    /// The profile's switches (the idealised sim's without `--kubernetes-version` or
+    /// `--flavor`), then each flag's override.
+    fn profile(&self) -> Profile {
+        let mut profile = match (self.behaviour.kubernetes_version, self.behaviour.flavor) {
+            (None, None) => Profile::default(),
+            (version, flavor) => profile::profile(
+                version.unwrap_or(KubernetesVersion::CURRENT),
+                flavor.unwrap_or(Flavor::Plain),
+            ),
+        };
+        self.behaviour.apply(&mut profile.behaviour);
+        self.api.apply(&mut profile.api);
+        profile
+    }
+}
+
+/// The cluster profile and the controllers' behaviour switches: a profile sets every switch (and
+/// the API server's, see [`ApiFlags`]) as a real cluster of that version and flavour does; each
+/// switch flag then overrides one of them. Without `--kubernetes-version` or `--flavor` the
+/// switches start from the idealised sim.
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Cluster profile")]
 struct BehaviourArgs {
@@ -109,14 +129,8 @@ fn parse_metrics_api(text: &str) -> Result<MetricsApi, String> {
 }
 
 impl BehaviourArgs {
-    fn behaviour(&self) -> Behaviour {
-        let mut b = match (self.kubernetes_version, self.flavor) {
-            (None, None) => Behaviour::default(),
-            (version, flavor) => profile::profile(
-                version.unwrap_or(KubernetesVersion::CURRENT),
-                flavor.unwrap_or(Flavor::Plain),
-            ),
-        };
+    /// Overrides the switches of `b` whose flags were given.
+    fn apply(&self, b: &mut Behaviour) {
         let ms = Duration::from_millis;
         set(&mut b.hpa_generation, self.hpa_generation);
         set(
@@ -153,7 +167,57 @@ impl BehaviourArgs {
                 autoscaler.max_nodes = max;
             }
         }
-        b
+    }
+}
+
+/// Real API servers' behaviours: off without a profile, as the profile's cluster has them with
+/// one; each flag overrides one (`--events-v1` alone is `--events-v1=true`). `POST /sim/api`
+/// changes them while running.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "API server behaviours")]
+struct ApiFlags {
+    /// An Autopilot-like mutating admission: CPU requests rounded up to a step, limits set to
+    /// requests, with a Warning header (on with --flavor gke-autopilot-like).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    resource_mutator: Option<bool>,
+    /// The resource mutator's CPU step in millicores [default: 250].
+    #[arg(long)]
+    resource_mutator_cpu_step: Option<u64>,
+    /// The resource mutator leaves limits alone (only rounds CPU requests).
+    #[arg(long)]
+    resource_mutator_keep_limits: bool,
+    /// LimitRanger: Pods get the container defaults of their namespace's LimitRanges.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    limit_ranger: Option<bool>,
+    /// ConfigMaps with `immutable: true` refuse data changes (422).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    immutable_configmaps: Option<bool>,
+    /// Serve events.k8s.io/v1 over the recorded events.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    events_v1: Option<bool>,
+    /// RBAC for the kubeconfig's users sim-ns-admin and sim-operator (roles and bindings seeded).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    rbac: Option<bool>,
+}
+
+impl ApiFlags {
+    /// Overrides the behaviours of `api` whose flags were given.
+    fn apply(&self, api: &mut ApiBehaviour) {
+        if let Some(on) = self.resource_mutator {
+            api.resource_mutator = on.then(|| api.resource_mutator.unwrap_or_default());
+        }
+        if let Some(mutator) = &mut api.resource_mutator {
+            if let Some(step) = self.resource_mutator_cpu_step {
+                mutator.cpu_step_millis = step;
+            }
+            if self.resource_mutator_keep_limits {
+                mutator.limits_equal_requests = false;
+            }
+        }
+        set(&mut api.limit_ranger, self.limit_ranger);
+        set(&mut api.immutable_configmaps, self.immutable_configmaps);
+        set(&mut api.events_v1, self.events_v1);
+        set(&mut api.rbac, self.rbac);
     }
 }
 
@@ -165,13 +229,15 @@ fn set<T>(field: &mut T, value: Option<T>) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let profile = args.profile();
     let options = SimOptions {
         port: args.port,
         kubeconfig: Some(args.kubeconfig.clone()),
         pod_start_delay: Duration::from_millis(args.pod_start_delay),
         extra_pods: args.pods,
         hpa_sync_period: Duration::from_secs(args.hpa_sync_period.max(1)),
-        behaviour: args.behaviour.behaviour(),
+        behaviour: profile.behaviour,
+        api: profile.api,
     };
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         eprintln!("orchscale-sim: cannot wait for signals");
@@ -238,15 +304,25 @@ impl StopSignals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orchscale_sim::ResourceMutator;
+
+    fn parse_profile(flags: &[&str]) -> Result<Profile, clap::Error> {
+        let args = ["orchscale-sim", "--kubeconfig", "/tmp/k"].iter().chain(flags);
+        Args::try_parse_from(args).map(|a| a.profile())
+    }
 
     fn parse(flags: &[&str]) -> Result<Behaviour, clap::Error> {
-        let args = ["orchscale-sim", "--kubeconfig", "/tmp/k"].iter().chain(flags);
-        Args::try_parse_from(args).map(|a| a.behaviour.behaviour())
+        parse_profile(flags).map(|p| p.behaviour)
+    }
+
+    fn parse_api(flags: &[&str]) -> ApiBehaviour {
+        parse_profile(flags).expect("parses").api
     }
 
     #[test]
     fn without_a_profile_the_sim_is_the_idealised_one() {
-        assert_eq!(parse(&[]).expect("parses"), Behaviour::default());
+        assert_eq!(parse_profile(&[]).expect("parses"), Profile::default());
+        assert_eq!(parse_api(&[]), ApiBehaviour::default(), "every API behaviour off");
     }
 
     #[test]
@@ -292,5 +368,56 @@ mod tests {
         assert!(parse(&["--kubernetes-version", "1.26"]).is_err());
         assert!(parse(&["--kubernetes-version", "1.37"]).is_err());
         assert!(parse(&["--flavor", "openshift"]).is_err());
+    }
+
+    #[test]
+    fn api_flags_make_the_behaviour() {
+        assert_eq!(
+            parse_api(&[
+                "--resource-mutator",
+                "--resource-mutator-cpu-step",
+                "100",
+                "--resource-mutator-keep-limits",
+                "--limit-ranger",
+                "--immutable-configmaps",
+                "--events-v1",
+                "--rbac",
+            ]),
+            ApiBehaviour {
+                resource_mutator: Some(ResourceMutator {
+                    cpu_step_millis: 100,
+                    limits_equal_requests: false,
+                }),
+                limit_ranger: true,
+                immutable_configmaps: true,
+                events_v1: true,
+                rbac: true,
+            }
+        );
+    }
+
+    #[test]
+    fn a_profile_sets_the_api_behaviours_and_flags_override_them() {
+        let api = parse_api(&["--flavor", "gke-autopilot-like"]);
+        assert_eq!(api.resource_mutator, Some(ResourceMutator::default()));
+        assert!(api.events_v1 && !api.rbac);
+        let api = parse_api(&[
+            "--flavor",
+            "gke-autopilot-like",
+            "--resource-mutator=false",
+            "--events-v1",
+            "false",
+            "--rbac",
+        ]);
+        assert_eq!(api.resource_mutator, None);
+        assert!(!api.events_v1 && api.rbac);
+        let api = parse_api(&[
+            "--kubernetes-version",
+            "1.30",
+            "--resource-mutator-cpu-step",
+            "500",
+        ]);
+        assert_eq!(api.resource_mutator, None, "plain: no mutator, whatever its step");
+        assert!(api.events_v1);
     }
 }

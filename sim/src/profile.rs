@@ -1,6 +1,6 @@
 //! Cluster profiles: which Kubernetes version (1.27 ..= 1.36) and which provider flavour the sim
-//! imitates, and the controller behaviour switches ([`Behaviour`]) one pure function
-//! ([`profile`]) maps them onto.
+//! imitates, and the behaviour switches one pure function ([`profile`]) maps them onto: the
+//! controllers' ([`Behaviour`]) and the API server's ([`ApiBehaviour`]).
 //!
 //! `Behaviour::default()` is the idealised sim of old (HPAs with a generation that react at once,
 //! pods that vanish when deleted, metrics in millicores the moment a pod is Ready, ...); each
@@ -10,6 +10,8 @@
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
+
+use crate::api_behaviour::{ApiBehaviour, ResourceMutator};
 
 /// A Kubernetes minor version the sim can imitate: 1.27 ..= 1.36.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -212,8 +214,41 @@ impl Default for Behaviour {
 /// metrics-server's default `--metric-resolution`.
 pub const METRICS_RESOLUTION: Duration = Duration::from_secs(15);
 
+/// Every switch a real cluster sets: the controllers' and the API server's.
+/// `Profile::default()` is the idealised sim, every real-cluster behaviour off.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    /// What the controllers do ([`crate::SimOptions::behaviour`]).
+    pub behaviour: Behaviour,
+    /// What the API server does ([`crate::SimOptions::api`]).
+    pub api: ApiBehaviour,
+}
+
 /// What a real cluster of `version` and `flavor` does, switch by switch.
-pub fn profile(version: KubernetesVersion, flavor: Flavor) -> Behaviour {
+pub fn profile(version: KubernetesVersion, flavor: Flavor) -> Profile {
+    Profile {
+        behaviour: controllers(version, flavor),
+        api: api_server(flavor),
+    }
+}
+
+/// The API server of every real 1.27 .. 1.36 cluster: `events.k8s.io/v1` served (GA since 1.19),
+/// LimitRanger on (not in `DefaultOffAdmissionPlugins`, pkg/kubeapiserver/options/plugins.go),
+/// immutable ConfigMaps refused changes (`ValidateConfigMapUpdate`, GA since 1.21); GKE
+/// Autopilot's resource mutator on gke-autopilot-like. RBAC users stay off: they are test
+/// fixtures (users and roles), not a property of the cluster.
+fn api_server(flavor: Flavor) -> ApiBehaviour {
+    ApiBehaviour {
+        resource_mutator: (flavor == Flavor::GkeAutopilotLike).then(ResourceMutator::default),
+        limit_ranger: true,
+        immutable_configmaps: true,
+        events_v1: true,
+        rbac: false,
+    }
+}
+
+/// The controllers of a real cluster of `version` and `flavor`.
+fn controllers(version: KubernetesVersion, flavor: Flavor) -> Behaviour {
     let minor = version.minor();
     let node_autoscaler = match flavor {
         Flavor::EksLike => Some(NodeAutoscaler {
@@ -310,7 +345,7 @@ mod tests {
             ),
         ];
         for (minor, flavor, generation, terminating, revision, autoscaler) in table {
-            let b = profile(v(minor), flavor);
+            let Profile { behaviour: b, api } = profile(v(minor), flavor);
             let at = format!("1.{minor} {flavor}");
             assert_eq!(b.version, Some(v(minor)), "{at}");
             assert_eq!(b.hpa_generation, generation, "{at}");
@@ -329,6 +364,39 @@ mod tests {
             assert_eq!(b.metrics_api, MetricsApi::Available, "{at}");
             assert_eq!(b.metrics_resolution, Some(METRICS_RESOLUTION), "{at}");
             assert_eq!(b.grace_period_cap, None, "{at}");
+            // The API server: what every real cluster serves and admits, the Autopilot mutator
+            // on its flavor only, RBAC users never.
+            assert_eq!(
+                api.resource_mutator.is_some(),
+                flavor == Flavor::GkeAutopilotLike,
+                "{at}"
+            );
+            assert!(
+                api.events_v1 && api.limit_ranger && api.immutable_configmaps,
+                "{at}"
+            );
+            assert!(!api.rbac, "{at}");
         }
+    }
+
+    #[test]
+    fn the_autopilot_mutator_is_autopilots() {
+        let api = profile(v(33), Flavor::GkeAutopilotLike).api;
+        assert_eq!(api.resource_mutator, Some(ResourceMutator::default()));
+        assert_eq!(
+            ResourceMutator::default(),
+            ResourceMutator {
+                cpu_step_millis: 250,
+                limits_equal_requests: true
+            }
+        );
+    }
+
+    #[test]
+    fn the_default_profile_is_the_idealised_sim() {
+        let p = Profile::default();
+        assert_eq!(p.behaviour, Behaviour::default());
+        assert_eq!(p.api, ApiBehaviour::default());
+        assert!(p.api.resource_mutator.is_none() && !p.api.events_v1 && !p.api.rbac);
     }
 }

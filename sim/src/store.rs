@@ -132,12 +132,16 @@ struct Inner {
     uid_counter: u64,
 }
 
+/// Admission of an object about to be created (see [`Store::set_create_hook`]).
+pub type CreateHook = Box<dyn Fn(&ObjectKey, &mut Value) + Send + Sync>;
+
 /// Thread-safe store shared by the HTTP handlers and the controllers.
 pub struct Store {
     inner: Mutex<Inner>,
     events: broadcast::Sender<StoreEvent>,
     /// Resources whose objects carry no `metadata.generation` (their registry strategy sets none).
     untracked_generation: Vec<String>,
+    create_hook: std::sync::OnceLock<CreateHook>,
 }
 
 impl Default for Store {
@@ -158,6 +162,7 @@ impl Store {
             }),
             events,
             untracked_generation: Vec::new(),
+            create_hook: std::sync::OnceLock::new(),
         }
     }
 
@@ -170,6 +175,14 @@ impl Store {
     /// Whether objects of `resource` carry `metadata.generation`.
     pub fn tracks_generation(&self, resource: &str) -> bool {
         !self.untracked_generation.iter().any(|r| r == resource)
+    }
+
+    /// Sets (once) what every [`Store::create`] runs on the new object first, outside the store
+    /// lock: the apiserver's mutating admission of the Pods the controllers create. It must be
+    /// idempotent, since objects created over HTTP were admitted by the handler already.
+    pub fn set_create_hook(&self, hook: CreateHook) {
+        // A second hook is ignored: the Sim sets one at start.
+        let _ = self.create_hook.set(hook);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -221,6 +234,9 @@ impl Store {
 
     /// Creates an object; fills in uid, resourceVersion, creationTimestamp and generation.
     pub fn create(&self, key: &ObjectKey, mut object: Value) -> Result<Value, StoreError> {
+        if let Some(hook) = self.create_hook.get() {
+            hook(key, &mut object);
+        }
         let mut inner = self.lock();
         if inner.objects.contains_key(key) {
             return Err(StoreError::AlreadyExists);

@@ -1,20 +1,18 @@
 //! SelfSubjectAccessReview (`kubectl auth can-i`, the plugin's preflight): allowed unless a fault
-//! denies the verb on the resource. Accepts JSON and protobuf bodies and answers in the type the
+//! denies the verb on the resource, or, for a user RBAC authorizes, no stored binding allows it. Accepts JSON and protobuf bodies and answers in the type the
 //! client accepts, since kubectl sends this review as protobuf.
 
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use k8s_pb::api::authorization::v1::{SelfSubjectAccessReview, SubjectAccessReviewStatus};
-use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
 use prost::Message;
 use serde_json::{Value, json};
 
+use super::rbac::{self, Attributes};
 use super::status::ApiError;
-use super::{ApiRequest, App, json_response};
+use super::{ApiRequest, App, User, json_response};
 
-/// Prefix of every Kubernetes protobuf body ("k8s" and a zero byte).
-const PROTOBUF_MAGIC: &[u8] = b"k8s\x00";
-const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+use super::protobuf::{self, CONTENT_TYPE as PROTOBUF};
 
 /// The resource a review asks about, as fault rules name it: `deployments` or `deployments/scale`.
 fn resource_path(resource: &str, subresource: &str) -> String {
@@ -25,21 +23,30 @@ fn resource_path(resource: &str, subresource: &str) -> String {
     }
 }
 
-fn reason(allowed: bool) -> String {
-    if allowed {
-        "allowed by the simulated cluster".to_owned()
-    } else {
-        "denied by the simulated cluster's fault rules".to_owned()
+/// Whether `user` may do what the review asks, and why: denied by a fault for anyone, else
+/// allowed for the admin user and decided by RBAC for the others.
+fn decide(app: &App, user: User, a: &Attributes<'_>) -> (bool, String) {
+    if app
+        .faults
+        .is_denied(a.verb, &resource_path(a.resource, a.subresource))
+    {
+        return (false, "denied by the simulated cluster's fault rules".to_owned());
+    }
+    match user {
+        User::Admin => (true, "allowed by the simulated cluster".to_owned()),
+        // Upstream answers a denial with an empty reason when no rule matched.
+        User::Rbac(name) => {
+            rbac::allows(&app.store, name, a).map_or((false, String::new()), |why| (true, why))
+        }
     }
 }
 
-pub fn review(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+pub fn review(app: &App, user: User, request: &ApiRequest) -> Result<Response, ApiError> {
     if request.method != Method::POST || request.target.name.is_some() {
         return Err(ApiError::method_not_allowed(request.method.as_str()));
     }
-    let essence = request.content_type.split(';').next().unwrap_or("").trim();
-    if essence == PROTOBUF {
-        return review_protobuf(app, request);
+    if protobuf::is_protobuf(&request.content_type) {
+        return review_protobuf(app, user, request);
     }
     let mut review: Value = serde_json::from_slice(&request.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding SelfSubjectAccessReview: {e}")))?;
@@ -49,12 +56,20 @@ pub fn review(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         ));
     }
     let attributes = &review["spec"]["resourceAttributes"];
-    let text = |field: &str| attributes[field].as_str().unwrap_or("").to_owned();
-    let allowed = !app.faults.is_denied(
-        &text("verb"),
-        &resource_path(&text("resource"), &text("subresource")),
+    let text = |field: &str| attributes[field].as_str().unwrap_or("");
+    let (allowed, reason) = decide(
+        app,
+        user,
+        &Attributes {
+            verb: text("verb"),
+            group: text("group"),
+            resource: text("resource"),
+            subresource: text("subresource"),
+            namespace: text("namespace"),
+            name: text("name"),
+        },
     );
-    review["status"] = json!({"allowed": allowed, "reason": reason(allowed)});
+    review["status"] = json!({"allowed": allowed, "reason": reason});
     review["kind"] = json!("SelfSubjectAccessReview");
     review["apiVersion"] = json!("authorization.k8s.io/v1");
     if wants_protobuf(&request.accept) {
@@ -65,38 +80,36 @@ pub fn review(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
 }
 
 fn wants_protobuf(accept: &str) -> bool {
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.trim().starts_with(PROTOBUF))
+    protobuf::wanted(accept)
 }
 
-fn review_protobuf(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
+fn review_protobuf(app: &App, user: User, request: &ApiRequest) -> Result<Response, ApiError> {
     let bad = |what: &str| {
         ApiError::bad_request(format!("error decoding protobuf SelfSubjectAccessReview: {what}"))
     };
-    let envelope = request
-        .body
-        .strip_prefix(PROTOBUF_MAGIC)
-        .ok_or_else(|| bad("missing the k8s protobuf prefix"))?;
-    let unknown = Unknown::decode(envelope).map_err(|e| bad(&e.to_string()))?;
-    let mut review = SelfSubjectAccessReview::decode(unknown.raw.unwrap_or_default().as_slice())
-        .map_err(|e| bad(&e.to_string()))?;
+    let raw = protobuf::unwrap(&request.body).map_err(|e| bad(&e))?;
+    let mut review = SelfSubjectAccessReview::decode(raw.as_slice()).map_err(|e| bad(&e.to_string()))?;
     let attributes = review
         .spec
         .as_ref()
         .and_then(|s| s.resource_attributes.clone())
         .unwrap_or_default();
-    let allowed = !app.faults.is_denied(
-        attributes.verb.as_deref().unwrap_or(""),
-        &resource_path(
-            attributes.resource.as_deref().unwrap_or(""),
-            attributes.subresource.as_deref().unwrap_or(""),
-        ),
+    let text = |field: &Option<String>| field.as_deref().unwrap_or("").to_owned();
+    let (allowed, reason) = decide(
+        app,
+        user,
+        &Attributes {
+            verb: &text(&attributes.verb),
+            group: &text(&attributes.group),
+            resource: &text(&attributes.resource),
+            subresource: &text(&attributes.subresource),
+            namespace: &text(&attributes.namespace),
+            name: &text(&attributes.name),
+        },
     );
     review.status = Some(SubjectAccessReviewStatus {
         allowed: Some(allowed),
-        reason: Some(reason(allowed)),
+        reason: Some(reason),
         ..Default::default()
     });
     if wants_protobuf(&request.accept) || !request.accept.contains("json") {
@@ -106,18 +119,11 @@ fn review_protobuf(app: &App, request: &ApiRequest) -> Result<Response, ApiError
 }
 
 fn encode_protobuf(review: &SelfSubjectAccessReview) -> Vec<u8> {
-    let unknown = Unknown {
-        type_meta: Some(TypeMeta {
-            api_version: Some("authorization.k8s.io/v1".to_owned()),
-            kind: Some("SelfSubjectAccessReview".to_owned()),
-        }),
-        raw: Some(review.encode_to_vec()),
-        content_encoding: Some(String::new()),
-        content_type: Some(String::new()),
-    };
-    let mut body = PROTOBUF_MAGIC.to_vec();
-    body.extend(unknown.encode_to_vec());
-    body
+    protobuf::wrap(
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        review.encode_to_vec(),
+    )
 }
 
 fn protobuf_response(body: Vec<u8>) -> Response {
@@ -183,7 +189,8 @@ mod tests {
             "status": {"allowed": true}}),
         );
         let body = encode_protobuf(&review);
-        assert!(body.starts_with(PROTOBUF_MAGIC));
+        assert!(body.starts_with(protobuf::MAGIC));
+        use k8s_pb::apimachinery::pkg::runtime::Unknown;
         let unknown = Unknown::decode(&body[4..]).expect("unknown");
         assert_eq!(
             unknown.type_meta.and_then(|t| t.kind).as_deref(),

@@ -100,8 +100,34 @@ pub fn apply(kind: &str, object: &mut Value) {
                 default(port, "targetPort", number);
             }
         }
+        "LimitRange" => {
+            for item in items(spec, "limits") {
+                limit_range_item(item);
+            }
+        }
         _ => {}
     }
+}
+
+/// pkg/apis/core/v1/defaults.go `SetDefaults_LimitRangeItem`: for a Container item, a missing
+/// `default` (limit) takes `max`, a missing `defaultRequest` takes `default`, then `min`.
+fn limit_range_item(item: &mut Value) {
+    if item["type"] != "Container" {
+        return;
+    }
+    let fill = |item: &mut Value, target: &str, source: &str| {
+        let source = item[source].as_object().cloned().unwrap_or_default();
+        let mut values = item[target].as_object().cloned().unwrap_or_default();
+        for (key, value) in source {
+            values.entry(key).or_insert(value);
+        }
+        if !values.is_empty() {
+            item[target] = Value::Object(values);
+        }
+    };
+    fill(item, "default", "max");
+    fill(item, "defaultRequest", "default");
+    fill(item, "defaultRequest", "min");
 }
 
 /// Defaults `spec.template.spec` of a workload.
@@ -153,6 +179,20 @@ mod tests {
         assert_eq!(
             deploy["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
             "Always"
+        );
+    }
+
+    #[test]
+    fn limit_range_defaults_fall_back_to_max_then_default_then_min() {
+        let mut range = json!({"spec": {"limits": [{"type": "Container",
+            "max": {"cpu": "2", "memory": "1Gi"}, "min": {"ephemeral-storage": "1Gi"},
+            "default": {"cpu": "500m"}}]}});
+        apply("LimitRange", &mut range);
+        let item = &range["spec"]["limits"][0];
+        assert_eq!(item["default"], json!({"cpu": "500m", "memory": "1Gi"}));
+        assert_eq!(
+            item["defaultRequest"],
+            json!({"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"})
         );
     }
 

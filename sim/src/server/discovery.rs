@@ -8,6 +8,14 @@ use serde_json::{Value, json};
 use super::registry::{self, ResourceInfo};
 use crate::profile::KubernetesVersion;
 
+/// Whether a resource is served now (its gate is open); discovery lists only those.
+pub type Served<'a> = &'a dyn Fn(&ResourceInfo) -> bool;
+
+/// Whether any resource of `group` (any version) is served.
+pub fn group_served(group: &str, served: Served<'_>) -> bool {
+    registry::RESOURCES.iter().any(|r| r.group == group && served(r))
+}
+
 /// The Kubernetes version the sim claims: the profile's, or the sim's own 1.32.
 pub fn version(profile: Option<KubernetesVersion>) -> Value {
     let (minor, git_version) = match profile {
@@ -36,10 +44,10 @@ pub fn core_versions(server_address: &str) -> Value {
     })
 }
 
-fn group_document(group: &str) -> Value {
+fn group_document(group: &str, served: Served<'_>) -> Value {
     let versions: Vec<Value> = registry::GROUPS
         .iter()
-        .filter(|(g, _)| *g == group)
+        .filter(|(g, v)| *g == group && registry::of_group_version(g, v).any(served))
         .map(|(g, v)| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
         .collect();
     json!({
@@ -51,18 +59,19 @@ fn group_document(group: &str) -> Value {
     })
 }
 
-/// `/apis`; `hidden` groups are left out (metrics.k8s.io without a metrics-server).
-pub fn groups(hidden: &[&str]) -> Value {
+/// `/apis`: the groups with a resource served (no metrics.k8s.io without a metrics-server, no
+/// events.k8s.io or RBAC group while their switches are off).
+pub fn groups(served: Served<'_>) -> Value {
     let mut names: Vec<&str> = Vec::new();
     for (group, _) in registry::GROUPS {
-        if !names.contains(group) && !hidden.contains(group) {
+        if !names.contains(group) && group_served(group, served) {
             names.push(group);
         }
     }
     let groups: Vec<Value> = names
         .into_iter()
         .map(|g| {
-            let mut doc = group_document(g);
+            let mut doc = group_document(g, served);
             if let Some(map) = doc.as_object_mut() {
                 map.remove("kind");
                 map.remove("apiVersion");
@@ -74,8 +83,8 @@ pub fn groups(hidden: &[&str]) -> Value {
 }
 
 /// `/apis/<group>`
-pub fn group(group: &str) -> Value {
-    group_document(group)
+pub fn group(group: &str, served: Served<'_>) -> Value {
+    group_document(group, served)
 }
 
 fn resource_entry(info: &ResourceInfo) -> Value {
@@ -130,9 +139,9 @@ fn subresource_entries(info: &ResourceInfo) -> Vec<Value> {
 }
 
 /// `/api/v1` or `/apis/<group>/<version>`.
-pub fn resource_list(group: &str, version: &str) -> Value {
+pub fn resource_list(group: &str, version: &str, served: Served<'_>) -> Value {
     let mut resources = Vec::new();
-    for info in registry::of_group_version(group, version) {
+    for info in registry::of_group_version(group, version).filter(|i| served(i)) {
         resources.push(resource_entry(info));
         resources.extend(subresource_entries(info));
     }
@@ -155,7 +164,7 @@ mod tests {
 
     #[test]
     fn apps_lists_deployments_with_short_name_and_scale() {
-        let doc = resource_list("apps", "v1");
+        let doc = resource_list("apps", "v1", &|_| true);
         let resources = doc["resources"].as_array().expect("resources array");
         let deploy = resources
             .iter()
@@ -173,7 +182,7 @@ mod tests {
 
     #[test]
     fn groups_name_their_preferred_versions() {
-        let doc = groups(&[]);
+        let doc = groups(&|_| true);
         let metrics = doc["groups"]
             .as_array()
             .and_then(|g| g.iter().find(|g| g["name"] == "metrics.k8s.io"))

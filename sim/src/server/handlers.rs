@@ -11,7 +11,7 @@ use crate::store::{ObjectKey, StoreError, UpdatePart, merge_update, metadata_mut
 use super::list::{list, position, selected};
 use super::patch::{self, PatchType};
 use super::status::{self, ApiError, Cause};
-use super::{ApiRequest, App, defaults, json_response, shape, table, validate, watch};
+use super::{ApiRequest, App, admission, defaults, json_response, protobuf, shape, table, validate, watch};
 
 /// How often a patch is retried when another writer changed the object in between (the
 /// apiserver retries patches that carry no resourceVersion precondition).
@@ -61,12 +61,25 @@ pub fn ok(value: &Value) -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::OK, value))
 }
 
+/// A JSON response carrying admission warnings as `Warning: 299 - "<text>"` headers, as
+/// kube-apiserver sends them.
+fn warned(code: StatusCode, value: &Value, warnings: &[String]) -> Result<Response, ApiError> {
+    let mut response = json_response(code, value);
+    for warning in warnings {
+        let text = format!("299 - {:?}", warning);
+        if let Ok(header) = axum::http::HeaderValue::from_str(&text) {
+            response.headers_mut().append(axum::http::header::WARNING, header);
+        }
+    }
+    Ok(response)
+}
+
 fn get(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     let object = current(app, request)?;
     if table::wants_table(&request.accept) {
         return ok(&table::render(request.target.info, &[object], &json!({})));
     }
-    ok(&object)
+    ok(&super::events_v1::view(request.target.info, &object))
 }
 
 fn parse_body(request: &ApiRequest) -> Result<Value, ApiError> {
@@ -110,10 +123,16 @@ fn create(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     if request.target.info.namespaced && request.target.namespace.is_none() {
         return Err(ApiError::method_not_allowed("POST"));
     }
-    create_object(app, request, parse_body(request)?)
+    let body = if protobuf::is_protobuf(&request.content_type) {
+        protobuf::decode(request.target.info.kind, &request.body)?
+    } else {
+        parse_body(request)?
+    };
+    create_object(app, request, body)
 }
 
-/// Stores a new object (server-set fields, validation, namespace check, dry run) → 201.
+/// Stores a new object (server-set fields, admission, validation, namespace check, dry run) →
+/// 201, in protobuf when the client asks for it first and the sim encodes the kind.
 fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<Response, ApiError> {
     let info = request.target.info;
     shape::check(info.kind, &object)?;
@@ -140,9 +159,13 @@ fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<R
     }
     defaults::drop_nulls(&mut object);
     defaults::apply(info.kind, &mut object);
+    let ns = request.target.namespace_str();
+    if info.namespaced {
+        metadata_mut(&mut object).insert("namespace".into(), json!(ns));
+    }
+    let warnings = admission::admit(&app.api.get(), &app.store, info, None, &mut object)?;
     validate::validate(info, &object)?;
     let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-    let ns = request.target.namespace_str();
     if info.namespaced && app.store.get(&ObjectKey::new("namespaces", "", ns)).is_none() {
         let namespaces = super::registry::find("", "v1", "namespaces").expect("namespaces are registered");
         return Err(ApiError::not_found(namespaces, ns));
@@ -165,17 +188,45 @@ fn create_object(app: &App, request: &ApiRequest, mut object: Value) -> Result<R
             .create(&key, object)
             .map_err(|e| ApiError::from_store(e, info, &name))?
     };
-    Ok(json_response(StatusCode::CREATED, &created))
+    if protobuf::wanted(&request.accept)
+        && let Some(body) = protobuf::encode(info.kind, &created)
+    {
+        let mut response = warned(StatusCode::CREATED, &created, &warnings)?;
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static(protobuf::CONTENT_TYPE),
+        );
+        *response.body_mut() = axum::body::Body::from(body);
+        return Ok(response);
+    }
+    warned(StatusCode::CREATED, &created, &warnings)
 }
 
-/// Validates and stores (or, for a dry run, previews) a replacement of the addressed object.
-fn write(app: &App, request: &ApiRequest, current: &Value, mut object: Value) -> Result<Value, ApiError> {
+/// Admits, validates and stores (or, for a dry run, previews) a replacement of the addressed
+/// object; returns it with the admission warnings.
+fn write(
+    app: &App,
+    request: &ApiRequest,
+    current: &Value,
+    mut object: Value,
+) -> Result<(Value, Vec<String>), ApiError> {
     let info = request.target.info;
     let name = request.target.name_str();
     let part = part_of(request);
+    let mut warnings = Vec::new();
     if part == UpdatePart::Main {
         defaults::drop_nulls(&mut object);
         defaults::apply(info.kind, &mut object);
+        let mut admitted = object.clone();
+        let meta = metadata_mut(&mut admitted);
+        meta.insert("name".into(), json!(name));
+        meta.insert("namespace".into(), json!(request.target.namespace_str()));
+        warnings = admission::admit(&app.api.get(), &app.store, info, Some(current), &mut admitted)?;
+        for field in ["spec", "immutable", "data", "binaryData"] {
+            if let Some(value) = admitted.get(field) {
+                object[field] = value.clone();
+            }
+        }
         let mut checked = object.clone();
         metadata_mut(&mut checked).insert("name".into(), json!(name));
         validate::validate(info, &checked)?;
@@ -185,7 +236,9 @@ fn write(app: &App, request: &ApiRequest, current: &Value, mut object: Value) ->
     } else {
         app.store.update(&key_of(request), object, part)
     };
-    result.map_err(|e| ApiError::from_store(e, info, name))
+    result
+        .map(|stored| (stored, warnings))
+        .map_err(|e| ApiError::from_store(e, info, name))
 }
 
 fn update(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
@@ -202,7 +255,8 @@ fn update(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         _ => {}
     }
     let current = current(app, request)?;
-    ok(&write(app, request, &current, object)?)
+    let (stored, warnings) = write(app, request, &current, object)?;
+    warned(StatusCode::OK, &stored, &warnings)
 }
 
 fn patch(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
@@ -235,7 +289,10 @@ fn patch(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         }
         match write(app, request, &current, patched) {
             Err(e) if e.reason == "Conflict" && !precondition => continue,
-            result => return ok(&result?),
+            result => {
+                let (stored, warnings) = result?;
+                return warned(StatusCode::OK, &stored, &warnings);
+            }
         }
     }
     Err(ApiError::conflict(request.target.info, request.target.name_str()))

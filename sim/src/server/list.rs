@@ -8,13 +8,16 @@ use serde_json::{Value, json};
 use super::handlers::ok;
 use super::select::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::{ApiRequest, App, table};
+use super::{ApiRequest, App, events_v1, table};
 
 /// The objects of a collection request that its namespace and selectors pick.
 pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Value>, u64), ApiError> {
     let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))?;
     let t = &request.target;
+    let fields = FieldSelector::parse(&events_v1::field_selector(
+        t.info,
+        request.param("fieldSelector").unwrap_or(""),
+    ))?;
     let (items, rv) = app.store.list(t.info.store_name, t.namespace.as_deref());
     let items = items
         .into_iter()
@@ -55,6 +58,10 @@ pub fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     if table::wants_table(&request.accept) {
         return ok(&table::render(info, &items, &metadata));
     }
+    let items: Vec<Value> = items
+        .iter()
+        .map(|item| events_v1::view(info, item).into_owned())
+        .collect();
     ok(&json!({
         "kind": format!("{}List", info.kind),
         "apiVersion": info.api_version(),

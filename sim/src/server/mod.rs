@@ -3,13 +3,17 @@
 
 mod access;
 pub mod admin;
+pub(crate) mod admission;
 pub(crate) mod defaults;
 mod discovery;
+mod events_v1;
 mod handlers;
 mod list;
 mod openapi;
 mod patch;
+mod protobuf;
 mod proxy;
+pub mod rbac;
 pub mod registry;
 mod routes;
 mod scale;
@@ -35,7 +39,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::faults::Faults;
+use crate::api_behaviour::{Api, ApiBehaviour};
+use crate::faults::{AfterCommit, Faults, OutageMode};
 use crate::profile::MetricsApi;
 use crate::request_log::{LoggedRequest, RequestLog};
 use crate::scenario::Scenario;
@@ -53,10 +58,32 @@ pub struct App {
     pub faults: Arc<Faults>,
     pub scenario: Arc<Scenario>,
     pub log: Arc<RequestLog>,
-    /// The bearer token every request must carry.
+    /// Opt-in behaviours of real API servers.
+    pub api: Arc<Api>,
+    /// The admin user's bearer token: everything is allowed to it (but what faults deny).
     pub token: String,
+    /// The bearer tokens of the users RBAC authorizes ([`rbac::USERS`]), valid while
+    /// `ApiBehaviour::rbac` is on.
+    pub rbac_tokens: Vec<(&'static str, String)>,
     /// `127.0.0.1:PORT`, as `/api` advertises it.
     pub server_address: String,
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum User {
+    /// The kubeconfig's first user: all-powerful.
+    Admin,
+    /// A user whose requests the stored RBAC objects authorize.
+    Rbac(&'static str),
+}
+
+impl App {
+    /// Whether `info` is served now (its gate is open; metrics.k8s.io only with a
+    /// metrics-server).
+    pub fn serves(&self, info: &registry::ResourceInfo) -> bool {
+        serves(&self.api.get(), self.scenario.behaviour().metrics_api, info)
+    }
 }
 
 /// One API request, parsed: what it addresses, its query, headers of interest and body.
@@ -168,14 +195,26 @@ pub async fn serve(
         let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
             let (router, app) = (router.clone(), app.clone());
             async move {
-                if injected_reset(&app, &request) {
-                    // An error from the service makes hyper drop the connection unanswered.
-                    return Err(std::io::Error::other("connection reset injected by a fault rule"));
+                // An error from the service makes hyper drop the connection unanswered.
+                let after = match before_handling(&app, &request) {
+                    Before::Handle(after) => after,
+                    Before::Answer(response) => return Ok(response),
+                    Before::Drop(why) => return Err(std::io::Error::other(why)),
+                };
+                let response = match router.oneshot(request.map(Body::new)).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                match after {
+                    None => Ok(response),
+                    Some(AfterCommit::Drop) => Err(std::io::Error::other(
+                        "connection dropped after the commit by a fault rule",
+                    )),
+                    Some(AfterCommit::Hold(hold)) => {
+                        tokio::time::sleep(hold).await;
+                        Ok(response)
+                    }
                 }
-                router
-                    .oneshot(request.map(Body::new))
-                    .await
-                    .map_err(|never| match never {})
             }
         });
         tokio::spawn(async move {
@@ -190,31 +229,65 @@ pub async fn serve(
     }
 }
 
-/// Whether a status-0 fault rule drops this request's connection; logged with status 0.
-fn injected_reset(app: &App, request: &Request<hyper::body::Incoming>) -> bool {
+/// What the connection-level faults make of a request before it is handled.
+enum Before {
+    /// Handled; then dropped or held when a commit rule matched.
+    Handle(Option<AfterCommit>),
+    /// Answered at once (503 during an outage).
+    Answer(Response),
+    /// Dropped without an answer.
+    Drop(&'static str),
+}
+
+/// Outages, status-0 rules (drop before handling) and commit rules (drop or hold after
+/// handling); every request they end is logged with the status it got (0: dropped). The admin
+/// endpoint is exempt.
+fn before_handling(app: &App, request: &Request<hyper::body::Incoming>) -> Before {
     let path = request.uri().path();
     let resource = match routes::parse(path) {
         Route::Resource(target) => target.resource_path(),
-        Route::Admin(_) => return false,
+        Route::Admin(_) => return Before::Handle(None),
         _ => String::new(),
     };
-    if !app.faults.take_reset(request.method().as_str(), &resource) {
-        return false;
+    let method = request.method().as_str();
+    let log = |status: u16| {
+        app.log.push(LoggedRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: request.uri().query().unwrap_or("").to_owned(),
+            content_type: None,
+            body: String::new(),
+            status,
+            impersonate_user: request
+                .headers()
+                .get("impersonate-user")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        });
+    };
+    match app.faults.outage_now() {
+        Some(OutageMode::Drop) => {
+            log(0);
+            return Before::Drop("API outage injected by a fault");
+        }
+        Some(OutageMode::Unavailable) => {
+            log(503);
+            return Before::Answer(ApiError::injected(503, None).into_response());
+        }
+        None => {}
     }
-    app.log.push(LoggedRequest {
-        method: request.method().to_string(),
-        path: path.to_owned(),
-        query: request.uri().query().unwrap_or("").to_owned(),
-        content_type: None,
-        body: String::new(),
-        status: 0,
-        impersonate_user: request
-            .headers()
-            .get("impersonate-user")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    });
-    true
+    if app.faults.take_reset(method, &resource) {
+        log(0);
+        return Before::Drop("connection reset injected by a fault rule");
+    }
+    let dry_run = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "dryRun=All"));
+    if dry_run || resource.is_empty() {
+        return Before::Handle(None);
+    }
+    Before::Handle(app.faults.take_after_commit(method, &resource))
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> String {
@@ -230,6 +303,19 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
     value
         .strip_prefix("Bearer ")
         .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
+}
+
+/// The user a request's bearer token names; RBAC users only while `ApiBehaviour::rbac` is on.
+fn authenticate(app: &App, headers: &HeaderMap) -> Option<User> {
+    if authorized(headers, &app.token) {
+        return Some(User::Admin);
+    }
+    let user = app
+        .rbac_tokens
+        .iter()
+        .find(|(_, token)| authorized(headers, token))
+        .map(|(user, _)| User::Rbac(user))?;
+    app.api.get().rbac.then_some(user)
 }
 
 /// Compares without an early exit, so response time says nothing about the token.
@@ -249,30 +335,40 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         }
     };
     let route = routes::parse(&path);
-    let response = if !authorized(&parts.headers, &app.token) {
-        ApiError::unauthorized().into_response()
-    } else if let Route::Admin(rest) = &route {
+    let user = authenticate(&app, &parts.headers);
+    let response = match (user, &route) {
+        (None, _) => ApiError::unauthorized().into_response(),
         // Test-control traffic is neither delayed, faulted nor logged.
-        return admin::handle(&app, &parts.method, rest, &body);
-    } else {
-        let latency = app.faults.latency();
-        if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+        (Some(User::Admin), Route::Admin(rest)) => return admin::handle(&app, &parts.method, rest, &body),
+        (Some(_), Route::Admin(_)) => {
+            return ApiError::new(
+                403,
+                "Forbidden",
+                "the admin endpoint takes the admin user's token",
+            )
+            .into_response();
         }
-        let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-            .map(|q| q.0)
-            .unwrap_or_default();
-        dispatch(
-            &app,
-            route,
-            parts.method.clone(),
-            query,
-            &parts.headers,
-            content_type.clone(),
-            body.clone(),
-        )
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+        (Some(user), _) => {
+            let latency = app.faults.latency();
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            let query = axum::extract::Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+                .map(|q| q.0)
+                .unwrap_or_default();
+            dispatch(
+                &app,
+                user,
+                route.clone(),
+                parts.method.clone(),
+                query,
+                &parts.headers,
+                content_type.clone(),
+                body.clone(),
+            )
+            .await
+            .unwrap_or_else(IntoResponse::into_response)
+        }
     };
     app.log.push(LoggedRequest {
         method: parts.method.to_string(),
@@ -290,8 +386,10 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     response
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     app: &App,
+    user: User,
     route: Route,
     method: Method,
     query: HashMap<String, String>,
@@ -299,17 +397,25 @@ async fn dispatch(
     content_type: String,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if let Some(refused) = metrics_api_gate(app, &route) {
+    if let Route::ResourceList { group, .. } = &route
+        && let Some(refused) = metrics_api_unavailable(app, group)
+    {
         return Ok(refused);
     }
-    let behaviour = app.scenario.behaviour();
+    let (behaviour, api) = (app.scenario.behaviour(), app.api.get());
+    let served = |info: &registry::ResourceInfo| serves(&api, behaviour.metrics_api, info);
     let document = match route {
         Route::Version => discovery::version(behaviour.version),
         Route::CoreVersions => discovery::core_versions(&app.server_address),
-        Route::Groups if behaviour.metrics_api == MetricsApi::Absent => discovery::groups(&[METRICS_GROUP]),
-        Route::Groups => discovery::groups(&[]),
-        Route::Group(group) => discovery::group(&group),
-        Route::ResourceList { group, version } => discovery::resource_list(&group, &version),
+        Route::Groups => discovery::groups(&served),
+        Route::Group(group) if discovery::group_served(&group, &served) => discovery::group(&group, &served),
+        Route::ResourceList { group, version }
+            if registry::of_group_version(&group, &version).any(&served) =>
+        {
+            discovery::resource_list(&group, &version, &served)
+        }
+        Route::Group(_) | Route::ResourceList { .. } => return Err(not_found()),
+        Route::Resource(target) if !served(target.info) => return Err(not_found()),
         Route::OpenApiRoot => openapi::root(),
         Route::OpenApiGroupVersion(path) => match openapi::group_version(&path) {
             Some(document) => document,
@@ -325,7 +431,7 @@ async fn dispatch(
                 accept: header_str(headers, header::ACCEPT),
                 body,
             };
-            return resource(app, request).await;
+            return resource(app, user, request).await;
         }
     };
     if method != Method::GET && method != Method::HEAD {
@@ -336,33 +442,30 @@ async fn dispatch(
 
 const METRICS_GROUP: &str = "metrics.k8s.io";
 
-/// metrics.k8s.io as a cluster without metrics-server answers it (404: no such group), or one
-/// whose APIService is unavailable: kube-aggregator's proxy handler (`proxyHandler.ServeHTTP`,
+/// Whether `info` is served with `api` and `metrics` in force: its [`registry::Gate`] is open,
+/// and metrics.k8s.io is there unless metrics-server is absent (a cluster without it has no such
+/// group: not in discovery, 404 on every path of it).
+fn serves(api: &ApiBehaviour, metrics: MetricsApi, info: &registry::ResourceInfo) -> bool {
+    info.gate.open(api) && !(metrics == MetricsApi::Absent && info.group == METRICS_GROUP)
+}
+
+/// metrics.k8s.io as a cluster answers it whose metrics-server APIService is unavailable:
+/// kube-aggregator's proxy handler (`proxyHandler.ServeHTTP`,
 /// staging/src/k8s.io/kube-aggregator/pkg/apiserver/handler_proxy.go) answers
 /// `proxyError(w, req, "service unavailable", 503)`, a plain-text body, for every path of the
-/// group version while the group itself stays in discovery.
-fn metrics_api_gate(app: &App, route: &Route) -> Option<Response> {
-    let group = match route {
-        Route::Group(group) | Route::ResourceList { group, .. } => group.as_str(),
-        Route::Resource(target) => target.info.group,
-        _ => return None,
-    };
-    if group != METRICS_GROUP {
-        return None;
-    }
-    match app.scenario.behaviour().metrics_api {
-        MetricsApi::Available => None,
-        MetricsApi::Absent => Some(not_found().into_response()),
-        MetricsApi::Unavailable if matches!(route, Route::Group(_)) => None,
-        MetricsApi::Unavailable => Some(
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "service unavailable\n",
-            )
-                .into_response(),
-        ),
-    }
+/// group version, while the group itself stays in discovery. The proxy sits inside the
+/// apiserver's filter chain (`DefaultBuildHandlerChain`, authorization first), so a request
+/// RBAC forbids gets its 403 before this. (An absent metrics-server is [`serves`]'s: the group
+/// is not served at all.)
+fn metrics_api_unavailable(app: &App, group: &str) -> Option<Response> {
+    (group == METRICS_GROUP && app.scenario.behaviour().metrics_api == MetricsApi::Unavailable).then(|| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "service unavailable\n",
+        )
+            .into_response()
+    })
 }
 
 fn not_found() -> ApiError {
@@ -373,7 +476,7 @@ fn not_found() -> ApiError {
     )
 }
 
-async fn resource(app: &App, request: ApiRequest) -> Result<Response, ApiError> {
+async fn resource(app: &App, user: User, request: ApiRequest) -> Result<Response, ApiError> {
     let target = &request.target;
     let verb = request.verb();
     if let Some((code, retry_after)) = app
@@ -383,24 +486,77 @@ async fn resource(app: &App, request: ApiRequest) -> Result<Response, ApiError> 
         return Err(ApiError::injected(code, retry_after));
     }
     // Access reviews are always allowed: they answer whether *other* requests are.
-    if target.info.stored && app.faults.is_denied(verb, &target.resource_path()) {
-        return Err(ApiError::forbidden(
-            target.info,
-            target.subresource.as_deref(),
-            verb,
-            target.name_str(),
-            target.namespace_str(),
-        ));
+    if target.info.stored {
+        let name = match user {
+            User::Admin => crate::kubeconfig::NAME,
+            User::Rbac(name) => name,
+        };
+        let denied = app.faults.is_denied(verb, &target.resource_path())
+            || matches!(user, User::Rbac(name) if rbac::allows(&app.store, name, &attributes(target, verb)).is_none());
+        if denied {
+            return Err(ApiError::forbidden_for(
+                name,
+                target.info,
+                target.subresource.as_deref(),
+                verb,
+                target.name_str(),
+                target.namespace_str(),
+            ));
+        }
+    }
+    if let Some(refused) = metrics_api_unavailable(app, target.info.group) {
+        return Ok(refused);
     }
     if !target.info.stored {
-        return access::review(app, &request);
+        return access::review(app, user, &request);
     }
     request.check_dry_run()?;
+    second_writer(app, &request);
     match target.subresource.as_deref() {
         Some("proxy") => proxy::handle(app, &request),
         Some("scale") => scale::handle(app, &request),
         _ => handlers::handle(app, request).await,
     }
+}
+
+/// RBAC's attributes of a request to `target`.
+fn attributes<'a>(target: &'a Target, verb: &'a str) -> rbac::Attributes<'a> {
+    rbac::Attributes {
+        verb,
+        group: target.info.group,
+        resource: target.info.plural,
+        subresource: target.subresource.as_deref().unwrap_or(""),
+        namespace: target.namespace_str(),
+        name: target.name_str(),
+    }
+}
+
+/// Applies a second writer's merge patch to the addressed object, when a rule matches this
+/// write (dry runs excluded): another client's write that lands just before this one.
+fn second_writer(app: &App, request: &ApiRequest) {
+    let writes = matches!(request.verb(), "create" | "update" | "patch" | "delete");
+    if !writes || request.dry_run() || request.target.name.is_none() {
+        return;
+    }
+    let Some(merge) = app
+        .faults
+        .take_second_writer(request.method.as_str(), &request.target.resource_path())
+    else {
+        return;
+    };
+    let body = merge.to_string();
+    // A patch that does not apply (or an object that does not exist) leaves the store as it is.
+    let _ = app.store.modify(
+        &handlers::key_of(request),
+        crate::store::UpdatePart::Main,
+        |object| match patch::apply(patch::PatchType::Merge, object, body.as_bytes()) {
+            Ok(patched) if &patched != object => {
+                *object = patched;
+                true
+            }
+            _ => false,
+        },
+    );
 }
 
 /// The body of a streamed response.

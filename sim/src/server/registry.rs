@@ -14,6 +14,29 @@ const RW: &[&str] = &[
 ];
 /// Verbs of the read-only metrics API.
 const RO: &[&str] = &["get", "list"];
+/// Verbs of a read-only view that can be watched (`events.k8s.io/v1` over the core events).
+const READ: &[&str] = &["get", "list", "watch"];
+
+/// Which switch of [`crate::ApiBehaviour`] a resource is served under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Always,
+    /// `ApiBehaviour::events_v1`
+    EventsV1,
+    /// `ApiBehaviour::rbac`
+    Rbac,
+}
+
+impl Gate {
+    /// Whether a resource under this gate is served with `behaviour` in force.
+    pub fn open(self, behaviour: &crate::ApiBehaviour) -> bool {
+        match self {
+            Gate::Always => true,
+            Gate::EventsV1 => behaviour.events_v1,
+            Gate::Rbac => behaviour.rbac,
+        }
+    }
+}
 
 /// One resource as discovery describes it.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,6 +56,8 @@ pub struct ResourceInfo {
     pub store_name: &'static str,
     /// Whether objects live in the store (false for review resources answered on the fly).
     pub stored: bool,
+    /// The switch it is served under.
+    pub gate: Gate,
 }
 
 impl ResourceInfo {
@@ -80,7 +105,13 @@ const fn rw(
         subresources,
         store_name: plural,
         stored: true,
+        gate: Gate::Always,
     }
+}
+
+/// A read-write resource served only when `gate` is open.
+const fn gated(gate: Gate, info: ResourceInfo) -> ResourceInfo {
+    ResourceInfo { gate, ..info }
 }
 
 /// Every resource, grouped by group/version in discovery order.
@@ -115,6 +146,15 @@ pub static RESOURCES: &[ResourceInfo] = &[
         &[],
     ),
     rw(("", "v1"), "events", "event", "Event", true, &["ev"], &[]),
+    rw(
+        ("", "v1"),
+        "limitranges",
+        "limitrange",
+        "LimitRange",
+        true,
+        &["limits"],
+        &[],
+    ),
     rw(
         ("", "v1"),
         "resourcequotas",
@@ -181,6 +221,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
         subresources: &[],
         store_name: "podmetrics",
         stored: true,
+        gate: Gate::Always,
     },
     ResourceInfo {
         group: "metrics.k8s.io",
@@ -194,6 +235,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
         subresources: &[],
         store_name: "nodemetrics",
         stored: true,
+        gate: Gate::Always,
     },
     ResourceInfo {
         group: "authorization.k8s.io",
@@ -207,7 +249,71 @@ pub static RESOURCES: &[ResourceInfo] = &[
         subresources: &[],
         store_name: "selfsubjectaccessreviews",
         stored: false,
+        gate: Gate::Always,
     },
+    // The same objects as core events, shown in the events.k8s.io/v1 shape (see `events_v1`).
+    ResourceInfo {
+        group: "events.k8s.io",
+        version: "v1",
+        plural: "events",
+        singular: "event",
+        kind: "Event",
+        namespaced: true,
+        verbs: READ,
+        short_names: &["ev"],
+        subresources: &[],
+        store_name: "events",
+        stored: true,
+        gate: Gate::EventsV1,
+    },
+    gated(
+        Gate::Rbac,
+        rw(
+            ("rbac.authorization.k8s.io", "v1"),
+            "clusterrolebindings",
+            "clusterrolebinding",
+            "ClusterRoleBinding",
+            false,
+            &[],
+            &[],
+        ),
+    ),
+    gated(
+        Gate::Rbac,
+        rw(
+            ("rbac.authorization.k8s.io", "v1"),
+            "clusterroles",
+            "clusterrole",
+            "ClusterRole",
+            false,
+            &[],
+            &[],
+        ),
+    ),
+    gated(
+        Gate::Rbac,
+        rw(
+            ("rbac.authorization.k8s.io", "v1"),
+            "rolebindings",
+            "rolebinding",
+            "RoleBinding",
+            true,
+            &[],
+            &[],
+        ),
+    ),
+    gated(
+        Gate::Rbac,
+        rw(
+            ("rbac.authorization.k8s.io", "v1"),
+            "roles",
+            "role",
+            "Role",
+            true,
+            &[],
+            &[],
+        ),
+    ),
 ];
 
 /// The group/versions served under `/apis`, in discovery order (the core group is under `/api`).
@@ -216,6 +322,8 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("autoscaling", "v2"),
     ("authorization.k8s.io", "v1"),
     ("metrics.k8s.io", "v1beta1"),
+    ("events.k8s.io", "v1"),
+    ("rbac.authorization.k8s.io", "v1"),
 ];
 
 /// The resource `plural` of `group/version`.
@@ -240,7 +348,8 @@ pub fn serves(group: &str, version: &str) -> bool {
     RESOURCES.iter().any(|r| r.group == group && r.version == version)
 }
 
-/// The resource stored under a store name (`podmetrics` → metrics pods).
+/// The resource stored under a store name (`podmetrics` → metrics pods); for `events`, the
+/// core resource (`events.k8s.io` is a second view of the same objects).
 pub fn by_store_name(store_name: &str) -> Option<&'static ResourceInfo> {
     RESOURCES.iter().find(|r| r.store_name == store_name)
 }

@@ -37,6 +37,15 @@ impl Cause {
         }
     }
 
+    /// A `FieldValueForbidden` cause (apimachinery `field.Forbidden`): "Forbidden: <detail>".
+    pub fn forbidden(field: impl Into<String>, detail: &str) -> Self {
+        Self {
+            field: field.into(),
+            message: format!("Forbidden: {detail}"),
+            reason: "FieldValueForbidden",
+        }
+    }
+
     /// A `FieldValueRequired` cause.
     pub fn required(field: impl Into<String>, detail: &str) -> Self {
         let message = if detail.is_empty() {
@@ -160,6 +169,18 @@ impl ApiError {
         name: &str,
         ns: &str,
     ) -> Self {
+        Self::forbidden_for(crate::kubeconfig::NAME, info, subresource, verb, name, ns)
+    }
+
+    /// 403 in RBAC's words, naming the user refused.
+    pub fn forbidden_for(
+        user: &str,
+        info: &ResourceInfo,
+        subresource: Option<&str>,
+        verb: &str,
+        name: &str,
+        ns: &str,
+    ) -> Self {
         let resource = match subresource {
             Some(sub) => format!("{}/{sub}", info.plural),
             None => info.plural.to_owned(),
@@ -178,7 +199,7 @@ impl ApiError {
             403,
             "Forbidden",
             format!(
-                "{target} is forbidden: User \"orchscale-sim\" cannot {verb} resource \"{resource}\" \
+                "{target} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" \
                  in API group \"{}\" {scope}",
                 info.group
             ),

@@ -270,7 +270,7 @@ fn hpa_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
 }
 
 /// Seconds since the epoch of an RFC 3339 UTC timestamp (`2026-11-28T07:30:00Z`, fractions ignored).
-fn parse_time(text: &str) -> Option<u64> {
+pub(crate) fn parse_time(text: &str) -> Option<u64> {
     let b = text.as_bytes();
     if b.len() < 19 {
         return None;

@@ -42,6 +42,8 @@ struct Stream {
     /// Objects go out as one-row Tables (`kubectl get -w` asks for them).
     table: bool,
     done: bool,
+    /// Changes when an injected outage starts: the stream ends then.
+    outages: tokio::sync::watch::Receiver<u64>,
 }
 
 fn line(event_type: &str, object: &Value) -> Bytes {
@@ -106,7 +108,8 @@ impl Stream {
             let table = super::table::render(self.info, std::slice::from_ref(object), &metadata);
             self.pending.push_back(line(event_type, &table));
         } else {
-            self.pending.push_back(line(event_type, object));
+            let object = super::events_v1::view(self.info, object);
+            self.pending.push_back(line(event_type, &object));
         }
         if let Some(budget) = &mut self.budget {
             *budget -= 1;
@@ -137,6 +140,7 @@ impl Stream {
                     self.bookmark_at = Some(Instant::now() + BOOKMARK_INTERVAL);
                 }
                 () = sleep_until(deadline) => return None,
+                Ok(()) = self.outages.changed() => return None,
                 received = self.receiver.recv() => match received {
                     Ok(event) => self.offer(&event),
                     // Lagged: events were lost, so the stream ends and the client re-lists.
@@ -183,7 +187,10 @@ fn expired_response(requested: u64, oldest: u64) -> Response {
 pub fn serve(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     let info = request.target.info;
     let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(request.param("fieldSelector").unwrap_or(""))?;
+    let fields = FieldSelector::parse(&super::events_v1::field_selector(
+        info,
+        request.param("fieldSelector").unwrap_or(""),
+    ))?;
     let timeout = request.number("timeoutSeconds")?;
     let requested = request
         .param("resourceVersion")
@@ -226,6 +233,7 @@ pub fn serve(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         budget: (cut_after > 0).then_some(cut_after),
         table: super::table::wants_table(&request.accept),
         done: false,
+        outages: app.faults.outage_starts(),
     };
     for object in &initial {
         stream.push_event("ADDED", object);

@@ -42,6 +42,22 @@ pub fn read_kubeconfig(sim: &Sim) -> KubeconfigFacts {
     }
 }
 
+/// The bearer token of `user` in the sim's kubeconfig (`sim-ns-admin`, `sim-operator`).
+pub fn user_token(sim: &Sim, user: &str) -> String {
+    let text = std::fs::read_to_string(sim.kubeconfig()).expect("kubeconfig readable");
+    let block = format!("- name: {user}\n  user:\n    token: ");
+    let start = text
+        .find(&block)
+        .unwrap_or_else(|| panic!("user {user} in kubeconfig"))
+        + block.len();
+    text[start..]
+        .lines()
+        .next()
+        .expect("token line")
+        .trim()
+        .to_owned()
+}
+
 pub fn start() -> Sim {
     Sim::start(SimOptions {
         pod_start_delay: Duration::from_millis(50),
@@ -106,6 +122,14 @@ impl Client {
             inner: client.build(connector),
             base: facts.server,
             token: Some(facts.token),
+        }
+    }
+
+    /// The same client, authenticated as another kubeconfig user.
+    pub fn as_user(&self, sim: &Sim, user: &str) -> Self {
+        Self {
+            token: Some(user_token(sim, user)),
+            ..self.clone()
         }
     }
 
@@ -184,6 +208,45 @@ impl Client {
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("timed out".to_owned()),
         }
+    }
+
+    /// A request that may end without an answer (a dropped connection): `Err` then.
+    pub async fn try_json(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> Result<Response, String> {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("content-type", content_type);
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("request");
+        let response = match tokio::time::timeout(Duration::from_secs(30), self.inner.request(request)).await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("timed out".to_owned()),
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub async fn get(&self, path: &str) -> Response {

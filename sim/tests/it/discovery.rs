@@ -10,7 +10,10 @@ async fn kubeconfig_points_at_a_listening_https_server() {
     assert!(sim.url().starts_with("https://127.0.0.1:"));
     let text = std::fs::read_to_string(sim.kubeconfig()).expect("kubeconfig");
     assert!(text.contains("current-context: orchscale-sim"));
-    assert!(!text.contains("namespace:"));
+    assert!(
+        !text.contains("namespace:"),
+        "RBAC users' contexts only with RBAC on"
+    );
     let version = Client::new(&sim).get("/version").await;
     assert_eq!(version.status, 200);
     assert_eq!(version.json()["major"], "1");

@@ -405,3 +405,102 @@ fn rollout_undo_reuses_the_previous_replica_set() {
         "ghcr.io/example/llm-orchestrator:1.8.2"
     );
 }
+
+#[test]
+fn create_configmap_in_protobuf_and_immutable_data_refused() {
+    let sim = start();
+    sim.api().update(|b| b.immutable_configmaps = true);
+    let Some(_) = ok(
+        &sim,
+        &["create", "configmap", "pbtest", "--from-literal=a=b", "-n", NS],
+    ) else {
+        return;
+    };
+    let stored = sim
+        .store()
+        .get(&ObjectKey::new("configmaps", NS, "pbtest"))
+        .expect("created");
+    assert_eq!(stored["data"]["a"], "b");
+    let post = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/configmaps"))
+        .expect("create logged");
+    // kubectl's typed clients send protobuf; older ones JSON: both are decoded.
+    assert!(
+        post.content_type
+            .as_deref()
+            .is_some_and(|t| t.contains("protobuf") || t.contains("json")),
+        "{post:?}"
+    );
+    let manifest =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\nimmutable: true\ndata:\n  a: b\n";
+    let Some(created) = kubectl_with_stdin(&sim, &["create", "-n", NS, "-f", "-"], manifest) else {
+        return;
+    };
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    // ValidateConfigMapUpdate's words reach the user.
+    let Some(refused) = kubectl(
+        &sim,
+        &["patch", "cm", "frozen", "-n", NS, "-p", r#"{"data":{"a":"c"}}"#],
+    ) else {
+        return;
+    };
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("data: Forbidden: field is immutable when `immutable` is set"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+#[test]
+fn rbac_contexts_see_what_their_roles_grant() {
+    let sim = Sim::start(orchscale_sim::SimOptions {
+        api: orchscale_sim::ApiBehaviour {
+            rbac: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("sim starts");
+    let Some(nodes) = kubectl(&sim, &["--context", "sim-ns-admin", "get", "nodes"]) else {
+        return;
+    };
+    assert!(!nodes.status.success());
+    assert!(
+        String::from_utf8_lossy(&nodes.stderr)
+            .contains("User \"sim-ns-admin\" cannot list resource \"nodes\""),
+        "{}",
+        String::from_utf8_lossy(&nodes.stderr)
+    );
+    // The context's namespace is llm-orchestrator.
+    let Some(deployments) = ok(
+        &sim,
+        &["--context", "sim-ns-admin", "get", "deploy", "-o", "name"],
+    ) else {
+        return;
+    };
+    assert!(
+        deployments.contains("deployment.apps/orchestrator"),
+        "{deployments}"
+    );
+    let can_i = |context: &str, args: &[&str]| {
+        let mut all = vec!["--context", context, "auth", "can-i"];
+        all.extend_from_slice(args);
+        kubectl(&sim, &all).map(|o| stdout(&o).trim().to_owned())
+    };
+    let proxy = ["get", "services", "--subresource=proxy"];
+    assert_eq!(can_i("sim-ns-admin", &proxy).as_deref(), Some("yes"));
+    assert_eq!(can_i("sim-operator", &proxy).as_deref(), Some("no"));
+    assert_eq!(
+        can_i("sim-ns-admin", &["list", "pods", "-A"]).as_deref(),
+        Some("no")
+    );
+    assert_eq!(can_i("orchscale-sim", &["list", "nodes"]).as_deref(), Some("yes"));
+}

@@ -2,6 +2,7 @@
 //! type, errors as Status objects, watches, faults, access reviews, the service proxy, and
 //! real kubectl against the sim.
 
+mod admission;
 mod binary;
 mod common;
 mod crud;
@@ -9,8 +10,10 @@ mod discovery;
 mod faults;
 mod knobs;
 mod kubectl;
+mod lost_answers;
 mod patch;
 mod profiles;
+mod rbac;
 mod review_proxy_metrics;
 mod robustness;
 mod watch;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use orchscale_sim::profile::{self, Behaviour, Flavor, KubernetesVersion, MetricsApi};
-use orchscale_sim::{Sim, SimOptions};
+use orchscale_sim::{ApiBehaviour, Sim, SimOptions};
 use serde_json::{Value, json};
 
 use crate::common::{Client, DEPLOY, NS, wait_until};
@@ -31,7 +31,7 @@ fn sim_with(behaviour: Behaviour, hpa_sync_period: Duration) -> Sim {
 fn real(minor: u8, flavor: Flavor) -> Behaviour {
     Behaviour {
         grace_period_cap: Some(Duration::from_millis(600)),
-        ..profile::profile(version(minor), flavor)
+        ..profile::profile(version(minor), flavor).behaviour
     }
 }
 
@@ -436,4 +436,110 @@ async fn an_unavailable_metrics_apiservice_answers_503() {
         assert_eq!(response.status, 503, "{path}");
         assert_eq!(String::from_utf8_lossy(&response.body), "service unavailable\n");
     }
+}
+
+fn sim_with_api(behaviour: Behaviour, api: ApiBehaviour) -> Sim {
+    Sim::start(SimOptions {
+        pod_start_delay: Duration::from_millis(50),
+        hpa_sync_period: Duration::from_secs(3600),
+        behaviour,
+        api,
+        ..SimOptions::default()
+    })
+    .expect("sim starts")
+}
+
+/// Discovery lists a group only while something of it is served: metrics.k8s.io only with a
+/// metrics-server, events.k8s.io and rbac.authorization.k8s.io only with their switches on; the
+/// two gates (controllers' `Behaviour`, API server's `ApiBehaviour`) apply together.
+#[tokio::test]
+async fn discovery_honours_the_metrics_gate_and_the_api_switches_together() {
+    let without_metrics = Behaviour {
+        metrics_api: MetricsApi::Absent,
+        ..Behaviour::default()
+    };
+    let all_on = ApiBehaviour {
+        events_v1: true,
+        rbac: true,
+        ..ApiBehaviour::default()
+    };
+    let sim = sim_with_api(without_metrics, all_on);
+    let client = Client::new(&sim);
+    let names = groups(&client.get("/apis").await.json());
+    assert!(!names.contains(&"metrics.k8s.io".to_owned()), "{names:?}");
+    assert!(names.contains(&"events.k8s.io".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"rbac.authorization.k8s.io".to_owned()),
+        "{names:?}"
+    );
+    assert_eq!(client.get("/apis/metrics.k8s.io/v1beta1").await.status, 404);
+    assert_eq!(client.get("/apis/events.k8s.io/v1").await.status, 200);
+    drop(sim);
+
+    let sim = sim_with_api(Behaviour::default(), ApiBehaviour::default());
+    let client = Client::new(&sim);
+    let names = groups(&client.get("/apis").await.json());
+    assert!(names.contains(&"metrics.k8s.io".to_owned()), "{names:?}");
+    assert!(!names.contains(&"events.k8s.io".to_owned()), "{names:?}");
+    assert!(
+        !names.contains(&"rbac.authorization.k8s.io".to_owned()),
+        "{names:?}"
+    );
+    assert_eq!(client.get("/apis/events.k8s.io/v1").await.status, 404);
+}
+
+/// kube-aggregator's proxy (the 503 of an unavailable APIService) sits behind the apiserver's
+/// authorization filter (k8s.io/apiserver pkg/server/config.go `DefaultBuildHandlerChain`,
+/// `WithAuthorization`): a request RBAC forbids gets its 403, an allowed one the 503.
+#[tokio::test]
+async fn rbac_answers_before_an_unavailable_metrics_apiservice() {
+    let unavailable = Behaviour {
+        metrics_api: MetricsApi::Unavailable,
+        ..Behaviour::default()
+    };
+    let rbac = ApiBehaviour {
+        rbac: true,
+        ..ApiBehaviour::default()
+    };
+    let sim = sim_with_api(unavailable, rbac);
+    let ns_admin = Client::new(&sim).as_user(&sim, "sim-ns-admin");
+    // Bound in its namespace only: node metrics (cluster-scoped) are forbidden.
+    assert_eq!(
+        ns_admin.get("/apis/metrics.k8s.io/v1beta1/nodes").await.status,
+        403
+    );
+    let pods = ns_admin
+        .get(&format!("/apis/metrics.k8s.io/v1beta1/namespaces/{NS}/pods"))
+        .await;
+    assert_eq!(pods.status, 503);
+    assert_eq!(String::from_utf8_lossy(&pods.body), "service unavailable\n");
+}
+
+/// A profile sets the API server's switches too: a gke-autopilot-like cluster serves
+/// events.k8s.io/v1 and runs Autopilot's resource mutator (CPU requests up to 250m steps).
+#[tokio::test]
+async fn a_profile_starts_its_clusters_api_server() {
+    let profile = profile::profile(version(33), Flavor::GkeAutopilotLike);
+    let sim = sim_with_api(
+        Behaviour {
+            grace_period_cap: Some(Duration::from_millis(600)),
+            ..profile.behaviour
+        },
+        profile.api,
+    );
+    let client = Client::new(&sim);
+    assert!(groups(&client.get("/apis").await.json()).contains(&"events.k8s.io".to_owned()));
+    let patch = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "orchestrator", "resources": {"requests": {"cpu": "300m"}}}]}}}});
+    let written = client
+        .json("PATCH", DEPLOY, "application/strategic-merge-patch+json", &patch)
+        .await;
+    assert_eq!(written.status, 200);
+    let containers = written.json()["spec"]["template"]["spec"]["containers"].clone();
+    let orchestrator = containers
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "orchestrator"))
+        .expect("container")
+        .clone();
+    assert_eq!(orchestrator["resources"]["requests"]["cpu"], "500m");
 }

@@ -24,7 +24,7 @@ use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::plan::resources::{
-    ContainerResources, ResourcesPlan, container_resources, plan_container_resources,
+    ContainerResources, ResourcesPlan, changed_besides, container_resources, plan_container_resources,
 };
 use crate::report::Reporter;
 use crate::report::preview::Preview;
@@ -114,9 +114,14 @@ pub async fn run<W: Target>(
         .stored
         .clone()
         .ok_or_else(|| Error::failed(format!("{object} came back empty"), "this is a bug"))?;
+    let stored_values = stored_resources(&stored, container).unwrap_or_else(|| plan.after.clone());
+    for besides in changed_besides(&object, container, &plan.after, &stored_values, &written.changes) {
+        reporter.warn(&besides);
+        warnings.push(besides);
+    }
     let plan = ResourcesPlan {
         changes: written.changes.clone(),
-        after: stored_resources(&stored, container).unwrap_or(plan.after),
+        after: stored_values,
         ..plan
     };
 

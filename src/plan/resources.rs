@@ -337,6 +337,43 @@ fn validate_merged(
     Ok(())
 }
 
+/// The keys that admission changed although the plan did not touch them (GKE Autopilot sets
+/// limits equal to requests; a LimitRange or policy may add limits), as warnings: the plan's
+/// own keys that differ are reported by `plan::outcome`.
+pub fn changed_besides(
+    object: &str,
+    container: &str,
+    planned: &ContainerResources,
+    stored: &ContainerResources,
+    changes: &[Change],
+) -> Vec<String> {
+    let mut said = Vec::new();
+    for (kind, planned, stored) in [
+        (ResourceKind::Requests, &planned.requests, &stored.requests),
+        (ResourceKind::Limits, &planned.limits, &stored.limits),
+    ] {
+        let keys: std::collections::BTreeSet<&String> = planned.keys().chain(stored.keys()).collect();
+        for key in keys {
+            let (before, after) = (planned.get(key), stored.get(key));
+            let ours = changes.iter().any(|c| {
+                matches!(&c.field, FieldPath::ContainerResource { kind: k, name, .. } if *k == kind && name == key)
+            });
+            if before != after && !ours {
+                let show =
+                    |q: Option<&Quantity>| q.map_or_else(|| "(unset)".to_string(), |q| q.text().to_string());
+                said.push(format!(
+                    "{object} container {container} {} {key}: the API server stored {}, it was {} \
+                     (changed by an admission webhook, policy or LimitRange, not by this command)",
+                    kind.as_str(),
+                    show(after),
+                    show(before)
+                ));
+            }
+        }
+    }
+    said
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,6 +575,31 @@ mod tests {
         assert_eq!(requests["cpu"].0, "750m");
         assert_eq!(requests["ephemeral-storage"].0, "2Gi");
         assert_eq!(containers[1], template().spec.unwrap().containers[1]);
+    }
+
+    #[test]
+    fn keys_admission_changed_besides_the_plan_are_said() {
+        let q = |t: &str| Quantity::parse(t).unwrap();
+        let mut planned = ContainerResources::default();
+        planned.requests.insert("cpu".into(), q("600m"));
+        planned.limits.insert("cpu".into(), q("1"));
+        let mut stored = planned.clone();
+        stored.requests.insert("cpu".into(), q("750m"));
+        stored.limits.insert("cpu".into(), q("750m"));
+        let changes = vec![Change::new(
+            "deployment/o",
+            "spec.template.spec.containers[o].resources.requests.cpu",
+            Some("500m".into()),
+            Some("750m".into()),
+        )];
+        let said = changed_besides("deployment/o", "o", &planned, &stored, &changes);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains("limits cpu: the API server stored 750m, it was 1"),
+            "{}",
+            said[0]
+        );
+        assert!(changed_besides("deployment/o", "o", &planned, &planned, &changes).is_empty());
     }
 
     #[test]

@@ -25,3 +25,4 @@ mod scale;
 mod status;
 mod undo;
 mod validate;
+mod write_faults;

@@ -12,7 +12,8 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::{Map, Value, json};
 
-use super::preflight::{Step, WorkloadKind, preflight};
+use super::driver::{Proposal, propose};
+use super::preflight::{Step, WorkloadKind};
 use super::shared::{get_unless_forbidden, managed_warning};
 use super::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::cli::{Cli, ConnectionsArgs};
@@ -94,79 +95,68 @@ pub async fn run(
         ));
     }
 
-    reporter.banner();
     let disruption = deployment.as_ref().map(rollout_disruption);
-    reporter.preview(&preview(
-        cli,
-        &plan,
-        &world,
-        warning.as_deref(),
-        disruption.as_ref().map(|d| d.summary.as_str()),
-    ));
-    if let Some(d) = &deployment
-        && d.spec.as_ref().and_then(|s| s.paused) == Some(true)
-    {
-        reporter.warn(&format!(
-            "deployment/{} is paused: the restart takes effect only when it is resumed \
-             (`kubectl rollout resume deployment/{}`)",
-            t.deployment, t.deployment
-        ));
-    }
-    // Permissions before the prompt: no question about a change that would be refused.
+    let paused = deployment
+        .as_ref()
+        .is_some_and(|d| d.spec.as_ref().and_then(|s| s.paused) == Some(true));
     let mut steps = Vec::new();
     if !plan.changes.is_empty() {
-        steps.push(Step::Write {
-            verb: "patch",
-            group: "",
-            resource: "configmaps",
-            name: Some(&t.configmap),
-        });
+        steps.push(Step::patch("", "configmaps", &t.configmap));
     }
     if deployment.is_some() {
-        steps.push(Step::Write {
-            verb: "patch",
-            group: "apps",
-            resource: "deployments",
-            name: Some(&t.deployment),
+        steps.push(Step::patch("apps", "deployments", &t.deployment));
+        steps.extend(Step::rollout(WorkloadKind::Deployment, &t.deployment, dry_run));
+    }
+    // A deployment at 0 replicas restarts no pod: nothing to confirm. The preview said how;
+    // the question repeats the gist: what restarts and with which strategy.
+    let confirm = disruption
+        .as_ref()
+        .filter(|d| d.pods_restarting > 0)
+        .map(|disruption| {
+            let how = disruption
+                .summary
+                .split(": ")
+                .next()
+                .unwrap_or(&disruption.summary);
+            if plan.changes.is_empty() {
+                format!("Restart deployment/{} ({how})", t.deployment)
+            } else {
+                format!(
+                    "Change {object}, then restart deployment/{} ({how})",
+                    t.deployment
+                )
+            }
         });
-        if !dry_run {
-            steps.extend([
-                Step::Follow {
-                    kind: WorkloadKind::Deployment,
-                    name: &t.deployment,
-                },
-                Step::ListPods,
-            ]);
-        }
-    }
-    preflight(cluster, reporter, &steps).await?;
-
-    // A deployment at 0 replicas restarts no pod: nothing to confirm.
-    if let Some(disruption) = disruption.as_ref().filter(|d| d.pods_restarting > 0) {
-        // The preview said how; the question repeats the gist: what restarts and with which strategy.
-        let how = disruption
-            .summary
-            .split(": ")
-            .next()
-            .unwrap_or(&disruption.summary);
-        let question = if plan.changes.is_empty() {
-            format!("Restart deployment/{} ({how})", t.deployment)
-        } else {
-            format!(
-                "Change {object}, then restart deployment/{} ({how})",
-                t.deployment
-            )
-        };
-        reporter
-            .confirm(&question, cli.global.yes, dry_run)
-            .map_err(|e| match e {
-                Error::NotConfirmed { message, hint } if !plan.changes.is_empty() => Error::NotConfirmed {
-                    message,
-                    hint: format!("{hint}; or change only the config with --no-restart"),
-                },
-                other => other,
-            })?;
-    }
+    let proposal = Proposal {
+        preview: preview(
+            cli,
+            &plan,
+            &world,
+            warning.as_deref(),
+            disruption.as_ref().map(|d| d.summary.as_str()),
+        ),
+        alerts: paused
+            .then(|| {
+                format!(
+                    "deployment/{} is paused: the restart takes effect only when it is resumed \
+                     (`kubectl rollout resume deployment/{}`)",
+                    t.deployment, t.deployment
+                )
+            })
+            .into_iter()
+            .collect(),
+        steps,
+        confirm,
+    };
+    propose(cluster, reporter, &proposal, cli.global.yes, dry_run)
+        .await
+        .map_err(|e| match e {
+            Error::NotConfirmed { message, hint } if !plan.changes.is_empty() => Error::NotConfirmed {
+                message,
+                hint: format!("{hint}; or change only the config with --no-restart"),
+            },
+            other => other,
+        })?;
 
     let mut changes = Vec::new();
     if !plan.changes.is_empty() {

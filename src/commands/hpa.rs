@@ -18,7 +18,8 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Map, json};
 
-use super::preflight::{Step, preflight};
+use super::driver::{Proposal, propose};
+use super::preflight::Step;
 use super::shared::managed_warning;
 use super::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::cli::Cli;
@@ -149,22 +150,19 @@ async fn update(
         return Ok(Outcome::unchanged(hpa));
     }
 
-    reporter.banner();
     let object = format!("horizontalpodautoscaler/{name}");
     let mut warnings: Vec<String> = managed_warning(&object, &hpa.metadata).into_iter().collect();
     warnings.extend(plan.warnings.iter().cloned());
-    reporter.preview(&Preview {
-        changes: plan.changes.clone(),
-        consequences: vec![plan.effect.clone(), "no pod restarts".into()],
-        warnings,
-    });
-    let patch = Step::Write {
-        verb: "patch",
-        group: "autoscaling",
-        resource: "horizontalpodautoscalers",
-        name: Some(name),
+    let proposal = Proposal {
+        preview: Preview {
+            changes: plan.changes.clone(),
+            consequences: vec![plan.effect.clone(), "no pod restarts".into()],
+            warnings,
+        },
+        steps: vec![Step::patch("autoscaling", "horizontalpodautoscalers", name)],
+        ..Proposal::default()
     };
-    preflight(cluster, reporter, &[patch]).await?;
+    propose(cluster, reporter, &proposal, cli.global.yes, cli.global.dry_run).await?;
 
     let dry_run = cli.global.dry_run;
     let audit = AuditSpec {

@@ -9,6 +9,7 @@
 //! `reporter.set_document` for `-o json`.
 
 pub mod connections;
+pub(crate) mod driver;
 pub mod hpa;
 pub mod meta;
 pub(crate) mod preflight;

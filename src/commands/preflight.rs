@@ -51,6 +51,28 @@ pub(crate) enum Step<'a> {
     ListPods,
 }
 
+impl<'a> Step<'a> {
+    /// A patch of one named object.
+    pub(crate) fn patch(group: &'static str, resource: &'static str, name: &'a str) -> Self {
+        Step::Write {
+            verb: "patch",
+            group,
+            resource,
+            name: Some(name),
+        }
+    }
+
+    /// What following a rollout to its verified end needs: the follow, then the pod list. A
+    /// dry run follows nothing.
+    pub(crate) fn rollout(kind: WorkloadKind, name: &'a str, dry_run: bool) -> Vec<Self> {
+        if dry_run {
+            Vec::new()
+        } else {
+            vec![Step::Follow { kind, name }, Step::ListPods]
+        }
+    }
+}
+
 /// A permission whose absence skips a step, and what the user loses then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Optional {

@@ -17,7 +17,8 @@ pub use target::Target;
 
 use serde_json::{Map, json};
 
-use super::preflight::{Step, preflight};
+use super::driver::{Proposal, propose};
+use super::preflight::Step;
 use super::shared::managed_warning;
 use super::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::cli::Cli;
@@ -57,45 +58,29 @@ pub async fn run<W: Target>(
         return outcome::unchanged(cli, input, &workload, container, &plan, reporter);
     }
 
-    reporter.banner();
     let disruption = workload.disruption();
     let mut warnings: Vec<String> = managed_warning(&object, workload.meta()).into_iter().collect();
     warnings.extend(checks::warnings(cluster, &workload, name, container, &plan, reporter).await);
-    reporter.preview(&Preview {
-        changes: plan.changes.clone(),
-        consequences: vec![
-            disruption.summary.clone(),
-            format!("other containers and the other resource keys of {container} keep their values"),
-        ],
-        warnings: warnings.clone(),
-    });
-    if disruption.downtime {
-        reporter.warn(&format!("DOWNTIME: {}", disruption.summary));
-    }
-
-    let mut steps = vec![Step::Write {
-        verb: "patch",
-        group: "apps",
-        resource: W::RESOURCE,
-        name: Some(name),
-    }];
-    if !dry_run {
-        steps.extend([
-            Step::Follow {
-                kind: W::WORKLOAD,
-                name,
-            },
-            Step::ListPods,
-        ]);
-    }
-    preflight(cluster, reporter, &steps).await?;
-    if disruption.pods_restarting > 0 {
-        reporter.confirm(
-            &format!("{object}: {}", disruption.summary),
-            cli.global.yes,
-            dry_run,
-        )?;
-    }
+    let mut steps = vec![Step::patch("apps", W::RESOURCE, name)];
+    steps.extend(Step::rollout(W::WORKLOAD, name, dry_run));
+    let proposal = Proposal {
+        preview: Preview {
+            changes: plan.changes.clone(),
+            consequences: vec![
+                disruption.summary.clone(),
+                format!("other containers and the other resource keys of {container} keep their values"),
+            ],
+            warnings: warnings.clone(),
+        },
+        alerts: disruption
+            .downtime
+            .then(|| format!("DOWNTIME: {}", disruption.summary))
+            .into_iter()
+            .collect(),
+        steps,
+        confirm: (disruption.pods_restarting > 0).then(|| format!("{object}: {}", disruption.summary)),
+    };
+    propose(cluster, reporter, &proposal, cli.global.yes, dry_run).await?;
 
     let written =
         match write_resources::<W>(cluster, name, &object, container, &workload, input, dry_run).await? {

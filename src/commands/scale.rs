@@ -5,7 +5,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Map, Value, json};
 
-use super::preflight::{Step, WorkloadKind, preflight};
+use super::driver::{Proposal, propose};
+use super::preflight::{Step, WorkloadKind};
 use super::shared::{managed_warning, pod_rows, pods_json, pods_table, selector_string};
 use super::write::{AuditSpec, Body, Intent, Settled, write, write_unconditionally};
 use crate::cli::{Cli, ScaleArgs};
@@ -50,33 +51,31 @@ pub async fn run(
         return verify_and_report(cluster, cli, reporter, &scale_plan, &selector, None).await;
     }
 
-    reporter.banner();
-    let preview = Preview {
-        changes: scale_plan.changes.clone(),
-        consequences: scale_plan.consequences.clone(),
-        warnings: managed_warning(&scale_plan.object, &deployment.metadata)
-            .into_iter()
+    let mut steps = vec![Step::patch("apps", "deployments", name)];
+    steps.extend(Step::rollout(WorkloadKind::Deployment, name, dry_run));
+    let proposal = Proposal {
+        preview: Preview {
+            changes: scale_plan.changes.clone(),
+            consequences: scale_plan.consequences.clone(),
+            warnings: managed_warning(&scale_plan.object, &deployment.metadata)
+                .into_iter()
+                .collect(),
+        },
+        alerts: scale_plan
+            .hpa_note
+            .iter()
+            .filter(|_| scale_plan.hpa_warning)
+            .cloned()
             .collect(),
+        steps,
+        confirm: None,
     };
-    reporter.preview(&preview);
-    hpa_note(reporter, &scale_plan);
-
-    let mut steps = vec![Step::Write {
-        verb: "patch",
-        group: "apps",
-        resource: "deployments",
-        name: Some(name),
-    }];
-    if !dry_run {
-        steps.extend([
-            Step::Follow {
-                kind: WorkloadKind::Deployment,
-                name,
-            },
-            Step::ListPods,
-        ]);
+    propose(cluster, reporter, &proposal, cli.global.yes, dry_run).await?;
+    if !scale_plan.hpa_warning
+        && let Some(note) = &scale_plan.hpa_note
+    {
+        reporter.info(note);
     }
-    preflight(cluster, reporter, &steps).await?;
 
     let written = match write_scale(cluster, name, &deployment, hpa.as_ref(), args, dry_run).await? {
         Settled::Written(written) => written,

@@ -13,7 +13,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value, json};
 
-use super::preflight::{Step, preflight};
+use super::driver::{Proposal, propose};
+use super::preflight::Step;
 use super::shared::{managed_warning, selector_string};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
@@ -58,7 +59,6 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         return Ok(());
     }
 
-    reporter.banner();
     reporter.info(&made);
     let meta: ObjectMeta = serde_json::from_value(found.object["metadata"].clone()).unwrap_or_default();
     let mut warnings: Vec<String> = managed_warning(&plan.object, &meta).into_iter().collect();
@@ -78,19 +78,9 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     );
     let restart = config_restart(cluster, cli, &found, &plan).await?;
     let consequences = consequences(&found, &plan, cli, restart.as_ref());
-    reporter.preview(&Preview {
-        changes: plan.changes.clone(),
-        consequences: consequences.clone(),
-        warnings,
-    });
     let mut steps = vec![write_step(&found, &plan)];
     if restart.is_some() {
-        steps.push(Step::Write {
-            verb: "patch",
-            group: "apps",
-            resource: "deployments",
-            name: Some(&cli.targets.deployment),
-        });
+        steps.push(Step::patch("apps", "deployments", &cli.targets.deployment));
     }
     if !dry_run {
         steps.extend(follow_steps(
@@ -100,11 +90,17 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             &cli.targets.deployment,
         ));
     }
-    // Permissions before the prompt: no question about a change that would be refused.
-    preflight(cluster, reporter, &steps).await?;
-    if let Some(question) = question(&plan, &consequences, restart.is_some()) {
-        reporter.confirm(&question, cli.global.yes, dry_run)?;
-    }
+    let proposal = Proposal {
+        preview: Preview {
+            changes: plan.changes.clone(),
+            consequences: consequences.clone(),
+            warnings,
+        },
+        alerts: Vec::new(),
+        steps,
+        confirm: question(&plan, &consequences, restart.is_some()),
+    };
+    propose(cluster, reporter, &proposal, cli.global.yes, dry_run).await?;
 
     let applied = write::apply(cluster, &found, &plan, dry_run, reporter).await?;
     if applied.write == UndoWrite::Nothing {

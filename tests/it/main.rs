@@ -17,6 +17,7 @@ mod follow_faults;
 mod follow_recovery;
 mod hpa;
 mod kubectl;
+mod layers;
 mod output;
 mod prompt;
 mod resources;

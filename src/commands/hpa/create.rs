@@ -6,7 +6,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use super::{HpaInput, Outcome, changes_text, other_hpa_for, room, with_live_replicas};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
-use crate::commands::preflight::{Step, preflight};
+use crate::commands::driver::{Proposal, propose};
+use crate::commands::preflight::Step;
 use crate::commands::write::{AuditSpec, Body, Intent, Settled, write};
 use crate::error::Error;
 use crate::plan::hpa::{expected_effect, plan_hpa_create, room_warning};
@@ -63,23 +64,25 @@ pub(super) async fn create(
         &targets,
     );
 
-    reporter.banner();
-    reporter.preview(&Preview {
-        changes: plan.changes.clone(),
-        consequences: vec![
-            format!("the HPA takes over the replica count of deployment/{deployment_name}"),
-            effect.clone(),
-            "no pod restarts".into(),
-        ],
-        warnings: plan.warnings.clone(),
-    });
-    let creation = Step::Write {
-        verb: "create",
-        group: "autoscaling",
-        resource: "horizontalpodautoscalers",
-        name: None,
+    let proposal = Proposal {
+        preview: Preview {
+            changes: plan.changes.clone(),
+            consequences: vec![
+                format!("the HPA takes over the replica count of deployment/{deployment_name}"),
+                effect.clone(),
+                "no pod restarts".into(),
+            ],
+            warnings: plan.warnings.clone(),
+        },
+        steps: vec![Step::Write {
+            verb: "create",
+            group: "autoscaling",
+            resource: "horizontalpodautoscalers",
+            name: None,
+        }],
+        ..Proposal::default()
     };
-    preflight(cluster, reporter, &[creation]).await?;
+    propose(cluster, reporter, &proposal, cli.global.yes, cli.global.dry_run).await?;
 
     let dry_run = cli.global.dry_run;
     let audit = AuditSpec {

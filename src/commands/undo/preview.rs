@@ -179,7 +179,7 @@ pub(super) fn follow_steps<'a>(
     restart: bool,
     deployment: &'a str,
 ) -> Vec<Step<'a>> {
-    let follow = |kind, name| vec![Step::Follow { kind, name }, Step::ListPods];
+    let follow = |kind, name| Step::rollout(kind, name, false);
     let rollout = plan.restarts_pods
         || plan
             .changes

@@ -8,7 +8,6 @@
 //! (`--yes` is). `--no-restart` changes only the config: no pod restarts, so no prompt.
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::{Map, Value, json};
 
@@ -230,7 +229,7 @@ async fn read_world(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Re
     );
     let configmap: ConfigMap = cluster.get(&t.configmap, &hint).await?;
     let deployment: Option<Deployment> = cluster.get_opt(&t.deployment).await?;
-    let hpa: Option<HorizontalPodAutoscaler> = optional(cluster, &t.hpa, reporter).await?;
+    let hpa = super::shared::hpa_for(cluster, "Deployment", &t.deployment, reporter).await?;
     let statefulset: Option<StatefulSet> = optional(cluster, &t.statefulset, reporter).await?;
     let db_max = statefulset.as_ref().and_then(db_max_connections_from);
     match (&statefulset, db_max) {

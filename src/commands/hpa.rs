@@ -45,7 +45,7 @@ pub async fn run(
     let current: Option<HorizontalPodAutoscaler> = cluster.get_opt(name).await?;
     let outcome = match (current, input.writes()) {
         (None, _) if input.create => create::create(cluster, cli, input, reporter).await?,
-        (None, _) => return Err(missing_hpa(cluster, cli).await),
+        (None, _) => return Err(missing_hpa(cluster, cli, reporter).await),
         (Some(hpa), true) => update(cluster, cli, input, hpa, reporter).await?,
         (Some(hpa), false) => Outcome::unchanged(hpa),
     };
@@ -73,9 +73,9 @@ impl Outcome {
     }
 }
 
-async fn missing_hpa(cluster: &Cluster, cli: &Cli) -> Error {
+async fn missing_hpa(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Error {
     let deployment = &cli.targets.deployment;
-    let other = other_hpa_for(cluster, deployment).await.ok().flatten();
+    let other = other_hpa_for(cluster, deployment, reporter).await.ok().flatten();
     let hint = match other {
         Some(other) => {
             format!("horizontalpodautoscaler/{other} targets deployment/{deployment}: use `--hpa {other}`")
@@ -94,12 +94,13 @@ async fn missing_hpa(cluster: &Cluster, cli: &Cli) -> Error {
 }
 
 /// The name of an HPA that already scales the deployment, if any.
-async fn other_hpa_for(cluster: &Cluster, deployment: &str) -> Result<Option<String>, Error> {
-    let hpas: Vec<HorizontalPodAutoscaler> = cluster.list("").await?;
-    Ok(hpas.into_iter().find_map(|h| {
-        let target = &h.spec.as_ref()?.scale_target_ref;
-        (target.kind == "Deployment" && target.name == deployment).then(|| h.metadata.name.clone())?
-    }))
+async fn other_hpa_for(
+    cluster: &Cluster,
+    deployment: &str,
+    reporter: &mut Reporter,
+) -> Result<Option<String>, Error> {
+    let hpa = super::shared::hpa_for(cluster, "Deployment", deployment, reporter).await?;
+    Ok(hpa.and_then(|h| h.metadata.name))
 }
 
 /// The HPA with the deployment's replica count as its current one: the HPA's own status may be

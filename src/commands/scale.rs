@@ -2,12 +2,11 @@
 //! scale subresource -> audit -> follow the rollout -> verify the pods and their usage.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Map, Value, json};
 
 use super::driver::{Proposal, propose};
 use super::preflight::{Step, WorkloadKind};
-use super::shared::{managed_warning, pod_rows, pods_json, pods_table, selector_string};
+use super::shared::{hpa_for, managed_warning, pod_rows, pods_json, pods_table, selector_string};
 use super::write::{AuditSpec, Body, Intent, Settled, write, write_unconditionally};
 use crate::cli::{Cli, ScaleArgs};
 use crate::cluster::Cluster;
@@ -163,26 +162,14 @@ fn hpa_note(reporter: &mut Reporter, scale_plan: &ScalePlan) {
     }
 }
 
-/// The HPA that targets the deployment, if any. Without permission to read HPAs the guard
-/// cannot run: say so loudly and go on, since the scale itself may still be allowed.
+/// The range of the HPA that targets the deployment, if any ([`hpa_for`]).
 async fn find_hpa(
     cluster: &Cluster,
     deployment: &str,
     reporter: &mut Reporter,
 ) -> Result<Option<HpaRange>, Error> {
-    match cluster.list::<HorizontalPodAutoscaler>("").await {
-        Ok(hpas) => Ok(hpas.iter().find_map(|h| HpaRange::of(h, deployment))),
-        Err(Error::Api {
-            status: Some(403), ..
-        }) => {
-            reporter.warn(&format!(
-                "cannot list horizontalpodautoscalers in namespace {} (forbidden): the HPA range check is skipped",
-                cluster.namespace
-            ));
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
+    let hpa = hpa_for(cluster, "Deployment", deployment, reporter).await?;
+    Ok(hpa.and_then(|h| HpaRange::of(&h, deployment)))
 }
 
 /// Patches `spec.replicas` with the resourceVersion read and the audit record (one request;

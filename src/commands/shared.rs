@@ -6,6 +6,7 @@ use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::Resource;
@@ -21,6 +22,7 @@ use crate::plan::audit::now_rfc3339;
 use crate::plan::connections::{RESTARTED_AT, restart_patch};
 use crate::plan::{Change, FieldPath};
 use crate::quantity::{Quantity, format_cpu, format_memory};
+use crate::report::Reporter;
 use crate::report::preview::gitops_warning;
 
 /// The label selector of a workload as a query string (`app=orchestrator,tier in (a,b)`).
@@ -41,6 +43,39 @@ pub fn selector_string(selector: &LabelSelector) -> String {
         });
     }
     parts.join(",")
+}
+
+/// The HPA that scales the workload `kind`/`name` (its `scaleTargetRef`), found the one way
+/// every command finds it: by target, not by name, since an HPA may be named anything. Without
+/// permission to list HPAs the checks that need it cannot run: said once, and `None`.
+///
+/// # Errors
+/// API errors other than 403.
+pub(crate) async fn hpa_for(
+    cluster: &Cluster,
+    kind: &str,
+    name: &str,
+    reporter: &mut Reporter,
+) -> Result<Option<HorizontalPodAutoscaler>, Error> {
+    match cluster.list::<HorizontalPodAutoscaler>("").await {
+        Ok(hpas) => Ok(hpas.into_iter().find(|h| {
+            h.spec
+                .as_ref()
+                .is_some_and(|s| s.scale_target_ref.kind == kind && s.scale_target_ref.name == name)
+        })),
+        Err(Error::Api {
+            status: Some(403), ..
+        }) => {
+            reporter.warn(&format!(
+                "cannot list horizontalpodautoscalers in namespace {} (forbidden): the checks that \
+                 depend on the HPA of {} {name} are skipped",
+                cluster.namespace,
+                kind.to_lowercase()
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The GitOps/Helm warning for an object's metadata, if it is managed that way.

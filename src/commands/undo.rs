@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::driver::{Proposal, propose};
 use super::preflight::Step;
-use super::shared::{managed_warning, selector_string};
+use super::shared::{hpa_for, managed_warning, selector_string};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -70,7 +70,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             record.command
         ));
     }
-    let guard = replica_guard(cluster, cli, &found, &plan).await;
+    let guard = replica_guard(cluster, &found, &plan, reporter).await;
     warnings.extend(
         guard
             .as_ref()
@@ -193,9 +193,9 @@ async fn follow_restart(
 /// undo restores a replica count. Errors only lose the check (the write is still guarded).
 async fn replica_guard(
     cluster: &Cluster,
-    cli: &Cli,
     found: &Found,
     plan: &UndoPlan,
+    reporter: &mut Reporter,
 ) -> Option<(HpaRange, i32)> {
     if found.kind != ObjectKind::Deployment {
         return None;
@@ -208,8 +208,7 @@ async fn replica_guard(
         .as_deref()?
         .parse::<i32>()
         .ok()?;
-    let hpa = cluster
-        .get_opt::<HorizontalPodAutoscaler>(&cli.targets.hpa)
+    let hpa = hpa_for(cluster, "Deployment", &found.name, reporter)
         .await
         .ok()??;
     Some((HpaRange::of(&hpa, &found.name)?, target))

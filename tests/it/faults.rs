@@ -110,7 +110,8 @@ fn without_permission_to_read_hpas_the_guard_is_skipped_with_a_warning() {
     let out = run(&sim, &["scale", "--replicas", "4"]);
     out.assert_code(0);
     assert!(
-        out.stderr.contains("HPA range check is skipped"),
+        out.stderr
+            .contains("the checks that depend on the HPA of deployment orchestrator are skipped"),
         "{}",
         out.stderr
     );

@@ -29,7 +29,7 @@ pub(super) async fn create(
             "the HPA must target an existing deployment: check --deployment and -n",
         )
         .await?;
-    if let Some(other) = other_hpa_for(cluster, deployment_name).await? {
+    if let Some(other) = other_hpa_for(cluster, deployment_name, reporter).await? {
         return Err(Error::usage(
             format!(
                 "horizontalpodautoscaler/{other} already scales deployment/{deployment_name}: two HPAs on one deployment fight each other"

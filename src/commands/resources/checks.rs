@@ -3,12 +3,12 @@
 //! request) moves. Each check that cannot read what it needs (e.g. no permission to list
 //! nodes) is left out with a note under -v, never the change itself.
 
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
 
 use super::target::Target;
 use crate::cluster::Cluster;
 use crate::commands::hpa::room::pod_requests;
+use crate::commands::shared::hpa_for;
 use crate::error::Error;
 use crate::health;
 use crate::plan::resources::{ResourcesPlan, fit_check, quota_check, rollout_quota_delta};
@@ -24,19 +24,32 @@ pub async fn warnings<W: Target>(
     reporter: &mut Reporter,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
-    match fit(cluster, workload, container, plan).await {
-        Ok(found) => warnings.extend(found),
-        Err(e) => reporter.detail(&format!("node capacity check skipped: {e}")),
-    }
-    match quota(cluster, workload, plan).await {
-        Ok(found) => warnings.extend(found),
-        Err(e) => reporter.detail(&format!("ResourceQuota check skipped: {e}")),
-    }
-    match hpa_shift::<W>(cluster, workload, name, plan).await {
-        Ok(found) => warnings.extend(found),
-        Err(e) => reporter.detail(&format!("HPA utilization check skipped: {e}")),
-    }
+    let fit = fit(cluster, workload, container, plan).await.map(Vec::from_iter);
+    skipped_or(&mut warnings, reporter, "node capacity check", fit);
+    let quota = quota(cluster, workload, plan).await.map(Vec::from_iter);
+    skipped_or(&mut warnings, reporter, "ResourceQuota check", quota);
+    let shift = hpa_shift::<W>(cluster, workload, name, plan, reporter).await;
+    skipped_or(&mut warnings, reporter, "HPA utilization check", shift);
     warnings
+}
+
+/// A check's warnings, or why it was skipped: said as a warning when a permission is missing
+/// (the operator should know a check did not run), as detail for -v otherwise.
+fn skipped_or(
+    warnings: &mut Vec<String>,
+    reporter: &mut Reporter,
+    check: &str,
+    found: Result<Vec<String>, Error>,
+) {
+    match found {
+        Ok(found) => warnings.extend(found),
+        Err(
+            e @ Error::Api {
+                status: Some(403), ..
+            },
+        ) => reporter.warn(&format!("{check} skipped: {e}")),
+        Err(e) => reporter.detail(&format!("{check} skipped: {e}")),
+    }
 }
 
 fn requests_changed(plan: &ResourcesPlan) -> bool {
@@ -103,13 +116,9 @@ async fn hpa_shift<W: Target>(
     workload: &W,
     name: &str,
     plan: &ResourcesPlan,
+    reporter: &mut Reporter,
 ) -> Result<Vec<String>, Error> {
-    let hpas: Vec<HorizontalPodAutoscaler> = cluster.list("").await?;
-    let Some(mut hpa) = hpas.into_iter().find(|h| {
-        h.spec
-            .as_ref()
-            .is_some_and(|s| s.scale_target_ref.kind == W::API_KIND && s.scale_target_ref.name == name)
-    }) else {
+    let Some(mut hpa) = hpa_for(cluster, W::API_KIND, name, reporter).await? else {
         return Ok(Vec::new());
     };
     // The workload's count is current; the HPA's status may be a sync period old.

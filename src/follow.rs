@@ -10,20 +10,17 @@
 mod tracker;
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod};
 use kube::{Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 
 use crate::cli::format_duration;
-use crate::cluster::Cluster;
 use crate::cluster::watch::{self, Item, Reachability, Refusal, Scope};
+use crate::cluster::{Cluster, Object};
 use crate::error::Error;
 use crate::health::{self, Counts, PodProblem, Workload};
 use crate::interrupt;
@@ -110,8 +107,7 @@ pub fn new_replica_set(revision: Option<&str>, sets: &BTreeMap<String, ReplicaSe
 /// `--timeout`, [`Error::Interrupted`] on Ctrl-C, API errors when the watches keep failing.
 pub async fn follow<K>(cluster: &Cluster, spec: &FollowSpec<'_>, reporter: &mut Reporter) -> Result<K, Error>
 where
-    K: Workload + Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
-    K: Clone + DeserializeOwned + Debug + Send + 'static,
+    K: Workload + Object,
 {
     follow_ignoring::<K>(cluster, spec, &[], reporter).await
 }
@@ -143,8 +139,7 @@ pub async fn follow_ignoring<K>(
     reporter: &mut Reporter,
 ) -> Result<K, Error>
 where
-    K: Workload + Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
-    K: Clone + DeserializeOwned + Debug + Send + 'static,
+    K: Workload + Object,
 {
     let mut interrupt = interrupt::listen();
     let work = follow_until_done::<K>(cluster, spec, ignored_pod_uids, reporter);
@@ -170,8 +165,7 @@ async fn follow_until_done<K>(
     reporter: &mut Reporter,
 ) -> Result<K, Error>
 where
-    K: Workload + Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
-    K: Clone + DeserializeOwned + Debug + Send + 'static,
+    K: Workload + Object,
 {
     let workloads = watch::watch::<K>(cluster, Scope::Named(spec.name)).map(Update::Workload);
     let pods = watch::watch::<Pod>(cluster, Scope::Labels(spec.selector)).map(Update::Pod);

@@ -6,13 +6,11 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use super::Cluster;
+use super::{Cluster, Object};
 use crate::error::Error;
 
 /// Field manager of every write, so `managedFields` shows who changed what.
@@ -141,7 +139,7 @@ impl Cluster {
     /// A namespaced API in the command's namespace.
     pub fn api<K>(&self) -> Api<K>
     where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+        K: Object,
     {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
@@ -152,7 +150,7 @@ impl Cluster {
     /// NotFound, API and transport errors.
     pub async fn get<K>(&self, name: &str, hint: &str) -> Result<K, Error>
     where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+        K: Object,
     {
         self.get_opt(name).await?.ok_or_else(|| Error::NotFound {
             kind: kind_of::<K>(),
@@ -168,7 +166,7 @@ impl Cluster {
     /// API and transport errors.
     pub async fn get_opt<K>(&self, name: &str) -> Result<Option<K>, Error>
     where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+        K: Object,
     {
         let action = format!("get {} {}/{name}", kind_of::<K>(), self.namespace);
         bounded(&action, &self.server, self.api::<K>().get_opt(name)).await
@@ -180,7 +178,7 @@ impl Cluster {
     /// API and transport errors.
     pub async fn list<K>(&self, label_selector: &str) -> Result<Vec<K>, Error>
     where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+        K: Object,
     {
         let action = format!("list {} in {}", kind_of::<K>(), self.namespace);
         let mut params = ListParams::default();
@@ -209,7 +207,7 @@ impl Cluster {
     /// API errors (409 Conflict included: see [`is_conflict`]) and transport errors.
     pub async fn patch<K, P>(&self, name: &str, patch: &Patch<P>, dry_run: bool) -> Result<K, Error>
     where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+        K: Object,
         P: Serialize + Debug,
     {
         let action = format!("patch {} {}/{name}", kind_of::<K>(), self.namespace);
@@ -228,11 +226,7 @@ impl Cluster {
     /// API errors (409 AlreadyExists included) and transport errors.
     pub async fn create<K>(&self, object: &K, dry_run: bool) -> Result<K, Error>
     where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + DeserializeOwned
-            + Serialize
-            + Debug,
+        K: Object,
     {
         let name = object.meta().name.clone().unwrap_or_default();
         let action = format!("create {} {}/{name}", kind_of::<K>(), self.namespace);
@@ -255,7 +249,7 @@ impl Cluster {
         dry_run: bool,
     ) -> Result<(), Error>
     where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+        K: Object,
     {
         let action = format!("delete {} {}/{name}", kind_of::<K>(), self.namespace);
         let params = DeleteParams {

@@ -24,6 +24,32 @@ pub use connect::{ConnectOptions, connect};
 
 use crate::error::Error;
 
+/// A namespaced Kubernetes object this tool reads, writes or watches: the bounds kube's typed
+/// API needs, named once.
+pub trait Object:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Object for T where
+    T: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A connected cluster: the client plus what the banner and the audit trail show.
 #[derive(Clone)]
 pub struct Cluster {

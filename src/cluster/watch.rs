@@ -10,14 +10,11 @@ use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::NamespaceResourceScope;
-use kube::Resource;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
-use serde::de::DeserializeOwned;
 
-use super::Cluster;
+use super::{Cluster, Object};
 
 /// Which objects a watch covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +73,7 @@ impl Refusal {
 /// A watch on objects of kind `K` in the cluster's namespace; see the module text.
 pub(crate) fn watch<K>(cluster: &Cluster, scope: Scope<'_>) -> impl Stream<Item = Item<K>> + Send + use<K>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
-    K: Clone + DeserializeOwned + Debug + Send + 'static,
+    K: Object,
 {
     let config = match scope {
         Scope::Named(name) => watcher::Config::default().fields(&format!("metadata.name={name}")),

@@ -255,10 +255,7 @@ async fn read_world(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Re
 /// Reads an object that only feeds a warning: without permission to read it, say so and go on.
 async fn optional<K>(cluster: &Cluster, name: &str, reporter: &mut Reporter) -> Result<Option<K>, Error>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: crate::cluster::Object,
 {
     get_unless_forbidden(cluster, name, |_| {
         reporter.warn(&format!(

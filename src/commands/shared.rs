@@ -1,16 +1,14 @@
 //! Steps every writing command shares: preview with GitOps warnings, the audit record,
 //! the pod list with usage.
 
+use crate::cluster::Object;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use kube::Resource;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::write::{Body, write_unconditionally};
@@ -125,7 +123,7 @@ pub async fn get_unless_forbidden<K>(
     on_forbidden: impl FnOnce(&Error),
 ) -> Result<Option<K>, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    K: Object,
 {
     match cluster.get_opt::<K>(name).await {
         Err(

@@ -122,10 +122,7 @@ async fn readable<K>(
     reporter: &mut Reporter,
 ) -> Result<Option<K>, Error>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: crate::cluster::Object,
 {
     get_unless_forbidden(cluster, name, |_| {
         let object = format!("{}/{name}", crate::cluster::api::kind_of::<K>());

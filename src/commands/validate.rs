@@ -97,10 +97,7 @@ pub async fn run(
 /// rather than an error that hides the whole checklist.
 async fn readable<K>(cluster: &Cluster, name: &str) -> Result<Result<Option<K>, String>, Error>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: crate::cluster::Object,
 {
     let mut denied = None;
     let object = get_unless_forbidden(cluster, name, |e| denied = Some(e.to_string())).await?;

@@ -8,14 +8,12 @@
 //! answer came after the write timeout, is read back; carrying our id it was applied, without
 //! it it was not, and it is planned and sent again (the precondition keeps that safe).
 
+use crate::cluster::Object;
 use std::fmt::Debug;
 use std::hash::{BuildHasher, Hasher};
 
-use k8s_openapi::NamespaceResourceScope;
 use kube::Resource;
 use kube::api::Patch;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::cluster::Cluster;
@@ -159,11 +157,7 @@ pub(crate) async fn write<K, F>(
     mut plan: F,
 ) -> Result<Settled<K>, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
+    K: Object,
     F: FnMut(Option<&K>) -> Result<Option<Intent>, Error>,
 {
     let id = write_id();
@@ -260,11 +254,7 @@ pub(crate) async fn write_unconditionally<K>(
     dry_run: bool,
 ) -> Result<Option<K>, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
+    K: Object,
 {
     let intent = Intent {
         changes: Vec::new(),
@@ -289,11 +279,7 @@ async fn settle<K>(
     dry_run: bool,
 ) -> Written<K>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
+    K: Object,
 {
     let stored_json = stored.as_ref().and_then(|s| serde_json::to_value(s).ok());
     let (changes, differences) = match &stored_json {
@@ -354,11 +340,7 @@ fn note_written<K: Resource<DynamicType = ()>>(cluster: &Cluster, name: &str, bo
 
 async fn send<K>(cluster: &Cluster, name: &str, body: &Body, dry_run: bool) -> Result<Option<K>, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
+    K: Object,
 {
     match body {
         Body::Merge(patch) => cluster

@@ -2,13 +2,9 @@
 //! module is generic over [`Target`], implemented for Deployment and StatefulSet.
 
 use crate::commands::preflight::WorkloadKind;
-use std::fmt::Debug;
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::Resource;
-use serde::de::DeserializeOwned;
 
 use crate::cli::TargetOpts;
 use crate::commands::shared::selector_string;
@@ -16,16 +12,7 @@ use crate::health::Workload;
 use crate::plan::resources::{Disruption, max_surge_pods, rollout_disruption, statefulset_disruption};
 
 /// A workload whose pod template `resources` can patch and whose rollout it can follow.
-pub trait Target:
-    Workload
-    + Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-    + Clone
-    + DeserializeOwned
-    + serde::Serialize
-    + Debug
-    + Send
-    + 'static
-{
+pub trait Target: Workload + crate::cluster::Object {
     /// `Deployment`, as an HPA's scaleTargetRef names it.
     const API_KIND: &'static str;
     /// Plural resource for the access review: `deployments`.

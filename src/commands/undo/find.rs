@@ -28,8 +28,7 @@ pub struct Found {
 /// warning: its record, if any, cannot be considered).
 async fn read<K>(cluster: &Cluster, name: &str, reporter: &mut Reporter) -> Result<Option<Value>, Error>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-    K: Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    K: crate::cluster::Object,
 {
     let object: Option<K> = get_unless_forbidden(cluster, name, |_| {
         reporter.warn(&format!(

@@ -1,15 +1,11 @@
 //! The undo's write: the restore (patch or delete) with the resourceVersion read and the new
 //! audit record, through the one write step (`commands::write`).
 
-use std::fmt::Debug;
+use crate::cluster::Object;
 
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Resource;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::find::Found;
 use crate::cluster::Cluster;
@@ -52,11 +48,7 @@ async fn apply_as<K>(
     reporter: &mut Reporter,
 ) -> Result<UndoPlan, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + Debug,
+    K: Object,
 {
     let name = found.name.as_str();
     let object = format!("{}/{}", super::kind_name(found.kind), found.name);

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::driver::{Proposal, propose};
 use super::preflight::{Step, WorkloadKind};
 use super::shared::{get_unless_forbidden, managed_warning};
-use super::write::{AuditSpec, Body, Intent, Settled, write};
+use super::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write};
 use crate::cli::{Cli, ConnectionsArgs};
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -328,11 +328,11 @@ async fn write_config(
     n: u32,
 ) -> Result<Settled<ConfigMap>, Error> {
     let t = &cli.targets;
-    let audit = AuditSpec {
-        command: command_line(args, n),
-        object: format!("configmap/{}", t.configmap),
-        user: cluster.user.clone(),
-    };
+    let audit = AuditSpec::new(
+        cluster,
+        command_line(args, n),
+        format!("configmap/{}", t.configmap),
+    );
     write(
         cluster,
         &t.configmap,
@@ -340,12 +340,7 @@ async fn write_config(
         Some(&audit),
         cli.global.dry_run,
         |current| {
-            let configmap = current.ok_or_else(|| {
-                Error::failed(
-                    format!("configmap/{} was deleted after it was read", t.configmap),
-                    "nothing was written; check it with `kubectl get configmap` and run the command again",
-                )
-            })?;
+            let configmap = current.ok_or_else(|| deleted_after_read(&audit.object))?;
             let plan = plan_connections(configmap, &t.config_key, n)?;
             Ok(Intent::unless_empty(plan.changes, Body::Merge(plan.patch)))
         },

@@ -21,7 +21,7 @@ use serde_json::{Map, json};
 use super::driver::{Proposal, propose};
 use super::preflight::Step;
 use super::shared::managed_warning;
-use super::write::{AuditSpec, Body, Intent, Settled, write};
+use super::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -166,20 +166,11 @@ async fn update(
     propose(cluster, reporter, &proposal, cli.global.yes, cli.global.dry_run).await?;
 
     let dry_run = cli.global.dry_run;
-    let audit = AuditSpec {
-        command: input.command_line(),
-        object: object.clone(),
-        user: cluster.user.clone(),
-    };
+    let audit = AuditSpec::new(cluster, input.command_line(), object.clone());
     let live = deployment.as_ref();
     let mut effect = plan.effect.clone();
     let settled = write(cluster, name, Some(hpa), Some(&audit), dry_run, |current| {
-        let current = current.ok_or_else(|| {
-            Error::failed(
-                format!("{object} was deleted after it was read"),
-                "nothing was written; create it with `kubectl orchscale hpa --create`",
-            )
-        })?;
+        let current = current.ok_or_else(|| deleted_after_read(&object))?;
         let plan = plan_hpa_update(&with_live_replicas(current, live), &input.request, room)?;
         effect = plan.effect;
         Ok(Intent::unless_empty(plan.changes, Body::Merge(plan.patch)))

@@ -20,7 +20,7 @@ use serde_json::{Map, json};
 use super::driver::{Proposal, propose};
 use super::preflight::Step;
 use super::shared::managed_warning;
-use super::write::{AuditSpec, Body, Intent, Settled, write};
+use super::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -160,11 +160,7 @@ async fn write_resources<W: Target>(
     input: &ResourcesInput,
     dry_run: bool,
 ) -> Result<Settled<W>, Error> {
-    let audit = AuditSpec {
-        command: input.command_line(),
-        object: object.to_string(),
-        user: cluster.user.clone(),
-    };
+    let audit = AuditSpec::new(cluster, input.command_line(), object.to_string());
     write(
         cluster,
         name,
@@ -172,12 +168,7 @@ async fn write_resources<W: Target>(
         Some(&audit),
         dry_run,
         |current| {
-            let workload = current.ok_or_else(|| {
-                Error::failed(
-                    format!("{object} was deleted after it was read"),
-                    "nothing was written; check with `kubectl get` and run the command again",
-                )
-            })?;
+            let workload = current.ok_or_else(|| deleted_after_read(object))?;
             let plan = plan_for(workload, object, container, input)?;
             Ok(Intent::unless_empty(plan.changes, Body::Strategic(plan.patch)))
         },

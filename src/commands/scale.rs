@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::driver::{Proposal, propose};
 use super::preflight::{Step, WorkloadKind};
 use super::shared::{hpa_for, managed_warning, pod_rows, pods_json, pods_table, selector_string};
-use super::write::{AuditSpec, Body, Intent, Settled, write, write_unconditionally};
+use super::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write, write_unconditionally};
 use crate::cli::{Cli, ScaleArgs};
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -183,11 +183,11 @@ async fn write_scale(
     args: &ScaleArgs,
     dry_run: bool,
 ) -> Result<Settled<Deployment>, Error> {
-    let audit = AuditSpec {
-        command: format!("scale --replicas {}", args.replicas),
-        object: format!("deployment/{name}"),
-        user: cluster.user.clone(),
-    };
+    let audit = AuditSpec::new(
+        cluster,
+        format!("scale --replicas {}", args.replicas),
+        format!("deployment/{name}"),
+    );
     write(
         cluster,
         name,
@@ -195,7 +195,7 @@ async fn write_scale(
         Some(&audit),
         dry_run,
         |current| {
-            let deployment = current.ok_or_else(|| deleted_meanwhile(cluster, name))?;
+            let deployment = current.ok_or_else(|| deleted_after_read(&audit.object))?;
             let scale_plan = plan(name, deployment.counts().desired, args.replicas, hpa, args.force)?;
             if scale_plan.changes.is_empty() {
                 return Ok(None);
@@ -208,15 +208,6 @@ async fn write_scale(
         },
     )
     .await
-}
-
-fn deleted_meanwhile(cluster: &Cluster, name: &str) -> Error {
-    Error::NotFound {
-        kind: "deployment".into(),
-        name: name.to_string(),
-        namespace: cluster.namespace.clone(),
-        hint: "it was deleted after it was read; nothing was written".into(),
-    }
 }
 
 async fn deployment_ready(cluster: &Cluster, name: &str) -> Result<i32, Error> {

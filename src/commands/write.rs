@@ -68,6 +68,25 @@ pub(crate) struct AuditSpec {
     pub user: Option<String>,
 }
 
+impl AuditSpec {
+    /// The record of `command` on `object`, by the kubeconfig user of `cluster`.
+    pub(crate) fn new(cluster: &Cluster, command: impl Into<String>, object: impl Into<String>) -> Self {
+        AuditSpec {
+            command: command.into(),
+            object: object.into(),
+            user: cluster.user.clone(),
+        }
+    }
+}
+
+/// The error when the object a command planned against is gone when it comes to writing.
+pub(crate) fn deleted_after_read(object: &str) -> Error {
+    Error::failed(
+        format!("{object} was deleted after it was read; nothing was written"),
+        format!("check it with `kubectl get {object}` and run the command again"),
+    )
+}
+
 /// How the server's answer to the write came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Answer {

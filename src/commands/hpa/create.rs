@@ -85,11 +85,7 @@ pub(super) async fn create(
     propose(cluster, reporter, &proposal, cli.global.yes, cli.global.dry_run).await?;
 
     let dry_run = cli.global.dry_run;
-    let audit = AuditSpec {
-        command: input.command_line(),
-        object: object.clone(),
-        user: cluster.user.clone(),
-    };
+    let audit = AuditSpec::new(cluster, input.command_line(), object.clone());
     let body = serde_json::to_value(&plan.hpa).map_err(|e| {
         Error::failed(
             format!("cannot build {object}: {e}"),

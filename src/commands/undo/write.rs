@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::find::Found;
 use crate::cluster::Cluster;
-use crate::commands::write::{AuditSpec, Body, Intent, Settled, write};
+use crate::commands::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write};
 use crate::error::Error;
 use crate::plan::undo::{ObjectKind, UndoPlan, UndoWrite, plan_undo};
 use crate::report::Reporter;
@@ -52,11 +52,7 @@ where
 {
     let name = found.name.as_str();
     let object = format!("{}/{}", super::kind_name(found.kind), found.name);
-    let audit = AuditSpec {
-        command: UNDO_COMMAND.to_string(),
-        object: object.clone(),
-        user: cluster.user.clone(),
-    };
+    let audit = AuditSpec::new(cluster, UNDO_COMMAND.to_string(), object.clone());
     let current: Option<K> = serde_json::from_value(found.object.clone()).ok();
     let mut planned = initial.clone();
     let mut first = true;
@@ -67,12 +63,7 @@ where
         let plan = if std::mem::take(&mut first) {
             initial.clone()
         } else {
-            let current = current.ok_or_else(|| {
-                Error::failed(
-                    format!("{object} was deleted after it was read"),
-                    "nothing was written; there is nothing left to undo on it",
-                )
-            })?;
+            let current = current.ok_or_else(|| deleted_after_read(&object))?;
             let json = serde_json::to_value(current)
                 .map_err(|e| Error::failed(format!("cannot read {object}: {e}"), "this is a bug"))?;
             plan_undo(found.kind, &json, &found.record)?

@@ -572,3 +572,34 @@ fn a_restored_count_outside_the_hpa_range_is_warned_about() {
     );
     assert!(sim.persisted_writes().is_empty(), "{:?}", writes(&sim));
 }
+
+#[test]
+fn records_written_before_the_v2_format_still_undo() {
+    // Exactly what kubectl-orchscale wrote before records carried `v` and `id` (and before the
+    // record travelled in the same write as the change): a separate annotation patch.
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let v1 = json!({
+        "command": "scale --replicas 5",
+        "time": "2026-11-28T08:00:00.123456789Z",
+        "user": "orchscale-sim",
+        "object": "deployment/orchestrator",
+        "previous": {"spec.replicas": 3},
+        "written": {"spec.replicas": 5},
+    });
+    edit(&sim, "deployments", "orchestrator", |d| {
+        d["spec"]["replicas"] = json!(5);
+        d["metadata"]["annotations"] = json!({ ANNOTATION: v1.to_string() });
+    });
+    wait_ready(&sim, 5);
+    let out = run(&sim, &["undo", "--yes", "-o", "json"]);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("was changed since"), "{}", out.stderr);
+    let d = object(&sim, "deployments", "orchestrator");
+    assert_eq!(d["spec"]["replicas"], 3);
+    let record: Value =
+        serde_json::from_str(d["metadata"]["annotations"][ANNOTATION].as_str().unwrap()).unwrap();
+    assert_eq!(record["v"], 2, "the undo writes the current format: {record}");
+    assert_eq!(record["previous"]["spec.replicas"], 5);
+    assert_eq!(out.json()["undone"]["command"], "scale --replicas 5");
+}

@@ -8,8 +8,6 @@
 //! the record: the next `undo` then reverts the change recorded before it.
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value, json};
 
@@ -26,11 +24,36 @@ use crate::plan::undo::{FieldPath, ObjectKind, UndoPlan, UndoWrite, config_resta
 use crate::report::Reporter;
 use crate::report::preview::Preview;
 
+/// Runs `$body` with `$K` the k8s-openapi type of `$kind`: the one place where an
+/// [`ObjectKind`] read from a record becomes a typed API call.
+macro_rules! with_kind {
+    ($kind:expr, $K:ident => $body:expr) => {
+        match $kind {
+            ObjectKind::Deployment => {
+                type $K = k8s_openapi::api::apps::v1::Deployment;
+                $body
+            }
+            ObjectKind::StatefulSet => {
+                type $K = k8s_openapi::api::apps::v1::StatefulSet;
+                $body
+            }
+            ObjectKind::HorizontalPodAutoscaler => {
+                type $K = k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+                $body
+            }
+            ObjectKind::ConfigMap => {
+                type $K = k8s_openapi::api::core::v1::ConfigMap;
+                $body
+            }
+        }
+    };
+}
+
 mod find;
 mod preview;
 mod write;
 
-use find::{Found, kind_name, latest_change};
+use find::{Found, latest_change};
 use preview::{
     applied_text, consequences, downtime_warning, follow_steps, made_line, question, range_warning,
     write_step,
@@ -261,14 +284,7 @@ async fn verify(
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
     let name = found.name.as_str();
-    let now: Option<Value> = match found.kind {
-        ObjectKind::Deployment => to_json(cluster.get_opt::<Deployment>(name).await?),
-        ObjectKind::StatefulSet => to_json(cluster.get_opt::<StatefulSet>(name).await?),
-        ObjectKind::HorizontalPodAutoscaler => {
-            to_json(cluster.get_opt::<HorizontalPodAutoscaler>(name).await?)
-        }
-        ObjectKind::ConfigMap => to_json(cluster.get_opt::<ConfigMap>(name).await?),
-    };
+    let now: Option<Value> = with_kind!(found.kind, K => to_json(cluster.get_opt::<K>(name).await?));
     let ok = match (&now, &applied.write) {
         (None, UndoWrite::Delete) => true,
         (Some(object), write) if *write != UndoWrite::Delete => {
@@ -313,7 +329,7 @@ fn document(reporter: &mut Reporter, dry_run: bool, changes: &[Change], ok: bool
             "command": found.record.command,
             "time": found.record.time,
             "user": found.record.user,
-            "object": format!("{}/{}", kind_name(found.kind), found.name),
+            "object": format!("{}/{}", found.kind.name(), found.name),
         }),
     );
     reporter.set_document("undo", dry_run, changes, ok, extra);

@@ -25,24 +25,55 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// Every kind, for lookups by name.
+    const ALL: [ObjectKind; 4] = [
+        ObjectKind::Deployment,
+        ObjectKind::HorizontalPodAutoscaler,
+        ObjectKind::StatefulSet,
+        ObjectKind::ConfigMap,
+    ];
+
+    /// The kind's API coordinates: (name as this tool writes it, API group, plural resource).
+    fn api(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            ObjectKind::Deployment => ("deployment", "apps", "deployments"),
+            ObjectKind::HorizontalPodAutoscaler => (
+                "horizontalpodautoscaler",
+                "autoscaling",
+                "horizontalpodautoscalers",
+            ),
+            ObjectKind::StatefulSet => ("statefulset", "apps", "statefulsets"),
+            ObjectKind::ConfigMap => ("configmap", "", "configmaps"),
+        }
+    }
+
+    /// `deployment`, as in `deployment/orchestrator`.
+    pub fn name(self) -> &'static str {
+        self.api().0
+    }
+
+    /// The API group, `apps`.
+    pub fn group(self) -> &'static str {
+        self.api().1
+    }
+
+    /// The plural resource, `deployments`.
+    pub fn resource(self) -> &'static str {
+        self.api().2
+    }
+
     /// The kind of a record's object (`deployment/orchestrator` → Deployment) and its name.
     ///
     /// # Errors
     /// An object of a kind this tool never changes.
     pub fn of_object(object: &str) -> Result<(ObjectKind, String), PlanError> {
         let (kind, name) = object.split_once('/').unwrap_or((object, ""));
-        let kind = match kind {
-            "deployment" => ObjectKind::Deployment,
-            "horizontalpodautoscaler" => ObjectKind::HorizontalPodAutoscaler,
-            "statefulset" => ObjectKind::StatefulSet,
-            "configmap" => ObjectKind::ConfigMap,
-            _ => {
-                return Err(PlanError::new(
-                    format!("the record names {object:?}, not an object kubectl-orchscale changes"),
-                    "restore the values by hand with kubectl",
-                ));
-            }
-        };
+        let kind = Self::ALL.into_iter().find(|k| k.name() == kind).ok_or_else(|| {
+            PlanError::new(
+                format!("the record names {object:?}, not an object kubectl-orchscale changes"),
+                "restore the values by hand with kubectl",
+            )
+        })?;
         Ok((kind, name.to_string()))
     }
 }

@@ -1,9 +1,6 @@
 //! Finding the change to undo: the orchestrator's objects are read and the most recent
 //! `orchscale.io/last-change` record among them wins.
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
 
 use crate::cli::Cli;
@@ -59,14 +56,7 @@ pub fn targets(cli: &Cli) -> Vec<(ObjectKind, String)> {
 pub async fn latest_change(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<Found, Error> {
     let mut candidates = Vec::new();
     for (kind, name) in targets(cli) {
-        let object = match kind {
-            ObjectKind::Deployment => read::<Deployment>(cluster, &name, reporter).await?,
-            ObjectKind::HorizontalPodAutoscaler => {
-                read::<HorizontalPodAutoscaler>(cluster, &name, reporter).await?
-            }
-            ObjectKind::StatefulSet => read::<StatefulSet>(cluster, &name, reporter).await?,
-            ObjectKind::ConfigMap => read::<ConfigMap>(cluster, &name, reporter).await?,
-        };
+        let object = with_kind!(kind, K => read::<K>(cluster, &name, reporter).await?);
         let Some(object) = object else { continue };
         let annotations = object["metadata"]["annotations"].clone();
         let annotations: std::collections::BTreeMap<String, String> =
@@ -84,17 +74,13 @@ pub async fn latest_change(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter
                 },
                 record,
             )),
-            Err(e) => reporter.warn(&format!(
-                "{}/{name}: {}; it is skipped",
-                kind_name(kind),
-                e.message
-            )),
+            Err(e) => reporter.warn(&format!("{}/{name}: {}; it is skipped", kind.name(), e.message)),
         }
     }
     most_recent(candidates).map(|(found, _)| found).ok_or_else(|| {
         let names: Vec<String> = targets(cli)
             .iter()
-            .map(|(kind, name)| format!("{}/{name}", kind_name(*kind)))
+            .map(|(kind, name)| format!("{}/{name}", kind.name()))
             .collect();
         Error::failed(
             format!(
@@ -107,14 +93,4 @@ pub async fn latest_change(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter
             ),
         )
     })
-}
-
-/// The kind as this tool names objects (`deployment/orchestrator`).
-pub fn kind_name(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Deployment => "deployment",
-        ObjectKind::HorizontalPodAutoscaler => "horizontalpodautoscaler",
-        ObjectKind::StatefulSet => "statefulset",
-        ObjectKind::ConfigMap => "configmap",
-    }
 }

@@ -152,12 +152,7 @@ pub(super) fn applied_text(plan: &UndoPlan, command: &str) -> String {
 
 /// The restore's write, for the permission preflight.
 pub(super) fn write_step<'a>(found: &'a Found, plan: &UndoPlan) -> Step<'a> {
-    let (group, resource) = match found.kind {
-        ObjectKind::Deployment => ("apps", "deployments"),
-        ObjectKind::StatefulSet => ("apps", "statefulsets"),
-        ObjectKind::HorizontalPodAutoscaler => ("autoscaling", "horizontalpodautoscalers"),
-        ObjectKind::ConfigMap => ("", "configmaps"),
-    };
+    let (group, resource) = (found.kind.group(), found.kind.resource());
     let verb = if plan.write == UndoWrite::Delete {
         "delete"
     } else {

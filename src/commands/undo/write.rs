@@ -3,10 +3,6 @@
 
 use crate::cluster::Object;
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::ConfigMap;
-
 use super::find::Found;
 use crate::cluster::Cluster;
 use crate::commands::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write};
@@ -30,14 +26,7 @@ pub async fn apply(
     dry_run: bool,
     reporter: &mut Reporter,
 ) -> Result<UndoPlan, Error> {
-    match found.kind {
-        ObjectKind::Deployment => apply_as::<Deployment>(cluster, found, initial, dry_run, reporter).await,
-        ObjectKind::StatefulSet => apply_as::<StatefulSet>(cluster, found, initial, dry_run, reporter).await,
-        ObjectKind::HorizontalPodAutoscaler => {
-            apply_as::<HorizontalPodAutoscaler>(cluster, found, initial, dry_run, reporter).await
-        }
-        ObjectKind::ConfigMap => apply_as::<ConfigMap>(cluster, found, initial, dry_run, reporter).await,
-    }
+    with_kind!(found.kind, K => apply_as::<K>(cluster, found, initial, dry_run, reporter).await)
 }
 
 async fn apply_as<K>(
@@ -51,7 +40,7 @@ where
     K: Object,
 {
     let name = found.name.as_str();
-    let object = format!("{}/{}", super::kind_name(found.kind), found.name);
+    let object = format!("{}/{}", found.kind.name(), found.name);
     let audit = AuditSpec::new(cluster, UNDO_COMMAND.to_string(), object.clone());
     let current: Option<K> = serde_json::from_value(found.object.clone()).ok();
     let mut planned = initial.clone();

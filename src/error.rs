@@ -33,7 +33,13 @@ pub enum Error {
 
     /// The API server could not be reached at all.
     #[error("cannot reach the Kubernetes API server at {server}: {detail}")]
-    Unreachable { server: String, detail: String },
+    Unreachable {
+        server: String,
+        detail: String,
+        /// kube's error, kept for `-v` and for callers that look at the cause.
+        #[source]
+        source: Option<Box<kube::Error>>,
+    },
 
     /// A write got no answer within the write timeout (it may still have been stored: the
     /// write step reads the object back to settle that).
@@ -55,8 +61,12 @@ pub enum Error {
     #[error("failed to {action}: {message}")]
     Api {
         action: String,
+        /// The HTTP status the server answered with; `None` when no answer came.
         status: Option<u16>,
         message: String,
+        /// kube's error, kept for `-v` and for callers that look at the cause.
+        #[source]
+        source: Option<Box<kube::Error>>,
     },
 
     /// An object the command needs does not exist.
@@ -110,6 +120,47 @@ impl Error {
             message: message.into(),
             hint: hint.into(),
         }
+    }
+
+    /// The same error with kube's error as its source (API and transport errors only).
+    pub fn with_source(self, cause: kube::Error) -> Self {
+        match self {
+            Error::Api {
+                action,
+                status,
+                message,
+                ..
+            } => Error::Api {
+                action,
+                status,
+                message,
+                source: Some(Box::new(cause)),
+            },
+            Error::Unreachable { server, detail, .. } => Error::Unreachable {
+                server,
+                detail,
+                source: Some(Box::new(cause)),
+            },
+            other => other,
+        }
+    }
+
+    /// The HTTP status the API server answered with, if this is its answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    /// A 403 from the API server: the user may not do it.
+    pub fn is_forbidden(&self) -> bool {
+        self.status() == Some(403)
+    }
+
+    /// A 409 Conflict: the object changed since it was read (or already exists).
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
     }
 
     /// The process exit code for this error, per the SPEC's table.
@@ -236,11 +287,13 @@ mod tests {
         let tls = Error::Unreachable {
             server: "https://x".into(),
             detail: "invalid peer certificate: UnknownIssuer".into(),
+            source: None,
         };
         assert!(tls.hint().contains("certificate-authority"));
         let refused = Error::Unreachable {
             server: "https://x".into(),
             detail: "Connection refused".into(),
+            source: None,
         };
         assert!(refused.hint().contains("cluster is up"));
     }

@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> i32 {
             error::EXIT_OK
         }
         Err(err) => {
-            report_error(&err, reporter.is_json(), document);
+            report_error(&err, reporter.is_json(), reporter.is_verbose(), document);
             match err.exit_code() {
                 // A wait ended by SIGTERM rather than Ctrl-C: the code a SIGTERM'd process has.
                 error::EXIT_INTERRUPTED if interrupt::terminated() => interrupt::EXIT_TERMINATED,
@@ -95,9 +95,17 @@ pub fn usage_error(error: clap::Error) -> ! {
     error.exit()
 }
 
-fn report_error(err: &Error, json: bool, document: Option<serde_json::Value>) {
+fn report_error(err: &Error, json: bool, verbose: bool, document: Option<serde_json::Value>) {
     let hint = err.hint();
     eprintln!("error: {err}");
+    if verbose {
+        // The causes kube reported, for whoever debugs; redacted like every -v line.
+        let mut cause = std::error::Error::source(err);
+        while let Some(c) = cause {
+            eprintln!("cause: {}", cluster::redact::text(&c.to_string()));
+            cause = c.source();
+        }
+    }
     if !hint.is_empty() {
         eprintln!("hint: {hint}");
     }

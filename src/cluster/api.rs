@@ -24,20 +24,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// unanswered is settled by reading the object back (see `commands::write`), which beats waiting.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Whether a kube error is a 409 Conflict (stale resourceVersion): re-read and re-plan.
-pub fn is_conflict(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Api {
-            status: Some(409),
-            ..
-        }
-    )
-}
-
 /// Maps a kube error into ours, naming what we tried to do and the server when unreachable.
+///
+/// This is the one place where an HTTP status becomes an [`Error`]; kube's error stays
+/// attached as its source.
 pub fn map_error(error: kube::Error, action: &str, server: &str) -> Error {
-    match error {
+    let mapped = match &error {
         kube::Error::Api(status) => Error::Api {
             action: action.to_string(),
             status: Some(status.code),
@@ -46,15 +38,18 @@ pub fn map_error(error: kube::Error, action: &str, server: &str) -> Error {
             } else {
                 status.message.clone()
             },
+            source: None,
         },
-        kube::Error::HyperError(e) => transport_error(&e, action, server),
+        kube::Error::HyperError(e) => transport_error(e, action, server),
         kube::Error::Service(e) => transport_error(e.as_ref(), action, server),
         other => Error::Api {
             action: action.to_string(),
             status: None,
             message: other.to_string(),
+            source: None,
         },
-    }
+    };
+    mapped.with_source(error)
 }
 
 /// A transport failure: connect errors mean the server is unreachable; the rest is reported
@@ -90,12 +85,14 @@ fn transport_error(error: &(dyn std::error::Error + 'static), action: &str, serv
         Error::Unreachable {
             server: server.to_string(),
             detail: innermost,
+            source: None,
         }
     } else {
         Error::Api {
             action: action.to_string(),
             status: None,
             message: format!("{innermost} (server {server})"),
+            source: None,
         }
     }
 }
@@ -126,6 +123,7 @@ pub(super) async fn bounded<T>(
         Err(_) => Err(Error::Unreachable {
             server: server.to_string(),
             detail: format!("no answer within {}s to: {action}", REQUEST_TIMEOUT.as_secs()),
+            source: None,
         }),
     }
 }
@@ -319,20 +317,25 @@ mod tests {
             action: "patch".into(),
             status: Some(409),
             message: "the object has been modified".into(),
+            source: None,
         };
-        assert!(is_conflict(&conflict));
-        assert!(!is_conflict(&Error::failed("x", "y")));
+        assert!(conflict.is_conflict());
+        assert!(!Error::failed("x", "y").is_conflict());
     }
 
     #[test]
     fn api_errors_keep_code_and_message() {
         let status =
             kube::core::Status::failure("deployments.apps \"x\" is forbidden", "Forbidden").with_code(403);
-        match map_error(
+        let mapped = map_error(
             kube::Error::Api(Box::new(status)),
             "patch deployment",
             "https://s",
-        ) {
+        );
+        assert!(mapped.is_forbidden());
+        let cause = std::error::Error::source(&mapped).expect("kube's error is kept as the source");
+        assert!(cause.to_string().contains("forbidden"), "{cause}");
+        match mapped {
             Error::Api { status, message, .. } => {
                 assert_eq!(status, Some(403));
                 assert!(message.contains("forbidden"));
@@ -357,7 +360,7 @@ mod tests {
             "get x",
             "https://10.0.0.1:6443",
         ) {
-            Error::Unreachable { server, detail } => {
+            Error::Unreachable { server, detail, .. } => {
                 assert_eq!(server, "https://10.0.0.1:6443");
                 assert!(detail.contains("connect timeout"), "{detail}");
             }

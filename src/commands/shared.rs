@@ -61,9 +61,7 @@ pub(crate) async fn hpa_for(
                 .as_ref()
                 .is_some_and(|s| s.scale_target_ref.kind == kind && s.scale_target_ref.name == name)
         })),
-        Err(Error::Api {
-            status: Some(403), ..
-        }) => {
+        Err(e) if e.is_forbidden() => {
             reporter.warn(&format!(
                 "cannot list horizontalpodautoscalers in namespace {} (forbidden): the checks that \
                  depend on the HPA of {} {name} are skipped",
@@ -126,11 +124,7 @@ where
     K: Object,
 {
     match cluster.get_opt::<K>(name).await {
-        Err(
-            e @ Error::Api {
-                status: Some(403), ..
-            },
-        ) => {
+        Err(e) if e.is_forbidden() => {
             on_forbidden(&e);
             Ok(None)
         }

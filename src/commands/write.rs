@@ -17,7 +17,7 @@ use kube::api::Patch;
 use serde_json::Value;
 
 use crate::cluster::Cluster;
-use crate::cluster::api::{is_conflict, kind_of};
+use crate::cluster::api::kind_of;
 use crate::error::Error;
 use crate::plan::Change;
 use crate::plan::audit::{ANNOTATION, LastChange, now_rfc3339, record_id};
@@ -208,7 +208,7 @@ where
         };
         let unknown = outcome_unknown(&error);
         // A dry run stores nothing, so only its conflicts (a stale read) are worth a new round.
-        if !(is_conflict(&error) || unknown && !dry_run) {
+        if !(error.is_conflict() || unknown && !dry_run) {
             return Err(error);
         }
         // A 409 may be our own earlier attempt, stored before its answer was lost (the
@@ -447,6 +447,7 @@ mod tests {
             action: "patch".into(),
             status,
             message: "m".into(),
+            source: None,
         };
         assert!(outcome_unknown(&api(None)));
         assert!(outcome_unknown(&api(Some(504))));

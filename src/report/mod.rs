@@ -100,6 +100,11 @@ impl Reporter {
         }
     }
 
+    /// `-v` (or a higher `-v=N`): details and causes are said.
+    pub fn is_verbose(&self) -> bool {
+        self.verbosity >= Verbosity::Verbose
+    }
+
     pub fn is_json(&self) -> bool {
         self.format == OutputFormat::Json
     }

@@ -43,11 +43,7 @@ fn skipped_or(
 ) {
     match found {
         Ok(found) => warnings.extend(found),
-        Err(
-            e @ Error::Api {
-                status: Some(403), ..
-            },
-        ) => reporter.warn(&format!("{check} skipped: {e}")),
+        Err(e) if e.is_forbidden() => reporter.warn(&format!("{check} skipped: {e}")),
         Err(e) => reporter.detail(&format!("{check} skipped: {e}")),
     }
 }

@@ -9,7 +9,6 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::ConfigMap;
-use serde_json::{Map, Value, json};
 
 use super::driver::{Proposal, propose};
 use super::preflight::{Step, WorkloadKind};
@@ -348,6 +347,20 @@ async fn write_config(
     .await
 }
 
+/// The `db connections` fields of the JSON document.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectionsFields {
+    max_connections: MaxConnections,
+    restarted: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct MaxConnections {
+    before: Option<u32>,
+    after: u32,
+}
+
 /// The JSON document: common fields, `maxConnections {before, after}`, `restarted`.
 fn finish_document(
     reporter: &mut Reporter,
@@ -358,11 +371,9 @@ fn finish_document(
     restarted: bool,
     ok: bool,
 ) {
-    let mut extra = Map::new();
-    extra.insert(
-        "maxConnections".into(),
-        json!({"before": before.map_or(Value::Null, Value::from), "after": after}),
-    );
-    extra.insert("restarted".into(), json!(restarted));
-    reporter.set_document("db connections", dry_run, changes, ok, extra);
+    let fields = ConnectionsFields {
+        max_connections: MaxConnections { before, after },
+        restarted,
+    };
+    reporter.set_document("db connections", dry_run, changes, ok, fields);
 }

@@ -16,7 +16,6 @@ pub use input::{HpaInput, input};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::jiff::Timestamp;
-use serde_json::{Map, json};
 
 use super::driver::{Proposal, propose};
 use super::preflight::Step;
@@ -239,6 +238,15 @@ fn changes_text(changes: &[Change]) -> String {
         .join(", ")
 }
 
+/// The `hpa` fields of the JSON document (SPEC: `hpa {min, max, metrics, currentReplicas,
+/// desiredReplicas}`), and the expected effect of a change.
+#[derive(Debug, serde::Serialize)]
+struct HpaFields<'a> {
+    hpa: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effect: Option<&'a str>,
+}
+
 /// Watches when asked, then reports the HPA's state (text on stdout, or the JSON document).
 async fn finish(
     cluster: &Cluster,
@@ -250,12 +258,11 @@ async fn finish(
 ) -> Result<(), Error> {
     let dry_run = cli.global.dry_run;
     let document = |reporter: &mut Reporter, hpa: &HorizontalPodAutoscaler| {
-        let mut extra = Map::new();
-        extra.insert("hpa".into(), hpa_summary(hpa));
-        if let Some(effect) = &outcome.effect {
-            extra.insert("effect".into(), json!(effect));
-        }
-        reporter.set_document("hpa", dry_run, &outcome.changes, true, extra);
+        let fields = HpaFields {
+            hpa: hpa_summary(hpa),
+            effect: outcome.effect.as_deref(),
+        };
+        reporter.set_document("hpa", dry_run, &outcome.changes, true, fields);
     };
     // Recorded before watching too, so that a watch ending in an error (Ctrl-C after the
     // change, the HPA deleted) still reports the change made, marked failed.

@@ -123,9 +123,7 @@ pub async fn run<W: Target>(
             "dry run: the API server accepted {}; nothing was persisted",
             applied.summary()
         ));
-        let mut extra = Map::new();
-        applied.fill(&mut extra);
-        reporter.set_document(input.command, true, &plan.changes, true, extra);
+        reporter.set_document(input.command, true, &plan.changes, true, applied.fields());
         return Ok(());
     }
     outcome::follow_and_report(cluster, cli, input, &applied, &stored, reporter).await

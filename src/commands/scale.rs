@@ -2,7 +2,8 @@
 //! scale subresource -> audit -> follow the rollout -> verify the pods and their usage.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::driver::{Proposal, propose};
 use super::preflight::{Step, WorkloadKind};
@@ -108,14 +109,13 @@ pub async fn run(
             "dry run: the API server accepted {} replicas {} -> {}; nothing was persisted",
             applied_plan.object, applied_plan.current, applied_plan.target
         ));
-        let mut extra = Map::new();
-        extra.insert("replicas".into(), json!(applied_plan.target));
-        extra.insert(
-            "readyReplicas".into(),
-            json!(deployment_ready(cluster, name).await?),
-        );
-        extra.insert("pods".into(), json!([]));
-        reporter.set_document("scale", true, &applied_plan.changes, true, extra);
+        let fields = ScaleFields {
+            replicas: applied_plan.target,
+            ready_replicas: Some(deployment_ready(cluster, name).await?),
+            pods: Some(json!([])),
+            metrics_available: None,
+        };
+        reporter.set_document("scale", true, &applied_plan.changes, true, fields);
         return Ok(());
     }
 
@@ -254,10 +254,28 @@ async fn roll_back(
     }
 }
 
+/// The `scale` fields of the JSON document (SPEC: `replicas`, `readyReplicas`, `pods`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScaleFields {
+    replicas: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ready_replicas: Option<i32>,
+    /// `[{name, ready, cpu, memory, restarts, node}]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pods: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_available: Option<bool>,
+}
+
 fn record_failure(reporter: &mut Reporter, applied: &ScalePlan) {
-    let mut extra = Map::new();
-    extra.insert("replicas".into(), json!(applied.target));
-    reporter.set_document("scale", false, &applied.changes, false, extra);
+    let fields = ScaleFields {
+        replicas: applied.target,
+        ready_replicas: None,
+        pods: None,
+        metrics_available: None,
+    };
+    reporter.set_document("scale", false, &applied.changes, false, fields);
 }
 
 /// Lists the pods (must be N, all Ready) with usage; prints the verdict and the JSON document.
@@ -276,12 +294,13 @@ async fn verify_and_report(
     let ready = rows.iter().filter(|r| r.ready).count();
     let ok = rows.len() == applied.target as usize && ready == rows.len();
 
-    let mut extra = Map::new();
-    extra.insert("replicas".into(), json!(applied.target));
-    extra.insert("readyReplicas".into(), json!(counts.ready));
-    extra.insert("pods".into(), pods_json(&rows));
-    extra.insert("metricsAvailable".into(), Value::Bool(metrics));
-    reporter.set_document("scale", false, &applied.changes, ok, extra);
+    let fields = ScaleFields {
+        replicas: applied.target,
+        ready_replicas: Some(counts.ready),
+        pods: Some(pods_json(&rows)),
+        metrics_available: Some(metrics),
+    };
+    reporter.set_document("scale", false, &applied.changes, ok, fields);
 
     if !metrics {
         reporter.info("metrics.k8s.io is not available: CPU/memory per pod are not shown");

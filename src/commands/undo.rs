@@ -9,7 +9,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::driver::{Proposal, propose};
 use super::preflight::Step;
@@ -317,20 +317,32 @@ async fn verify(
     }
 }
 
+/// The `undo` fields of the JSON document: the change that was reverted.
+#[derive(Debug, serde::Serialize)]
+struct UndoFields<'a> {
+    undone: Undone<'a>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Undone<'a> {
+    command: &'a str,
+    time: &'a str,
+    user: Option<&'a str>,
+    object: String,
+}
+
 fn to_json<K: serde::Serialize>(object: Option<K>) -> Option<Value> {
     object.and_then(|o| serde_json::to_value(o).ok())
 }
 
 fn document(reporter: &mut Reporter, dry_run: bool, changes: &[Change], ok: bool, found: &Found) {
-    let mut extra = Map::new();
-    extra.insert(
-        "undone".into(),
-        json!({
-            "command": found.record.command,
-            "time": found.record.time,
-            "user": found.record.user,
-            "object": format!("{}/{}", found.kind.name(), found.name),
-        }),
-    );
-    reporter.set_document("undo", dry_run, changes, ok, extra);
+    let fields = UndoFields {
+        undone: Undone {
+            command: &found.record.command,
+            time: &found.record.time,
+            user: found.record.user.as_deref(),
+            object: format!("{}/{}", found.kind.name(), found.name),
+        },
+    };
+    reporter.set_document("undo", dry_run, changes, ok, fields);
 }

@@ -261,14 +261,20 @@ impl Reporter {
     }
 
     /// Records the command's JSON document (printed once, at the end, by `lib::run`).
+    /// `fields` are the command's own (a serde type per command): an object whose fields join
+    /// the common ones.
     pub fn set_document(
         &mut self,
         command: &str,
         dry_run: bool,
         changes: &[Change],
         ok: bool,
-        extra: Map<String, Value>,
+        fields: impl serde::Serialize,
     ) {
+        let extra = match serde_json::to_value(fields) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
         self.document = Some(json::document(
             command,
             &self.target.context,

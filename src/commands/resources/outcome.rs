@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::ResourceExt;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::target::Target;
 use super::{ResourcesInput, resources_json, resources_text};
@@ -59,30 +60,69 @@ impl Applied<'_> {
     }
 
     /// The command's own JSON fields: the container's values, the restart, the warnings.
-    pub fn fill(&self, extra: &mut Map<String, Value>) {
-        extra.insert(
-            "container".into(),
-            resources_json(self.container, &self.plan.after),
-        );
-        extra.insert(
-            "restart".into(),
-            json!({"pods": self.disruption.pods_restarting, "downtime": self.disruption.downtime,
-                   "summary": self.disruption.summary}),
-        );
-        extra.insert("warnings".into(), json!(self.warnings));
+    pub fn fields(&self) -> ResourcesFields {
+        ResourcesFields {
+            container: resources_json(self.container, &self.plan.after),
+            restart: Some(Restart {
+                pods: self.disruption.pods_restarting,
+                downtime: self.disruption.downtime,
+                summary: self.disruption.summary.clone(),
+            }),
+            warnings: Some(self.warnings.to_vec()),
+            ..ResourcesFields::default()
+        }
     }
 }
 
-fn rollout_json(counts: &Counts, revision: Option<String>, new_replica_set: Option<String>) -> Value {
-    let mut rollout = json!({"replicas": counts.desired, "updated": counts.updated,
-                             "ready": counts.ready, "available": counts.available});
-    if let Some(revision) = revision {
-        rollout["revision"] = json!(revision);
+/// The `resources` / `db resources` fields of the JSON document.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesFields {
+    /// `{name, requests, limits}` as stored.
+    container: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restart: Option<Restart>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollout: Option<Rollout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pods: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rolled_back: Option<bool>,
+}
+
+/// How the change restarts pods.
+#[derive(Debug, Serialize)]
+struct Restart {
+    pods: i32,
+    downtime: bool,
+    summary: String,
+}
+
+/// The rollout's counts and what is known of where it goes.
+#[derive(Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rollout {
+    replicas: i32,
+    updated: i32,
+    ready: i32,
+    available: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_replica_set: Option<String>,
+}
+
+fn rollout_json(counts: &Counts, revision: Option<String>, new_replica_set: Option<String>) -> Rollout {
+    Rollout {
+        replicas: counts.desired,
+        updated: counts.updated,
+        ready: counts.ready,
+        available: counts.available,
+        revision,
+        new_replica_set,
     }
-    if let Some(rs) = new_replica_set {
-        rollout["newReplicaSet"] = json!(rs);
-    }
-    rollout
 }
 
 /// Nothing to change: report the current values.
@@ -97,13 +137,12 @@ pub fn unchanged<W: Target>(
     plan: &ResourcesPlan,
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
-    let mut extra = Map::new();
-    extra.insert("container".into(), resources_json(container, &plan.after));
-    extra.insert(
-        "rollout".into(),
-        rollout_json(&workload.counts(), workload.revision(), None),
-    );
-    reporter.set_document(input.command, cli.global.dry_run, &[], true, extra);
+    let fields = ResourcesFields {
+        container: resources_json(container, &plan.after),
+        rollout: Some(rollout_json(&workload.counts(), workload.revision(), None)),
+        ..ResourcesFields::default()
+    };
+    reporter.set_document(input.command, cli.global.dry_run, &[], true, fields);
     reporter.out(&format!("container {container}: {}", resources_text(&plan.after)));
     Ok(())
 }
@@ -123,14 +162,10 @@ pub async fn follow_and_report<W: Target>(
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
     let summary = applied.summary();
-    let mut extra = Map::new();
-    applied.fill(&mut extra);
+    let mut fields = applied.fields();
     if applied.disruption.pods_restarting == 0 {
-        extra.insert(
-            "rollout".into(),
-            rollout_json(&stored.counts(), stored.revision(), None),
-        );
-        reporter.set_document(input.command, false, &applied.plan.changes, true, extra);
+        fields.rollout = Some(rollout_json(&stored.counts(), stored.revision(), None));
+        reporter.set_document(input.command, false, &applied.plan.changes, true, fields);
         reporter.out(&format!(
             "applied: {summary}\nno rollout to follow: {}",
             applied.disruption.summary
@@ -160,12 +195,12 @@ pub async fn follow_and_report<W: Target>(
             } else {
                 failure
             };
-            extra.insert("rolledBack".into(), json!(rolled_back));
-            reporter.set_document(input.command, false, &applied.plan.changes, false, extra);
+            fields.rolled_back = Some(rolled_back);
+            reporter.set_document(input.command, false, &applied.plan.changes, false, fields);
             return Err(failure);
         }
     };
-    verify_and_report(cluster, input, applied, &latest, &selector, extra, reporter).await
+    verify_and_report(cluster, input, applied, &latest, &selector, fields, reporter).await
 }
 
 /// The name of the Deployment's new ReplicaSet (the one at its revision); `None` for a
@@ -185,7 +220,7 @@ async fn verify_and_report<W: Target>(
     applied: &Applied<'_>,
     latest: &W,
     selector: &str,
-    mut extra: Map<String, Value>,
+    mut fields: ResourcesFields,
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
     let counts = latest.counts();
@@ -193,12 +228,9 @@ async fn verify_and_report<W: Target>(
     let (rows, _) = pod_rows(cluster, selector).await?;
     let ready = rows.iter().filter(|r| r.ready).count();
     let ok = rows.len() == counts.desired.max(0) as usize && ready == rows.len();
-    extra.insert(
-        "rollout".into(),
-        rollout_json(&counts, latest.revision(), new_rs.clone()),
-    );
-    extra.insert("pods".into(), pods_json(&rows));
-    reporter.set_document(input.command, false, &applied.plan.changes, ok, extra);
+    fields.rollout = Some(rollout_json(&counts, latest.revision(), new_rs.clone()));
+    fields.pods = Some(pods_json(&rows));
+    reporter.set_document(input.command, false, &applied.plan.changes, ok, fields);
 
     let at = match (&new_rs, latest.revision()) {
         (Some(rs), _) => format!(" (new ReplicaSet {rs})"),
@@ -294,6 +326,7 @@ async fn roll_back<W: Target>(
 mod tests {
     use super::*;
     use crate::plan::resources::{ResourceList, parse_resource_list, plan_container_resources};
+    use serde_json::json;
 
     fn plan() -> ResourcesPlan {
         let template = serde_json::from_value(json!({"spec": {"containers": [
@@ -333,8 +366,7 @@ mod tests {
             "deployment/orchestrator container orchestrator: requests cpu 500m -> 750m, \
              requests memory (unset) -> 1Gi"
         );
-        let mut extra = Map::new();
-        applied.fill(&mut extra);
+        let extra = serde_json::to_value(applied.fields()).unwrap();
         assert_eq!(extra["container"]["requests"]["memory"], "1Gi");
         assert_eq!(extra["restart"]["pods"], 3);
         assert_eq!(extra["warnings"][0], "capacity: tight");
@@ -350,12 +382,18 @@ mod tests {
             total: 4,
             observed: true,
         };
-        let j = rollout_json(&counts, Some("4".into()), Some("orchestrator-abc".into()));
+        let j = serde_json::to_value(rollout_json(
+            &counts,
+            Some("4".into()),
+            Some("orchestrator-abc".into()),
+        ))
+        .unwrap();
         assert_eq!(
             j,
             json!({"replicas": 3, "updated": 2, "ready": 3, "available": 3,
                    "revision": "4", "newReplicaSet": "orchestrator-abc"})
         );
-        assert!(rollout_json(&counts, None, None).get("revision").is_none());
+        let bare = serde_json::to_value(rollout_json(&counts, None, None)).unwrap();
+        assert!(bare.get("revision").is_none());
     }
 }

@@ -2,13 +2,13 @@
 
 pub mod cli;
 pub mod cluster;
-pub mod commands;
+pub(crate) mod commands;
 pub mod error;
 pub mod follow;
 pub mod health;
-pub mod interrupt;
-pub mod plan;
-pub mod quantity;
+pub(crate) mod interrupt;
+pub(crate) mod plan;
+pub(crate) mod quantity;
 pub mod report;
 
 use cli::Cli;

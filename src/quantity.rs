@@ -68,11 +68,13 @@ impl Quantity {
     }
 
     /// A quantity of `millis` thousandths (CPU millicores).
+    #[cfg(test)]
     pub fn from_millis(millis: i64) -> Self {
         Self::from_nanos(i128::from(millis) * 1_000_000)
     }
 
     /// A whole number of units (bytes for memory, cores for CPU).
+    #[cfg(test)]
     pub fn from_units(units: i64) -> Self {
         Self::from_nanos(i128::from(units) * NANOS_PER_UNIT)
     }
@@ -115,11 +117,13 @@ impl Quantity {
     }
 
     /// `self - other`, `None` on overflow.
+    #[cfg(test)]
     pub fn checked_sub(&self, other: &Quantity) -> Option<Quantity> {
         self.nanos.checked_sub(other.nanos).map(Self::from_nanos)
     }
 
     /// `self × factor`, `None` on overflow.
+    #[cfg(test)]
     pub fn checked_mul(&self, factor: i64) -> Option<Quantity> {
         self.nanos.checked_mul(i128::from(factor)).map(Self::from_nanos)
     }

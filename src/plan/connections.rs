@@ -12,7 +12,7 @@ mod config_edit;
 mod input;
 
 pub use config_edit::set_max_connections;
-pub use input::{MAX_POOL_SIZE, RESTARTED_AT, changed_line, pool_size, restart_patch};
+pub use input::{RESTARTED_AT, changed_line, pool_size, restart_patch};
 
 /// PostgreSQL's default `superuser_reserved_connections`: slots ordinary clients cannot use.
 pub const SUPERUSER_RESERVED_CONNECTIONS: u32 = 3;

@@ -19,7 +19,7 @@ pub mod capacity;
 pub mod disruption;
 pub mod hpa_shift;
 
-pub use capacity::{FitReport, fit_check, quota_check, rollout_quota_delta};
+pub use capacity::{fit_check, quota_check, rollout_quota_delta};
 pub use disruption::{Disruption, max_surge_pods, rollout_disruption, statefulset_disruption};
 pub use hpa_shift::utilization_shift;
 
@@ -45,19 +45,6 @@ pub struct ResourcesPlan {
 }
 
 impl ResourcesPlan {
-    /// The container's CPU and memory requests after the change (zero when unset), for
-    /// [`fit_check`].
-    pub fn new_cpu_memory_requests(&self) -> (Quantity, Quantity) {
-        let get = |name: &str| {
-            self.after
-                .requests
-                .get(name)
-                .cloned()
-                .unwrap_or_else(Quantity::zero)
-        };
-        (get("cpu"), get("memory"))
-    }
-
     /// The pod template with this plan's values in `container` (for the new pod size).
     pub fn applied_to(&self, template: &PodTemplateSpec, container: &str) -> PodTemplateSpec {
         let mut template = template.clone();
@@ -530,8 +517,6 @@ mod tests {
     #[test]
     fn helpers_feed_fit_check_and_hpa_shift() {
         let plan = plan("cpu=250m", "").unwrap();
-        let (cpu, memory) = plan.new_cpu_memory_requests();
-        assert_eq!((cpu.text(), memory.text()), ("250m", "1Gi"));
         let hpa = serde_json::from_value(json!({
             "metadata": {"name": "orchestrator"},
             "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "orchestrator"}, "minReplicas": 1, "maxReplicas": 10,

@@ -13,7 +13,7 @@ use crate::quantity::Quantity;
 
 mod patch;
 
-pub use super::field::{FieldPath, ResourceKind, parse_field};
+pub use super::field::{FieldPath, parse_field};
 
 /// The kinds of object a record can be on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -270,7 +270,7 @@ fn describe_target(target: &Value) -> Option<String> {
     }
 }
 
-pub use super::connections::{RESTARTED_AT, restart_patch};
+pub use super::connections::RESTARTED_AT;
 
 /// Whether undoing a config change needs the deployment's pods restarted: only when they were
 /// restarted after the change (`restartedAt` at or after the record's time) and so loaded the

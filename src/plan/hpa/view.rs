@@ -7,7 +7,7 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::api::core::v1::Event;
 use serde_json::{Value, json};
 
-use super::{current_utilization, describe_target};
+use super::describe_target;
 
 /// Conditions the panel shows, in this order.
 const CONDITIONS: [&str; 3] = ["AbleToScale", "ScalingActive", "ScalingLimited"];
@@ -276,22 +276,6 @@ pub fn watch_change_line(prev: &HorizontalPodAutoscaler, next: &HorizontalPodAut
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// Current utilization of `resource` against the HPA's target for it, e.g. `63% / 60%`.
-pub fn utilization_against_target(hpa: &HorizontalPodAutoscaler, resource: &str) -> Option<String> {
-    let current = current_utilization(hpa, resource)?;
-    let target = hpa
-        .spec
-        .as_ref()?
-        .metrics
-        .as_ref()?
-        .iter()
-        .filter_map(|m| m.resource.as_ref())
-        .find(|r| r.name == resource)?
-        .target
-        .average_utilization?;
-    Some(format!("{current}% / {target}%"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,14 +387,5 @@ mod tests {
             "replicas: current 4, desired 4 (min 3, max 10); CPU: 58% (target 60%) (was 75%); \
              ScalingLimited True (TooManyReplicas)"
         );
-    }
-
-    #[test]
-    fn utilization_against_target_reads_both_sides() {
-        assert_eq!(
-            utilization_against_target(&sample(), "cpu").as_deref(),
-            Some("75% / 60%")
-        );
-        assert_eq!(utilization_against_target(&sample(), "memory"), None);
     }
 }

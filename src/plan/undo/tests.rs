@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
+use crate::plan::connections::restart_patch;
 
 fn record(object: &str, command: &str, previous: Value, written: Value) -> LastChange {
     let to_map = |v: Value| -> BTreeMap<String, Value> { serde_json::from_value(v).unwrap() };

@@ -28,11 +28,14 @@ struct Case {
     field: &'static str,
     before: &'static str,
     after: &'static str,
+    /// What the text outcome (stdout) says of the stored change.
+    text: &'static str,
 }
 
 const CASES: &[Case] = &[
     Case {
         name: "scale",
+        text: "is at 5 replicas, 5 ready",
         args: &["scale", "--replicas", "5"],
         method: "PATCH",
         resource: "deployments",
@@ -43,6 +46,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "hpa",
+        text: "minReplicas 3 -> 4",
         args: &["hpa", "--min", "4", "--max", "12"],
         method: "PATCH",
         resource: "horizontalpodautoscalers",
@@ -53,6 +57,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "resources",
+        text: "requests cpu=750m",
         args: &["resources", "--requests", "cpu=750m", "--yes"],
         method: "PATCH",
         resource: "deployments",
@@ -63,6 +68,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "db resources",
+        text: "requests cpu=750m",
         args: &["db", "resources", "--requests", "cpu=750m", "--yes"],
         method: "PATCH",
         resource: "statefulsets",
@@ -73,6 +79,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "db connections",
+        text: "database.max_connections 20 -> 40",
         args: &["db", "connections", "40", "--no-restart"],
         method: "PATCH",
         resource: "configmaps",
@@ -186,6 +193,25 @@ fn with_json(args: &[&'static str]) -> Vec<&'static str> {
 #[test]
 fn an_answer_lost_after_the_write_is_settled_as_applied_for_every_command() {
     for case in CASES {
+        // Text first: what it says of the change is what the sim holds.
+        let sim = ready_sim();
+        sim.faults()
+            .commit_then_drop(Some(case.method), Some(case.resource), 1);
+        let text = run(&sim, case.args);
+        text.assert_code(0);
+        assert!(
+            text.stdout.contains(case.text),
+            "{}: the text outcome names the stored change:\n{}",
+            case.name,
+            text.stdout
+        );
+        assert_eq!(
+            field_value(&stored(&sim, case), case.field).as_deref(),
+            Some(case.after),
+            "{}",
+            case.name
+        );
+        // Then JSON, on a fresh cluster.
         let sim = ready_sim();
         sim.faults()
             .commit_then_drop(Some(case.method), Some(case.resource), 1);
@@ -231,6 +257,20 @@ fn an_answer_later_than_the_request_timeout_is_settled_by_reading_back() {
         );
         assert_stored_recorded_and_undone(&sim, case, &out);
     }
+}
+
+#[test]
+fn a_write_unanswered_past_the_write_timeout_is_settled_by_reading_back() {
+    // No --request-timeout: the write's own timeout (10 s) ends the wait, and the change the
+    // server stored meanwhile is found by reading back, not reported as "unreachable".
+    let sim = ready_sim();
+    sim.faults()
+        .hold_answer(Some("PATCH"), Some("deployments"), 1, Duration::from_secs(12));
+    let out = run(&sim, &["scale", "--replicas", "5", "-o", "json"]);
+    out.assert_code(0);
+    assert!(out.stderr.contains("no answer within 10s"), "{}", out.stderr);
+    assert!(!out.stderr.contains("cannot reach"), "{}", out.stderr);
+    assert_stored_recorded_and_undone(&sim, &CASES[0], &out);
 }
 
 #[test]

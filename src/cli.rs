@@ -417,6 +417,10 @@ pub struct ConnectionsArgs {
     /// Only change the config: no restart, no prompt; the pods load it at their next restart
     #[arg(long)]
     pub no_restart: bool,
+    /// Write N even when N × the most pods (the HPA's maxReplicas) exceeds what the database
+    /// accepts (refused otherwise, exit 2)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -146,7 +146,7 @@ fn postgres_statefulset() -> Value {
                 "metadata": {"labels": {"app": "postgres"}},
                 "spec": {"containers": [{
                     "name": "postgres", "image": "postgres:16",
-                    "args": ["-c", "max_connections=200"],
+                    "args": ["-c", "max_connections=1000"],
                     "ports": [{"containerPort": 5432, "name": "postgres", "protocol": "TCP"}],
                     "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "2Gi"}},
                 }]},

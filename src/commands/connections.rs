@@ -19,7 +19,7 @@ use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::plan::Change;
 use crate::plan::connections::{
-    ConnectionsPlan, changed_line, db_max_connections_from, plan_connections, pool_warning,
+    ConnectionsPlan, changed_line, db_max_connections_from, largest_pool, plan_connections, pool_warning,
 };
 use crate::plan::resources::disruption::rollout_disruption;
 use crate::report::Reporter;
@@ -56,6 +56,20 @@ pub async fn run(
         .and_then(|s| s.replicas)
         .unwrap_or(0);
     let warning = pool_warning(n, world.hpa_max, replicas, world.db_max);
+    // The SPEC's pool guard: a pool the database cannot serve at full scale is refused before
+    // anything is written, unless --force (then it is a warning).
+    if let Some(over) = warning
+        .as_deref()
+        .filter(|_| !plan.changes.is_empty() && !args.force)
+    {
+        return Err(Error::usage(
+            format!("refused: {over}"),
+            format!(
+                "nothing was written; choose at most {} per pod, or pass --force to write {n} anyway",
+                largest_pool(world.hpa_max, replicas, world.db_max).unwrap_or(0)
+            ),
+        ));
+    }
 
     // With nothing to change, a restart happens only when asked for explicitly.
     let restart = if plan.changes.is_empty() {

@@ -135,6 +135,16 @@ pub fn db_max_connections_from(statefulset: &StatefulSet) -> Option<u32> {
     spec.containers.iter().find_map(container_max_connections)
 }
 
+/// The largest pool per pod that [`pool_warning`] accepts; `None` when `db_max` is unknown.
+pub fn largest_pool(
+    hpa_max_replicas: Option<i32>,
+    deployment_replicas: i32,
+    db_max: Option<u32>,
+) -> Option<u32> {
+    let pods = u32::try_from(hpa_max_replicas.unwrap_or(deployment_replicas).max(1)).unwrap_or(1);
+    Some(db_max?.saturating_sub(SUPERUSER_RESERVED_CONNECTIONS) / pods)
+}
+
 /// Warns when `per_pod` connections × the most pods that can run (the HPA's maxReplicas, or
 /// the deployment's replicas without an HPA) exceed what the database accepts for ordinary
 /// clients (`db_max` minus the superuser reserve). `None` when it fits or `db_max` is unknown.
@@ -165,6 +175,19 @@ pub fn pool_warning(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_pool_fits_the_database_at_full_scale() {
+        assert_eq!(largest_pool(Some(10), 3, Some(1000)), Some(99));
+        assert_eq!(pool_warning(99, Some(10), 3, Some(1000)), None);
+        assert!(pool_warning(100, Some(10), 3, Some(1000)).is_some());
+        assert_eq!(
+            largest_pool(None, 0, Some(100)),
+            Some(97),
+            "no pods: one pod's worth"
+        );
+        assert_eq!(largest_pool(Some(10), 3, None), None);
+    }
 
     fn configmap(data: Value) -> ConfigMap {
         serde_json::from_value(json!({

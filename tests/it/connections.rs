@@ -173,17 +173,28 @@ fn no_restart_changes_only_the_config() {
 }
 
 #[test]
-fn pool_warning_names_the_numbers() {
+fn a_pool_the_database_cannot_serve_is_refused_unless_forced() {
+    // SPEC: N × the HPA's maxReplicas above max_connections minus the reserved ones is exit 2,
+    // nothing written, unless --force (which writes, saying why it is risky).
     let sim = sim();
-    let out = run(&sim, &["db", "connections", "25", "--no-restart"]);
-    out.assert_code(0);
+    let out = run(&sim, &["db", "connections", "150", "--no-restart"]);
+    out.assert_code(2);
     assert!(
         out.stderr
-            .contains("25 connections per pod × 10 pods (the HPA's maxReplicas) = 250 connections, but the database accepts 200"),
+            .contains("150 connections per pod × 10 pods (the HPA's maxReplicas) = 1500 connections, but the database accepts 1000"),
         "{}",
         out.stderr
     );
-    let quiet = run(&sim, &["db", "connections", "19", "--no-restart"]);
+    assert!(out.stderr.contains("choose at most 99 per pod"), "{}", out.stderr);
+    assert!(sim.persisted_writes().is_empty(), "{:?}", sim.persisted_writes());
+    assert_eq!(config_text(&sim), CONFIG_YAML);
+
+    let forced = run(&sim, &["db", "connections", "150", "--no-restart", "--force"]);
+    forced.assert_code(0);
+    assert!(forced.stderr.contains("1500 connections"), "{}", forced.stderr);
+    assert!(config_text(&sim).contains("max_connections: 150"));
+    let quiet = run(&sim, &["db", "connections", "99", "--no-restart"]);
+    quiet.assert_code(0);
     assert!(!quiet.stderr.contains("connections per pod"), "{}", quiet.stderr);
 }
 

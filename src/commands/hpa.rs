@@ -303,9 +303,7 @@ async fn finish(
             Some(latest) => hpa = latest,
             None => {
                 let why = match sign {
-                    observe::Sign::Generation(_) => {
-                        "the HPA controller has not reported on the new spec yet"
-                    }
+                    observe::Sign::Generation(_) => "the HPA controller has not reported on the new spec yet",
                     observe::Sign::StatusChange(_) => {
                         "the new spec is stored, and the HPA controller has not synced since"
                     }

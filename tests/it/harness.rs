@@ -73,7 +73,11 @@ pub fn matrix() -> Vec<Matrix> {
         entry("1.33 plain", real(33, Flavor::Plain), false),
         entry("1.36 plain", real(36, Flavor::Plain), false),
         entry("1.33 eks-like", real(33, Flavor::EksLike), false),
-        entry("1.33 gke-autopilot-like", real(33, Flavor::GkeAutopilotLike), false),
+        entry(
+            "1.33 gke-autopilot-like",
+            real(33, Flavor::GkeAutopilotLike),
+            false,
+        ),
         entry("1.33 namespace-admin RBAC", ns_admin, true),
         entry("1.33 no metrics-server", no_metrics, false),
     ]

@@ -18,6 +18,7 @@ mod follow_recovery;
 mod hpa;
 mod kubectl;
 mod output;
+mod profile_config;
 mod profile_hpa;
 mod prompt;
 mod resources;

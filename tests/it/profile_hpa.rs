@@ -26,13 +26,18 @@ fn min_change_on_1_33_shows_the_controllers_answer_at_its_resync() {
     let out = run(&sim, &["hpa", "--min", "5", "--max", "20"]);
     out.assert_code(0);
     assert!(
-        out.stderr.contains("waiting up to 15s for the HPA controller's next sync"),
+        out.stderr
+            .contains("waiting up to 15s for the HPA controller's next sync"),
         "{}",
         out.stderr
     );
     assert!(!out.stderr.contains("predates"), "{}", out.stderr);
     assert!(!out.stdout.contains("before the change"), "{}", out.stdout);
-    assert!(out.stdout.contains("desired 5"), "the answer to min 5:\n{}", out.stdout);
+    assert!(
+        out.stdout.contains("desired 5"),
+        "the answer to min 5:\n{}",
+        out.stdout
+    );
     let stored = hpa(&sim);
     assert_eq!(stored["spec"]["minReplicas"], 5);
     assert!(stored["status"].get("observedGeneration").is_none(), "{stored}");
@@ -45,7 +50,17 @@ fn min_change_on_1_33_before_the_resync_says_the_status_predates_it() {
     let sim = sim_of(real(33, Flavor::Plain));
     let out = run(
         &sim,
-        &["hpa", "--min", "5", "--max", "20", "--timeout", "2s", "-o", "json"],
+        &[
+            "hpa",
+            "--min",
+            "5",
+            "--max",
+            "20",
+            "--timeout",
+            "2s",
+            "-o",
+            "json",
+        ],
     );
     out.assert_code(0);
     let document = out.json();
@@ -61,7 +76,11 @@ fn max_change_on_1_33_does_not_wait_for_what_cannot_be_told() {
     sim.clear_requests();
     let out = run(&sim, &["hpa", "--max", "20"]);
     out.assert_code(0);
-    assert!(out.stderr.contains("reports no observedGeneration"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("reports no observedGeneration"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("predates the change"), "{}", out.stderr);
     assert!(
         out.stdout.contains("status (from before the change"),
@@ -84,6 +103,9 @@ fn min_change_on_1_36_waits_for_the_observed_generation() {
     out.assert_code(0);
     assert!(!out.stderr.contains("predates"), "{}", out.stderr);
     let stored = hpa(&sim);
-    assert_eq!(stored["status"]["observedGeneration"], stored["metadata"]["generation"]);
+    assert_eq!(
+        stored["status"]["observedGeneration"],
+        stored["metadata"]["generation"]
+    );
     assert!(out.stdout.contains("desired 5"), "{}", out.stdout);
 }

@@ -127,7 +127,13 @@ mod tests {
     fn with_a_generation_observed_only_once_the_status_reaches_it() {
         let sign = sign(&hpa(Some(2), 5, None));
         assert_eq!(sign, Sign::Generation(2));
-        let observed = |o: i64| hpa(Some(2), 5, Some(json!({"observedGeneration": o, "desiredReplicas": 3})));
+        let observed = |o: i64| {
+            hpa(
+                Some(2),
+                5,
+                Some(json!({"observedGeneration": o, "desiredReplicas": 3})),
+            )
+        };
         assert!(!sign.seen(&hpa(Some(2), 5, None)));
         assert!(!sign.seen(&observed(1)));
         assert!(sign.seen(&observed(2)));
@@ -141,7 +147,10 @@ mod tests {
         let stored = hpa(None, 5, Some(before.clone()));
         let sign = sign(&stored);
         assert!(matches!(sign, Sign::StatusChange(_)), "{sign:?}");
-        assert!(!sign.seen(&stored), "the status stored with the change is no answer");
+        assert!(
+            !sign.seen(&stored),
+            "the status stored with the change is no answer"
+        );
         assert!(sign.seen(&hpa(
             None,
             5,

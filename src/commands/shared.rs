@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::write::{Body, write_unconditionally};
 use crate::cluster::Cluster;
-use crate::cluster::metrics::PodUsage;
+use crate::cluster::metrics::{NotServed, PodUsage};
 use crate::error::Error;
 use crate::health;
 use crate::plan::audit::now_rfc3339;
@@ -169,12 +169,25 @@ pub fn pod_usage_totals(usage: &PodUsage) -> (Option<Quantity>, Option<Quantity>
 /// # Errors
 /// API errors listing pods (metrics errors only degrade to "no metrics").
 pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>, bool), Error> {
+    let (rows, metrics) = pod_rows_and_metrics(cluster, selector).await?;
+    Ok((rows, metrics.is_ok()))
+}
+
+/// [`pod_rows`], saying why metrics.k8s.io gave no usage (a failed request reads as
+/// unavailable).
+///
+/// # Errors
+/// API errors listing pods.
+pub(crate) async fn pod_rows_and_metrics(
+    cluster: &Cluster,
+    selector: &str,
+) -> Result<(Vec<PodRow>, Result<(), NotServed>), Error> {
     let pods: Vec<Pod> = cluster.list(selector).await?;
     let metrics = match cluster.pod_metrics(selector).await {
         Ok(m) => m,
         Err(e) => {
             tracing::debug!(error = %e, "pod metrics unavailable");
-            None
+            Err(NotServed::Unavailable)
         }
     };
     let mut rows: Vec<PodRow> = pods
@@ -184,6 +197,7 @@ pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>,
             let name = p.metadata.name.clone().unwrap_or_default();
             let usage = metrics
                 .as_ref()
+                .ok()
                 .and_then(|m| m.iter().find(|u| u.pod == name))
                 .map(pod_usage_totals)
                 .unwrap_or((None, None));
@@ -202,7 +216,7 @@ pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>,
         })
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((rows, metrics.is_some()))
+    Ok((rows, metrics.map(|_| ())))
 }
 
 /// The pods as the SPEC's JSON array `{name, ready, cpu, memory}` (+ restarts, node).

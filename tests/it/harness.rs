@@ -54,6 +54,7 @@ pub fn sim_of_with(profile: Profile, hpa_sync_period: Duration) -> Sim {
 
 /// The profiles the end-to-end matrix runs on, each with the name a failure shows. `rbac`:
 /// the run uses the namespace admin's context (`--context sim-ns-admin`).
+#[derive(Debug, Clone)]
 pub struct Matrix {
     pub name: &'static str,
     pub profile: Profile,

@@ -20,6 +20,7 @@ mod kubectl;
 mod output;
 mod profile_config;
 mod profile_hpa;
+mod profile_matrix;
 mod profile_validate;
 mod prompt;
 mod resources;

@@ -51,6 +51,8 @@ enum Update<K> {
     Pod(Item<Pod>),
     ReplicaSet(Item<ReplicaSet>),
     Event(Item<CoreEvent>),
+    /// A clock tick, so that a wait bounded in time (the node autoscaler's grace) ends.
+    Tick,
 }
 
 impl<K> Update<K> {
@@ -60,7 +62,7 @@ impl<K> Update<K> {
             Update::Workload(_) => 0,
             Update::Pod(_) => 1,
             Update::ReplicaSet(_) => 2,
-            Update::Event(_) => 3,
+            Update::Event(_) | Update::Tick => 3,
         }
     }
 
@@ -71,6 +73,7 @@ impl<K> Update<K> {
             Update::Pod(item) => item.failure(),
             Update::ReplicaSet(item) => item.failure(),
             Update::Event(item) => item.failure(),
+            Update::Tick => None,
         }
     }
 }
@@ -183,6 +186,11 @@ where
         let sets = watch::watch::<ReplicaSet>(cluster, Scope::Labels(spec.selector));
         streams.push(sets.map(Update::ReplicaSet).boxed());
     }
+    let ticks = futures::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Some((Update::Tick, ()))
+    });
+    streams.push(ticks.boxed());
     let mut updates = futures::stream::select_all(streams);
 
     let started = Instant::now();
@@ -198,7 +206,10 @@ where
         if let Some(failure) = failure {
             reporter.detail(&format!("a watch request failed, retrying: {failure}"));
         }
-        if let Some(transition) = reachability.saw(update.watch(), failure.is_some(), Instant::now()) {
+        let watched = !matches!(update, Update::Tick);
+        if watched
+            && let Some(transition) = reachability.saw(update.watch(), failure.is_some(), Instant::now())
+        {
             reporter.info(&transition.to_string());
         }
         match update {
@@ -226,15 +237,17 @@ where
             }
             Update::Event(Item::Listed) => events_listed = true,
             Update::Event(Item::Object(e)) => {
+                tracker.event(&e);
                 if let Some(line) = warning_line(&e, spec.name, &mut seen_events)
                     && events_listed
                 {
                     reporter.warn(&line);
                 }
             }
-            Update::Event(_) => {}
+            Update::Event(_) | Update::Tick => {}
         }
 
+        tracker.tick(Instant::now());
         match tracker.verdict() {
             Verdict::Waiting => {}
             Verdict::Failed(failure) => {
@@ -252,17 +265,20 @@ where
             Verdict::Progressing {
                 counts,
                 new_replica_set,
+                waiting_for_nodes,
             } => {
                 let start = *ready_at_start.get_or_insert(counts.ready);
                 let eta = estimate_eta(start, counts.ready, counts.desired, started.elapsed());
                 let note = if !counts.observed {
-                    "waiting for the controller to see the change"
+                    "waiting for the controller to see the change".to_string()
+                } else if let Some(wait) = &waiting_for_nodes {
+                    wait.note()
                 } else if counts.total > counts.desired {
-                    "old pods terminating"
+                    "old pods terminating".to_string()
                 } else {
-                    ""
+                    String::new()
                 };
-                reporter.progress(&progress(&object, &counts, new_replica_set, eta, note));
+                reporter.progress(&progress(&object, &counts, new_replica_set, eta, &note));
             }
         }
     }

@@ -21,6 +21,7 @@ mod output;
 mod profile_config;
 mod profile_hpa;
 mod profile_matrix;
+mod profile_rollout;
 mod profile_validate;
 mod prompt;
 mod resources;

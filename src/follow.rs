@@ -273,6 +273,8 @@ where
                     "waiting for the controller to see the change".to_string()
                 } else if let Some(wait) = &waiting_for_nodes {
                     wait.note()
+                } else if tracker.terminating() > 0 {
+                    format!("{} pod(s) terminating", tracker.terminating())
                 } else if counts.total > counts.desired {
                     "old pods terminating".to_string()
                 } else {

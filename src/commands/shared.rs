@@ -169,19 +169,28 @@ pub fn pod_usage_totals(usage: &PodUsage) -> (Option<Quantity>, Option<Quantity>
 /// # Errors
 /// API errors listing pods (metrics errors only degrade to "no metrics").
 pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>, bool), Error> {
-    let (rows, metrics) = pod_rows_and_metrics(cluster, selector).await?;
-    Ok((rows, metrics.is_ok()))
+    let list = pod_list(cluster, selector).await?;
+    Ok((list.rows, list.metrics.is_ok()))
 }
 
-/// [`pod_rows`], saying why metrics.k8s.io gave no usage (a failed request reads as
-/// unavailable).
+/// The pods of a selector as [`pod_rows`] has them, the terminating ones apart, and why
+/// metrics.k8s.io gave no usage.
+pub(crate) struct PodList {
+    /// Live pods (not terminating, not finished).
+    pub(crate) rows: Vec<PodRow>,
+    /// Names of pods being deleted (deletionTimestamp set, within their grace period): still
+    /// selected, as `kubectl get pods` shows them `Terminating`, but no replicas (upstream's
+    /// ReplicaSet controller counts only `FilterActivePods`).
+    pub(crate) terminating: Vec<String>,
+    /// Why there is no usage (a failed request reads as unavailable).
+    pub(crate) metrics: Result<(), NotServed>,
+}
+
+/// [`PodList`] of a selector.
 ///
 /// # Errors
 /// API errors listing pods.
-pub(crate) async fn pod_rows_and_metrics(
-    cluster: &Cluster,
-    selector: &str,
-) -> Result<(Vec<PodRow>, Result<(), NotServed>), Error> {
+pub(crate) async fn pod_list(cluster: &Cluster, selector: &str) -> Result<PodList, Error> {
     let pods: Vec<Pod> = cluster.list(selector).await?;
     let metrics = match cluster.pod_metrics(selector).await {
         Ok(m) => m,
@@ -216,7 +225,17 @@ pub(crate) async fn pod_rows_and_metrics(
         })
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((rows, metrics.map(|_| ())))
+    let mut terminating: Vec<String> = pods
+        .iter()
+        .filter(|p| health::is_terminating(p))
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    terminating.sort();
+    Ok(PodList {
+        rows,
+        terminating,
+        metrics: metrics.map(|_| ()),
+    })
 }
 
 /// The pods as the SPEC's JSON array `{name, ready, cpu, memory}` (+ restarts, node).

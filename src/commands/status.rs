@@ -9,7 +9,7 @@ use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec, Met
 use k8s_openapi::api::core::v1::{ConfigMap, Container, ResourceRequirements};
 use serde_json::{Map, Value, json};
 
-use super::shared::{get_unless_forbidden, pod_rows_and_metrics, pods_json, pods_table, selector_string};
+use super::shared::{PodList, get_unless_forbidden, pod_list, pods_json, pods_table, selector_string};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -34,9 +34,17 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             text
         }
     };
-    let (pods, metrics) = match deployment.as_ref().and_then(|d| d.spec.as_ref()) {
-        Some(spec) => pod_rows_and_metrics(cluster, &selector_string(&spec.selector)).await?,
-        None => (Vec::new(), Ok(())),
+    let PodList {
+        rows: pods,
+        terminating,
+        metrics,
+    } = match deployment.as_ref().and_then(|d| d.spec.as_ref()) {
+        Some(spec) => pod_list(cluster, &selector_string(&spec.selector)).await?,
+        None => PodList {
+            rows: Vec::new(),
+            terminating: Vec::new(),
+            metrics: Ok(()),
+        },
     };
 
     let mut doc = Map::new();
@@ -56,8 +64,15 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         };
         text.push(format!("\nPods{note}:"));
         text.push(pods_table(&pods));
+        if !terminating.is_empty() {
+            text.push(format!(
+                "  terminating (not counted as replicas): {}",
+                terminating.join(", ")
+            ));
+        }
     }
     doc.insert("pods".into(), pods_json(&pods));
+    doc.insert("terminatingPods".into(), json!(terminating));
     doc.insert("metricsAvailable".into(), Value::Bool(metrics.is_ok()));
 
     let hpa_json = hpa.as_ref().map(hpa_json);

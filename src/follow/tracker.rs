@@ -119,6 +119,12 @@ impl<K: Workload + ResourceExt + Clone> Tracker<K> {
         }
     }
 
+    /// How many of the workload's pods are being deleted (within their grace period): still
+    /// selected, never counted as replicas.
+    pub(crate) fn terminating(&self) -> usize {
+        self.pods.values().filter(|p| health::is_terminating(p)).count()
+    }
+
     /// Moves the tracker's clock (the autoscaler grace is measured on it).
     pub(crate) fn tick(&mut self, now: Instant) {
         self.now = now;

@@ -65,10 +65,24 @@ fn hpa_and_undo(index: usize) {
 
 fn resources_and_db_resources(index: usize) {
     let (m, sim) = start(index);
-    let out = run(&m, &sim, &["resources", "--limits", "memory=2Gi", "--yes"]);
-    ok(&m, &out, "resources --limits memory=2Gi");
-    let db = run(&m, &sim, &["db", "resources", "--limits", "memory=4Gi", "--yes"]);
+    let args = ["resources", "--limits", "memory=3Gi", "--yes", "-o", "json"];
+    let out = run(&m, &sim, &args);
+    ok(&m, &out, "resources --limits memory=3Gi");
+    assert_eq!(
+        out.json()["changes"].as_array().map(Vec::len),
+        Some(1),
+        "[{}]",
+        m.name
+    );
+    let args = ["db", "resources", "--limits", "memory=4Gi", "--yes", "-o", "json"];
+    let db = run(&m, &sim, &args);
     ok(&m, &db, "db resources --limits memory=4Gi");
+    assert_eq!(
+        db.json()["changes"].as_array().map(Vec::len),
+        Some(1),
+        "[{}]",
+        m.name
+    );
 }
 
 fn connections_and_validate(index: usize) {

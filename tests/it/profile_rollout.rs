@@ -45,3 +45,73 @@ fn unschedulable_pods_without_an_autoscaler_fail_the_rollout() {
     out.assert_code(1);
     assert!(out.stderr.contains("Unschedulable"), "{}", out.stderr);
 }
+
+fn is_terminating(sim: &orchscale_sim::Sim, name: &str) -> bool {
+    crate::harness::object(sim, "pods", name)["metadata"]["deletionTimestamp"].is_string()
+}
+
+/// Graceful deletion (pkg/registry/core/pod/strategy.go `CheckGracefulDelete`): a deleted pod
+/// stays, selected, with a deletionTimestamp for its grace period. The ReplicaSet controller
+/// counts only `controller.FilterActivePods` as replicas, and `kubectl get pods` prints such a
+/// pod `Terminating` (pkg/printers/internalversion/printers.go `printPod`). So do `scale`,
+/// `resources` and `status`: terminating pods are no ready replicas, and `status` shows them.
+#[test]
+fn terminating_pods_are_shown_and_never_counted_as_replicas() {
+    let mut profile = real(33, Flavor::Plain);
+    profile.behaviour.grace_period_cap = Some(std::time::Duration::from_secs(5));
+    let sim = sim_of(profile);
+    wait_ready(&sim, 3);
+    let scaled = run(
+        &sim,
+        &["scale", "--replicas", "2", "--force", "--yes", "-o", "json"],
+    );
+    scaled.assert_code(0);
+    let document = scaled.json();
+    let pods = document["pods"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pods.len(), 2, "{document}");
+    assert!(
+        pods.iter()
+            .all(|p| !is_terminating(&sim, p["name"].as_str().unwrap_or_default())),
+        "{document}"
+    );
+    let status = run(&sim, &["status", "-o", "json"]);
+    status.assert_code(0);
+    let document = status.json();
+    let terminating = document["terminatingPods"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        terminating.len(),
+        1,
+        "the scaled-down pod, within its grace: {document}"
+    );
+    assert!(
+        terminating
+            .iter()
+            .all(|name| is_terminating(&sim, name.as_str().unwrap_or_default()))
+    );
+    assert_eq!(document["pods"].as_array().map(Vec::len), Some(2), "{document}");
+    let text = run(&sim, &["status"]);
+    assert!(
+        text.stdout
+            .contains("terminating (not counted as replicas): orchestrator-"),
+        "{}",
+        text.stdout
+    );
+
+    // A rolling restart: the old pods terminate beside the new ones; only the new count.
+    let restarted = run(
+        &sim,
+        &["resources", "--limits", "memory=3Gi", "--yes", "-o", "json"],
+    );
+    restarted.assert_code(0);
+    let document = restarted.json();
+    let pods = document["pods"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pods.len(), 2, "{document}");
+    assert!(
+        pods.iter()
+            .all(|p| !is_terminating(&sim, p["name"].as_str().unwrap_or_default())),
+        "{document}"
+    );
+}

@@ -150,7 +150,9 @@ where
     K: Clone + DeserializeOwned + Debug + Send + 'static,
 {
     let mut interrupt = interrupt::listen();
-    let work = follow_until_done::<K>(cluster, spec, ignored_pod_uids, reporter);
+    // Whether the latest verdict had pods waiting for a node scale-up, for the timeout.
+    let waiting_for_nodes = std::cell::Cell::new(false);
+    let work = follow_until_done::<K>(cluster, spec, ignored_pod_uids, &waiting_for_nodes, reporter);
     let result = tokio::select! {
         result = tokio::time::timeout(spec.timeout, work) => match result {
             Ok(inner) => inner,
@@ -158,6 +160,7 @@ where
                 what: format!("{} {} to roll out", K::KIND, spec.name),
                 after: format_duration(spec.timeout),
                 applied: spec.applied.to_string(),
+                waiting_for_nodes: waiting_for_nodes.get(),
             }),
         },
         _ = interrupt.interrupted() => Err(Error::Interrupted { applied: spec.applied.to_string() }),
@@ -170,6 +173,7 @@ async fn follow_until_done<K>(
     cluster: &Cluster,
     spec: &FollowSpec<'_>,
     ignored_pod_uids: &[String],
+    waiting_for_nodes: &std::cell::Cell<bool>,
     reporter: &mut Reporter,
 ) -> Result<K, Error>
 where
@@ -248,7 +252,15 @@ where
         }
 
         tracker.tick(Instant::now());
-        match tracker.verdict() {
+        let verdict = tracker.verdict();
+        waiting_for_nodes.set(matches!(
+            &verdict,
+            Verdict::Progressing {
+                waiting_for_nodes: Some(tracker::NodeWait::ScaleUpTriggered(_)),
+                ..
+            }
+        ));
+        match verdict {
             Verdict::Waiting => {}
             Verdict::Failed(failure) => {
                 return Err(failed(cluster, spec, &object, tracker.latest(), failure).await);

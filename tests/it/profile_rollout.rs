@@ -35,6 +35,40 @@ fn unschedulable_pods_wait_for_the_node_a_scale_up_brings() {
     );
 }
 
+/// The node takes longer than `--timeout`: the rollout times out, but the change is sound and
+/// the cluster is growing for it, so `--rollback-on-failure` keeps it and says why.
+#[test]
+fn a_timeout_while_waiting_for_a_node_keeps_the_change() {
+    let mut profile = real(33, Flavor::EksLike);
+    if let Some(autoscaler) = profile.behaviour.node_autoscaler.as_mut() {
+        autoscaler.provision_delay = std::time::Duration::from_secs(600);
+    }
+    let sim = sim_of(profile);
+    wait_ready(&sim, 3);
+    let out = run(
+        &sim,
+        &[
+            "scale",
+            "--replicas",
+            "24",
+            "--force",
+            "--rollback-on-failure",
+            "--yes",
+            "--timeout",
+            "4s",
+        ],
+    );
+    out.assert_code(1);
+    assert!(out.stderr.contains("timed out after 4s"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("waiting for nodes a node autoscaler is adding"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stored_replicas(&sim), 24, "not rolled back:\n{}", out.stderr);
+}
+
 /// Without a node autoscaler nothing answers an Unschedulable pod: after the autoscaler's
 /// grace (Cluster Autoscaler's 10 s `--scan-interval`) the rollout fails, naming the pod.
 #[test]

@@ -11,14 +11,11 @@ use serde_json::Value;
 
 pub const NAMESPACE: &str = "llm-orchestrator";
 
-/// A sim with fast pods and an HPA that stays still (so replica counts are ours alone).
+/// A sim of what a current real cluster does (1.33 plain, [`real`]: HPAs without a
+/// generation, graceful deletion, metrics in nanocores one resolution after a pod started, ...),
+/// with fast pods and an HPA that stays still (so replica counts are ours alone).
 pub fn sim() -> Sim {
-    Sim::start(SimOptions {
-        pod_start_delay: Duration::from_millis(50),
-        hpa_sync_period: Duration::from_secs(3600),
-        ..SimOptions::default()
-    })
-    .expect("the simulated cluster starts")
+    sim_of(real(33, Flavor::Plain))
 }
 
 /// What a real cluster of `1.<minor>` and `flavor` does ([`orchscale_sim::profile::profile`]),

@@ -51,6 +51,19 @@ pub async fn run(
     };
     let hpa = readable::<HorizontalPodAutoscaler>(cluster, &t.hpa).await?;
     let statefulset = readable::<StatefulSet>(cluster, &t.statefulset).await?;
+    // The database's pods, for an OnDelete set (judged by its pods' revision); unreadable ones
+    // leave the judgement to its status.
+    let statefulset_selector = statefulset
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .and_then(|s| s.spec.as_ref())
+        .map(|s| selector_string(&s.selector))
+        .filter(|s| !s.is_empty());
+    let statefulset_pods: Option<Vec<Pod>> = match &statefulset_selector {
+        Some(selector) => cluster.list(selector).await.ok(),
+        None => None,
+    };
 
     let mut list = vec![match &deployment {
         Ok(d) => deployment_check(&t.deployment, d.as_ref()),
@@ -77,7 +90,7 @@ pub async fn run(
         .await,
     );
     list.push(match &statefulset {
-        Ok(s) => statefulset_check(&t.statefulset, s.as_ref()),
+        Ok(s) => statefulset_check(&t.statefulset, s.as_ref(), statefulset_pods.as_deref()),
         Err(e) => Check::new(checks::STATEFULSET, false, e.clone()),
     });
     list.push(health(cluster, cli, args).await?);

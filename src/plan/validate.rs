@@ -208,9 +208,11 @@ pub(crate) fn metrics_check(samples: Result<Samples, NotServed>) -> Check {
 }
 
 /// Ready when the controller observed the spec, readyReplicas = replicas and every pod runs
-/// the update revision ([`health::statefulset_updated`]: by the pods counted at it, since an
-/// OnDelete set never promotes currentRevision before 1.36).
-pub fn statefulset_check(name: &str, statefulset: Option<&StatefulSet>) -> Check {
+/// the update revision. An OnDelete set never promotes currentRevision before 1.36
+/// (stateful_set_utils.go `completeRollingUpdate`), so it is judged by its `pods` (when they
+/// could be read): each at `controller-revision-hash` = updateRevision and Ready; otherwise by
+/// [`health::statefulset_updated`].
+pub fn statefulset_check(name: &str, statefulset: Option<&StatefulSet>, pods: Option<&[Pod]>) -> Check {
     let Some(s) = statefulset else {
         return Check::new(STATEFULSET, false, format!("statefulset/{name} not found"));
     };
@@ -218,13 +220,45 @@ pub fn statefulset_check(name: &str, statefulset: Option<&StatefulSet>) -> Check
     let status = s.status.as_ref();
     let current = status.and_then(|s| s.current_revision.clone());
     let update = status.and_then(|s| s.update_revision.clone());
-    let updated = health::statefulset_updated(s);
+    let on_delete = s
+        .spec
+        .as_ref()
+        .and_then(|sp| sp.update_strategy.as_ref())
+        .and_then(|u| u.type_.as_deref())
+        == Some("OnDelete");
+    // OnDelete with its pods read: how many run the update revision and are Ready.
+    let by_pods = match (on_delete, pods, update.as_deref()) {
+        (true, Some(pods), Some(revision)) => Some(
+            pods.iter()
+                .filter(|p| health::is_live(p) && health::pod_ready(p))
+                .filter(|p| {
+                    p.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("controller-revision-hash"))
+                        .is_some_and(|hash| hash == revision)
+                })
+                .count(),
+        ),
+        _ => None,
+    };
+    let updated = match by_pods {
+        Some(count) => i32::try_from(count).unwrap_or(i32::MAX) >= n.desired,
+        None => health::statefulset_updated(s),
+    };
     let ok = n.observed && n.ready == n.desired && updated;
     let mut detail = format!("statefulset/{name}: {}/{} ready", n.ready, n.desired);
     if updated {
         detail.push_str(&format!(
             ", revision {}",
             update.as_deref().or(current.as_deref()).unwrap_or("(unknown)")
+        ));
+    } else if let Some(count) = by_pods {
+        detail.push_str(&format!(
+            ", update pending (OnDelete): {count}/{} pods at update revision {} and Ready; \
+             OnDelete updates a pod only once it is deleted",
+            n.desired,
+            update.as_deref().unwrap_or("(none)"),
         ));
     } else {
         detail.push_str(&format!(
@@ -425,10 +459,10 @@ mod tests {
         };
         let ok = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 1,
             "currentRevision": "p-1", "updateRevision": "p-1"}));
-        assert!(statefulset_check("p", Some(&ok)).ok);
+        assert!(statefulset_check("p", Some(&ok), None).ok);
         let pending = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 1,
             "currentRevision": "p-1", "updateRevision": "p-2"}));
-        let check = statefulset_check("p", Some(&pending));
+        let check = statefulset_check("p", Some(&pending), None);
         assert!(
             !check.ok
                 && check
@@ -446,10 +480,28 @@ mod tests {
                            "updatedReplicas": updated, "currentRevision": "p-1", "updateRevision": "p-2"}}))
             .unwrap()
         };
-        assert!(statefulset_check("p", Some(&on_delete(1))).ok);
-        assert!(!statefulset_check("p", Some(&on_delete(0))).ok);
+        assert!(statefulset_check("p", Some(&on_delete(1)), None).ok);
+        assert!(!statefulset_check("p", Some(&on_delete(0)), None).ok);
+        // With its pods: the pod at the update revision and Ready is what counts.
+        let pod = |hash: &str, ready: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "p-0",
+                "labels": {"controller-revision-hash": hash}},
+                "status": {"conditions": [{"type": "Ready", "status": ready}]}}))
+            .unwrap()
+        };
+        let stale = on_delete(0);
+        assert!(statefulset_check("p", Some(&stale), Some(&[pod("p-2", "True")])).ok);
+        let old = statefulset_check("p", Some(&stale), Some(&[pod("p-1", "True")]));
+        assert!(
+            !old.ok
+                && old
+                    .detail
+                    .contains("OnDelete updates a pod only once it is deleted"),
+            "{old:?}"
+        );
+        assert!(!statefulset_check("p", Some(&stale), Some(&[pod("p-2", "False")])).ok);
         let down = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 0}));
-        assert!(!statefulset_check("p", Some(&down)).ok);
+        assert!(!statefulset_check("p", Some(&down), None).ok);
     }
 
     #[test]

@@ -47,6 +47,16 @@ fn an_on_delete_database_recreated_at_the_new_revision_is_ready() {
         })
         .expect("postgres exists");
     settled(&|s| s["status"]["updateRevision"] != s["status"]["currentRevision"]);
+    // Not updated yet: its pod runs the old revision until it is deleted.
+    let pending = run(&sim, &["validate", "-o", "json"]).json();
+    let sts = check(&pending, "statefulset ready");
+    assert_eq!(sts["ok"], false, "{sts}");
+    assert!(
+        sts["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("OnDelete updates a pod only once it is deleted")),
+        "{sts}"
+    );
     sim.store()
         .delete(&ObjectKey::new("pods", NAMESPACE, "postgres-0"), None)
         .expect("postgres-0 exists");

@@ -307,15 +307,23 @@ async fn finish(
                     observe::Sign::StatusChange(_) => {
                         "the new spec is stored, and the HPA controller has not synced since"
                     }
+                    observe::Sign::Untellable if hpa.status.is_none() => {
+                        "the HPA is stored; the HPA controller reports on it at its first sync \
+                         (within its sync period, 15 s by default)"
+                    }
                     observe::Sign::Untellable => {
                         "the new spec is stored; the HPA controller acts on it at its next sync \
                          (within its sync period, 15 s by default), and this HPA reports no \
                          observedGeneration to tell when"
                     }
                 };
-                reporter.info(&format!(
-                    "{why}: the status below predates the change (`--watch` follows it)"
-                ));
+                if hpa.status.is_some() {
+                    reporter.info(&format!(
+                        "{why}: the status below predates the change (`--watch` follows it)"
+                    ));
+                } else {
+                    reporter.info(&format!("{why} (`--watch` follows it)"));
+                }
                 predates = true;
             }
         }

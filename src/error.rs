@@ -96,6 +96,9 @@ pub enum Error {
         what: String,
         after: String,
         applied: String,
+        /// Pods were waiting for nodes a node autoscaler is adding (`TriggeredScaleUp`): the
+        /// change is sound, so `--rollback-on-failure` keeps it.
+        waiting_for_nodes: bool,
     },
 
     /// The user declined, or there was no terminal to ask and no `--yes`.
@@ -108,6 +111,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether `--rollback-on-failure` keeps the change after this failure: Ctrl-C (the user
+    /// stopped watching, not the rollout), or a timeout while pods wait for the nodes a node
+    /// autoscaler is adding (the change is sound; the cluster is growing for it).
+    pub fn keeps_change(&self) -> bool {
+        matches!(
+            self,
+            Error::Interrupted { .. }
+                | Error::Timeout {
+                    waiting_for_nodes: true,
+                    ..
+                }
+        )
+    }
+
     pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::Usage {
             message: message.into(),
@@ -230,6 +247,15 @@ impl Error {
             } => format!(
                 "nothing was written; check with `kubectl auth can-i {verb} {resource} -n {namespace}` \
                  and ask a cluster admin for the role"
+            ),
+            Error::Timeout {
+                applied,
+                waiting_for_nodes: true,
+                ..
+            } => format!(
+                "{applied}; pods are waiting for nodes a node autoscaler is adding (scale-up \
+                 triggered), so the change was kept: check it with `kubectl orchscale status`, \
+                 or raise --timeout"
             ),
             Error::Timeout { applied, .. } => format!(
                 "{applied}; the rollout continues in the cluster: check it with `kubectl orchscale status`, \

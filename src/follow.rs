@@ -48,6 +48,8 @@ enum Update<K> {
     Pod(Item<Pod>),
     ReplicaSet(Item<ReplicaSet>),
     Event(Item<CoreEvent>),
+    /// A clock tick, so that a wait bounded in time (the node autoscaler's grace) ends.
+    Tick,
 }
 
 impl<K> Update<K> {
@@ -57,7 +59,7 @@ impl<K> Update<K> {
             Update::Workload(_) => 0,
             Update::Pod(_) => 1,
             Update::ReplicaSet(_) => 2,
-            Update::Event(_) => 3,
+            Update::Event(_) | Update::Tick => 3,
         }
     }
 
@@ -68,6 +70,7 @@ impl<K> Update<K> {
             Update::Pod(item) => item.failure(),
             Update::ReplicaSet(item) => item.failure(),
             Update::Event(item) => item.failure(),
+            Update::Tick => None,
         }
     }
 }
@@ -142,7 +145,9 @@ where
     K: Workload + Object,
 {
     let mut interrupt = interrupt::listen();
-    let work = follow_until_done::<K>(cluster, spec, ignored_pod_uids, reporter);
+    // Whether the latest verdict had pods waiting for a node scale-up, for the timeout.
+    let waiting_for_nodes = std::cell::Cell::new(false);
+    let work = follow_until_done::<K>(cluster, spec, ignored_pod_uids, &waiting_for_nodes, reporter);
     let result = tokio::select! {
         result = tokio::time::timeout(spec.timeout, work) => match result {
             Ok(inner) => inner,
@@ -150,6 +155,7 @@ where
                 what: format!("{} {} to roll out", K::KIND, spec.name),
                 after: format_duration(spec.timeout),
                 applied: spec.applied.to_string(),
+                waiting_for_nodes: waiting_for_nodes.get(),
             }),
         },
         _ = interrupt.interrupted() => Err(Error::Interrupted { applied: spec.applied.to_string() }),
@@ -162,6 +168,7 @@ async fn follow_until_done<K>(
     cluster: &Cluster,
     spec: &FollowSpec<'_>,
     ignored_pod_uids: &[String],
+    waiting_for_nodes: &std::cell::Cell<bool>,
     reporter: &mut Reporter,
 ) -> Result<K, Error>
 where
@@ -177,6 +184,11 @@ where
         let sets = watch::watch::<ReplicaSet>(cluster, Scope::Labels(spec.selector));
         streams.push(sets.map(Update::ReplicaSet).boxed());
     }
+    let ticks = futures::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Some((Update::Tick, ()))
+    });
+    streams.push(ticks.boxed());
     let mut updates = futures::stream::select_all(streams);
 
     let started = Instant::now();
@@ -192,7 +204,10 @@ where
         if let Some(failure) = failure {
             reporter.detail(&format!("a watch request failed, retrying: {failure}"));
         }
-        if let Some(transition) = reachability.saw(update.watch(), failure.is_some(), Instant::now()) {
+        let watched = !matches!(update, Update::Tick);
+        if watched
+            && let Some(transition) = reachability.saw(update.watch(), failure.is_some(), Instant::now())
+        {
             reporter.info(&transition.to_string());
         }
         match update {
@@ -220,16 +235,26 @@ where
             }
             Update::Event(Item::Listed) => events_listed = true,
             Update::Event(Item::Object(e)) => {
+                tracker.event(&e);
                 if let Some(line) = warning_line(&e, spec.name, &mut seen_events)
                     && events_listed
                 {
                     reporter.warn(&line);
                 }
             }
-            Update::Event(_) => {}
+            Update::Event(_) | Update::Tick => {}
         }
 
-        match tracker.verdict() {
+        tracker.tick(Instant::now());
+        let verdict = tracker.verdict();
+        waiting_for_nodes.set(matches!(
+            &verdict,
+            Verdict::Progressing {
+                waiting_for_nodes: Some(tracker::NodeWait::ScaleUpTriggered(_)),
+                ..
+            }
+        ));
+        match verdict {
             Verdict::Waiting => {}
             Verdict::Failed(failure) => {
                 return Err(failed(cluster, spec, &object, tracker.latest(), failure).await);
@@ -246,17 +271,22 @@ where
             Verdict::Progressing {
                 counts,
                 new_replica_set,
+                waiting_for_nodes,
             } => {
                 let start = *ready_at_start.get_or_insert(counts.ready);
                 let eta = estimate_eta(start, counts.ready, counts.desired, started.elapsed());
                 let note = if !counts.observed {
-                    "waiting for the controller to see the change"
+                    "waiting for the controller to see the change".to_string()
+                } else if let Some(wait) = &waiting_for_nodes {
+                    wait.note()
+                } else if tracker.terminating() > 0 {
+                    format!("{} pod(s) terminating", tracker.terminating())
                 } else if counts.total > counts.desired {
-                    "old pods terminating"
+                    "old pods terminating".to_string()
                 } else {
-                    ""
+                    String::new()
                 };
-                reporter.progress(&progress(&object, &counts, new_replica_set, eta, note));
+                reporter.progress(&progress(&object, &counts, new_replica_set, eta, &note));
             }
         }
     }

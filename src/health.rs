@@ -170,28 +170,11 @@ impl Workload for StatefulSet {
         }
     }
 
-    /// Complete when currentRevision = updateRevision and every replica is ready. With a
-    /// RollingUpdate partition, the ordinals below it keep the old revision (and
-    /// currentRevision stays), so it is complete once the ordinals at or above it are updated,
-    /// as `kubectl rollout status` says "partitioned roll out complete".
+    /// Complete when every replica runs the update revision ([`statefulset_updated`]) and is
+    /// ready.
     fn rollout(&self) -> Rollout {
         let n = self.counts();
-        let status = self.status.clone().unwrap_or_default();
-        let partition = self
-            .spec
-            .as_ref()
-            .and_then(|s| s.update_strategy.as_ref())
-            .filter(|u| u.type_.as_deref() != Some("OnDelete"))
-            .and_then(|u| u.rolling_update.as_ref())
-            .and_then(|r| r.partition)
-            .unwrap_or(0)
-            .max(0);
-        let same_revision = if partition > 0 {
-            n.updated >= n.desired - partition
-        } else {
-            status.update_revision.is_none() || status.current_revision == status.update_revision
-        };
-        let done = n.observed && same_revision && n.ready == n.desired && n.total == n.desired;
+        let done = n.observed && statefulset_updated(self) && n.ready == n.desired && n.total == n.desired;
         if done {
             Rollout::Complete(n)
         } else {
@@ -209,6 +192,29 @@ impl Workload for StatefulSet {
             value: revision,
         })
     }
+}
+
+/// Whether the StatefulSet's pods run its update revision. `status.updatedReplicas` counts the
+/// pods whose `controller-revision-hash` is updateRevision (pkg/controller/statefulset/
+/// stateful_set_control.go `computeReplicaStatus`), whatever the strategy; currentRevision is
+/// no guide for OnDelete, which upstream never promotes before 1.36 (stateful_set_utils.go
+/// `completeRollingUpdate` is for RollingUpdate only). With a RollingUpdate partition, the
+/// ordinals below it keep the old revision, so the ones at or above it are enough, as
+/// `kubectl rollout status` says "partitioned roll out complete".
+pub fn statefulset_updated(sts: &StatefulSet) -> bool {
+    let n = sts.counts();
+    let status = sts.status.clone().unwrap_or_default();
+    if status.update_revision.is_none() || status.current_revision == status.update_revision {
+        return true;
+    }
+    let strategy = sts.spec.as_ref().and_then(|s| s.update_strategy.as_ref());
+    let partition = strategy
+        .filter(|u| u.type_.as_deref() != Some("OnDelete"))
+        .and_then(|u| u.rolling_update.as_ref())
+        .and_then(|r| r.partition)
+        .unwrap_or(0)
+        .max(0);
+    n.updated >= n.desired - partition
 }
 
 /// A pod that cannot progress on its own, and why.
@@ -319,6 +325,30 @@ pub fn pod_restarts(pod: &Pod) -> i32 {
         .and_then(|s| s.container_statuses.as_ref())
         .map(|cs| cs.iter().map(|c| c.restart_count).sum())
         .unwrap_or(0)
+}
+
+/// Why metrics.k8s.io gave no samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotServed {
+    /// 404: no metrics-server, so no metrics.k8s.io group at all.
+    Absent,
+    /// 503: the APIService exists but its backend (metrics-server) is down.
+    Unavailable,
+}
+
+impl NotServed {
+    /// One line for the user, said once by the command.
+    pub(crate) fn explain(self) -> &'static str {
+        match self {
+            NotServed::Absent => {
+                "metrics.k8s.io is not served (no metrics-server installed): no CPU/memory usage"
+            }
+            NotServed::Unavailable => {
+                "metrics.k8s.io is unavailable (503: its APIService's backend, metrics-server, is \
+                 down): no CPU/memory usage"
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -275,31 +275,6 @@ impl Cluster {
             .map_err(|e| Error::failed(format!("bad request path {path}: {e}"), "this is a bug"))?;
         bounded(&action, &self.server, self.client.request_text(request)).await
     }
-
-    /// Sends a raw GET and parses JSON; `None` on 404/503 (an API that is not served).
-    ///
-    /// # Errors
-    /// Other API errors and transport errors.
-    pub async fn get_raw_json(&self, path: &str) -> Result<Option<serde_json::Value>, Error> {
-        let action = format!("get {path}");
-        let request = http::Request::get(path)
-            .body(Vec::new())
-            .map_err(|e| Error::failed(format!("bad request path {path}: {e}"), "this is a bug"))?;
-        match bounded(
-            &action,
-            &self.server,
-            self.client.request::<serde_json::Value>(request),
-        )
-        .await
-        {
-            Ok(value) => Ok(Some(value)),
-            Err(Error::Api {
-                status: Some(404 | 503),
-                ..
-            }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 /// The name of an object, for messages.

@@ -4,9 +4,13 @@
 //! so and go on.
 
 use super::Cluster;
+use super::api::bounded;
 use crate::error::Error;
+pub(crate) use crate::health::NotServed;
+use crate::quantity::Quantity;
 
-/// Usage of one pod from metrics.k8s.io: per-container quantities as the API gives them.
+/// Usage of one pod from metrics.k8s.io, per container: (name, cpu, memory) in `kubectl top`'s
+/// units (`253m`, `120Mi`), whatever metrics-server wrote (`253011429n`, `123456Ki`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodUsage {
     pub pod: String,
@@ -14,17 +18,39 @@ pub struct PodUsage {
 }
 
 impl Cluster {
-    /// Pod metrics for a label selector; `None` when metrics.k8s.io is not served.
+    /// Pod metrics for a label selector, or why metrics.k8s.io has none to give.
     ///
     /// # Errors
-    /// API and transport errors other than a missing API.
-    pub async fn pod_metrics(&self, label_selector: &str) -> Result<Option<Vec<PodUsage>>, Error> {
+    /// API and transport errors other than a missing or unavailable API.
+    pub(crate) async fn pod_metrics(
+        &self,
+        label_selector: &str,
+    ) -> Result<Result<Vec<PodUsage>, NotServed>, Error> {
         let path = format!(
             "/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods?labelSelector={}",
             self.namespace,
             encode_query(label_selector)
         );
-        Ok(self.get_raw_json(&path).await?.map(|v| parse_pod_metrics(&v)))
+        let action = format!("get {path}");
+        let request = http::Request::get(&path)
+            .body(Vec::new())
+            .map_err(|e| Error::failed(format!("bad request path {path}: {e}"), "this is a bug"))?;
+        match bounded(
+            &action,
+            &self.server,
+            self.client.request::<serde_json::Value>(request),
+        )
+        .await
+        {
+            Ok(list) => Ok(Ok(parse_pod_metrics(&list))),
+            Err(Error::Api {
+                status: Some(404), ..
+            }) => Ok(Err(NotServed::Absent)),
+            Err(Error::Api {
+                status: Some(503), ..
+            }) => Ok(Err(NotServed::Unavailable)),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -58,7 +84,11 @@ pub fn parse_pod_metrics(list: &serde_json::Value) -> Vec<PodUsage> {
                         .map(|c| {
                             let text =
                                 |p: &str| c.pointer(p).and_then(|v| v.as_str()).unwrap_or("").to_string();
-                            (text("/name"), text("/usage/cpu"), text("/usage/memory"))
+                            (
+                                text("/name"),
+                                top_cpu(&text("/usage/cpu")),
+                                top_memory(&text("/usage/memory")),
+                            )
                         })
                         .collect()
                 })
@@ -66,6 +96,24 @@ pub fn parse_pod_metrics(list: &serde_json::Value) -> Vec<PodUsage> {
             Some(PodUsage { pod, containers })
         })
         .collect()
+}
+
+/// CPU as `kubectl top` prints it: whole millicores, rounded up (`MilliValue`), so
+/// metrics-server's nanocores (`253011429n`) read `254m`. Unparsable text is kept.
+fn top_cpu(text: &str) -> String {
+    match Quantity::parse(text) {
+        Ok(q) => format!("{}m", (q.nanos() + 999_999).div_euclid(1_000_000)),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// Memory as `kubectl top` prints it: whole MiB (`Value() / (1024*1024)`), so `123456Ki` reads
+/// `120Mi`. Unparsable text is kept.
+fn top_memory(text: &str) -> String {
+    match Quantity::parse(text) {
+        Ok(q) => format!("{}Mi", q.nanos().div_euclid(1_000_000_000 * 1024 * 1024)),
+        Err(_) => text.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -96,5 +144,20 @@ mod tests {
             usage[0].containers[1],
             ("log-shipper".into(), "5m".into(), "20Mi".into())
         );
+    }
+
+    #[test]
+    fn nanocores_and_kibibytes_read_as_kubectl_top_prints_them() {
+        let list = serde_json::json!({"items": [{"metadata": {"name": "p"}, "containers": [
+            {"name": "c", "usage": {"cpu": "253011429n", "memory": "123456Ki"}}]}]});
+        let usage = parse_pod_metrics(&list);
+        assert_eq!(
+            usage[0].containers[0],
+            ("c".into(), "254m".into(), "120Mi".into())
+        );
+        assert_eq!(top_cpu("1"), "1000m");
+        assert_eq!(top_cpu("0"), "0m");
+        assert_eq!(top_memory("1Gi"), "1024Mi");
+        assert_eq!(top_cpu("garbage"), "garbage");
     }
 }

@@ -21,7 +21,7 @@ use super::driver::{Proposal, propose};
 use super::preflight::Step;
 use super::shared::managed_warning;
 use super::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write};
-use crate::cli::Cli;
+use crate::cli::{Cli, format_duration};
 use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::plan::Change;
@@ -241,10 +241,13 @@ fn changes_text(changes: &[Change]) -> String {
 /// The `hpa` fields of the JSON document (SPEC: `hpa {min, max, metrics, currentReplicas,
 /// desiredReplicas}`), and the expected effect of a change.
 #[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct HpaFields<'a> {
     hpa: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     effect: Option<&'a str>,
+    /// The status shown is from before the change, not the controller's answer to it.
+    status_predates_change: bool,
 }
 
 /// Watches when asked, then reports the HPA's state (text on stdout, or the JSON document).
@@ -257,16 +260,18 @@ async fn finish(
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
     let dry_run = cli.global.dry_run;
-    let document = |reporter: &mut Reporter, hpa: &HorizontalPodAutoscaler| {
+    // `statusPredatesChange`: the HPA's status is from before the change (not its answer).
+    let document = |reporter: &mut Reporter, hpa: &HorizontalPodAutoscaler, predates: bool| {
         let fields = HpaFields {
             hpa: hpa_summary(hpa),
             effect: outcome.effect.as_deref(),
+            status_predates_change: predates,
         };
         reporter.set_document("hpa", dry_run, &outcome.changes, true, fields);
     };
     // Recorded before watching too, so that a watch ending in an error (Ctrl-C after the
     // change, the HPA deleted) still reports the change made, marked failed.
-    document(reporter, &outcome.hpa);
+    document(reporter, &outcome.hpa, false);
     let mut hpa = outcome.hpa.clone();
     if input.watch {
         if dry_run && outcome.applied.is_some() {
@@ -283,18 +288,57 @@ async fn finish(
         }
     }
     let changed = outcome.applied.is_some() && !dry_run;
+    let mut predates = false;
     if changed && !input.watch {
-        let generation = hpa.metadata.generation.unwrap_or_default();
-        let wait = cli.global.timeout.min(observe::OBSERVE_WAIT);
-        match observe::observed(cluster, &cli.targets.hpa, generation, wait).await {
+        let sign = observe::sign(&hpa);
+        let wait = sign.wait(cli.global.timeout);
+        if matches!(sign, observe::Sign::StatusChange(_)) && !wait.is_zero() {
+            reporter.info(&format!(
+                "the new spec is stored; waiting up to {} for the HPA controller's next sync \
+                 (this HPA reports no observedGeneration, so its status changing tells)",
+                format_duration(wait)
+            ));
+        }
+        match observe::observed(cluster, &cli.targets.hpa, &sign, wait).await {
             Some(latest) => hpa = latest,
-            None => reporter.info(
-                "the HPA controller has not reported on the new spec yet: the status below predates the change",
-            ),
+            None => {
+                let why = match sign {
+                    observe::Sign::Generation(_) => "the HPA controller has not reported on the new spec yet",
+                    observe::Sign::StatusChange(_) => {
+                        "the new spec is stored, and the HPA controller has not synced since"
+                    }
+                    observe::Sign::Untellable if hpa.status.is_none() => {
+                        "the HPA is stored; the HPA controller reports on it at its first sync \
+                         (within its sync period, 15 s by default)"
+                    }
+                    observe::Sign::Untellable => {
+                        "the new spec is stored; the HPA controller acts on it at its next sync \
+                         (within its sync period, 15 s by default), and this HPA reports no \
+                         observedGeneration to tell when"
+                    }
+                };
+                if hpa.status.is_some() {
+                    reporter.info(&format!(
+                        "{why}: the status below predates the change (`--watch` follows it)"
+                    ));
+                } else {
+                    reporter.info(&format!("{why} (`--watch` follows it)"));
+                }
+                predates = true;
+            }
         }
     }
-    document(reporter, &hpa);
-    reporter.out(&watch_panel_lines(&hpa, &[]).join("\n"));
+    document(reporter, &hpa, predates);
+    let mut lines = watch_panel_lines(&hpa, &[]);
+    if predates {
+        // Said where the status is, not only on stderr: it is not the answer to the change.
+        lines.insert(
+            1.min(lines.len()),
+            "status (from before the change; the controller acts on the new spec at its next sync):"
+                .to_string(),
+        );
+    }
+    reporter.out(&lines.join("\n"));
     Ok(())
 }
 

@@ -133,7 +133,7 @@ pub async fn run(
         autoscaler: hpa.as_ref().map(|h| h.name.as_str()),
     };
     if let Err(failure) = follow::<Deployment>(cluster, &spec, reporter).await {
-        let failure = if args.rollback_on_failure && !matches!(failure, Error::Interrupted { .. }) {
+        let failure = if args.rollback_on_failure && !failure.keeps_change() {
             roll_back(cluster, cli, &applied_plan, &selector, reporter, failure).await
         } else {
             failure

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::write::{Body, write_unconditionally};
 use crate::cluster::Cluster;
-use crate::cluster::metrics::PodUsage;
+use crate::cluster::metrics::{NotServed, PodUsage};
 use crate::error::Error;
 use crate::health;
 use crate::plan::audit::now_rfc3339;
@@ -196,12 +196,34 @@ pub fn pod_usage_totals(usage: &PodUsage) -> (Option<Quantity>, Option<Quantity>
 /// # Errors
 /// API errors listing pods (metrics errors only degrade to "no metrics").
 pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>, bool), Error> {
+    let list = pod_list(cluster, selector).await?;
+    Ok((list.rows, list.metrics.is_ok()))
+}
+
+/// The pods of a selector as [`pod_rows`] has them, the terminating ones apart, and why
+/// metrics.k8s.io gave no usage.
+pub(crate) struct PodList {
+    /// Live pods (not terminating, not finished).
+    pub(crate) rows: Vec<PodRow>,
+    /// Names of pods being deleted (deletionTimestamp set, within their grace period): still
+    /// selected, as `kubectl get pods` shows them `Terminating`, but no replicas (upstream's
+    /// ReplicaSet controller counts only `FilterActivePods`).
+    pub(crate) terminating: Vec<String>,
+    /// Why there is no usage (a failed request reads as unavailable).
+    pub(crate) metrics: Result<(), NotServed>,
+}
+
+/// [`PodList`] of a selector.
+///
+/// # Errors
+/// API errors listing pods.
+pub(crate) async fn pod_list(cluster: &Cluster, selector: &str) -> Result<PodList, Error> {
     let pods: Vec<Pod> = cluster.list(selector).await?;
     let metrics = match cluster.pod_metrics(selector).await {
         Ok(m) => m,
         Err(e) => {
             tracing::debug!(error = %e, "pod metrics unavailable");
-            None
+            Err(NotServed::Unavailable)
         }
     };
     let mut rows: Vec<PodRow> = pods
@@ -211,6 +233,7 @@ pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>,
             let name = p.metadata.name.clone().unwrap_or_default();
             let usage = metrics
                 .as_ref()
+                .ok()
                 .and_then(|m| m.iter().find(|u| u.pod == name))
                 .map(pod_usage_totals)
                 .unwrap_or((None, None));
@@ -229,7 +252,17 @@ pub async fn pod_rows(cluster: &Cluster, selector: &str) -> Result<(Vec<PodRow>,
         })
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((rows, metrics.is_some()))
+    let mut terminating: Vec<String> = pods
+        .iter()
+        .filter(|p| health::is_terminating(p))
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    terminating.sort();
+    Ok(PodList {
+        rows,
+        terminating,
+        metrics: metrics.map(|_| ()),
+    })
 }
 
 /// The pods as the SPEC's JSON array `{name, ready, cpu, memory}` (+ restarts, node).

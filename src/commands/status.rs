@@ -9,7 +9,7 @@ use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec, Met
 use k8s_openapi::api::core::v1::{ConfigMap, Container, ResourceRequirements};
 use serde_json::{Map, Value, json};
 
-use super::shared::{get_unless_forbidden, pod_rows, pods_json, pods_table, selector_string};
+use super::shared::{PodList, get_unless_forbidden, pod_list, pods_json, pods_table, selector_string};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -34,9 +34,17 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             text
         }
     };
-    let (pods, metrics) = match deployment.as_ref().and_then(|d| d.spec.as_ref()) {
-        Some(spec) => pod_rows(cluster, &selector_string(&spec.selector)).await?,
-        None => (Vec::new(), false),
+    let PodList {
+        rows: pods,
+        terminating,
+        metrics,
+    } = match deployment.as_ref().and_then(|d| d.spec.as_ref()) {
+        Some(spec) => pod_list(cluster, &selector_string(&spec.selector)).await?,
+        None => PodList {
+            rows: Vec::new(),
+            terminating: Vec::new(),
+            metrics: Ok(()),
+        },
     };
 
     let mut doc = Map::new();
@@ -50,16 +58,22 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     doc.insert("deployment".into(), dep_json.unwrap_or(Value::Null));
 
     if deployment.is_some() {
-        let note = if metrics {
-            ""
-        } else {
-            " (metrics.k8s.io not available: no usage)"
+        let note = match metrics {
+            Ok(()) => String::new(),
+            Err(why) => format!(" ({})", why.explain()),
         };
         text.push(format!("\nPods{note}:"));
         text.push(pods_table(&pods));
+        if !terminating.is_empty() {
+            text.push(format!(
+                "  terminating (not counted as replicas): {}",
+                terminating.join(", ")
+            ));
+        }
     }
     doc.insert("pods".into(), pods_json(&pods));
-    doc.insert("metricsAvailable".into(), Value::Bool(metrics));
+    doc.insert("terminatingPods".into(), json!(terminating));
+    doc.insert("metricsAvailable".into(), Value::Bool(metrics.is_ok()));
 
     let hpa_json = hpa.as_ref().map(hpa_json);
     text.push(section(
@@ -387,6 +401,9 @@ fn statefulset_json(s: &StatefulSet, container_name: &str) -> Value {
         "replicas": n.desired, "readyReplicas": n.ready,
         "currentRevision": status.and_then(|s| s.current_revision.clone()),
         "updateRevision": status.and_then(|s| s.update_revision.clone()),
+        "updatedReplicas": n.updated,
+        // Every pod at the update revision (OnDelete never promotes currentRevision before 1.36).
+        "updated": crate::health::statefulset_updated(s),
         "updateStrategy": s.spec.as_ref().and_then(|sp| sp.update_strategy.as_ref()).and_then(|u| u.type_.clone()),
         "container": container_name,
         "containerFound": c.is_some(),
@@ -399,8 +416,14 @@ fn statefulset_text(name: &str, s: Option<&Value>) -> String {
     let Some(s) = s else {
         return format!("\nStatefulSet {name}: not found");
     };
-    let revision = if s["currentRevision"] == s["updateRevision"] {
-        format!("revision {}", s["currentRevision"].as_str().unwrap_or("-"))
+    let revision = if s["updated"] == true {
+        format!(
+            "revision {}",
+            s["updateRevision"]
+                .as_str()
+                .or(s["currentRevision"].as_str())
+                .unwrap_or("-")
+        )
     } else {
         format!(
             "revision {} -> {} (rolling out)",

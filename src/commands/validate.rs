@@ -16,8 +16,7 @@ use crate::cli::{Cli, ValidateArgs};
 use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::plan::validate::{
-    self as checks, Check, deployment_check, health_check, hpa_check, metrics_check, pods_check,
-    statefulset_check,
+    self as checks, Check, deployment_check, health_check, hpa_check, pods_check, statefulset_check,
 };
 use crate::report::Reporter;
 
@@ -52,6 +51,19 @@ pub async fn run(
     };
     let hpa = readable::<HorizontalPodAutoscaler>(cluster, &t.hpa).await?;
     let statefulset = readable::<StatefulSet>(cluster, &t.statefulset).await?;
+    // The database's pods, for an OnDelete set (judged by its pods' revision); unreadable ones
+    // leave the judgement to its status.
+    let statefulset_selector = statefulset
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .and_then(|s| s.spec.as_ref())
+        .map(|s| selector_string(&s.selector))
+        .filter(|s| !s.is_empty());
+    let statefulset_pods: Option<Vec<Pod>> = match &statefulset_selector {
+        Some(selector) => cluster.list(selector).await.ok(),
+        None => None,
+    };
 
     let mut list = vec![match &deployment {
         Ok(d) => deployment_check(&t.deployment, d.as_ref()),
@@ -67,9 +79,18 @@ pub async fn run(
         Err(e) => Check::new(checks::HPA, false, e.clone()),
     });
     let no_pods = Vec::new();
-    list.push(metrics(cluster, selector.as_deref(), pods.as_ref().unwrap_or(&no_pods)).await);
+    list.push(
+        metrics(
+            cluster,
+            cli,
+            selector.as_deref(),
+            pods.as_ref().unwrap_or(&no_pods),
+            reporter,
+        )
+        .await,
+    );
     list.push(match &statefulset {
-        Ok(s) => statefulset_check(&t.statefulset, s.as_ref()),
+        Ok(s) => statefulset_check(&t.statefulset, s.as_ref(), statefulset_pods.as_deref()),
         Err(e) => Check::new(checks::STATEFULSET, false, e.clone()),
     });
     list.push(health(cluster, cli, args).await?);
@@ -104,24 +125,60 @@ where
     Ok(denied.map_or(Ok(object), Err))
 }
 
-/// metrics.k8s.io for the deployment's pods: served, and with samples for them.
-async fn metrics(cluster: &Cluster, selector: Option<&str>, pods: &[Pod]) -> Check {
-    let live: Vec<&str> = pods
-        .iter()
-        .filter(|p| crate::health::is_live(p))
-        .filter_map(|p| p.metadata.name.as_deref())
-        .collect();
+/// metrics.k8s.io for the deployment's pods: served, and with samples for them. Pods too young
+/// for a first sample are waited for (polling every second, bounded by `--timeout`), since a
+/// validation right after a rollout would otherwise fail on metrics-server's resolution.
+async fn metrics(
+    cluster: &Cluster,
+    cli: &Cli,
+    selector: Option<&str>,
+    pods: &[Pod],
+    reporter: &mut Reporter,
+) -> Check {
+    let live: Vec<&Pod> = pods.iter().filter(|p| crate::health::is_live(p)).collect();
     let Some(selector) = selector else {
         return Check::new(checks::METRICS, false, "no deployment, so no pods to sample");
     };
-    match cluster.pod_metrics(selector).await {
-        Ok(samples) => {
-            let with_sample = samples.map(|s| s.iter().filter(|u| live.contains(&u.pod.as_str())).count());
-            metrics_check(with_sample, live.len())
+    let deadline = tokio::time::Instant::now() + cli.global.timeout;
+    let mut said = false;
+    loop {
+        let samples = match cluster.pod_metrics(selector).await {
+            Ok(samples) => samples,
+            Err(e) => return Check::new(checks::METRICS, false, format!("metrics.k8s.io failed: {e}")),
+        };
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let counted = samples.map(|samples| {
+            let sampled = |p: &Pod| {
+                let name = p.metadata.name.as_deref().unwrap_or_default();
+                samples.iter().any(|u| u.pod == name)
+            };
+            checks::Samples {
+                pods: live.len(),
+                with_sample: live.iter().filter(|p| sampled(p)).count(),
+                no_sample_yet: live
+                    .iter()
+                    .filter(|p| !sampled(p) && checks::too_young_for_a_sample(p, now))
+                    .count(),
+            }
+        });
+        let waiting = counted.as_ref().map_or(0, |c| c.no_sample_yet);
+        if waiting == 0 || tokio::time::Instant::now() >= deadline {
+            return checks::metrics_check(counted);
         }
-        Err(e) => Check::new(checks::METRICS, false, format!("metrics.k8s.io failed: {e}")),
+        if !said {
+            reporter.info(&format!(
+                "metrics: no sample yet for {waiting} pod(s) that became Ready less than {}s ago \
+                 (metrics-server samples every 15-60 s): waiting for them (at most --timeout)",
+                checks::NO_SAMPLE_YET.as_secs()
+            ));
+            said = true;
+        }
+        tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + SAMPLE_POLL)).await;
     }
 }
+
+/// How often `validate` asks metrics.k8s.io again while waiting for first samples.
+const SAMPLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `--health-url` when given, otherwise the service's `/health` through the API server's
 /// service proxy (on the service's first port).
@@ -165,6 +222,11 @@ async fn health(cluster: &Cluster, cli: &Cli, args: &ValidateArgs) -> Result<Che
     let target = format!("service/{name}:{port} /health (through the API server proxy)");
     let answer = match cluster.get_raw_text(&path).await {
         Ok(_) => Ok((200, "OK".to_string())),
+        // Reaching a service through the API server needs `get services/proxy`, which the
+        // `view` and many operator roles lack: the check was not run, which is not a pass.
+        Err(Error::Api {
+            status: Some(403), ..
+        }) => return Ok(checks::not_checked_forbidden(&target)),
         Err(Error::Api {
             status: Some(code),
             message,

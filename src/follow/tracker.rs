@@ -4,10 +4,11 @@
 //! an old ReplicaSet being replaced may crash or be stuck Pending without failing it.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
@@ -23,6 +24,9 @@ pub(crate) enum Verdict {
     Progressing {
         counts: Counts,
         new_replica_set: Option<String>,
+        /// Pods of the current template that are Unschedulable while a node autoscaler works
+        /// on them (or may still answer): not a failure yet.
+        waiting_for_nodes: Option<NodeWait>,
     },
     Complete {
         counts: Counts,
@@ -44,6 +48,40 @@ pub(crate) enum Failure {
     Condition { reason: String, message: String },
 }
 
+/// Unschedulable pods of the current template that are not a failure (yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NodeWait {
+    /// A node autoscaler answered `TriggeredScaleUp` for them: a node is on its way.
+    ScaleUpTriggered(usize),
+    /// No autoscaler has answered yet, within [`AUTOSCALER_GRACE`].
+    AutoscalerMayAnswer(usize),
+}
+
+impl NodeWait {
+    /// The progress note.
+    pub(crate) fn note(&self) -> String {
+        match self {
+            NodeWait::ScaleUpTriggered(n) => format!("{n} pod(s) waiting for a node (scale-up triggered)"),
+            NodeWait::AutoscalerMayAnswer(n) => {
+                format!("{n} pod(s) unschedulable: waiting for a node autoscaler's answer")
+            }
+        }
+    }
+}
+
+/// How long an Unschedulable pod waits for a node autoscaler's event before it fails the
+/// rollout: Cluster Autoscaler looks for unschedulable pods every `--scan-interval` (10 s by
+/// default) and then records `TriggeredScaleUp` or `NotTriggerScaleUp` on each
+/// (cluster-autoscaler/processors/status/eventing_scale_up_processor.go).
+pub(crate) const AUTOSCALER_GRACE: Duration = Duration::from_secs(10);
+
+/// A node autoscaler's answer for a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ScaleUp {
+    Triggered,
+    NotTriggered(String),
+}
+
 /// What the follower knows of the workload, its ReplicaSets and its pods.
 #[derive(Debug)]
 pub(crate) struct Tracker<K> {
@@ -56,6 +94,12 @@ pub(crate) struct Tracker<K> {
     deleted: bool,
     pods: BTreeMap<String, Pod>,
     sets: BTreeMap<String, ReplicaSet>,
+    /// The latest node autoscaler event per pod name.
+    scale_ups: BTreeMap<String, ScaleUp>,
+    /// When each pod was first seen Unschedulable.
+    unschedulable_since: BTreeMap<String, Instant>,
+    /// The follower's clock ([`Tracker::tick`]).
+    now: Instant,
 }
 
 impl<K: Workload + ResourceExt + Clone> Tracker<K> {
@@ -69,7 +113,38 @@ impl<K: Workload + ResourceExt + Clone> Tracker<K> {
             deleted: false,
             pods: BTreeMap::new(),
             sets: BTreeMap::new(),
+            scale_ups: BTreeMap::new(),
+            unschedulable_since: BTreeMap::new(),
+            now: Instant::now(),
         }
+    }
+
+    /// How many of the workload's pods are being deleted (within their grace period): still
+    /// selected, never counted as replicas.
+    pub(crate) fn terminating(&self) -> usize {
+        self.pods.values().filter(|p| health::is_terminating(p)).count()
+    }
+
+    /// Moves the tracker's clock (the autoscaler grace is measured on it).
+    pub(crate) fn tick(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    /// A node autoscaler's event about a pod: `TriggeredScaleUp` (a node is coming) or
+    /// `NotTriggerScaleUp` (none will).
+    pub(crate) fn event(&mut self, event: &CoreEvent) {
+        if event.involved_object.kind.as_deref() != Some("Pod") {
+            return;
+        }
+        let Some(pod) = event.involved_object.name.clone() else {
+            return;
+        };
+        let answer = match event.reason.as_deref() {
+            Some("TriggeredScaleUp") => ScaleUp::Triggered,
+            Some("NotTriggerScaleUp") => ScaleUp::NotTriggered(event.message.clone().unwrap_or_default()),
+            _ => return,
+        };
+        self.scale_ups.insert(pod, answer);
     }
 
     /// The workload as last seen.
@@ -93,18 +168,33 @@ impl<K: Workload + ResourceExt + Clone> Tracker<K> {
 
     pub(crate) fn pod(&mut self, item: Item<Pod>) {
         apply(&mut self.pods, item);
+        let now = self.now;
+        let unschedulable: HashSet<&String> = self
+            .pods
+            .iter()
+            .filter(|(_, p)| health::pod_problem(p).is_some_and(|problem| problem.reason == "Unschedulable"))
+            .map(|(name, _)| name)
+            .collect();
+        self.unschedulable_since
+            .retain(|name, _| unschedulable.contains(name));
+        for name in unschedulable {
+            self.unschedulable_since.entry(name.clone()).or_insert(now);
+        }
     }
 
     pub(crate) fn replica_set(&mut self, item: Item<ReplicaSet>) {
         apply(&mut self.sets, item);
     }
 
-    /// The pods of the current template that cannot progress (the ignored ones left out).
-    fn current_problems(&self, workload: &K) -> Vec<PodProblem> {
+    /// The pods of the current template that cannot progress (the ignored ones left out), and
+    /// the Unschedulable ones that are not a failure yet: a node autoscaler triggered a scale-up
+    /// for them, or may still answer (within [`AUTOSCALER_GRACE`]). `NotTriggerScaleUp` fails.
+    fn current_problems(&self, workload: &K) -> (Vec<PodProblem>, Option<NodeWait>) {
         let Some(current) = workload.current_pods(self.sets.values()) else {
-            return Vec::new();
+            return (Vec::new(), None);
         };
-        self.pods
+        let problems = self
+            .pods
             .values()
             .filter(|p| current.matches(p))
             .filter(|p| {
@@ -113,8 +203,37 @@ impl<K: Workload + ResourceExt + Clone> Tracker<K> {
                     .as_ref()
                     .is_some_and(|u| self.ignored_pod_uids.contains(u))
             })
-            .filter_map(health::pod_problem)
-            .collect()
+            .filter_map(health::pod_problem);
+        let (mut failing, mut triggered, mut may_answer) = (Vec::new(), 0, 0);
+        for mut problem in problems {
+            if problem.reason != "Unschedulable" {
+                failing.push(problem);
+                continue;
+            }
+            match self.scale_ups.get(&problem.pod) {
+                Some(ScaleUp::Triggered) => triggered += 1,
+                Some(ScaleUp::NotTriggered(message)) => {
+                    problem.message = format!("{}; node autoscaler: {message}", problem.message);
+                    failing.push(problem);
+                }
+                None => {
+                    let since = self.unschedulable_since.get(&problem.pod).copied();
+                    if since.is_some_and(|at| self.now.duration_since(at) < AUTOSCALER_GRACE) {
+                        may_answer += 1;
+                    } else {
+                        failing.push(problem);
+                    }
+                }
+            }
+        }
+        let wait = if triggered > 0 {
+            Some(NodeWait::ScaleUpTriggered(triggered))
+        } else if may_answer > 0 {
+            Some(NodeWait::AutoscalerMayAnswer(may_answer))
+        } else {
+            None
+        };
+        (failing, wait)
     }
 
     pub(crate) fn verdict(&self) -> Verdict {
@@ -133,7 +252,7 @@ impl<K: Workload + ResourceExt + Clone> Tracker<K> {
                 now: counts.desired,
             });
         }
-        let problems = self.current_problems(workload);
+        let (problems, waiting_for_nodes) = self.current_problems(workload);
         if !problems.is_empty() {
             return Verdict::Failed(Failure::Pods(problems));
         }
@@ -150,6 +269,7 @@ impl<K: Workload + ResourceExt + Clone> Tracker<K> {
             Rollout::Progressing(counts) => Verdict::Progressing {
                 counts,
                 new_replica_set,
+                waiting_for_nodes,
             },
         }
     }
@@ -340,11 +460,67 @@ mod tests {
             &mut t,
             deployment("2", 2, 2, json!({"replicas": 4, "updatedReplicas": 1})),
         );
+        // Unschedulable: a node autoscaler may answer within its grace; none did.
+        assert!(
+            matches!(
+                t.verdict(),
+                Verdict::Progressing {
+                    waiting_for_nodes: Some(NodeWait::AutoscalerMayAnswer(1)),
+                    ..
+                }
+            ),
+            "{:?}",
+            t.verdict()
+        );
+        t.tick(Instant::now() + AUTOSCALER_GRACE);
         match t.verdict() {
             Verdict::Failed(Failure::Pods(problems)) => {
                 assert_eq!(problems.len(), 1);
                 assert_eq!(problems[0].pod, "orchestrator-new-a");
                 assert_eq!(problems[0].reason, "Unschedulable");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn autoscaler_event(pod: &str, reason: &str) -> CoreEvent {
+        serde_json::from_value(
+            json!({"metadata": {"name": "e"}, "reason": reason, "type": "Normal",
+            "message": "pod didn't trigger scale-up: 1 max node group size reached",
+            "involvedObject": {"kind": "Pod", "name": pod}}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_triggered_scale_up_is_waited_for_and_a_refused_one_fails() {
+        let mut t = Tracker::<Deployment>::new("orchestrator", None, &[]);
+        t.replica_set(Item::Object(replica_set("new", "2")));
+        t.pod(Item::Object(pod(
+            "orchestrator-new-a",
+            hash("new"),
+            unschedulable(),
+        )));
+        rolling(
+            &mut t,
+            deployment("2", 2, 2, json!({"replicas": 4, "updatedReplicas": 1})),
+        );
+        t.event(&autoscaler_event("orchestrator-new-a", "TriggeredScaleUp"));
+        t.tick(Instant::now() + AUTOSCALER_GRACE * 30);
+        match t.verdict() {
+            Verdict::Progressing {
+                waiting_for_nodes: Some(wait),
+                ..
+            } => assert_eq!(wait.note(), "1 pod(s) waiting for a node (scale-up triggered)"),
+            other => panic!("{other:?}"),
+        }
+        t.event(&autoscaler_event("orchestrator-new-a", "NotTriggerScaleUp"));
+        match t.verdict() {
+            Verdict::Failed(Failure::Pods(problems)) => {
+                assert!(
+                    problems[0].message.contains("max node group size reached"),
+                    "{problems:?}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -378,6 +554,8 @@ mod tests {
             &mut t,
             deployment("1", 2, 2, json!({"replicas": 3, "updatedReplicas": 3})),
         );
+        // No node autoscaler answered within its grace.
+        t.tick(Instant::now() + AUTOSCALER_GRACE);
         assert!(
             matches!(t.verdict(), Verdict::Failed(Failure::Pods(_))),
             "{:?}",

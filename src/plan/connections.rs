@@ -75,6 +75,22 @@ pub fn plan_connections(cm: &ConfigMap, key: &str, n: u32) -> Result<Connections
             before,
         });
     }
+    if cm.immutable == Some(true) {
+        // The API server refuses any change of `data` of an immutable ConfigMap
+        // (pkg/apis/core/validation `ValidateConfigMapUpdate`): refused here, before a prompt.
+        return Err(PlanError::new(
+            format!(
+                "configmap/{name} is immutable (`immutable: true`): its data cannot be changed, \
+                 so database.max_connections stays {}",
+                before.as_deref().unwrap_or("unset")
+            ),
+            format!(
+                "create a new ConfigMap with the changed {key} (e.g. `kubectl create configmap \
+                 {name}-v2 --from-file={key}=...`), point the deployment at it (its volume or \
+                 envFrom), and the pods restart with the new value"
+            ),
+        ));
+    }
     let mut patch = json!({ "data": { key: new_text } });
     if let Some(rv) = &cm.metadata.resource_version {
         patch["metadata"] = json!({ "resourceVersion": rv });
@@ -218,6 +234,25 @@ mod tests {
         assert_eq!(
             plan.patch,
             json!({"metadata": {"resourceVersion": "11"}, "data": {"config.yaml": new_text}})
+        );
+    }
+
+    #[test]
+    fn an_immutable_configmap_is_refused_unless_nothing_changes() {
+        let mut cm = configmap(json!({"config.yaml": "database:\n  max_connections: 20\n"}));
+        cm.immutable = Some(true);
+        let refused = plan_connections(&cm, "config.yaml", 50).unwrap_err();
+        assert!(refused.to_string().contains("is immutable"), "{refused}");
+        assert!(
+            refused.hint.contains("create a new ConfigMap"),
+            "{}",
+            refused.hint
+        );
+        assert!(
+            plan_connections(&cm, "config.yaml", 20)
+                .unwrap()
+                .changes
+                .is_empty()
         );
     }
 

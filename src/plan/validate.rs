@@ -6,7 +6,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Pod;
 use serde::Serialize;
 
-use crate::health::{self, Workload};
+use crate::health::{self, NotServed, Workload};
 
 /// One line of the checklist (and one element of the JSON `checks`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,31 +135,83 @@ pub fn hpa_check(name: &str, hpa: Option<&HorizontalPodAutoscaler>) -> Check {
     }
 }
 
-/// metrics.k8s.io answers and has samples for the pods. `samples` is `None` when the API is
-/// not served, else how many of `pods` have a sample.
-pub fn metrics_check(samples: Option<usize>, pods: usize) -> Check {
-    match samples {
-        None => Check::new(
+/// How long after a pod became Ready metrics-server may still have no sample of it: it scrapes
+/// every `--metric-resolution` (15 s by default, up to 60 s in managed clusters) and needs two
+/// scrapes for a rate (sigs.k8s.io/metrics-server pkg/storage/pod.go `podStorage.GetMetrics`).
+pub const NO_SAMPLE_YET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether `pod` has not run long enough for a metrics sample: Ready less than
+/// [`NO_SAMPLE_YET`] before `now`. A pod that is not Ready is not waited for (the pods check
+/// names it already).
+pub fn too_young_for_a_sample(pod: &Pod, now: k8s_openapi::jiff::Timestamp) -> bool {
+    let ready_since = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready" && c.status == "True"))
+        .and_then(|c| c.last_transition_time.as_ref());
+    ready_since.is_some_and(|t| now.as_second() - t.0.as_second() < NO_SAMPLE_YET.as_secs() as i64)
+}
+
+/// What metrics.k8s.io had for the deployment's live pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Samples {
+    pub pods: usize,
+    pub with_sample: usize,
+    /// Pods without a sample that are too young to have one ([`too_young_for_a_sample`]).
+    pub no_sample_yet: usize,
+}
+
+/// metrics.k8s.io answers and has samples for the pods; pods too young for a sample are "no
+/// sample yet", a failure only once the caller's wait for them ended.
+pub(crate) fn metrics_check(samples: Result<Samples, NotServed>) -> Check {
+    let s = match samples {
+        Err(why) => {
+            return Check::new(
+                METRICS,
+                false,
+                format!("{}: the HPA cannot scale on usage", why.explain()),
+            );
+        }
+        Ok(s) => s,
+    };
+    let pods = s.pods;
+    if s.no_sample_yet > 0 {
+        return Check::new(
             METRICS,
             false,
-            "metrics.k8s.io is not served (is metrics-server installed?): the HPA cannot scale on usage",
-        ),
-        Some(0) if pods > 0 => Check::new(
+            format!(
+                "samples for {}/{pods} pods; no sample yet for {} that became Ready less than {}s \
+                 ago (metrics-server samples every 15-60 s): run validate again shortly",
+                s.with_sample,
+                s.no_sample_yet,
+                NO_SAMPLE_YET.as_secs()
+            ),
+        );
+    }
+    if s.with_sample == 0 && pods > 0 {
+        return Check::new(
             METRICS,
             false,
             format!("metrics.k8s.io answers but has no sample for any of the {pods} pods"),
-        ),
-        Some(n) => Check::new(
-            METRICS,
-            true,
-            format!("metrics.k8s.io answers: samples for {n}/{pods} pods"),
-        ),
+        );
     }
+    Check::new(
+        METRICS,
+        true,
+        format!(
+            "metrics.k8s.io answers: samples for {}/{pods} pods",
+            s.with_sample
+        ),
+    )
 }
 
-/// Ready when the controller observed the spec, readyReplicas = replicas and
-/// currentRevision = updateRevision (no rollout pending).
-pub fn statefulset_check(name: &str, statefulset: Option<&StatefulSet>) -> Check {
+/// Ready when the controller observed the spec, readyReplicas = replicas and every pod runs
+/// the update revision. An OnDelete set never promotes currentRevision before 1.36
+/// (stateful_set_utils.go `completeRollingUpdate`), so it is judged by its `pods` (when they
+/// could be read): each at `controller-revision-hash` = updateRevision and Ready; otherwise by
+/// [`health::statefulset_updated`].
+pub fn statefulset_check(name: &str, statefulset: Option<&StatefulSet>, pods: Option<&[Pod]>) -> Check {
     let Some(s) = statefulset else {
         return Check::new(STATEFULSET, false, format!("statefulset/{name} not found"));
     };
@@ -167,19 +219,53 @@ pub fn statefulset_check(name: &str, statefulset: Option<&StatefulSet>) -> Check
     let status = s.status.as_ref();
     let current = status.and_then(|s| s.current_revision.clone());
     let update = status.and_then(|s| s.update_revision.clone());
-    let same_revision = update.is_none() || current == update;
-    let ok = n.observed && n.ready == n.desired && same_revision;
+    let on_delete = s
+        .spec
+        .as_ref()
+        .and_then(|sp| sp.update_strategy.as_ref())
+        .and_then(|u| u.type_.as_deref())
+        == Some("OnDelete");
+    // OnDelete with its pods read: how many run the update revision and are Ready.
+    let by_pods = match (on_delete, pods, update.as_deref()) {
+        (true, Some(pods), Some(revision)) => Some(
+            pods.iter()
+                .filter(|p| health::is_live(p) && health::pod_ready(p))
+                .filter(|p| {
+                    p.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("controller-revision-hash"))
+                        .is_some_and(|hash| hash == revision)
+                })
+                .count(),
+        ),
+        _ => None,
+    };
+    let updated = match by_pods {
+        Some(count) => i32::try_from(count).unwrap_or(i32::MAX) >= n.desired,
+        None => health::statefulset_updated(s),
+    };
+    let ok = n.observed && n.ready == n.desired && updated;
     let mut detail = format!("statefulset/{name}: {}/{} ready", n.ready, n.desired);
-    if same_revision {
+    if updated {
         detail.push_str(&format!(
             ", revision {}",
-            current.as_deref().unwrap_or("(unknown)")
+            update.as_deref().or(current.as_deref()).unwrap_or("(unknown)")
+        ));
+    } else if let Some(count) = by_pods {
+        detail.push_str(&format!(
+            ", update pending (OnDelete): {count}/{} pods at update revision {} and Ready; \
+             OnDelete updates a pod only once it is deleted",
+            n.desired,
+            update.as_deref().unwrap_or("(none)"),
         ));
     } else {
         detail.push_str(&format!(
-            ", update pending: current revision {} != update revision {}",
-            current.as_deref().unwrap_or("(none)"),
-            update.as_deref().unwrap_or("(none)")
+            ", update pending: {}/{} pods at update revision {} (current revision {})",
+            n.updated,
+            n.desired,
+            update.as_deref().unwrap_or("(none)"),
+            current.as_deref().unwrap_or("(none)")
         ));
     }
     if !n.observed {
@@ -199,6 +285,19 @@ pub fn health_check(target: &str, answer: Result<(u16, String), String>) -> Chec
         ),
         Err(error) => Check::new(HEALTH, false, format!("GET {target}: {error}")),
     }
+}
+
+/// The health endpoint could not be reached through the service proxy because RBAC forbids
+/// `get services/proxy`: not checked, which fails the checklist (a check not run is no pass).
+pub fn not_checked_forbidden(target: &str) -> Check {
+    Check::new(
+        HEALTH,
+        false,
+        format!(
+            "not checked: forbidden (GET {target} needs `get services/proxy` permission): \
+             give the endpoint with --health-url URL, or ask for that permission"
+        ),
+    )
 }
 
 /// The checklist as text: `✓ name: detail` / `✗ name: detail`, and a verdict line.
@@ -311,13 +410,42 @@ mod tests {
 
     #[test]
     fn metrics_need_the_api_and_samples() {
-        assert!(metrics_check(Some(3), 3).ok);
+        let samples = |with_sample, no_sample_yet| {
+            Ok(Samples {
+                pods: 3,
+                with_sample,
+                no_sample_yet,
+            })
+        };
+        assert!(metrics_check(samples(3, 0)).ok);
         assert!(
-            metrics_check(Some(2), 3).ok,
-            "a fresh pod may lack its first sample"
+            metrics_check(samples(2, 0)).ok,
+            "an old pod may have lost its sample"
         );
-        assert!(!metrics_check(Some(0), 3).ok);
-        assert!(!metrics_check(None, 3).ok);
+        assert!(!metrics_check(samples(0, 0)).ok);
+        let young = metrics_check(samples(2, 1));
+        assert!(
+            !young.ok && young.detail.contains("no sample yet for 1"),
+            "{young:?}"
+        );
+        let absent = metrics_check(Err(NotServed::Absent));
+        assert!(
+            !absent.ok && absent.detail.contains("no metrics-server"),
+            "{absent:?}"
+        );
+        assert!(metrics_check(Err(NotServed::Unavailable)).detail.contains("503"));
+    }
+
+    #[test]
+    fn pods_are_too_young_for_a_sample_until_ready_for_a_while() {
+        let now: k8s_openapi::jiff::Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let pod = |ready_at: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "p"}, "status": {"conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": ready_at}]}}))
+            .unwrap()
+        };
+        assert!(too_young_for_a_sample(&pod("2026-01-01T00:09:30Z"), now));
+        assert!(!too_young_for_a_sample(&pod("2026-01-01T00:08:00Z"), now));
     }
 
     #[test]
@@ -330,16 +458,49 @@ mod tests {
         };
         let ok = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 1,
             "currentRevision": "p-1", "updateRevision": "p-1"}));
-        assert!(statefulset_check("p", Some(&ok)).ok);
+        assert!(statefulset_check("p", Some(&ok), None).ok);
         let pending = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 1,
             "currentRevision": "p-1", "updateRevision": "p-2"}));
-        let check = statefulset_check("p", Some(&pending));
+        let check = statefulset_check("p", Some(&pending), None);
         assert!(
-            !check.ok && check.detail.contains("p-1 != update revision p-2"),
+            !check.ok
+                && check
+                    .detail
+                    .contains("0/1 pods at update revision p-2 (current revision p-1)"),
             "{check:?}"
         );
+        // OnDelete before 1.36: currentRevision never promoted; the pods at updateRevision
+        // (updatedReplicas) and Ready are what tells.
+        let on_delete = |updated: i32| -> StatefulSet {
+            serde_json::from_value(json!({"metadata": {"name": "p", "generation": 2},
+                "spec": {"replicas": 1, "selector": {}, "serviceName": "p", "template": {},
+                         "updateStrategy": {"type": "OnDelete"}},
+                "status": {"observedGeneration": 2, "replicas": 1, "readyReplicas": 1,
+                           "updatedReplicas": updated, "currentRevision": "p-1", "updateRevision": "p-2"}}))
+            .unwrap()
+        };
+        assert!(statefulset_check("p", Some(&on_delete(1)), None).ok);
+        assert!(!statefulset_check("p", Some(&on_delete(0)), None).ok);
+        // With its pods: the pod at the update revision and Ready is what counts.
+        let pod = |hash: &str, ready: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "p-0",
+                "labels": {"controller-revision-hash": hash}},
+                "status": {"conditions": [{"type": "Ready", "status": ready}]}}))
+            .unwrap()
+        };
+        let stale = on_delete(0);
+        assert!(statefulset_check("p", Some(&stale), Some(&[pod("p-2", "True")])).ok);
+        let old = statefulset_check("p", Some(&stale), Some(&[pod("p-1", "True")]));
+        assert!(
+            !old.ok
+                && old
+                    .detail
+                    .contains("OnDelete updates a pod only once it is deleted"),
+            "{old:?}"
+        );
+        assert!(!statefulset_check("p", Some(&stale), Some(&[pod("p-2", "False")])).ok);
         let down = sts(json!({"observedGeneration": 1, "replicas": 1, "readyReplicas": 0}));
-        assert!(!statefulset_check("p", Some(&down)).ok);
+        assert!(!statefulset_check("p", Some(&down), None).ok);
     }
 
     #[test]

@@ -4,20 +4,81 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use orchscale_sim::profile::MetricsApi;
 use orchscale_sim::store::ObjectKey;
-use orchscale_sim::{Sim, SimOptions};
+use orchscale_sim::{Flavor, KubernetesVersion, Profile, Sim, SimOptions};
 use serde_json::Value;
 
 pub const NAMESPACE: &str = "llm-orchestrator";
 
-/// A sim with fast pods and an HPA that stays still (so replica counts are ours alone).
+/// A sim of what a current real cluster does (1.33 plain, [`real`]: HPAs without a
+/// generation, graceful deletion, metrics in nanocores one resolution after a pod started, ...),
+/// with fast pods and an HPA that stays still (so replica counts are ours alone).
 pub fn sim() -> Sim {
+    sim_of(real(33, Flavor::Plain))
+}
+
+/// What a real cluster of `1.<minor>` and `flavor` does ([`orchscale_sim::profile::profile`]),
+/// with its long waits shortened for tests: terminating pods go after at most 1 s, a pod has
+/// its first metrics sample 2 s after it starts, the node autoscaler's nodes join after 2 s.
+pub fn real(minor: u8, flavor: Flavor) -> Profile {
+    let version = KubernetesVersion::new(minor).expect("a supported Kubernetes version");
+    let mut profile = orchscale_sim::profile::profile(version, flavor);
+    profile.behaviour.grace_period_cap = Some(Duration::from_secs(1));
+    profile.behaviour.metrics_resolution = Some(Duration::from_secs(2));
+    if let Some(autoscaler) = profile.behaviour.node_autoscaler.as_mut() {
+        autoscaler.provision_delay = Duration::from_secs(2);
+    }
+    profile
+}
+
+/// A sim of `profile` with fast pods and an HPA that stays still (as [`sim`]).
+pub fn sim_of(profile: Profile) -> Sim {
+    sim_of_with(profile, Duration::from_secs(3600))
+}
+
+/// A sim of `profile` whose HPA controller resyncs every `hpa_sync_period`.
+pub fn sim_of_with(profile: Profile, hpa_sync_period: Duration) -> Sim {
     Sim::start(SimOptions {
         pod_start_delay: Duration::from_millis(50),
-        hpa_sync_period: Duration::from_secs(3600),
+        hpa_sync_period,
+        behaviour: profile.behaviour,
+        api: profile.api,
         ..SimOptions::default()
     })
     .expect("the simulated cluster starts")
+}
+
+/// The profiles the end-to-end matrix runs on, each with the name a failure shows. `rbac`:
+/// the run uses the namespace admin's context (`--context sim-ns-admin`).
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    pub name: &'static str,
+    pub profile: Profile,
+    pub rbac: bool,
+}
+
+/// 1.27, 1.33 and 1.36 plain, eks-like, gke-autopilot-like, a namespace admin (RBAC on) and a
+/// cluster without metrics-server.
+pub fn matrix() -> Vec<Matrix> {
+    let mut ns_admin = real(33, Flavor::Plain);
+    ns_admin.api.rbac = true;
+    let mut no_metrics = real(33, Flavor::Plain);
+    no_metrics.behaviour.metrics_api = MetricsApi::Absent;
+    let entry = |name, profile, rbac| Matrix { name, profile, rbac };
+    vec![
+        entry("1.27 plain", real(27, Flavor::Plain), false),
+        entry("1.33 plain", real(33, Flavor::Plain), false),
+        entry("1.36 plain", real(36, Flavor::Plain), false),
+        entry("1.33 eks-like", real(33, Flavor::EksLike), false),
+        entry(
+            "1.33 gke-autopilot-like",
+            real(33, Flavor::GkeAutopilotLike),
+            false,
+        ),
+        entry("1.33 namespace-admin RBAC", ns_admin, true),
+        entry("1.33 no metrics-server", no_metrics, false),
+    ]
 }
 
 /// What a run of the binary produced.

@@ -14,7 +14,7 @@ fn status_shows_everything_and_writes_nothing() {
         "HPA orchestrator: min 3 max 10",
         "cpu",
         "StatefulSet postgres",
-        "max_connections: 200",
+        "max_connections: 1000",
         "database.max_connections = 20",
     ] {
         assert!(out.stdout.contains(needle), "{needle:?} in:\n{}", out.stdout);
@@ -44,7 +44,7 @@ fn status_json_has_the_same_data() {
     assert_eq!(doc["deployment"]["resources"]["requests"]["cpu"], "500m");
     assert_eq!(doc["hpa"]["min"], 3);
     assert_eq!(doc["hpa"]["max"], 10);
-    assert_eq!(doc["statefulset"]["maxConnections"], 200);
+    assert_eq!(doc["statefulset"]["maxConnections"], 1000);
     assert_eq!(doc["poolSize"], 20);
     assert_eq!(doc["pods"].as_array().unwrap().len(), 3);
 }

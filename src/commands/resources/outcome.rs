@@ -189,7 +189,7 @@ pub async fn follow_and_report<W: Target>(
     let latest = match follow::<W>(cluster, &spec, reporter).await {
         Ok(latest) => latest,
         Err(failure) => {
-            let rolled_back = input.rollback_on_failure && !matches!(failure, Error::Interrupted { .. });
+            let rolled_back = input.rollback_on_failure && !failure.keeps_change();
             let failure = if rolled_back {
                 roll_back::<W>(cluster, cli, applied, &selector, &applied_text, reporter, failure).await
             } else {

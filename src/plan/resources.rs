@@ -131,15 +131,11 @@ pub fn parse_resource_list(flag: &str, text: &str) -> Result<ResourceList, PlanE
                 hint,
             ));
         };
-        let valid_name = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._/".contains(c))
-            && name.starts_with(|c: char| c.is_ascii_alphanumeric());
-        if !valid_name {
+        if let Err(problem) = resource_name(name) {
             return Err(PlanError::new(
-                format!("{flag} {piece:?}: {name:?} is not a resource name"),
-                hint,
+                format!("{flag} {piece:?}: {name:?} {problem}"),
+                "container resources are cpu, memory, ephemeral-storage, hugepages-<size> and \
+                 vendor-qualified extended resources such as nvidia.com/gpu",
             ));
         }
         let quantity = Quantity::parse(value)
@@ -150,11 +146,108 @@ pub fn parse_resource_list(flag: &str, text: &str) -> Result<ResourceList, PlanE
                 hint,
             ));
         }
+        if is_extended(name) && quantity.nanos() % 1_000_000_000 != 0 {
+            return Err(PlanError::new(
+                format!("{flag} {piece:?}: {name} is an extended resource and must be a whole number"),
+                format!("give whole devices, e.g. {flag} {name}=1"),
+            ));
+        }
         if list.insert(name.to_string(), quantity).is_some() {
             return Err(PlanError::new(format!("{flag} names {name} twice"), hint));
         }
     }
     Ok(list)
+}
+
+/// The kind of container resource a name is, by the API server's rules (upstream
+/// `pkg/apis/core/helper`: `IsStandardContainerResourceName`, `IsHugePageResourceName`,
+/// `IsExtendedResourceName`; validation in `ValidateContainerResourceName`), or why it is none.
+///
+/// # Errors
+/// The reason, ready to follow the name in a message.
+pub fn resource_name(name: &str) -> Result<(), String> {
+    const STANDARD: [&str; 3] = ["cpu", "memory", "ephemeral-storage"];
+    if STANDARD.contains(&name) {
+        return Ok(());
+    }
+    if let Some(size) = name.strip_prefix("hugepages-") {
+        return match Quantity::parse(size) {
+            Ok(q) if !q.is_negative() && !q.is_zero() => Ok(()),
+            _ => Err(format!(
+                "is not a huge page size (hugepages-2Mi, hugepages-1Gi); {size:?} is no size"
+            )),
+        };
+    }
+    match name.split_once('/') {
+        Some((domain, resource)) => {
+            let label = |part: &str| {
+                !part.is_empty()
+                    && part.len() <= 63
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            };
+            let qualified = !resource.is_empty()
+                && resource.len() <= 63
+                && resource
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && resource.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && resource.ends_with(|c: char| c.is_ascii_alphanumeric());
+            if domain == "kubernetes.io" || domain.ends_with(".kubernetes.io") {
+                Err("is in the kubernetes.io namespace, which has no container resources to request".into())
+            } else if domain.len() > 253 || !domain.split('.').all(label) || !qualified {
+                Err("is not a valid extended resource name (DOMAIN/NAME, e.g. nvidia.com/gpu)".into())
+            } else {
+                Ok(())
+            }
+        }
+        None => Err(match name {
+            "gpu" | "gpus" => "is not a resource: GPUs are extended resources named by their vendor, \
+                               e.g. nvidia.com/gpu or amd.com/gpu"
+                .to_string(),
+            _ => match STANDARD.iter().find(|s| edit_distance(s, name) <= 2) {
+                Some(near) => format!("is not a resource: did you mean {near}?"),
+                None => "is not a container resource".to_string(),
+            },
+        }),
+    }
+}
+
+/// Whether a valid resource name is an extended resource (`nvidia.com/gpu`): whole numbers,
+/// requests equal to limits.
+pub fn is_extended(name: &str) -> bool {
+    name.contains('/')
+}
+
+/// Extended resources cannot be overcommitted: a request equals its limit. A flag giving only
+/// one of them sets both, as the API server's defaulting would for a limit (and its validation
+/// demands for a request).
+pub fn mirror_extended(requests: &mut ResourceList, limits: &mut ResourceList) {
+    for (name, q) in requests.iter().filter(|(n, _)| is_extended(n)) {
+        limits.entry(name.clone()).or_insert_with(|| q.clone());
+    }
+    for (name, q) in limits.iter().filter(|(n, _)| is_extended(n)) {
+        requests.entry(name.clone()).or_insert_with(|| q.clone());
+    }
+}
+
+/// Levenshtein distance, for "did you mean" (short names only).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Reads a container's current requests and limits.
@@ -417,7 +510,7 @@ mod tests {
                 "--limits \"cpu=1,,memory=1Gi\" has an empty entry",
             ),
             ("cpu", "--limits \"cpu\" is not NAME=QUANTITY"),
-            ("=1", "--limits \"=1\": \"\" is not a resource name"),
+            ("=1", "--limits \"=1\": \"\" is not a container resource"),
             ("cpu=1,cpu=2", "--limits names cpu twice"),
             (
                 "cpu=-1",
@@ -460,6 +553,57 @@ mod tests {
         assert_eq!(plan.after.requests["ephemeral-storage"].text(), "2Gi");
         assert_eq!(plan.after.limits["nvidia.com/gpu"].text(), "1");
         assert_eq!(plan.after.limits["memory"].text(), "2Gi");
+    }
+
+    #[test]
+    fn resource_names_follow_the_api_servers_rules() {
+        for ok in [
+            "cpu",
+            "memory",
+            "ephemeral-storage",
+            "hugepages-2Mi",
+            "nvidia.com/gpu",
+            "amd.com/gpu",
+            "example.com/foo_bar",
+        ] {
+            assert_eq!(resource_name(ok), Ok(()), "{ok}");
+        }
+        assert!(resource_name("gpu").unwrap_err().contains("nvidia.com/gpu"));
+        assert!(
+            resource_name("memroy")
+                .unwrap_err()
+                .contains("did you mean memory?")
+        );
+        assert!(resource_name("cpus").unwrap_err().contains("did you mean cpu?"));
+        assert!(resource_name("storage").is_err());
+        assert!(resource_name("hugepages-x").is_err());
+        assert!(
+            resource_name("kubernetes.io/gpu")
+                .unwrap_err()
+                .contains("kubernetes.io")
+        );
+        assert!(resource_name("Nvidia.com/gpu").is_err(), "domains are lower case");
+        assert!(resource_name("nvidia.com/").is_err());
+    }
+
+    #[test]
+    fn extended_resources_are_whole_and_one_flag_sets_both() {
+        let err = parse_resource_list("--limits", "nvidia.com/gpu=0.5").unwrap_err();
+        assert!(err.message.contains("must be a whole number"), "{}", err.message);
+        let err = parse_resource_list("--requests", "gpu=1").unwrap_err();
+        assert!(
+            err.message.contains("\"gpu\" is not a resource"),
+            "{}",
+            err.message
+        );
+        let mut requests = list("cpu=1");
+        let mut limits = list("nvidia.com/gpu=2");
+        mirror_extended(&mut requests, &mut limits);
+        assert_eq!(requests["nvidia.com/gpu"].text(), "2");
+        assert!(
+            !limits.contains_key("cpu"),
+            "only extended resources are mirrored"
+        );
     }
 
     #[test]

@@ -435,3 +435,64 @@ fn same_values_by_value_change_nothing() {
     assert!(out.stderr.contains("nothing to change"), "{}", out.stderr);
     assert_nothing_written(&sim);
 }
+
+#[test]
+fn resource_names_follow_kubernetes_rules_before_any_request() {
+    // `gpu` and a typo are refused (exit 2) before anything is sent, as the API server would
+    // refuse them only after the prompt (pkg/apis/core/validation ValidateContainerResourceName).
+    let sim = sim();
+    for (args, says) in [
+        (
+            &["resources", "--requests", "gpu=1", "--yes"][..],
+            "nvidia.com/gpu",
+        ),
+        (
+            &["resources", "--requests", "memroy=2Gi", "--yes"][..],
+            "did you mean memory?",
+        ),
+        (
+            &["resources", "--limits", "nvidia.com/gpu=0.5", "--yes"][..],
+            "whole number",
+        ),
+    ] {
+        let out = run(&sim, args);
+        out.assert_code(2);
+        assert!(out.stderr.contains(says), "{args:?}:\n{}", out.stderr);
+    }
+    assert!(
+        sim.requests().is_empty(),
+        "no request at all: {:?}",
+        sim.requests()
+    );
+}
+
+#[test]
+fn an_extended_resource_limit_sets_its_request_too_and_rolls_out() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let out = run(
+        &sim,
+        &["resources", "--limits", "nvidia.com/gpu=1", "--yes", "-o", "json"],
+    );
+    out.assert_code(0);
+    let d = object(&sim, "deployments", "orchestrator");
+    let resources = &d["spec"]["template"]["spec"]["containers"][0]["resources"];
+    assert_eq!(resources["limits"]["nvidia.com/gpu"], "1", "{}", out.stderr);
+    assert_eq!(
+        resources["requests"]["nvidia.com/gpu"], "1",
+        "requests equal limits"
+    );
+    let fields: Vec<String> = out.json()["changes"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|c| c["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        fields.iter().any(|f| f.ends_with("requests.nvidia.com/gpu"))
+            && fields.iter().any(|f| f.ends_with("limits.nvidia.com/gpu")),
+        "both previewed and reported: {fields:?}"
+    );
+}

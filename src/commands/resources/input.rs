@@ -4,7 +4,7 @@
 use crate::cli::ResourcesArgs;
 use crate::error::Error;
 use crate::plan::PlanError;
-use crate::plan::resources::{ResourceList, parse_resource_list};
+use crate::plan::resources::{ResourceList, mirror_extended, parse_resource_list};
 
 /// The checked input of one run.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,10 +50,13 @@ pub fn input(command: &'static str, args: &ResourcesArgs) -> Result<ResourcesInp
         text.as_deref()
             .map_or_else(|| Ok(ResourceList::new()), |t| parse_resource_list(flag, t))
     };
+    let mut requests = parse("--requests", &args.requests)?;
+    let mut limits = parse("--limits", &args.limits)?;
+    mirror_extended(&mut requests, &mut limits);
     Ok(ResourcesInput {
         command,
-        requests: parse("--requests", &args.requests)?,
-        limits: parse("--limits", &args.limits)?,
+        requests,
+        limits,
         rollback_on_failure: args.rollback_on_failure,
         requests_text: args.requests.clone(),
         limits_text: args.limits.clone(),

@@ -132,9 +132,17 @@ async fn update(
         .as_ref()
         .map(|s| s.scale_target_ref.name.clone())
         .unwrap_or_else(|| cli.targets.deployment.clone());
-    let deployment: Option<Deployment> = cluster.get_opt(&deployment_name).await?;
-    let room = match (&deployment, input.request.min) {
-        (Some(d), Some(_)) => room::room(cluster, d, reporter).await,
+    // The cluster's room matters only for a --min above the current one; read next to the
+    // deployment, so its time does not add up.
+    let current_min = hpa.spec.as_ref().and_then(|s| s.min_replicas).unwrap_or(1);
+    let raises_min = input.request.min.is_some_and(|min| min > current_min);
+    let (deployment, usage) = tokio::join!(
+        cluster.get_opt::<Deployment>(&deployment_name),
+        room::usage_if(cluster, raises_min)
+    );
+    let deployment = deployment?;
+    let room = match (&deployment, usage) {
+        (Some(d), Some(usage)) => room::room(cluster, d, usage, reporter).await,
         _ => None,
     };
     let plan = plan_hpa_update(

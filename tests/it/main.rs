@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod capacity;
 mod cli;
 mod conn_matrix;
 mod conn_secrets;

@@ -152,7 +152,10 @@ impl Kubelet {
         let scenario = Arc::clone(&self.scenario);
         let seen = store.scan("pods", None, |p| {
             let node = p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty());
-            if node.is_none() || is_terminating(p) {
+            // A finished pod (a Job's, or evicted) stays as it is: the kubelet does not start
+            // its containers again (pkg/kubelet/kubelet.go, `isPodTerminal` skips syncing them).
+            let finished = matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+            if node.is_none() || is_terminating(p) || finished {
                 return None;
             }
             let over_memory = workload_of(p)

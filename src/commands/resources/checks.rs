@@ -4,14 +4,14 @@
 //! nodes) is left out with a note under -v, never the change itself.
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
 
 use super::target::Target;
 use crate::cluster::Cluster;
-use crate::commands::hpa::room::pod_requests;
+use crate::commands::hpa::room::{cluster_usage, pod_requests};
 use crate::error::Error;
 use crate::health;
-use crate::plan::resources::{ResourcesPlan, fit_check, quota_check, rollout_quota_delta};
+use crate::plan::resources::{ResourcesPlan, ScheduledPod, fit_check, quota_check, rollout_quota_delta};
 use crate::report::Reporter;
 
 /// Every warning for the preview.
@@ -24,15 +24,21 @@ pub async fn warnings<W: Target>(
     reporter: &mut Reporter,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
-    match fit(cluster, workload, container, plan).await {
+    // Independent reads, at the same time: the cluster-wide capacity read is the long one.
+    let (fit, quota, hpa_shift) = tokio::join!(
+        fit(cluster, workload, container, plan),
+        quota(cluster, workload, plan),
+        hpa_shift::<W>(cluster, workload, name, plan)
+    );
+    match fit {
         Ok(found) => warnings.extend(found),
         Err(e) => reporter.detail(&format!("node capacity check skipped: {e}")),
     }
-    match quota(cluster, workload, plan).await {
+    match quota {
         Ok(found) => warnings.extend(found),
         Err(e) => reporter.detail(&format!("ResourceQuota check skipped: {e}")),
     }
-    match hpa_shift::<W>(cluster, workload, name, plan).await {
+    match hpa_shift {
         Ok(found) => warnings.extend(found),
         Err(e) => reporter.detail(&format!("HPA utilization check skipped: {e}")),
     }
@@ -57,14 +63,13 @@ async fn fit<W: Target>(
         return Ok(None);
     };
     let (cpu, memory) = pod_requests(&plan.applied_to(template, container));
-    let nodes: Vec<Node> = cluster.list_cluster().await?;
-    let all: Vec<Pod> = cluster.list_cluster().await?;
-    let own: Vec<Pod> = cluster.list(&workload.selector()).await?;
-    let own_uids: Vec<Option<&String>> = own.iter().map(|p| p.metadata.uid.as_ref()).collect();
-    let staying: Vec<Pod> = all
-        .into_iter()
-        .filter(|p| !health::is_terminating(p) && !own_uids.contains(&p.metadata.uid.as_ref()))
-        .collect();
+    let selector = workload.selector();
+    let ((nodes, mut staying), own) =
+        tokio::try_join!(cluster_usage(cluster, false), cluster.list::<Pod>(&selector))?;
+    // The workload's own pods are in the cluster-wide sums; the rollout replaces them.
+    for pod in own.iter().filter(|p| !health::is_terminating(p)) {
+        staying.remove(&ScheduledPod::from(pod));
+    }
     let needed = workload.counts().desired.max(0).saturating_add(workload.surge());
     let report = fit_check(&nodes, &staying, (&cpu, &memory), needed);
     if report.fits() {

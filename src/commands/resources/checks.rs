@@ -45,10 +45,14 @@ pub async fn warnings<W: Target>(
     warnings
 }
 
-fn requests_changed(plan: &ResourcesPlan) -> bool {
+/// Whether a new pod asks for more CPU or memory than an old one: otherwise the rollout's pods
+/// fit where the old ones ran, and the capacity check (a read of every pod of the cluster) is
+/// left out.
+fn requests_grow(plan: &ResourcesPlan) -> bool {
+    let nanos = |list: &crate::plan::resources::ResourceList, r: &str| list.get(r).map_or(0, |q| q.nanos());
     ["cpu", "memory"]
         .iter()
-        .any(|r| plan.before.requests.get(*r) != plan.after.requests.get(*r))
+        .any(|r| nanos(&plan.after.requests, r) > nanos(&plan.before.requests, r))
 }
 
 /// New pod size × (replicas + surge) against the nodes' free room, counting the pods that stay
@@ -59,7 +63,7 @@ async fn fit<W: Target>(
     container: &str,
     plan: &ResourcesPlan,
 ) -> Result<Option<String>, Error> {
-    let Some(template) = workload.template().filter(|_| requests_changed(plan)) else {
+    let Some(template) = workload.template().filter(|_| requests_grow(plan)) else {
         return Ok(None);
     };
     let (cpu, memory) = pod_requests(&plan.applied_to(template, container));
@@ -156,10 +160,13 @@ mod tests {
     }
 
     #[test]
-    fn only_a_new_cpu_or_memory_request_changes_the_pod_size() {
-        assert!(requests_changed(&plan("cpu=750m", "")));
-        assert!(requests_changed(&plan("memory=2Gi", "")));
-        assert!(!requests_changed(&plan("", "memory=4Gi")));
-        assert!(!requests_changed(&plan("ephemeral-storage=2Gi", "")));
+    fn only_a_larger_cpu_or_memory_request_needs_more_room() {
+        assert!(requests_grow(&plan("cpu=750m", "")));
+        assert!(requests_grow(&plan("memory=2Gi", "")));
+        assert!(requests_grow(&plan("cpu=250m,memory=2Gi", "")));
+        assert!(!requests_grow(&plan("cpu=250m", "")));
+        assert!(!requests_grow(&plan("cpu=500m,memory=512Mi", "")));
+        assert!(!requests_grow(&plan("", "memory=4Gi")));
+        assert!(!requests_grow(&plan("ephemeral-storage=2Gi", "")));
     }
 }

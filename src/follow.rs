@@ -175,8 +175,11 @@ where
 {
     let workloads = watch::watch::<K>(cluster, Scope::Named(spec.name)).map(Update::Workload);
     let pods = watch::watch::<Pod>(cluster, Scope::Labels(spec.selector)).map(Update::Pod);
-    // Events cannot be selected by involvedObject on every server: filtered here instead.
-    let events = watch::watch::<CoreEvent>(cluster, Scope::All).map(Update::Event);
+    // Only Warning events are shown, and only news: the server selects them (`type=Warning`)
+    // and the watch starts at the current version, without the namespace's event history.
+    // Pods and ReplicaSets have generated names, which `involvedObject.name` cannot select by
+    // prefix: the workload's are picked out here (`warning_line`).
+    let events = watch::watch_from_now::<CoreEvent>(cluster, "type=Warning").map(Update::Event);
     let mut streams: Vec<std::pin::Pin<Box<dyn Stream<Item = Update<K>> + Send>>> =
         vec![workloads.boxed(), pods.boxed(), events.boxed()];
     if K::KIND == "deployment" {

@@ -26,3 +26,4 @@ mod scale;
 mod status;
 mod undo;
 mod validate;
+mod warning_events;

@@ -100,6 +100,18 @@ fn filter_view(object: &Value) -> Value {
     view
 }
 
+/// One page of a list (see [`Store::page`]).
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Value>,
+    /// More objects match after the last one.
+    pub more: bool,
+    /// How many objects follow (counted only when asked: upstream omits it for selected lists).
+    pub remaining: Option<usize>,
+    /// The store's version the page was read at.
+    pub resource_version: u64,
+}
+
 /// Why a store operation was refused; the server maps these to `metav1.Status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
@@ -196,6 +208,11 @@ impl Store {
         self.lock().resource_version
     }
 
+    /// Whether an object exists, without cloning it.
+    pub fn contains(&self, key: &ObjectKey) -> bool {
+        self.lock().objects.contains_key(key)
+    }
+
     pub fn get(&self, key: &ObjectKey) -> Option<Value> {
         self.lock().objects.get(key).cloned()
     }
@@ -211,6 +228,59 @@ impl Store {
             .map(|(_, v)| v.clone())
             .collect();
         (items, inner.resource_version)
+    }
+
+    /// One page of a list: the objects of `resource` (in one namespace, or all) that `keep`
+    /// selects, in key order (namespace, then name), starting after `after` (the position of
+    /// the last object of the previous page), at most `limit` of them. Only the returned objects
+    /// are cloned, so a page costs its size, not the collection's. See [`Page`].
+    pub fn page(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: Option<usize>,
+        count_remaining: bool,
+        mut keep: impl FnMut(&Value) -> bool,
+    ) -> Page {
+        use std::ops::Bound;
+        let inner = self.lock();
+        let start = match after {
+            Some((ns, name)) => Bound::Excluded(ObjectKey::new(resource, ns, name)),
+            None => Bound::Included(ObjectKey::new(resource, namespace.unwrap_or(""), "")),
+        };
+        let mut matching = inner
+            .objects
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
+            .filter(|(_, v)| keep(v));
+        let mut items = Vec::new();
+        let mut more = false;
+        for (_, object) in matching.by_ref() {
+            if limit.is_some_and(|l| items.len() >= l) {
+                // One object past a full page: there is more.
+                more = true;
+                break;
+            }
+            items.push(object.clone());
+        }
+        let remaining = (more && count_remaining).then(|| 1 + matching.count());
+        Page {
+            items,
+            more,
+            remaining,
+            resource_version: inner.resource_version,
+        }
+    }
+
+    /// The oldest resourceVersion a watch or a list continuation may still start from: older
+    /// ones are compacted (410 Expired).
+    pub fn oldest_version(&self) -> u64 {
+        let inner = self.lock();
+        inner
+            .history
+            .front()
+            .map_or(inner.resource_version + 1, |e| e.resource_version)
     }
 
     /// Visits the objects of `resource` (in one namespace, or all) under the store lock without

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::common::{is_terminating, key, name, namespace, pod_ready, set_condition, uid, workload_of};
+use super::common::{
+    Pending, is_terminating, key, name, namespace, pod_ready, set_condition, uid, workload_of,
+};
 use super::events::{Severity, record};
 use super::quantity::milli_of;
 use crate::profile::Behaviour;
@@ -147,8 +149,11 @@ impl Kubelet {
         self.terminating.retain(|u, _| alive.contains(u));
     }
 
-    pub fn pass(&mut self, store: &Store) {
+    /// One pass over the bound pods; [`Pending::Timed`] while a pod is starting, failing or
+    /// terminating (its next step comes with time, not with a change).
+    pub fn pass(&mut self, store: &Store) -> Pending {
         self.finish_terminating(store, Instant::now());
+        let mut timed = !self.terminating.is_empty();
         let scenario = Arc::clone(&self.scenario);
         let seen = store.scan("pods", None, |p| {
             let node = p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty());
@@ -177,6 +182,7 @@ impl Kubelet {
         for pod in seen {
             alive.insert(pod.uid.clone());
             if !pod.has_statuses {
+                timed = true;
                 self.start(store, &pod, now);
                 continue;
             }
@@ -194,6 +200,7 @@ impl Kubelet {
                 runtime.from_load = true;
                 runtime.next_step = now;
             }
+            timed |= !pod.ready || runtime.failure.is_some();
             match runtime.failure {
                 Some(failure) if now >= runtime.next_step => {
                     self.fail_step(store, &pod, failure, pod.over_memory, now)
@@ -216,6 +223,7 @@ impl Kubelet {
                     .forget_pod(&runtime.key.namespace, &runtime.key.name);
             }
         }
+        if timed { Pending::Timed } else { Pending::Nothing }
     }
 
     /// First sight of a bound pod: containers start (or the image pull fails).

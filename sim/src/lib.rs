@@ -60,7 +60,7 @@ pub struct SimOptions {
     pub kubeconfig: Option<PathBuf>,
     /// From pod creation to Ready.
     pub pod_start_delay: Duration,
-    /// Scale knob: pods of an extra `batch-worker` deployment (see [`seed`]).
+    /// Scale knob: pods spread over team namespaces, nodes, finished pods and events (see [`seed`]).
     pub extra_pods: usize,
     pub hpa_sync_period: Duration,
     /// Which upstream behaviours the controllers imitate; the default is the idealised sim,

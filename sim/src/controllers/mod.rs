@@ -2,8 +2,8 @@
 //! kube-controller-manager, the scheduler, the kubelet and metrics-server do, closely enough for
 //! clients to see real status. Each controller lives in its own module; this one only starts them.
 
-mod common;
-mod deployment;
+pub(crate) mod common;
+pub(crate) mod deployment;
 mod deployment_status;
 mod events;
 mod hpa;
@@ -11,10 +11,10 @@ mod hpa_math;
 mod hpa_metrics;
 mod metrics;
 mod node_autoscaler;
-mod pods;
+pub(crate) mod pods;
 pub(crate) mod quantity;
 mod quota;
-mod replicaset;
+pub(crate) mod replicaset;
 mod rollout;
 mod scheduler;
 mod statefulset;

@@ -436,6 +436,35 @@ fn container_id(name: &str) -> String {
     )
 }
 
+/// Fills in the status of a bound pod whose containers run and are ready, as the kubelet would
+/// have reported it: for pods seeded already running.
+pub(crate) fn set_running_ready(pod: &mut Value, index: usize) {
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_owned();
+    let statuses: Vec<Value> = containers(pod)
+        .iter()
+        .map(|(name, image)| {
+            let mut status = running_status(name, image, 0);
+            status["ready"] = json!(true);
+            status
+        })
+        .collect();
+    let status = &mut pod["status"];
+    status["phase"] = json!("Running");
+    status["hostIP"] = json!(host_ip(&node));
+    status["podIP"] = json!(format!(
+        "10.{}.{}.{}",
+        64 + index / 65_536 % 64,
+        index / 256 % 256,
+        index % 256
+    ));
+    status["startTime"] = json!(now_rfc3339());
+    status["qosClass"] = json!("Burstable");
+    status["containerStatuses"] = json!(statuses);
+    for condition in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
+        set_condition(status, condition, "True", "", "");
+    }
+}
+
 fn running_status(name: &str, image: &str, restarts: u32) -> Value {
     json!({
         "name": name, "image": image, "imageID": format!("{image}@sha256:{:064x}", name.len()),

@@ -280,6 +280,12 @@ impl Sim {
         self.log.all()
     }
 
+    /// Response body bytes the sim has sent for logged requests, watch streams included: what
+    /// clients downloaded (a benchmark's "bytes").
+    pub fn bytes_sent(&self) -> u64 {
+        self.log.bytes_sent()
+    }
+
     /// Requests that persisted (or tried to persist) something: every method but GET/HEAD,
     /// excluding `dryRun=All` and SelfSubjectAccessReview/SubjectAccessReview creates.
     pub fn persisted_writes(&self) -> Vec<LoggedRequest> {

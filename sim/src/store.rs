@@ -102,8 +102,10 @@ fn filter_view(object: &Value) -> Value {
 
 /// One page of a list (see [`Store::page`]).
 #[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<Value>,
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// `(namespace, name)` of the last item, where the next page starts.
+    pub last: Option<(String, String)>,
     /// More objects match after the last one.
     pub more: bool,
     /// How many objects follow (counted only when asked: upstream omits it for selected lists).
@@ -232,9 +234,12 @@ impl Store {
 
     /// One page of a list: the objects of `resource` (in one namespace, or all) that `keep`
     /// selects, in key order (namespace, then name), starting after `after` (the position of
-    /// the last object of the previous page), at most `limit` of them. Only the returned objects
-    /// are cloned, so a page costs its size, not the collection's. See [`Page`].
-    pub fn page(
+    /// the last object of the previous page), at most `limit` of them, each as `map` makes it
+    /// (a clone, or the serialized object, without a clone in between). Only the returned
+    /// objects are visited by `map`, so a page costs its size, not the collection's. Both
+    /// closures run under the store lock. See [`Page`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn page<T>(
         &self,
         resource: &str,
         namespace: Option<&str>,
@@ -242,7 +247,8 @@ impl Store {
         limit: Option<usize>,
         count_remaining: bool,
         mut keep: impl FnMut(&Value) -> bool,
-    ) -> Page {
+        mut map: impl FnMut(&Value) -> T,
+    ) -> Page<T> {
         use std::ops::Bound;
         let inner = self.lock();
         let start = match after {
@@ -255,6 +261,7 @@ impl Store {
             .take_while(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
             .filter(|(_, v)| keep(v));
         let mut items = Vec::new();
+        let mut last = None;
         let mut more = false;
         for (_, object) in matching.by_ref() {
             if limit.is_some_and(|l| items.len() >= l) {
@@ -262,11 +269,18 @@ impl Store {
                 more = true;
                 break;
             }
-            items.push(object.clone());
+            last = Some(object);
+            items.push(map(object));
         }
+        let last = last.map(|o| {
+            let meta = &o["metadata"];
+            let s = |f: &str| meta[f].as_str().unwrap_or("").to_owned();
+            (s("namespace"), s("name"))
+        });
         let remaining = (more && count_remaining).then(|| 1 + matching.count());
         Page {
             items,
+            last,
             more,
             remaining,
             resource_version: inner.resource_version,

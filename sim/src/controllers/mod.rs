@@ -64,10 +64,12 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
     let mut statefulsets = statefulset::StatefulSetController::new(Arc::clone(&scenario));
     let mut kubelet = pods::Kubelet::new(Arc::clone(&scenario));
     let mut metrics_server = metrics::MetricsServer::new(Arc::clone(&scenario));
+    let scraped = scenario.behaviour().metrics_resolution.is_some();
     let mut autoscaler = hpa::HpaController::new(Arc::clone(&scenario));
     // Passes that visit every pod of the cluster idle between changes (`Ticks::WhenChanged`), so
     // that a big idle cluster costs nothing; the others tick on.
-    let idling = Ticks::WhenChanged { idle: ms(5000) };
+    // The passes say when time-based steps are pending; the idle tick is a safety net.
+    let idling = Ticks::WhenChanged { idle: ms(30_000) };
     let loop_of = |resources, period, ticks, pass| {
         let events = store.subscribe();
         tokio::spawn(common::run_loop(
@@ -89,8 +91,7 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
         loop_of(
             &["deployments", "replicasets", "pods"],
             ms(100),
-            // Progress deadlines are whole seconds.
-            Ticks::WhenChanged { idle: ms(1000) },
+            idling,
             Box::new(move |s: &Store| {
                 deployments.pass(s);
                 rollouts_pending(s)
@@ -133,11 +134,12 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
         loop_of(
             &["pods", "nodes"],
             ms(250),
-            // Samples of pods at rest are refreshed at metrics-server's resolution (15 s).
-            Ticks::WhenChanged { idle: ms(15_000) },
+            // Samples of pods at rest are refreshed at metrics-server's default resolution.
+            idling,
             Box::new(move |s: &Store| {
                 metrics_server.pass(s);
-                Pending::Nothing
+                // At a scrape resolution, samples come due with time.
+                if scraped { Pending::Timed } else { Pending::Nothing }
             }),
         ),
         loop_of(

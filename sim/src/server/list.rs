@@ -1,7 +1,7 @@
 //! Collection reads: the objects a list or watch selects (namespace, label and field
 //! selectors), and list responses with `limit`/`continue` pagination or as a Table.
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -31,6 +31,7 @@ pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Value>, u64), Ap
         None,
         false,
         |o| labels.matches(o) && fields.matches(o),
+        Value::clone,
     );
     Ok((page.items, page.resource_version))
 }
@@ -46,8 +47,7 @@ struct Continue {
     start: String,
 }
 
-fn encode_continue(rv: u64, last: &Value) -> String {
-    let (ns, name) = position(last);
+fn encode_continue(rv: u64, (ns, name): &(String, String)) -> String {
     let token = Continue {
         v: "meta.k8s.io/v1".into(),
         rv,
@@ -89,40 +89,84 @@ pub fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     let start = after.as_ref().and_then(|a| a.start.split_once('/'));
     // Upstream counts the remaining items only for an unselected list.
     let unselected = labels == LabelSelector::default() && fields == FieldSelector::default();
+    let keep = |o: &Value| labels.matches(o) && fields.matches(o);
+    let info = t.info;
+    let table = table::wants_table(&request.accept);
+    // A JSON list is serialized item by item straight from the store (no clone of the
+    // collection); a Table is rendered from clones.
     let page = app.store.page(
-        t.info.store_name,
+        info.store_name,
         t.namespace.as_deref(),
         start,
         limit,
         unselected,
-        |o| labels.matches(o) && fields.matches(o),
+        keep,
+        |o| {
+            if table {
+                Item::Object(o.clone())
+            } else {
+                Item::Json(serde_json::to_vec(&events_v1::view(info, o)).unwrap_or_default())
+            }
+        },
     );
     // Every page of a list carries the first page's version, as upstream's do.
     let rv = after.as_ref().map_or(page.resource_version, |a| a.rv);
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if page.more
-        && let Some(last) = page.items.last()
+        && let Some(last) = &page.last
     {
         metadata["continue"] = json!(encode_continue(rv, last));
         if let Some(remaining) = page.remaining {
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
-    let info = t.info;
-    let items = page.items;
-    if table::wants_table(&request.accept) {
+    if table {
+        let items: Vec<Value> = page
+            .items
+            .into_iter()
+            .filter_map(|i| match i {
+                Item::Object(o) => Some(o),
+                Item::Json(_) => None,
+            })
+            .collect();
         return ok(&table::render(info, &items, &metadata));
     }
-    let items: Vec<Value> = items
-        .iter()
-        .map(|item| events_v1::view(info, item).into_owned())
-        .collect();
-    ok(&json!({
+    let head = json!({
         "kind": format!("{}List", info.kind),
         "apiVersion": info.api_version(),
         "metadata": metadata,
-        "items": items,
-    }))
+    })
+    .to_string();
+    let mut body =
+        Vec::with_capacity(head.len() + 16 + page.items.iter().map(|i| i.len() + 1).sum::<usize>());
+    // `{"apiVersion":…,"metadata":{…}` + `,"items":[…]}`.
+    body.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    body.extend_from_slice(b",\"items\":[");
+    for (index, item) in page.items.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        if let Item::Json(bytes) = item {
+            body.extend_from_slice(bytes);
+        }
+    }
+    body.extend_from_slice(b"]}");
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// A listed object, as the response needs it.
+enum Item {
+    Object(Value),
+    Json(Vec<u8>),
+}
+
+impl Item {
+    fn len(&self) -> usize {
+        match self {
+            Item::Object(_) => 0,
+            Item::Json(bytes) => bytes.len(),
+        }
+    }
 }
 
 pub fn position(object: &Value) -> (String, String) {
@@ -149,8 +193,8 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip() {
-        let object = json!({"metadata": {"namespace": "ns", "name": "web"}});
-        let token = decode_continue(&encode_continue(1234, &object)).expect("decode");
+        let last = ("ns".to_owned(), "web".to_owned());
+        let token = decode_continue(&encode_continue(1234, &last)).expect("decode");
         assert_eq!((token.rv, token.start.as_str()), (1234, "ns/web"));
         assert!(decode_continue("!!").is_err());
         let old_format = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("ns/web");

@@ -132,10 +132,15 @@ async fn update(
         .as_ref()
         .map(|s| s.scale_target_ref.name.clone())
         .unwrap_or_else(|| cli.targets.deployment.clone());
-    // The cluster's room matters only for a --min above the current one; read next to the
-    // deployment, so its time does not add up.
+    // The cluster's room matters only for a --min above the current one and above the pods
+    // that run already (the room counts them); read next to the deployment, so its time does
+    // not add up.
     let current_min = hpa.spec.as_ref().and_then(|s| s.min_replicas).unwrap_or(1);
-    let raises_min = input.request.min.is_some_and(|min| min > current_min);
+    let running = hpa.status.as_ref().and_then(|s| s.current_replicas).unwrap_or(0);
+    let raises_min = input
+        .request
+        .min
+        .is_some_and(|min| min > current_min && min > running);
     let (deployment, usage) = tokio::join!(
         cluster.get_opt::<Deployment>(&deployment_name),
         room::usage_if(cluster, raises_min)

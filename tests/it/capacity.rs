@@ -107,7 +107,7 @@ fn capacity_counts_pods_of_every_namespace_read_page_by_page() {
 }
 
 #[test]
-fn lowering_min_reads_no_cluster_wide_pods() {
+fn a_min_that_needs_no_more_pods_reads_no_cluster_wide_pods() {
     let sim = crate::harness::sim();
     let cluster_wide = |sim: &Sim| {
         sim.requests()
@@ -122,10 +122,14 @@ fn lowering_min_reads_no_cluster_wide_pods() {
         "a lower --min needs no room: {:#?}",
         sim.requests()
     );
+    // Down to 1 and back to 3: the HPA runs 3 replicas, which the room counts already.
+    run(&sim, &["hpa", "--min", "1", "--yes"]).assert_code(0);
+    run(&sim, &["hpa", "--min", "3", "--dry-run"]).assert_code(0);
+    assert_eq!(cluster_wide(&sim), 0, "no room needed for pods that run already");
     run(&sim, &["hpa", "--min", "4", "--dry-run"]).assert_code(0);
     assert_eq!(
         cluster_wide(&sim),
         2,
-        "a higher --min reads nodes and pods once each"
+        "a --min above the min and the running pods reads nodes and pods once each"
     );
 }

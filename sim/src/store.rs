@@ -237,7 +237,8 @@ impl Store {
     /// the last object of the previous page), at most `limit` of them, each as `map` makes it
     /// (a clone, or the serialized object, without a clone in between). Only the returned
     /// objects are visited by `map`, so a page costs its size, not the collection's. Both
-    /// closures run under the store lock. See [`Page`].
+    /// closures run under the store lock. `count_remaining` counts every object after the
+    /// page, unfiltered: for an unselected list, where every object matches. See [`Page`].
     #[allow(clippy::too_many_arguments)]
     pub fn page<T>(
         &self,
@@ -255,11 +256,11 @@ impl Store {
             Some((ns, name)) => Bound::Excluded(ObjectKey::new(resource, ns, name)),
             None => Bound::Included(ObjectKey::new(resource, namespace.unwrap_or(""), "")),
         };
-        let mut matching = inner
+        let mut range = inner
             .objects
             .range((start, Bound::Unbounded))
-            .take_while(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
-            .filter(|(_, v)| keep(v));
+            .take_while(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns));
+        let mut matching = range.by_ref().filter(|(_, v)| keep(v));
         let mut items = Vec::new();
         let mut last = None;
         let mut more = false;
@@ -277,7 +278,8 @@ impl Store {
             let s = |f: &str| meta[f].as_str().unwrap_or("").to_owned();
             (s("namespace"), s("name"))
         });
-        let remaining = (more && count_remaining).then(|| 1 + matching.count());
+        // Counted without the filter: asked only for unselected lists, where all match.
+        let remaining = (more && count_remaining).then(|| 1 + range.count());
         Page {
             items,
             last,

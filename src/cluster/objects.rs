@@ -90,7 +90,7 @@ impl Cluster {
     ///
     /// # Errors
     /// API errors (403 when the user may not list cluster-wide) and transport errors.
-    pub async fn fold_pages<T, A>(
+    pub(crate) async fn fold_pages<T, A>(
         &self,
         path: &str,
         field_selector: &str,

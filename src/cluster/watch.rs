@@ -122,6 +122,7 @@ where
         stream: None,
         backoff: CappedBackoff::default(),
         delay: None,
+        opened_at: Instant::now(),
         ended: false,
     };
     futures::stream::unfold(state, |mut state| async move {
@@ -145,6 +146,8 @@ struct FromNow<K> {
     backoff: CappedBackoff,
     /// The wait before the next request, after a failure.
     delay: Option<Duration>,
+    /// When the current watch request was answered.
+    opened_at: Instant,
     ended: bool,
 }
 
@@ -182,7 +185,10 @@ where
                     .fields(&self.fields)
                     .timeout(WATCH_TIMEOUT_SECS);
                 match self.api.watch(&params, &version).await {
-                    Ok(stream) => self.stream = Some(stream.boxed()),
+                    Ok(stream) => {
+                        self.stream = Some(stream.boxed());
+                        self.opened_at = Instant::now();
+                    }
                     Err(e) => {
                         if let Some(item) = self.failed(e) {
                             return Some(item);
@@ -193,8 +199,15 @@ where
             };
             use kube::core::WatchEvent;
             match stream.next().await {
-                // The server ended the request (its timeout): resume from the last version.
-                None => self.stream = None,
+                // The server ended the request (its timeout): resume from the last version,
+                // after a back-off when it ended at once (a server that keeps cutting streams
+                // must not be asked again in a tight loop).
+                None => {
+                    self.stream = None;
+                    if self.opened_at.elapsed() < Duration::from_secs(1) {
+                        self.delay = self.backoff.next();
+                    }
+                }
                 Some(Ok(WatchEvent::Added(k) | WatchEvent::Modified(k))) => {
                     self.seen(&k);
                     return Some(Item::Object(k));

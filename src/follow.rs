@@ -40,6 +40,9 @@ pub struct FollowSpec<'a> {
     pub expected_replicas: Option<i32>,
     /// The HPA that targets the workload, to name it when it moves the count.
     pub autoscaler: Option<&'a str>,
+    /// The resourceVersion of the write that started the rollout: events are watched from
+    /// there, so that those between the write and the watch are shown too.
+    pub events_since: Option<&'a str>,
 }
 
 /// One item of one of the follower's watches.
@@ -176,10 +179,23 @@ where
 {
     let workloads = watch::watch::<K>(cluster, Scope::Named(spec.name)).map(Update::Workload);
     let pods = watch::watch::<Pod>(cluster, Scope::Labels(spec.selector)).map(Update::Pod);
-    // Events cannot be selected by involvedObject on every server: filtered here instead.
-    let events = watch::watch::<CoreEvent>(cluster, Scope::All).map(Update::Event);
-    let mut streams: Vec<std::pin::Pin<Box<dyn Stream<Item = Update<K>> + Send>>> =
-        vec![workloads.boxed(), pods.boxed(), events.boxed()];
+    // Only Warning events are shown, and only news: the server selects them (`type=Warning`)
+    // and the watch starts at the current version, without the namespace's event history.
+    // Pods and ReplicaSets have generated names, which `involvedObject.name` cannot select by
+    // prefix: the workload's are picked out here (`warning_line`).
+    let events =
+        watch::watch_from_now::<CoreEvent>(cluster, "type=Warning", spec.events_since).map(Update::Event);
+    // The node autoscaler's answers (TriggeredScaleUp, NotTriggerScaleUp) are Normal events:
+    // a field selector cannot OR them with the Warnings, so they get a watch of their own.
+    let autoscaler =
+        watch::watch_from_now::<CoreEvent>(cluster, "source=cluster-autoscaler", spec.events_since)
+            .map(Update::Event);
+    let mut streams: Vec<std::pin::Pin<Box<dyn Stream<Item = Update<K>> + Send>>> = vec![
+        workloads.boxed(),
+        pods.boxed(),
+        events.boxed(),
+        autoscaler.boxed(),
+    ];
     if K::KIND == "deployment" {
         let sets = watch::watch::<ReplicaSet>(cluster, Scope::Labels(spec.selector));
         streams.push(sets.map(Update::ReplicaSet).boxed());
@@ -586,6 +602,7 @@ mod tests {
             applied: "replicas set to 5",
             expected_replicas: Some(5),
             autoscaler: Some("orchestrator"),
+            events_since: None,
         };
         let err = replicas_overridden("deployment/orchestrator", 3, 5, &ChangedBy::Autoscaler, &spec);
         assert!(

@@ -60,7 +60,7 @@ pub struct SimOptions {
     pub kubeconfig: Option<PathBuf>,
     /// From pod creation to Ready.
     pub pod_start_delay: Duration,
-    /// Scale knob: pods of an extra `batch-worker` deployment (see [`seed`]).
+    /// Scale knob: pods spread over team namespaces, nodes, finished pods and events (see [`seed`]).
     pub extra_pods: usize,
     pub hpa_sync_period: Duration,
     /// Which upstream behaviours the controllers imitate; the default is the idealised sim,
@@ -278,6 +278,12 @@ impl Sim {
     /// Every request, in the order they were answered (the newest 200,000 in a long session).
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.log.all()
+    }
+
+    /// Response body bytes the sim has sent for logged requests, watch streams included: what
+    /// clients downloaded (a benchmark's "bytes").
+    pub fn bytes_sent(&self) -> u64 {
+        self.log.bytes_sent()
     }
 
     /// Requests that persisted (or tried to persist) something: every method but GET/HEAD,

@@ -26,7 +26,8 @@ struct Args {
     /// Milliseconds from pod creation to Ready.
     #[arg(long, default_value_t = 150)]
     pod_start_delay: u64,
-    /// Extra pods (a `batch-worker` deployment in namespace `batch`), to try the plugin at scale.
+    /// Extra pods spread as on a big cluster (team namespaces of 1,000, batch nodes of 100,
+    /// finished Job pods, events), seeded running, to try the plugin at scale (up to 100,000).
     #[arg(long, default_value_t = 0)]
     pods: usize,
     /// Seconds between HPA syncs (kube-controller-manager's default is 15). With HPA

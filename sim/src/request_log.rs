@@ -37,6 +37,8 @@ const CAPACITY: usize = 200_000;
 #[derive(Debug, Default)]
 pub struct RequestLog {
     entries: Mutex<VecDeque<LoggedRequest>>,
+    /// Response body bytes sent for logged requests (watch streams as they flow).
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RequestLog {
@@ -53,6 +55,16 @@ impl RequestLog {
             entries.pop_front();
         }
         entries.push_back(request);
+    }
+
+    /// The counter of response body bytes, for the server to add to as bodies flow.
+    pub fn sent_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        std::sync::Arc::clone(&self.sent)
+    }
+
+    /// Response body bytes sent so far for logged requests.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn all(&self) -> Vec<LoggedRequest> {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::profile::Behaviour;
@@ -50,12 +51,44 @@ struct State {
 #[derive(Debug)]
 pub struct Scenario {
     state: Mutex<State>,
+    /// Bumped by every change, so that controllers idling between store events notice one.
+    generation: AtomicU64,
     /// Fixed for the sim's life: which upstream behaviours the controllers (and the server's
     /// version and metrics routes) imitate.
     behaviour: Behaviour,
 }
 
 const MI: u64 = 1024 * 1024;
+
+/// A change of the scenario in progress (see [`Scenario::change`]).
+struct Change<'a> {
+    guard: Option<std::sync::MutexGuard<'a, State>>,
+    generation: &'a AtomicU64,
+}
+
+impl std::ops::Deref for Change<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.guard
+            .as_deref()
+            .unwrap_or_else(|| unreachable!("the guard lives until drop"))
+    }
+}
+
+impl std::ops::DerefMut for Change<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!("the guard lives until drop"))
+    }
+}
+
+impl Drop for Change<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
 
 impl Scenario {
     /// A scenario with the default load model: `orchestrator` shares 900m CPU and uses 700Mi per
@@ -84,6 +117,7 @@ impl Scenario {
                 loads,
                 failing_pods: HashMap::new(),
             }),
+            generation: AtomicU64::new(0),
             behaviour: Behaviour::default(),
         }
     }
@@ -99,23 +133,38 @@ impl Scenario {
         &self.behaviour
     }
 
+    /// How many changes the scenario has seen: a controller that idles until the store changes
+    /// compares it to wake up for a scenario change too.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The state, to change it: counts the change once the lock is released, so a controller
+    /// that sees the new generation also sees the new state.
+    fn change(&self) -> Change<'_> {
+        Change {
+            guard: Some(self.lock()),
+            generation: &self.generation,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // Every write is a single field or map update, so a poisoned lock holds consistent data.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn set_pod_start_delay(&self, delay: Duration) {
-        self.lock().pod_start_delay = delay;
+        self.change().pod_start_delay = delay;
     }
 
     /// The HPA controller's resync period from its next pass on.
     pub fn set_hpa_sync_period(&self, period: Duration) {
-        self.lock().hpa_sync_period = period;
+        self.change().hpa_sync_period = period;
     }
 
     /// Pods created from now on for this workload (deployment or statefulset name) fail this way.
     pub fn fail_new_pods(&self, workload: &str, failure: PodFailure) {
-        self.lock().rules.insert(
+        self.change().rules.insert(
             workload.to_owned(),
             FailureRule {
                 failure,
@@ -126,12 +175,12 @@ impl Scenario {
 
     /// Pods created from now on start normally; pods already failing keep failing.
     pub fn clear_pod_failures(&self) {
-        self.lock().rules.clear();
+        self.change().rules.clear();
     }
 
     /// Load model: total CPU (millicores) the workload's ready pods share, and memory per pod (bytes).
     pub fn set_load(&self, workload: &str, total_cpu_millis: u64, memory_per_pod_bytes: u64) {
-        self.lock().loads.insert(
+        self.change().loads.insert(
             workload.to_owned(),
             Load {
                 total_cpu_millis,

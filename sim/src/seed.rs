@@ -2,10 +2,14 @@
 //! orchestrator deployment, its HPA, service and config map, and the postgres statefulset.
 //! Pods are not seeded: the workload controllers create them, as on a cluster.
 //!
-//! The `extra_pods` scale knob adds a deployment `batch-worker` (label `app=batch-worker`) with
-//! that many replicas in the namespace `batch`, so list and watch traffic grows with real pods
-//! that the controllers own, without touching the orchestrator's selectors or its HPA's math.
-//! One `batch-node-N` is added per 100 extra pods so that all of them can be scheduled.
+//! The `extra_pods` scale knob spreads that many pods over the cluster as a big production
+//! cluster holds them, seeded already running (so 100,000 start in seconds, not through the
+//! controllers one by one): one namespace `team-NNN` per 1,000 pods, each with a deployment
+//! `worker` (label `app=worker`), its ReplicaSet and Running, Ready pods as the controllers
+//! would have made them; one in twenty pods is a finished Job pod (Succeeded); one
+//! `batch-node-N` per 100 running pods; and events: Normal ones about the team pods with a few
+//! Warnings, and a busy `llm-orchestrator` history about other objects (a nightly report job),
+//! one event per four pods. The orchestrator's selectors and its HPA's math are untouched.
 
 use serde_json::{Value, json};
 
@@ -14,8 +18,14 @@ use crate::store::{ObjectKey, Store, StoreError};
 /// The namespace of the orchestrator's workloads.
 pub const NAMESPACE: &str = "llm-orchestrator";
 
-/// The namespace of the `extra_pods` deployment.
-pub const BATCH_NAMESPACE: &str = "batch";
+/// The label `app` of the `extra_pods` deployments (one per team namespace).
+pub const WORKER_APP: &str = "worker";
+
+/// Pods per team namespace of the `extra_pods` spread.
+const PODS_PER_NAMESPACE: usize = 1_000;
+
+/// Running pods per batch node of the `extra_pods` spread (kubelet's max is 110).
+const PODS_PER_NODE: usize = 100;
 
 /// `config.yaml` of the `orchestrator-config` config map.
 pub const CONFIG_YAML: &str = "# LLM Orchestrator configuration (managed by platform team)
@@ -155,17 +165,17 @@ fn postgres_statefulset() -> Value {
     })
 }
 
-fn batch_deployment(replicas: usize) -> Value {
+fn worker_deployment(namespace: &str, replicas: usize) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "batch-worker", "namespace": BATCH_NAMESPACE, "labels": {"app": "batch-worker"}},
+        "metadata": {"name": "worker", "namespace": namespace, "labels": {"app": WORKER_APP}},
         "spec": {
             "replicas": replicas,
-            "selector": {"matchLabels": {"app": "batch-worker"}},
+            "selector": {"matchLabels": {"app": WORKER_APP}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
             "progressDeadlineSeconds": 600,
             "template": {
-                "metadata": {"labels": {"app": "batch-worker"}},
+                "metadata": {"labels": {"app": WORKER_APP}},
                 "spec": {"containers": [{
                     "name": "worker", "image": "ghcr.io/example/batch-worker:2.0.0",
                     "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "50m", "memory": "64Mi"}},
@@ -173,6 +183,132 @@ fn batch_deployment(replicas: usize) -> Value {
             },
         },
     })
+}
+
+/// The 5-character suffix a ReplicaSet gives its pods, from an index.
+fn pod_suffix(mut index: usize) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[index % ALPHABET.len()];
+            index /= ALPHABET.len();
+            char::from(c)
+        })
+        .collect()
+}
+
+/// An event as the components record it (see `controllers::events`).
+fn event(
+    namespace: &str,
+    kind: &str,
+    object: &str,
+    warning: bool,
+    reason: &str,
+    message: &str,
+    index: usize,
+) -> Value {
+    let now = crate::store::now_rfc3339();
+    json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{object}.{index:016x}"), "namespace": namespace},
+        "involvedObject": {"kind": kind, "name": object, "namespace": namespace, "apiVersion": "v1"},
+        "reason": reason, "message": message,
+        "type": if warning { "Warning" } else { "Normal" },
+        "count": 1, "firstTimestamp": now, "lastTimestamp": now,
+        "source": {"component": "kubelet"}, "reportingComponent": "kubelet",
+    })
+}
+
+/// Seeds `pods` pods spread as the module text says.
+fn spread(store: &Store, pods: usize) -> Result<(), StoreError> {
+    use crate::controllers::{common, deployment, pods as kubelet, replicaset};
+    let finished = pods / 20;
+    let running = pods - finished;
+    let nodes = running.div_ceil(PODS_PER_NODE).max(1);
+    for index in 0..nodes {
+        put(store, "nodes", "", node(&format!("batch-node-{index}")))?;
+    }
+    let node_of = |index: usize| format!("batch-node-{}", (index / PODS_PER_NODE) % nodes);
+    let namespaces = pods.div_ceil(PODS_PER_NAMESPACE).max(1);
+    let mut placed = 0;
+    for team in 0..namespaces {
+        let ns = format!("team-{team:03}");
+        put(store, "namespaces", "", namespace(&ns))?;
+        let replicas = running / namespaces + usize::from(team < running % namespaces);
+        let mut object = worker_deployment(&ns, replicas);
+        crate::server::defaults::apply("Deployment", &mut object);
+        let stored = store.create(&ObjectKey::new("deployments", &ns, "worker"), object)?;
+        let hash = common::template_hash(&stored["spec"]["template"]);
+        let replicas_i64 = i64::try_from(replicas).unwrap_or(i64::MAX);
+        let Some(rs) = deployment::create_replica_set(store, &stored, &hash, replicas_i64, 1, 0) else {
+            return Err(StoreError::AlreadyExists);
+        };
+        let rs_name = common::name(&rs).to_owned();
+        for index in 0..replicas {
+            let pod_name = format!("{rs_name}-{}", pod_suffix(placed));
+            let mut pod = replicaset::pod_from_template(
+                &rs,
+                &rs["spec"]["template"],
+                &pod_name,
+                Some(&format!("{rs_name}-")),
+            );
+            pod["spec"]["nodeName"] = json!(node_of(placed));
+            kubelet::set_running_ready(&mut pod, placed);
+            store.create(&ObjectKey::new("pods", &ns, &pod_name), pod)?;
+            if index % 10 == 0 {
+                let warning = index % 500 == 0;
+                let (reason, message) = if warning {
+                    ("BackOff", "Back-off restarting failed container worker")
+                } else {
+                    (
+                        "Pulled",
+                        "Container image \"ghcr.io/example/batch-worker:2.0.0\" already present on machine",
+                    )
+                };
+                store.create(
+                    &ObjectKey::new("events", &ns, &format!("{pod_name}.{placed:016x}")),
+                    event(&ns, "Pod", &pod_name, warning, reason, message, placed),
+                )?;
+            }
+            placed += 1;
+        }
+    }
+    for index in 0..finished {
+        let ns = format!("team-{:03}", index % namespaces);
+        let job = format!("report-{}", index / 4);
+        let pod_name = format!("{job}-{}", pod_suffix(index));
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod_name, "namespace": ns, "labels": {"job-name": job},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": job,
+                                              "uid": format!("00000000-0000-4000-9000-{index:012x}"), "controller": true}]},
+            "spec": {"nodeName": node_of(index), "restartPolicy": "Never", "containers": [{
+                "name": "report", "image": "ghcr.io/example/report:1.0",
+                "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]},
+            "status": {"phase": "Succeeded", "containerStatuses": [{
+                "name": "report", "image": "ghcr.io/example/report:1.0", "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]},
+        });
+        store.create(&ObjectKey::new("pods", &ns, &pod_name), pod)?;
+    }
+    // The orchestrator's namespace has a busy history about other objects.
+    for index in 0..pods / 4 {
+        let object = format!("nightly-report-{}", pod_suffix(index / 4));
+        let warning = index % 25 == 0;
+        let (reason, message) = if warning {
+            (
+                "FailedMount",
+                "MountVolume.SetUp failed for volume \"reports\": configmap \"reports\" not found",
+            )
+        } else {
+            ("Started", "Started container report")
+        };
+        store.create(
+            &ObjectKey::new("events", NAMESPACE, &format!("{object}.{index:016x}")),
+            event(NAMESPACE, "Pod", &object, warning, reason, message, index),
+        )?;
+    }
+    Ok(())
 }
 
 /// Creates the seeded world in an empty store.
@@ -233,18 +369,7 @@ pub fn seed(store: &Store, extra_pods: usize) -> Result<(), StoreError> {
         }),
     )?;
     if extra_pods > 0 {
-        // The three seeded nodes hold 330 pods at most; batch nodes take the rest so that
-        // every extra pod is scheduled (100 a node leaves room for the orchestrator's).
-        for index in 0..extra_pods.div_ceil(100) {
-            put(store, "nodes", "", node(&format!("batch-node-{index}")))?;
-        }
-        put(store, "namespaces", "", namespace(BATCH_NAMESPACE))?;
-        put(
-            store,
-            "deployments",
-            BATCH_NAMESPACE,
-            batch_deployment(extra_pods),
-        )?;
+        spread(store, extra_pods)?;
     }
     Ok(())
 }
@@ -268,7 +393,7 @@ mod tests {
         assert_eq!(store.list("nodes", None).0.len(), 3);
         assert!(
             store
-                .get(&ObjectKey::new("deployments", BATCH_NAMESPACE, "batch-worker"))
+                .get(&ObjectKey::new("deployments", "team-000", "worker"))
                 .is_none()
         );
         let config = store
@@ -282,15 +407,56 @@ mod tests {
     }
 
     #[test]
-    fn extra_pods_add_a_batch_deployment() {
+    fn extra_pods_spread_over_namespaces_nodes_finished_pods_and_events() {
         let store = Store::new();
-        seed(&store, 250).expect("seed");
-        let batch = store
-            .get(&ObjectKey::new("deployments", BATCH_NAMESPACE, "batch-worker"))
-            .expect("batch");
-        assert_eq!(batch["spec"]["replicas"], 250);
-        // 3 seeded nodes + 3 batch nodes of 100 pods each: room for every extra pod.
-        assert_eq!(store.list("nodes", None).0.len(), 6);
+        seed(&store, 2_500).expect("seed");
+        let (pods, _) = store.list("pods", None);
+        let team = |p: &Value| {
+            p["metadata"]["namespace"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("team-"))
+        };
+        let extra: Vec<&Value> = pods.iter().filter(|p| team(p)).collect();
+        assert_eq!(extra.len(), 2_500);
+        let finished = extra
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Succeeded")
+            .count();
+        assert_eq!(finished, 125, "one in twenty");
+        let namespaces: std::collections::BTreeSet<&str> = extra
+            .iter()
+            .filter_map(|p| p["metadata"]["namespace"].as_str())
+            .collect();
+        assert_eq!(namespaces.len(), 3, "one per 1,000 pods");
+        // 2,375 running pods, 100 a node: 24 batch nodes next to the 3 seeded ones.
+        assert_eq!(store.list("nodes", None).0.len(), 27);
+        let rs = store.list("replicasets", Some("team-000")).0;
+        assert_eq!(rs.len(), 1);
+        let running = extra
+            .iter()
+            .filter(|p| p["metadata"]["namespace"] == "team-000" && p["status"]["phase"] == "Running")
+            .count();
+        assert_eq!(rs[0]["spec"]["replicas"], running, "the ReplicaSet owns its pods");
+        assert!(extra.iter().all(|p| {
+            p["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("batch-node-"))
+        }));
+        let events = store.list("events", Some(NAMESPACE)).0;
+        assert_eq!(
+            events.len(),
+            625,
+            "one event in the orchestrator's namespace per four pods"
+        );
+        assert!(events.iter().any(|e| e["type"] == "Warning"));
+        let orchestrator_pods = pods
+            .iter()
+            .filter(|p| p["metadata"]["namespace"] == NAMESPACE)
+            .count();
+        assert_eq!(
+            orchestrator_pods, 0,
+            "the orchestrator's pods are the controllers' to create"
+        );
     }
 
     #[test]

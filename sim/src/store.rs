@@ -79,6 +79,9 @@ pub const SELECTABLE_FIELDS: &[(&str, &str)] = &[
     ("involvedObject.uid", "/involvedObject/uid"),
     ("reason", "/reason"),
     ("type", "/type"),
+    // Events' `source` is `source.component` (upstream pkg/apis/core/v1 conversion,
+    // AddFieldLabelConversionsForEvent).
+    ("source", "/source/component"),
 ];
 
 /// The parts of `object` that label and field selectors read.
@@ -98,6 +101,20 @@ fn filter_view(object: &Value) -> Value {
         *at = value.clone();
     }
     view
+}
+
+/// One page of a list (see [`Store::page`]).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// `(namespace, name)` of the last item, where the next page starts.
+    pub last: Option<(String, String)>,
+    /// More objects match after the last one.
+    pub more: bool,
+    /// How many objects follow (counted only when asked: upstream omits it for selected lists).
+    pub remaining: Option<usize>,
+    /// The store's version the page was read at.
+    pub resource_version: u64,
 }
 
 /// Why a store operation was refused; the server maps these to `metav1.Status`.
@@ -196,6 +213,11 @@ impl Store {
         self.lock().resource_version
     }
 
+    /// Whether an object exists, without cloning it.
+    pub fn contains(&self, key: &ObjectKey) -> bool {
+        self.lock().objects.contains_key(key)
+    }
+
     pub fn get(&self, key: &ObjectKey) -> Option<Value> {
         self.lock().objects.get(key).cloned()
     }
@@ -211,6 +233,73 @@ impl Store {
             .map(|(_, v)| v.clone())
             .collect();
         (items, inner.resource_version)
+    }
+
+    /// One page of a list: the objects of `resource` (in one namespace, or all) that `keep`
+    /// selects, in key order (namespace, then name), starting after `after` (the position of
+    /// the last object of the previous page), at most `limit` of them, each as `map` makes it
+    /// (a clone, or the serialized object, without a clone in between). Only the returned
+    /// objects are visited by `map`, so a page costs its size, not the collection's. Both
+    /// closures run under the store lock. `count_remaining` counts every object after the
+    /// page, unfiltered: for an unselected list, where every object matches. See [`Page`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn page<T>(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: Option<usize>,
+        count_remaining: bool,
+        mut keep: impl FnMut(&Value) -> bool,
+        mut map: impl FnMut(&Value) -> T,
+    ) -> Page<T> {
+        use std::ops::Bound;
+        let inner = self.lock();
+        let start = match after {
+            Some((ns, name)) => Bound::Excluded(ObjectKey::new(resource, ns, name)),
+            None => Bound::Included(ObjectKey::new(resource, namespace.unwrap_or(""), "")),
+        };
+        let mut range = inner
+            .objects
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns));
+        let mut matching = range.by_ref().filter(|(_, v)| keep(v));
+        let mut items = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for (_, object) in matching.by_ref() {
+            if limit.is_some_and(|l| items.len() >= l) {
+                // One object past a full page: there is more.
+                more = true;
+                break;
+            }
+            last = Some(object);
+            items.push(map(object));
+        }
+        let last = last.map(|o| {
+            let meta = &o["metadata"];
+            let s = |f: &str| meta[f].as_str().unwrap_or("").to_owned();
+            (s("namespace"), s("name"))
+        });
+        // Counted without the filter: asked only for unselected lists, where all match.
+        let remaining = (more && count_remaining).then(|| 1 + range.count());
+        Page {
+            items,
+            last,
+            more,
+            remaining,
+            resource_version: inner.resource_version,
+        }
+    }
+
+    /// The oldest resourceVersion a watch or a list continuation may still start from: older
+    /// ones are compacted (410 Expired).
+    pub fn oldest_version(&self) -> u64 {
+        let inner = self.lock();
+        inner
+            .history
+            .front()
+            .map_or(inner.resource_version + 1, |e| e.resource_version)
     }
 
     /// Visits the objects of `resource` (in one namespace, or all) under the store lock without

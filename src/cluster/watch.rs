@@ -95,6 +95,190 @@ where
     })
 }
 
+/// A watch of the objects matching `fields` (a field selector, e.g. `type=Warning`) that starts
+/// at the server's current resourceVersion and never downloads what exists already: the version
+/// comes from a list of at most one object, the watch follows from there (with bookmarks, so a
+/// resumed watch stays within the server's history). For event streams, where only news
+/// matter and the history of a busy namespace is megabytes. A 410 (the version expired while
+/// the watch was down) starts again from the current version. The first [`Item::Listed`] says
+/// the watch is in place; there is no [`Item::Relist`]. Failures are retried and refusals end
+/// the stream, as for [`watch`].
+///
+/// `since`: a resourceVersion to start from instead (e.g. the one our write got), so that what
+/// happened between the write and the watch is not lost.
+pub(crate) fn watch_from_now<K>(
+    cluster: &Cluster,
+    fields: &str,
+    since: Option<&str>,
+) -> impl Stream<Item = Item<K>> + Send + use<K>
+where
+    K: Object,
+{
+    let state = FromNow {
+        api: cluster.api::<K>(),
+        fields: fields.to_string(),
+        announced: false,
+        version: since.filter(|v| !v.is_empty()).map(str::to_string),
+        stream: None,
+        backoff: CappedBackoff::default(),
+        delay: None,
+        opened_at: Instant::now(),
+        ended: false,
+    };
+    futures::stream::unfold(state, |mut state| async move {
+        let item = state.next_item().await?;
+        Some((item, state))
+    })
+}
+
+/// How long a watch request of [`watch_from_now`] lasts before it is resumed (the server's
+/// own bound is 30–60 min; kube's watcher asks for 290 s).
+const WATCH_TIMEOUT_SECS: u32 = 290;
+
+type EventStream<K> = futures::stream::BoxStream<'static, Result<kube::core::WatchEvent<K>, kube::Error>>;
+
+struct FromNow<K> {
+    api: kube::Api<K>,
+    fields: String,
+    /// Whether [`Item::Listed`] was said (at once when the start version was given).
+    announced: bool,
+    /// The version to watch from; `None`: ask the server for its current one.
+    version: Option<String>,
+    stream: Option<EventStream<K>>,
+    backoff: CappedBackoff,
+    /// The wait before the next request, after a failure.
+    delay: Option<Duration>,
+    /// When the current watch request was answered.
+    opened_at: Instant,
+    ended: bool,
+}
+
+impl<K> FromNow<K>
+where
+    K: Object,
+{
+    async fn next_item(&mut self) -> Option<Item<K>> {
+        loop {
+            if self.ended {
+                return None;
+            }
+            if let Some(delay) = self.delay.take() {
+                tokio::time::sleep(delay).await;
+            }
+            if self.version.is_some() && !self.announced {
+                self.announced = true;
+                return Some(Item::Listed);
+            }
+            let Some(version) = self.version.clone() else {
+                let params = kube::api::ListParams::default().fields(&self.fields).limit(1);
+                match self.api.list(&params).await {
+                    Ok(list) => match list.metadata.resource_version.filter(|v| !v.is_empty()) {
+                        Some(version) => {
+                            self.version = Some(version);
+                            self.backoff.reset();
+                            if std::mem::replace(&mut self.announced, true) {
+                                continue;
+                            }
+                            return Some(Item::Listed);
+                        }
+                        None => return Some(self.retry("the list carries no resourceVersion".into())),
+                    },
+                    Err(e) => match self.failed(e) {
+                        Some(item) => return Some(item),
+                        None => continue,
+                    },
+                }
+            };
+            let Some(stream) = self.stream.as_mut() else {
+                let params = kube::api::WatchParams::default()
+                    .fields(&self.fields)
+                    .timeout(WATCH_TIMEOUT_SECS);
+                match self.api.watch(&params, &version).await {
+                    Ok(stream) => {
+                        self.stream = Some(stream.boxed());
+                        self.opened_at = Instant::now();
+                    }
+                    Err(e) => {
+                        if let Some(item) = self.failed(e) {
+                            return Some(item);
+                        }
+                    }
+                }
+                continue;
+            };
+            use kube::core::WatchEvent;
+            match stream.next().await {
+                // The server ended the request (its timeout): resume from the last version,
+                // after a back-off when it ended at once (a server that keeps cutting streams
+                // must not be asked again in a tight loop).
+                None => {
+                    self.stream = None;
+                    if self.opened_at.elapsed() < Duration::from_secs(1) {
+                        self.delay = self.backoff.next();
+                    }
+                }
+                Some(Ok(WatchEvent::Added(k) | WatchEvent::Modified(k))) => {
+                    self.seen(&k);
+                    return Some(Item::Object(k));
+                }
+                Some(Ok(WatchEvent::Deleted(k))) => {
+                    self.seen(&k);
+                    return Some(Item::Deleted(k));
+                }
+                Some(Ok(WatchEvent::Bookmark(b))) => self.version = Some(b.metadata.resource_version),
+                Some(Ok(WatchEvent::Error(status))) => {
+                    self.stream = None;
+                    if let Some(item) = self.status(status.code, status.message) {
+                        return Some(item);
+                    }
+                }
+                Some(Err(e)) => {
+                    self.stream = None;
+                    if let Some(item) = self.failed(e) {
+                        return Some(item);
+                    }
+                }
+            }
+        }
+    }
+
+    fn seen(&mut self, object: &K) {
+        if let Some(version) = object.meta().resource_version.clone() {
+            self.version = Some(version);
+        }
+        self.backoff.reset();
+    }
+
+    fn retry(&mut self, text: String) -> Item<K> {
+        self.delay = self.backoff.next();
+        Item::Retrying(text)
+    }
+
+    /// A failed request: `None` when it needs no attention (410: start again from now).
+    fn failed(&mut self, error: kube::Error) -> Option<Item<K>> {
+        tracing::debug!(%error, "watch request failed");
+        match &error {
+            kube::Error::Api(s) => self.status(s.code, s.message.clone()),
+            _ => Some(self.retry(error.to_string())),
+        }
+    }
+
+    fn status(&mut self, code: u16, message: String) -> Option<Item<K>> {
+        if code == 410 {
+            self.version = None;
+            return None;
+        }
+        if is_refusal(code) {
+            self.ended = true;
+            return Some(Item::Refused(Refusal {
+                status: code,
+                message,
+            }));
+        }
+        Some(self.retry(format!("{code}: {message}")))
+    }
+}
+
 /// Sorts a watcher result; `None` for what needs no attention (410 Gone: the watcher re-lists,
 /// which shows up as [`Item::Relist`]).
 fn classify<K>(result: Result<Event<K>, watcher::Error>) -> Option<Item<K>> {

@@ -133,9 +133,22 @@ async fn update(
         .as_ref()
         .map(|s| s.scale_target_ref.name.clone())
         .unwrap_or_else(|| cli.targets.deployment.clone());
-    let deployment: Option<Deployment> = cluster.get_opt(&deployment_name).await?;
-    let room = match (&deployment, input.request.min) {
-        (Some(d), Some(_)) => room::room(cluster, d, reporter).await,
+    // The cluster's room matters only for a --min above the current one and above the pods
+    // that run already (the room counts them); read next to the deployment, so its time does
+    // not add up.
+    let current_min = hpa.spec.as_ref().and_then(|s| s.min_replicas).unwrap_or(1);
+    let running = hpa.status.as_ref().and_then(|s| s.current_replicas).unwrap_or(0);
+    let raises_min = input
+        .request
+        .min
+        .is_some_and(|min| min > current_min && min > running);
+    let (deployment, usage) = tokio::join!(
+        cluster.get_opt::<Deployment>(&deployment_name),
+        room::usage_if(cluster, raises_min)
+    );
+    let deployment = deployment?;
+    let room = match (&deployment, usage) {
+        (Some(d), Some(usage)) => room::room(cluster, d, usage, reporter).await,
         _ => None,
     };
     let plan = plan_hpa_update(

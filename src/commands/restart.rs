@@ -85,6 +85,7 @@ pub(super) async fn follow_restarted(
         // The HPA may move the count during the restart; that is not a failure of it.
         expected_replicas: None,
         autoscaler: Some(cli.targets.hpa.as_str()),
+        events_since: deployment.metadata.resource_version.as_deref(),
     };
     let done = follow::<Deployment>(cluster, &spec, reporter).await?;
     let summary = verify(cluster, &done, &selector, applied).await?;

@@ -131,6 +131,10 @@ pub async fn run(
         applied: &applied_text,
         expected_replicas: Some(applied_plan.target),
         autoscaler: hpa.as_ref().map(|h| h.name.as_str()),
+        events_since: written
+            .stored
+            .as_ref()
+            .and_then(|d| d.metadata.resource_version.as_deref()),
     };
     if let Err(failure) = follow::<Deployment>(cluster, &spec, reporter).await {
         let failure = if args.rollback_on_failure && !failure.keeps_change() {
@@ -247,6 +251,7 @@ async fn roll_back(
         applied: &restored,
         expected_replicas: Some(applied.current),
         autoscaler: None,
+        events_since: None,
     };
     match follow_ignoring::<Deployment>(cluster, &spec, &failed_pods, reporter).await {
         Ok(_) => Error::failed(format!("{failure} (rolled back: {restored})"), failure.hint()),

@@ -266,6 +266,7 @@ async fn follow_rollout(
         applied: applied_text,
         expected_replicas: replicas,
         autoscaler,
+        events_since: found.object["metadata"]["resourceVersion"].as_str(),
     };
     reporter.info("following the rollout");
     match found.kind {

@@ -42,6 +42,7 @@ pub(crate) fn spec<'a>(name: &'a str, selector: &'a str) -> FollowSpec<'a> {
         applied: "test change applied",
         expected_replicas: None,
         autoscaler: None,
+        events_since: None,
     }
 }
 

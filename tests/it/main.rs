@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod capacity;
 mod cli;
 mod conn_matrix;
 mod conn_secrets;
@@ -31,4 +32,5 @@ mod scale;
 mod status;
 mod undo;
 mod validate;
+mod warning_events;
 mod write_faults;

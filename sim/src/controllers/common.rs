@@ -2,29 +2,60 @@
 //! readers and builders for the k8s JSON shapes.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{Receiver, error::RecvError, error::TryRecvError};
 
+use crate::scenario::Scenario;
 use crate::store::{ObjectKey, Store, StoreError, StoreEvent, UpdatePart, now_rfc3339};
 
-/// Runs `pass` now, then after every store event on one of `resources` and on every `period`
-/// tick (time-based transitions need the tick). Events that queue up during a pass are folded
-/// into one next pass, so a burst of writes costs one pass, not one per write. `events` is
-/// subscribed by the caller before spawning, so the controller follows the store from the moment
-/// it is started, not from whenever its task is first polled.
+/// How long a controller that idles keeps ticking at its period after the last store event it
+/// follows (or scenario change), whatever its pass says is pending.
+const HOT: Duration = Duration::from_secs(1);
+
+/// What a pass leaves for later, so that an idle loop knows whether to tick on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    /// Nothing that time alone moves on: the next pass can wait for a change.
+    Nothing,
+    /// Steps due at a time (a pod Ready after its start delay, a restart back-off, a grace
+    /// period or progress deadline running out): tick on.
+    Timed,
+}
+
+/// Whether a loop passes on every tick, or idles between changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ticks {
+    /// Every tick: cheap passes that keep their own time (the HPA's sync period).
+    Always,
+    /// On ticks only while the last pass left [`Pending::Timed`] steps or within [`HOT`] of
+    /// a change of what it follows, else every `idle` (a safety net): passes that visit every
+    /// pod of the cluster, whose cost must not run while nothing changes.
+    WhenChanged { idle: Duration },
+}
+
+/// Runs `pass` now, then after every store event on one of `resources` and on `period` ticks
+/// (time-based transitions need the tick; with [`Ticks::WhenChanged`] only near a change, see
+/// [`HOT`]; a change of the scenario counts as a change). Events that queue up
+/// during a pass are folded into one next pass, so a burst of writes costs one pass, not one
+/// per write. `events` is subscribed by the caller before spawning, so the controller follows
+/// the store from the moment it is started, not from whenever its task is first polled.
 pub async fn run_loop(
     store: Arc<Store>,
     mut events: Receiver<StoreEvent>,
     resources: &'static [&'static str],
     period: Duration,
-    mut pass: impl FnMut(&Store) + Send,
+    ticks: Ticks,
+    scenario: Arc<Scenario>,
+    mut pass: impl FnMut(&Store) -> Pending + Send,
 ) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported = false;
+    let mut changed_at = Instant::now();
     loop {
+        let generation = scenario.generation();
         // A bug in one pass must not silently stop the controller for the rest of the session:
         // report it once and keep reconciling (the next pass starts from the store again).
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pass(&store)));
@@ -32,11 +63,33 @@ pub async fn run_loop(
             eprintln!("orchscale-sim: a controller pass panicked; the controller keeps running");
             reported = true;
         }
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = next_relevant(&mut events, resources) => {
-                // Let the writer finish its burst (e.g. a client creating several objects).
-                tokio::time::sleep(Duration::from_millis(3)).await;
+        let pending = outcome.unwrap_or(Pending::Timed);
+        let passed_at = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    if scenario.generation() != generation {
+                        changed_at = now;
+                    }
+                    let due = match ticks {
+                        Ticks::Always => true,
+                        Ticks::WhenChanged { idle } => {
+                            pending == Pending::Timed
+                                || now.duration_since(changed_at) < HOT
+                                || now.duration_since(passed_at) >= idle
+                        }
+                    };
+                    if due {
+                        break;
+                    }
+                }
+                _ = next_relevant(&mut events, resources) => {
+                    changed_at = Instant::now();
+                    // Let the writer finish its burst (e.g. a client creating several objects).
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                    break;
+                }
             }
         }
         drain(&mut events);

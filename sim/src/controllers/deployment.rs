@@ -366,7 +366,7 @@ fn scaled_event(store: &Store, deployment: &Value, rs_name: &str, from: i64, to:
     );
 }
 
-fn create_replica_set(
+pub(crate) fn create_replica_set(
     store: &Store,
     deployment: &Value,
     hash: &str,

@@ -99,10 +99,17 @@ struct ReadyPod {
     containers: Vec<String>,
 }
 
+/// What a metrics object says, without its timestamp: compared instead of the built object.
+#[derive(Debug, Clone, PartialEq)]
+struct Signature {
+    usage: Vec<ContainerUsage>,
+    labels: Value,
+}
+
 pub struct MetricsServer {
     scenario: Arc<Scenario>,
     /// What was last written per object, and when.
-    written: HashMap<ObjectKey, (Value, Instant)>,
+    written: HashMap<ObjectKey, (Signature, Instant)>,
     /// When each pod was first seen Running and Ready (for the resolution's first sample).
     first_seen: HashMap<ObjectKey, Instant>,
 }
@@ -182,6 +189,17 @@ impl MetricsServer {
                 // Not scraped twice yet: no sample (the node still counts its usage).
                 continue;
             }
+            // Pods the scenario drives get a fresh sample every REFRESH; the others only when
+            // their usage changes, so that a big idle cluster is not rewritten without end.
+            let refresh = load.is_some();
+            let signature = Signature {
+                usage: usage.clone(),
+                labels: pod.labels.clone(),
+            };
+            if self.is_fresh(store, &key, &signature, refresh, behaviour.metrics_resolution) {
+                live.insert(key);
+                continue;
+            }
             let containers: Vec<Value> = usage
                 .iter()
                 .map(|(n, c, m)| {
@@ -196,7 +214,7 @@ impl MetricsServer {
                 "window": pod_window,
                 "containers": containers,
             });
-            self.write(store, key.clone(), object, behaviour.metrics_resolution);
+            self.write(store, key.clone(), object, signature);
             live.insert(key);
         }
         let nodes = store.scan("nodes", None, |n| {
@@ -205,6 +223,14 @@ impl MetricsServer {
         for (node, labels) in nodes {
             let (cpu_millis, memory) = node_usage.get(&node).copied().unwrap_or_default();
             let key = ObjectKey::new("nodemetrics", "", &node);
+            let signature = Signature {
+                usage: vec![(String::new(), cpu_millis, memory)],
+                labels: labels.clone(),
+            };
+            if self.is_fresh(store, &key, &signature, true, behaviour.metrics_resolution) {
+                live.insert(key);
+                continue;
+            }
             let object = json!({
                 "apiVersion": "metrics.k8s.io/v1beta1",
                 "kind": "NodeMetrics",
@@ -215,7 +241,7 @@ impl MetricsServer {
                     "memory": format_memory_ki(memory + NODE_BASE_MEMORY),
                 },
             });
-            self.write(store, key.clone(), object, behaviour.metrics_resolution);
+            self.write(store, key.clone(), object, signature);
             live.insert(key);
         }
         let stale: Vec<ObjectKey> = store
@@ -234,21 +260,30 @@ impl MetricsServer {
         }
     }
 
-    /// Writes a metrics object when its usage changed or its timestamp is due a refresh; at a
-    /// scrape `resolution`, only once per resolution (the timestamp is the scrape's).
-    fn write(&mut self, store: &Store, key: ObjectKey, object: Value, resolution: Option<Duration>) {
+    /// Whether the metrics object written last is still good: same usage and labels, and (when
+    /// `refresh`) younger than [`REFRESH`]; at a scrape `resolution`, younger than it.
+    fn is_fresh(
+        &self,
+        store: &Store,
+        key: &ObjectKey,
+        signature: &Signature,
+        refresh: bool,
+        resolution: Option<Duration>,
+    ) -> bool {
+        let Some((last, at)) = self.written.get(key) else {
+            return false;
+        };
+        let age = Instant::now().duration_since(*at);
+        let fresh = match resolution {
+            Some(resolution) => age < resolution,
+            None => last == signature && (!refresh || age < REFRESH),
+        };
+        fresh && store.contains(key)
+    }
+
+    /// Writes a metrics object with the time of the sample.
+    fn write(&mut self, store: &Store, key: ObjectKey, object: Value, signature: Signature) {
         let now = Instant::now();
-        if let Some((last, at)) = self.written.get(&key)
-            && store.get(&key).is_some()
-        {
-            let fresh = match resolution {
-                Some(resolution) => now.duration_since(*at) < resolution,
-                None => *last == object && now.duration_since(*at) < REFRESH,
-            };
-            if fresh {
-                return;
-            }
-        }
         let mut stamped = object.clone();
         stamped["timestamp"] = json!(now_rfc3339());
         let written = store
@@ -259,7 +294,7 @@ impl MetricsServer {
             })
             .or_else(|_| store.create(&key, stamped.clone()));
         if written.is_ok() {
-            self.written.insert(key, (object, now));
+            self.written.insert(key, (signature, now));
         }
     }
 }

@@ -2,8 +2,8 @@
 //! kube-controller-manager, the scheduler, the kubelet and metrics-server do, closely enough for
 //! clients to see real status. Each controller lives in its own module; this one only starts them.
 
-mod common;
-mod deployment;
+pub(crate) mod common;
+pub(crate) mod deployment;
 mod deployment_status;
 mod events;
 mod hpa;
@@ -11,10 +11,10 @@ mod hpa_math;
 mod hpa_metrics;
 mod metrics;
 mod node_autoscaler;
-mod pods;
+pub(crate) mod pods;
 pub(crate) mod quantity;
 mod quota;
-mod replicaset;
+pub(crate) mod replicaset;
 mod rollout;
 mod scheduler;
 mod statefulset;
@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::scenario::Scenario;
 use crate::store::Store;
+use common::{Pending, Ticks};
 
 pub use pods::delete_pod;
 pub use quantity::{bytes as parse_bytes, cpu_millis as parse_cpu_millis};
@@ -63,14 +64,21 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
     let mut statefulsets = statefulset::StatefulSetController::new(Arc::clone(&scenario));
     let mut kubelet = pods::Kubelet::new(Arc::clone(&scenario));
     let mut metrics_server = metrics::MetricsServer::new(Arc::clone(&scenario));
+    let scraped = scenario.behaviour().metrics_resolution.is_some();
     let mut autoscaler = hpa::HpaController::new(Arc::clone(&scenario));
-    let loop_of = |resources, period, pass| {
+    // Passes that visit every pod of the cluster idle between changes (`Ticks::WhenChanged`), so
+    // that a big idle cluster costs nothing; the others tick on.
+    // The passes say when time-based steps are pending; the idle tick is a safety net.
+    let idling = Ticks::WhenChanged { idle: ms(30_000) };
+    let loop_of = |resources, period, ticks, pass| {
         let events = store.subscribe();
         tokio::spawn(common::run_loop(
             Arc::clone(&store),
             events,
             resources,
             period,
+            ticks,
+            Arc::clone(&scenario),
             pass,
         ))
     };
@@ -83,39 +91,129 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
         loop_of(
             &["deployments", "replicasets", "pods"],
             ms(100),
-            Box::new(move |s: &Store| deployments.pass(s)) as Pass,
+            idling,
+            Box::new(move |s: &Store| {
+                deployments.pass(s);
+                rollouts_pending(s)
+            }) as Pass,
         ),
         loop_of(
             &["replicasets", "pods", "resourcequotas"],
             ms(100),
-            Box::new(move |s: &Store| replicasets.pass(s)),
+            idling,
+            Box::new(move |s: &Store| {
+                replicasets.pass(s);
+                becoming_available(s, "replicasets")
+            }),
         ),
-        loop_of(&["pods", "nodes"], ms(100), Box::new(scheduler::pass)),
-        loop_of(&["pods"], ms(50), Box::new(move |s: &Store| kubelet.pass(s))),
+        loop_of(&["pods", "nodes"], ms(100), idling, Box::new(scheduler::pass)),
+        loop_of(
+            &["pods"],
+            ms(50),
+            idling,
+            Box::new(move |s: &Store| kubelet.pass(s)),
+        ),
         loop_of(
             &["statefulsets", "pods"],
             ms(100),
-            Box::new(move |s: &Store| statefulsets.pass(s)),
+            idling,
+            Box::new(move |s: &Store| {
+                statefulsets.pass(s);
+                becoming_available(s, "statefulsets")
+            }),
         ),
-        loop_of(&["resourcequotas"], ms(250), Box::new(quota::sync_status)),
-        loop_of(&[], ms(250), Box::new(move |s: &Store| metrics_server.pass(s))),
+        loop_of(
+            &["resourcequotas"],
+            ms(250),
+            Ticks::Always,
+            Box::new(|s: &Store| {
+                quota::sync_status(s);
+                Pending::Timed
+            }),
+        ),
+        loop_of(
+            &["pods", "nodes"],
+            ms(250),
+            // Samples of pods at rest are refreshed at metrics-server's default resolution.
+            idling,
+            Box::new(move |s: &Store| {
+                metrics_server.pass(s);
+                // At a scrape resolution, samples come due with time.
+                if scraped { Pending::Timed } else { Pending::Nothing }
+            }),
+        ),
         loop_of(
             &["horizontalpodautoscalers"],
             ms(50),
-            Box::new(move |s: &Store| autoscaler.pass(s)),
+            Ticks::Always,
+            Box::new(move |s: &Store| {
+                autoscaler.pass(s);
+                Pending::Timed
+            }),
         ),
     ];
     if let Some(mut node_autoscaler) = node_autoscaler {
         tasks.push(loop_of(
             &["pods", "nodes"],
             ms(100),
-            Box::new(move |s: &Store| node_autoscaler.pass(s)),
+            idling,
+            Box::new(move |s: &Store| {
+                node_autoscaler.pass(s);
+                Pending::Timed
+            }),
         ));
     }
     Controllers { tasks }
 }
 
-type Pass = Box<dyn FnMut(&Store) + Send>;
+type Pass = Box<dyn FnMut(&Store) -> Pending + Send>;
+
+fn count(object: &serde_json::Value, pointer: &str) -> i64 {
+    object
+        .pointer(pointer)
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0)
+}
+
+/// [`Pending::Timed`] while a deployment rolls out: its progress deadline and minReadySeconds
+/// run on time. A rollout past its deadline waits for a change.
+fn rollouts_pending(store: &Store) -> Pending {
+    let rolling = store.scan("deployments", None, |d| {
+        let wanted = d
+            .pointer("/spec/replicas")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(1);
+        let done = [
+            "/status/replicas",
+            "/status/updatedReplicas",
+            "/status/availableReplicas",
+        ]
+        .iter()
+        .all(|p| count(d, p) == wanted)
+            && count(d, "/status/observedGeneration") == count(d, "/metadata/generation");
+        let stalled =
+            common::condition(d, "Progressing").is_some_and(|c| c["reason"] == "ProgressDeadlineExceeded");
+        (!done && !stalled).then_some(())
+    });
+    if rolling.is_empty() {
+        Pending::Nothing
+    } else {
+        Pending::Timed
+    }
+}
+
+/// [`Pending::Timed`] while ready pods of a ReplicaSet or StatefulSet wait out minReadySeconds
+/// before they count as available.
+fn becoming_available(store: &Store, resource: &str) -> Pending {
+    let waiting = store.scan(resource, None, |o| {
+        (count(o, "/status/readyReplicas") != count(o, "/status/availableReplicas")).then_some(())
+    });
+    if waiting.is_empty() {
+        Pending::Nothing
+    } else {
+        Pending::Timed
+    }
+}
 
 #[cfg(test)]
 mod tests;

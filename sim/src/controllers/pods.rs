@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::common::{is_terminating, key, name, namespace, pod_ready, set_condition, uid, workload_of};
+use super::common::{
+    Pending, is_terminating, key, name, namespace, pod_ready, set_condition, uid, workload_of,
+};
 use super::events::{Severity, record};
 use super::quantity::milli_of;
 use crate::profile::Behaviour;
@@ -147,12 +149,18 @@ impl Kubelet {
         self.terminating.retain(|u, _| alive.contains(u));
     }
 
-    pub fn pass(&mut self, store: &Store) {
+    /// One pass over the bound pods; [`Pending::Timed`] while a pod is starting, failing or
+    /// terminating (its next step comes with time, not with a change).
+    pub fn pass(&mut self, store: &Store) -> Pending {
         self.finish_terminating(store, Instant::now());
+        let mut timed = !self.terminating.is_empty();
         let scenario = Arc::clone(&self.scenario);
         let seen = store.scan("pods", None, |p| {
             let node = p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty());
-            if node.is_none() || is_terminating(p) {
+            // A finished pod (a Job's, or evicted) stays as it is: the kubelet does not start
+            // its containers again (pkg/kubelet/kubelet.go, `isPodTerminal` skips syncing them).
+            let finished = matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+            if node.is_none() || is_terminating(p) || finished {
                 return None;
             }
             let over_memory = workload_of(p)
@@ -174,6 +182,7 @@ impl Kubelet {
         for pod in seen {
             alive.insert(pod.uid.clone());
             if !pod.has_statuses {
+                timed = true;
                 self.start(store, &pod, now);
                 continue;
             }
@@ -191,6 +200,7 @@ impl Kubelet {
                 runtime.from_load = true;
                 runtime.next_step = now;
             }
+            timed |= !pod.ready || runtime.failure.is_some();
             match runtime.failure {
                 Some(failure) if now >= runtime.next_step => {
                     self.fail_step(store, &pod, failure, pod.over_memory, now)
@@ -213,6 +223,7 @@ impl Kubelet {
                     .forget_pod(&runtime.key.namespace, &runtime.key.name);
             }
         }
+        if timed { Pending::Timed } else { Pending::Nothing }
     }
 
     /// First sight of a bound pod: containers start (or the image pull fails).
@@ -423,6 +434,35 @@ fn container_id(name: &str) -> String {
         "containerd://{:064x}",
         u128::from(super::common::fnv32_of_json(&json!([name, now_rfc3339()])))
     )
+}
+
+/// Fills in the status of a bound pod whose containers run and are ready, as the kubelet would
+/// have reported it: for pods seeded already running.
+pub(crate) fn set_running_ready(pod: &mut Value, index: usize) {
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_owned();
+    let statuses: Vec<Value> = containers(pod)
+        .iter()
+        .map(|(name, image)| {
+            let mut status = running_status(name, image, 0);
+            status["ready"] = json!(true);
+            status
+        })
+        .collect();
+    let status = &mut pod["status"];
+    status["phase"] = json!("Running");
+    status["hostIP"] = json!(host_ip(&node));
+    status["podIP"] = json!(format!(
+        "10.{}.{}.{}",
+        64 + index / 65_536 % 64,
+        index / 256 % 256,
+        index % 256
+    ));
+    status["startTime"] = json!(now_rfc3339());
+    status["qosClass"] = json!("Burstable");
+    status["containerStatuses"] = json!(statuses);
+    for condition in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
+        set_condition(status, condition, "True", "", "");
+    }
 }
 
 fn running_status(name: &str, image: &str, restarts: u32) -> Value {

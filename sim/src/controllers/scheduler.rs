@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::common::{condition, is_terminating, key, name, namespace, set_condition, update_main};
+use super::common::{Pending, condition, is_terminating, key, name, namespace, set_condition, update_main};
 use super::events::{Severity, record};
 use super::quantity::milli_of;
 use super::quota::pod_usage;
@@ -74,8 +74,9 @@ struct Waiting {
     message: Option<String>,
 }
 
-/// One scheduling pass over every pending pod of the cluster.
-pub fn pass(store: &Store) {
+/// One scheduling pass over every pending pod of the cluster; [`Pending::Timed`] while pods
+/// wait (they are retried every pass, as the scheduler's backoff queue retries them).
+pub fn pass(store: &Store) -> Pending {
     let mut pending = store.scan("pods", None, |p| {
         let unbound = p["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
         (unbound && !is_terminating(p) && super::quota::counts(p)).then(|| Waiting {
@@ -91,7 +92,7 @@ pub fn pass(store: &Store) {
         })
     });
     if pending.is_empty() {
-        return;
+        return Pending::Nothing;
     }
     pending.sort_by(|a, b| {
         a.created
@@ -127,9 +128,10 @@ pub fn pass(store: &Store) {
             node.used.pods += request.pods;
         }
     }
-    for pod in pending {
-        schedule_one(store, &mut nodes, &pod);
+    for pod in &pending {
+        schedule_one(store, &mut nodes, pod);
     }
+    Pending::Timed
 }
 
 fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Waiting) {

@@ -1,7 +1,7 @@
 //! Collection reads: the objects a list or watch selects (namespace, label and field
 //! selectors), and list responses with `limit`/`continue` pagination or as a Table.
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -10,64 +10,163 @@ use super::select::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::{ApiRequest, App, events_v1, table};
 
-/// The objects of a collection request that its namespace and selectors pick.
-pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Value>, u64), ApiError> {
+/// The parsed label and field selectors of a collection request.
+fn selectors(request: &ApiRequest) -> Result<(LabelSelector, FieldSelector), ApiError> {
     let labels = LabelSelector::parse(request.param("labelSelector").unwrap_or(""))?;
-    let t = &request.target;
     let fields = FieldSelector::parse(&events_v1::field_selector(
-        t.info,
+        request.target.info,
         request.param("fieldSelector").unwrap_or(""),
     ))?;
-    let (items, rv) = app.store.list(t.info.store_name, t.namespace.as_deref());
-    let items = items
-        .into_iter()
-        .filter(|o| labels.matches(o) && fields.matches(o))
-        .collect();
-    Ok((items, rv))
+    Ok((labels, fields))
 }
 
+/// The objects of a collection request that its namespace and selectors pick.
+pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Value>, u64), ApiError> {
+    let (labels, fields) = selectors(request)?;
+    let t = &request.target;
+    let page = app.store.page(
+        t.info.store_name,
+        t.namespace.as_deref(),
+        None,
+        None,
+        false,
+        |o| labels.matches(o) && fields.matches(o),
+        Value::clone,
+    );
+    Ok((page.items, page.resource_version))
+}
+
+/// Where a continued list starts, as the apiserver's continue token says: the version the
+/// first page was read at and the key of the last object returned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Continue {
+    /// The token format's version, `meta.k8s.io/v1` as upstream writes it.
+    v: String,
+    rv: u64,
+    /// `namespace/name` of the last object returned.
+    start: String,
+}
+
+fn encode_continue(rv: u64, (ns, name): &(String, String)) -> String {
+    let token = Continue {
+        v: "meta.k8s.io/v1".into(),
+        rv,
+        start: format!("{ns}/{name}"),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_string(&token).unwrap_or_default())
+}
+
+/// A list, whole or page by page (`limit`/`continue`). Pages after the first are read from the
+/// store as it is now (the apiserver reads them at the first page's version from etcd; the
+/// sim keeps no old versions), but a token whose version is older than the history holds is
+/// refused as upstream refuses a compacted one: 410 Expired, with a token for the (inconsistent)
+/// rest of the list (k8s.io/apiserver/pkg/storage/etcd3/store.go, `GetList`:
+/// `handleCompactedErrorForPaging`).
 pub fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
-    let (items, rv) = selected(app, request)?;
-    // Continue tokens name the last object returned; items are sorted by namespace, then name.
+    let (labels, fields) = selectors(request)?;
     let after = match request.param("continue").filter(|c| !c.is_empty()) {
         Some(token) => Some(decode_continue(token)?),
         None => None,
     };
-    let mut items: Vec<Value> = items
-        .into_iter()
-        .filter(|o| after.as_ref().is_none_or(|a| &position(o) > a))
-        .collect();
+    if let Some(token) = &after {
+        let oldest = app.store.oldest_version();
+        if token.rv + 1 < oldest && token.rv < app.store.resource_version() {
+            let current = app.store.resource_version();
+            let rest = Continue {
+                rv: current,
+                ..token.clone()
+            };
+            let rest = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(serde_json::to_string(&rest).unwrap_or_default());
+            return Err(ApiError::continue_expired(&rest));
+        }
+    }
     let limit = request
         .number("limit")?
         .and_then(|l| usize::try_from(l).ok())
         .filter(|l| *l > 0);
+    let t = &request.target;
+    let start = after.as_ref().and_then(|a| a.start.split_once('/'));
+    // Upstream counts the remaining items only for an unselected list.
+    let unselected = labels == LabelSelector::default() && fields == FieldSelector::default();
+    let keep = |o: &Value| labels.matches(o) && fields.matches(o);
+    let info = t.info;
+    let table = table::wants_table(&request.accept);
+    // A JSON list is serialized item by item straight from the store (no clone of the
+    // collection); a Table is rendered from clones.
+    let page = app.store.page(
+        info.store_name,
+        t.namespace.as_deref(),
+        start,
+        limit,
+        unselected,
+        keep,
+        |o| {
+            if table {
+                Item::Object(o.clone())
+            } else {
+                Item::Json(serde_json::to_vec(&events_v1::view(info, o)).unwrap_or_default())
+            }
+        },
+    );
+    // Every page of a list carries the first page's version, as upstream's do.
+    let rv = after.as_ref().map_or(page.resource_version, |a| a.rv);
     let mut metadata = json!({"resourceVersion": rv.to_string()});
-    if let Some(limit) = limit
-        && items.len() > limit
+    if page.more
+        && let Some(last) = &page.last
     {
-        let remaining = items.len() - limit;
-        items.truncate(limit);
-        if let Some(last) = items.last() {
-            let (ns, name) = position(last);
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{ns}/{name}"));
-            metadata["continue"] = json!(token);
+        metadata["continue"] = json!(encode_continue(rv, last));
+        if let Some(remaining) = page.remaining {
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
-    let info = request.target.info;
-    if table::wants_table(&request.accept) {
+    if table {
+        let items: Vec<Value> = page
+            .items
+            .into_iter()
+            .filter_map(|i| match i {
+                Item::Object(o) => Some(o),
+                Item::Json(_) => None,
+            })
+            .collect();
         return ok(&table::render(info, &items, &metadata));
     }
-    let items: Vec<Value> = items
-        .iter()
-        .map(|item| events_v1::view(info, item).into_owned())
-        .collect();
-    ok(&json!({
+    let head = json!({
         "kind": format!("{}List", info.kind),
         "apiVersion": info.api_version(),
         "metadata": metadata,
-        "items": items,
-    }))
+    })
+    .to_string();
+    let mut body =
+        Vec::with_capacity(head.len() + 16 + page.items.iter().map(|i| i.len() + 1).sum::<usize>());
+    // `{"apiVersion":…,"metadata":{…}` + `,"items":[…]}`.
+    body.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    body.extend_from_slice(b",\"items\":[");
+    for (index, item) in page.items.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        if let Item::Json(bytes) = item {
+            body.extend_from_slice(bytes);
+        }
+    }
+    body.extend_from_slice(b"]}");
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// A listed object, as the response needs it.
+enum Item {
+    Object(Value),
+    Json(Vec<u8>),
+}
+
+impl Item {
+    fn len(&self) -> usize {
+        match self {
+            Item::Object(_) => 0,
+            Item::Json(bytes) => bytes.len(),
+        }
+    }
 }
 
 pub fn position(object: &Value) -> (String, String) {
@@ -76,14 +175,16 @@ pub fn position(object: &Value) -> (String, String) {
     (s("namespace"), s("name"))
 }
 
-fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
+fn decode_continue(token: &str) -> Result<Continue, ApiError> {
     let invalid = || ApiError::bad_request("continue key is not valid");
-    let bytes = base64::engine::general_purpose::STANDARD
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (ns, name) = text.split_once('/').ok_or_else(invalid)?;
-    Ok((ns.to_owned(), name.to_owned()))
+    let token: Continue = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if token.v != "meta.k8s.io/v1" || !token.start.contains('/') {
+        return Err(invalid());
+    }
+    Ok(token)
 }
 
 #[cfg(test)]
@@ -92,11 +193,11 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip() {
-        let token = base64::engine::general_purpose::STANDARD.encode("ns/web");
-        assert_eq!(
-            decode_continue(&token).expect("decode"),
-            ("ns".to_owned(), "web".to_owned())
-        );
+        let last = ("ns".to_owned(), "web".to_owned());
+        let token = decode_continue(&encode_continue(1234, &last)).expect("decode");
+        assert_eq!((token.rv, token.start.as_str()), (1234, "ns/web"));
         assert!(decode_continue("!!").is_err());
+        let old_format = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("ns/web");
+        assert!(decode_continue(&old_format).is_err());
     }
 }

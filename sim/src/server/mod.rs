@@ -383,7 +383,21 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     });
-    response
+    count_sent(response, app.log.sent_counter())
+}
+
+/// The response with its body bytes added to `sent` as they go out (a watch's as it flows).
+fn count_sent(response: Response, sent: Arc<std::sync::atomic::AtomicU64>) -> Response {
+    use futures::StreamExt;
+    let (parts, body) = response.into_parts();
+    let counted = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            sent.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+        }
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(counted))
 }
 
 #[allow(clippy::too_many_arguments)]

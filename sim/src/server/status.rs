@@ -17,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     pub details: Option<Value>,
     pub retry_after: Option<u64>,
+    /// `metadata.continue` of the Status (an expired list continuation's rest).
+    pub list_continue: Option<String>,
 }
 
 /// One `details.causes[]` entry of a 422 Invalid.
@@ -77,6 +79,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after: None,
+            list_continue: None,
         }
     }
 
@@ -123,6 +126,22 @@ impl ApiError {
             "Expired",
             format!("too old resource version: {requested} ({oldest})"),
         )
+    }
+
+    /// 410 for a list continued with a token older than the history holds, with the token for
+    /// the rest of the list in `metadata.continue`, as upstream answers.
+    pub fn continue_expired(rest: &str) -> Self {
+        let mut error = Self::new(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result. You can \
+             start a new list without the continue parameter, or use the continue token in this response \
+             to retrieve the remainder of the results. Continuing with the provided token results in an \
+             inconsistent list - objects that were created, modified, or deleted between the time the \
+             first chunk was returned and now may show up in the list.",
+        );
+        error.list_continue = Some(rest.to_owned());
+        error
     }
 
     /// 422 with field causes; `kind` is the object's kind (`Deployment`), as the apiserver words it.
@@ -282,6 +301,9 @@ impl ApiError {
         });
         if let Some(details) = &self.details {
             status["details"] = details.clone();
+        }
+        if let Some(token) = &self.list_continue {
+            status["metadata"]["continue"] = json!(token);
         }
         status
     }

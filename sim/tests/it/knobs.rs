@@ -14,30 +14,45 @@ fn ready(pod: &Value) -> bool {
 }
 
 #[tokio::test]
-async fn extra_pods_are_created_scheduled_and_listed_in_pages() {
+async fn extra_pods_are_spread_running_and_listed_in_pages() {
     let sim = Sim::start(SimOptions {
-        extra_pods: 250,
+        extra_pods: 1_500,
         pod_start_delay: Duration::from_millis(10),
         ..SimOptions::default()
     })
     .expect("sim starts");
     let client = Client::new(&sim);
-    let pods = "/api/v1/namespaces/batch/pods";
-    wait_until("250 ready batch pods", || async {
-        let list = client.get(pods).await.json();
-        let items = list["items"].as_array().cloned().unwrap_or_default();
-        items.len() == 250 && items.iter().all(ready)
-    })
-    .await;
+    let pods = "/api/v1/namespaces/team-000/pods";
+    let list = client.get(pods).await.json();
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    // 1,500 pods over two team namespaces: 713 running workers + 38 finished Job pods here.
+    assert_eq!(items.len(), 751);
+    assert_eq!(
+        items.iter().filter(|p| ready(p)).count(),
+        713,
+        "seeded running and Ready"
+    );
     let page = client.get(&format!("{pods}?limit=100")).await.json();
     assert_eq!(page["items"].as_array().map(Vec::len), Some(100));
-    assert_eq!(page["metadata"]["remainingItemCount"], 150);
+    assert_eq!(page["metadata"]["remainingItemCount"], 651);
     let nodes = client.get("/api/v1/nodes").await.json();
     assert_eq!(
         nodes["items"].as_array().map(Vec::len),
-        Some(6),
-        "3 seeded + 3 batch nodes"
+        Some(3 + 15),
+        "3 seeded + 15 batch nodes for 1,425 running pods"
     );
+    // The controllers take the seeded pods as their own: the deployment settles with every
+    // replica available and no pod is added or removed.
+    wait_until("the team deployment available", || async {
+        let d = client
+            .get("/apis/apps/v1/namespaces/team-000/deployments/worker")
+            .await
+            .json();
+        d["status"]["availableReplicas"] == 713 && d["status"]["updatedReplicas"] == 713
+    })
+    .await;
+    let list = client.get(pods).await.json();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(751));
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod faults;
 mod knobs;
 mod kubectl;
 mod lost_answers;
+mod paging;
 mod patch;
 mod profiles;
 mod rbac;

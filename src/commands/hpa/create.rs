@@ -23,12 +23,14 @@ pub(super) async fn create(
     reporter: &mut Reporter,
 ) -> Result<Outcome, Error> {
     let (name, deployment_name) = (cli.targets.hpa.as_str(), cli.targets.deployment.as_str());
-    let deployment: Deployment = cluster
-        .get(
+    let (deployment, usage) = tokio::join!(
+        cluster.get::<Deployment>(
             deployment_name,
             "the HPA must target an existing deployment: check --deployment and -n",
-        )
-        .await?;
+        ),
+        room::usage_if(cluster, input.request.min.is_some())
+    );
+    let deployment = deployment?;
     if let Some(other) = other_hpa_for(cluster, deployment_name, reporter).await? {
         return Err(Error::usage(
             format!(
@@ -38,8 +40,8 @@ pub(super) async fn create(
         ));
     }
     let mut plan = plan_hpa_create(&cluster.namespace, name, deployment_name, &input.request)?;
-    let room = match input.request.min {
-        Some(_) => room::room(cluster, &deployment, reporter).await,
+    let room = match usage {
+        Some(usage) => room::room(cluster, &deployment, usage, reporter).await,
         None => None,
     };
     plan.warnings.extend(room_warning(input.request.min, room));

@@ -3,15 +3,15 @@
 //! request) moves. Each check that cannot read what it needs (e.g. no permission to list
 //! nodes) is left out with a note under -v, never the change itself.
 
-use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
 
 use super::target::Target;
 use crate::cluster::Cluster;
-use crate::commands::hpa::room::pod_requests;
+use crate::commands::hpa::room::{cluster_usage, pod_requests};
 use crate::commands::shared::hpa_for;
 use crate::error::Error;
 use crate::health;
-use crate::plan::resources::{ResourcesPlan, fit_check, quota_check, rollout_quota_delta};
+use crate::plan::resources::{ResourcesPlan, ScheduledPod, fit_check, quota_check, rollout_quota_delta};
 use crate::report::Reporter;
 
 /// Every warning for the preview.
@@ -24,11 +24,24 @@ pub async fn warnings<W: Target>(
     reporter: &mut Reporter,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
-    let fit = fit(cluster, workload, container, plan).await.map(Vec::from_iter);
-    skipped_or(&mut warnings, reporter, "node capacity check", fit);
-    let quota = quota(cluster, workload, plan).await.map(Vec::from_iter);
-    skipped_or(&mut warnings, reporter, "ResourceQuota check", quota);
-    let shift = hpa_shift::<W>(cluster, workload, name, plan, reporter).await;
+    // Independent reads, at the same time: the cluster-wide capacity read is the long one.
+    let (fit, quota, shift) = tokio::join!(
+        fit(cluster, workload, container, plan),
+        quota(cluster, workload, plan),
+        hpa_shift::<W>(cluster, workload, name, plan, reporter)
+    );
+    skipped_or(
+        &mut warnings,
+        reporter,
+        "node capacity check",
+        fit.map(Vec::from_iter),
+    );
+    skipped_or(
+        &mut warnings,
+        reporter,
+        "ResourceQuota check",
+        quota.map(Vec::from_iter),
+    );
     skipped_or(&mut warnings, reporter, "HPA utilization check", shift);
     warnings
 }
@@ -48,10 +61,14 @@ fn skipped_or(
     }
 }
 
-fn requests_changed(plan: &ResourcesPlan) -> bool {
+/// Whether a new pod asks for more CPU or memory than an old one: otherwise the rollout's pods
+/// fit where the old ones ran, and the capacity check (a read of every pod of the cluster) is
+/// left out.
+fn requests_grow(plan: &ResourcesPlan) -> bool {
+    let nanos = |list: &crate::plan::resources::ResourceList, r: &str| list.get(r).map_or(0, |q| q.nanos());
     ["cpu", "memory"]
         .iter()
-        .any(|r| plan.before.requests.get(*r) != plan.after.requests.get(*r))
+        .any(|r| nanos(&plan.after.requests, r) > nanos(&plan.before.requests, r))
 }
 
 /// New pod size × (replicas + surge) against the nodes' free room, counting the pods that stay
@@ -62,18 +79,17 @@ async fn fit<W: Target>(
     container: &str,
     plan: &ResourcesPlan,
 ) -> Result<Option<String>, Error> {
-    let Some(template) = workload.template().filter(|_| requests_changed(plan)) else {
+    let Some(template) = workload.template().filter(|_| requests_grow(plan)) else {
         return Ok(None);
     };
     let (cpu, memory) = pod_requests(&plan.applied_to(template, container));
-    let nodes: Vec<Node> = cluster.list_cluster().await?;
-    let all: Vec<Pod> = cluster.list_cluster().await?;
-    let own: Vec<Pod> = cluster.list(&workload.selector()).await?;
-    let own_uids: Vec<Option<&String>> = own.iter().map(|p| p.metadata.uid.as_ref()).collect();
-    let staying: Vec<Pod> = all
-        .into_iter()
-        .filter(|p| !health::is_terminating(p) && !own_uids.contains(&p.metadata.uid.as_ref()))
-        .collect();
+    let selector = workload.selector();
+    let ((nodes, mut staying), own) =
+        tokio::try_join!(cluster_usage(cluster, false), cluster.list::<Pod>(&selector))?;
+    // The workload's own pods are in the cluster-wide sums; the rollout replaces them.
+    for pod in own.iter().filter(|p| !health::is_terminating(p)) {
+        staying.remove(&ScheduledPod::from(pod));
+    }
     let needed = workload.counts().desired.max(0).saturating_add(workload.surge());
     let report = fit_check(&nodes, &staying, (&cpu, &memory), needed);
     if report.fits() {
@@ -156,10 +172,13 @@ mod tests {
     }
 
     #[test]
-    fn only_a_new_cpu_or_memory_request_changes_the_pod_size() {
-        assert!(requests_changed(&plan("cpu=750m", "")));
-        assert!(requests_changed(&plan("memory=2Gi", "")));
-        assert!(!requests_changed(&plan("", "memory=4Gi")));
-        assert!(!requests_changed(&plan("ephemeral-storage=2Gi", "")));
+    fn only_a_larger_cpu_or_memory_request_needs_more_room() {
+        assert!(requests_grow(&plan("cpu=750m", "")));
+        assert!(requests_grow(&plan("memory=2Gi", "")));
+        assert!(requests_grow(&plan("cpu=250m,memory=2Gi", "")));
+        assert!(!requests_grow(&plan("cpu=250m", "")));
+        assert!(!requests_grow(&plan("cpu=500m,memory=512Mi", "")));
+        assert!(!requests_grow(&plan("", "memory=4Gi")));
+        assert!(!requests_grow(&plan("ephemeral-storage=2Gi", "")));
     }
 }

@@ -185,6 +185,7 @@ pub async fn follow_and_report<W: Target>(
         // that does not make the rollout fail.
         expected_replicas: None,
         autoscaler: None,
+        events_since: stored.meta().resource_version.as_deref(),
     };
     let latest = match follow::<W>(cluster, &spec, reporter).await {
         Ok(latest) => latest,
@@ -306,6 +307,7 @@ async fn roll_back<W: Target>(
         applied: &restored,
         expected_replicas: None,
         autoscaler: None,
+        events_since: None,
     };
     match follow_ignoring::<W>(cluster, &spec, &failed_pods, reporter).await {
         Ok(_) => Error::failed(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Node, Pod, ResourceQuota};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
+use serde::Deserialize;
 
 use super::{ContainerResources, ResourceList};
 use crate::quantity::{Quantity, format_cpu, format_memory, format_resource};
@@ -47,41 +48,169 @@ fn amount(map: Option<&BTreeMap<String, K8sQuantity>>, name: &str) -> i128 {
         .map_or(0, |q| q.nanos())
 }
 
-fn container_request(c: &Container, name: &str) -> i128 {
-    amount(c.resources.as_ref().and_then(|r| r.requests.as_ref()), name)
+/// A pod as the capacity check reads it from a cluster-wide list: only the fields the
+/// scheduler counts (node, container requests, overhead), its uid and whether it is going
+/// away. Every other field of the list is skipped while parsing, never held.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ScheduledPod {
+    metadata: SlimMeta,
+    spec: SlimSpec,
+    status: SlimStatus,
 }
 
-/// What the scheduler counts for a pod: the larger of the containers' sum and the largest init
-/// container, plus the pod overhead.
-fn pod_request(pod: &Pod, name: &str) -> i128 {
-    let Some(spec) = pod.spec.as_ref() else { return 0 };
-    // Saturating: absurd quantities from the cluster must not overflow into a panic.
-    let sum = spec
-        .containers
-        .iter()
-        .map(|c| container_request(c, name))
-        .fold(0, i128::saturating_add);
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| container_request(c, name))
-        .max()
-        .unwrap_or(0);
-    sum.max(init).saturating_add(amount(spec.overhead.as_ref(), name))
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct SlimMeta {
+    uid: Option<String>,
+    deletion_timestamp: Option<serde::de::IgnoredAny>,
 }
 
-fn requested(pods: &[&Pod], name: &str) -> i128 {
-    pods.iter()
-        .map(|p| pod_request(p, name))
-        .fold(0, i128::saturating_add)
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct SlimSpec {
+    node_name: Option<String>,
+    containers: Option<Vec<SlimContainer>>,
+    init_containers: Option<Vec<SlimContainer>>,
+    overhead: Option<BTreeMap<String, K8sQuantity>>,
 }
 
-fn is_active(pod: &Pod) -> bool {
-    !matches!(
-        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Succeeded") | Some("Failed")
-    )
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct SlimContainer {
+    resources: Option<SlimResources>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct SlimResources {
+    requests: Option<BTreeMap<String, K8sQuantity>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct SlimStatus {
+    phase: Option<String>,
+}
+
+fn slim_containers(containers: Option<&Vec<Container>>) -> Option<Vec<SlimContainer>> {
+    containers.map(|cs| {
+        cs.iter()
+            .map(|c| SlimContainer {
+                resources: Some(SlimResources {
+                    requests: c.resources.as_ref().and_then(|r| r.requests.clone()),
+                }),
+            })
+            .collect()
+    })
+}
+
+impl From<&Pod> for ScheduledPod {
+    fn from(pod: &Pod) -> Self {
+        let spec = pod.spec.as_ref();
+        ScheduledPod {
+            metadata: SlimMeta {
+                uid: pod.metadata.uid.clone(),
+                deletion_timestamp: pod
+                    .metadata
+                    .deletion_timestamp
+                    .as_ref()
+                    .map(|_| serde::de::IgnoredAny),
+            },
+            spec: SlimSpec {
+                node_name: spec.and_then(|s| s.node_name.clone()),
+                containers: slim_containers(spec.map(|s| &s.containers)),
+                init_containers: slim_containers(spec.and_then(|s| s.init_containers.as_ref())),
+                overhead: spec.and_then(|s| s.overhead.clone()),
+            },
+            status: SlimStatus {
+                phase: pod.status.as_ref().and_then(|s| s.phase.clone()),
+            },
+        }
+    }
+}
+
+impl ScheduledPod {
+    /// Deleted, waiting for its containers to stop.
+    pub fn is_terminating(&self) -> bool {
+        self.metadata.deletion_timestamp.is_some()
+    }
+
+    /// Finished pods (Succeeded, Failed) hold no room.
+    fn is_active(&self) -> bool {
+        !matches!(self.status.phase.as_deref(), Some("Succeeded" | "Failed"))
+    }
+
+    fn container_request(c: &SlimContainer, name: &str) -> i128 {
+        amount(c.resources.as_ref().and_then(|r| r.requests.as_ref()), name)
+    }
+
+    /// What the scheduler counts for a pod: the larger of the containers' sum and the largest
+    /// init container, plus the pod overhead.
+    fn request(&self, name: &str) -> i128 {
+        let spec = &self.spec;
+        // Saturating: absurd quantities from the cluster must not overflow into a panic.
+        let sum = spec
+            .containers
+            .iter()
+            .flatten()
+            .map(|c| Self::container_request(c, name))
+            .fold(0, i128::saturating_add);
+        let init = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| Self::container_request(c, name))
+            .max()
+            .unwrap_or(0);
+        sum.max(init).saturating_add(amount(spec.overhead.as_ref(), name))
+    }
+}
+
+/// What the scheduled, running pods of one node request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Usage {
+    cpu: i128,
+    memory: i128,
+    pods: i64,
+}
+
+/// The requests of the running pods, summed per node: the state a cluster-wide pod list folds
+/// into page by page, as large as the number of nodes, not of pods.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeUsage(BTreeMap<String, Usage>);
+
+impl NodeUsage {
+    /// Counts a pod on its node (pods not scheduled yet, or finished, hold no room).
+    pub fn add(&mut self, pod: &ScheduledPod) {
+        self.apply(pod, 1);
+    }
+
+    /// Takes back a pod counted by [`NodeUsage::add`] (e.g. one a rollout replaces).
+    pub fn remove(&mut self, pod: &ScheduledPod) {
+        self.apply(pod, -1);
+    }
+
+    fn apply(&mut self, pod: &ScheduledPod, sign: i8) {
+        let Some(node) = pod.spec.node_name.as_deref().filter(|_| pod.is_active()) else {
+            return;
+        };
+        let usage = self.0.entry(node.to_owned()).or_default();
+        let (cpu, memory) = (pod.request("cpu"), pod.request("memory"));
+        if sign > 0 {
+            usage.cpu = usage.cpu.saturating_add(cpu);
+            usage.memory = usage.memory.saturating_add(memory);
+            usage.pods = usage.pods.saturating_add(1);
+        } else {
+            usage.cpu = usage.cpu.saturating_sub(cpu).max(0);
+            usage.memory = usage.memory.saturating_sub(memory).max(0);
+            usage.pods = usage.pods.saturating_sub(1).max(0);
+        }
+    }
+
+    fn of(&self, node: &str) -> Usage {
+        self.0.get(node).copied().unwrap_or_default()
+    }
 }
 
 fn skip_reason(node: &Node) -> Option<String> {
@@ -104,12 +233,12 @@ fn skip_reason(node: &Node) -> Option<String> {
 }
 
 /// Whether `pods_needed` pods requesting `new_requests_per_pod` (CPU, memory) fit on `nodes`,
-/// placing them first-fit into each node's allocatable minus the requests of the scheduled,
-/// running `pods` (pass the pods that stay: leave out the ones the rollout replaces).
+/// placing them first-fit into each node's allocatable minus the requests `usage` of the
+/// scheduled, running pods (of the pods that stay: leave out the ones the rollout replaces).
 /// Cordoned, NotReady and NoSchedule/NoExecute-tainted nodes are left out.
 pub fn fit_check(
     nodes: &[Node],
-    pods: &[Pod],
+    usage: &NodeUsage,
     new_requests_per_pod: (&Quantity, &Quantity),
     pods_needed: i32,
 ) -> FitReport {
@@ -129,16 +258,11 @@ pub fn fit_check(
             .map_or(DEFAULT_MAX_PODS, |q| {
                 i64::try_from(q.nanos() / 1_000_000_000).unwrap_or(i64::MAX)
             });
-        let on_node: Vec<&Pod> = pods
-            .iter()
-            .filter(|p| {
-                is_active(p) && p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
-            })
-            .collect();
+        let used = usage.of(&name);
         rooms.push(Room {
-            cpu: amount(allocatable, "cpu").saturating_sub(requested(&on_node, "cpu")),
-            memory: amount(allocatable, "memory").saturating_sub(requested(&on_node, "memory")),
-            pods: max_pods.saturating_sub(i64::try_from(on_node.len()).unwrap_or(i64::MAX)),
+            cpu: amount(allocatable, "cpu").saturating_sub(used.cpu),
+            memory: amount(allocatable, "memory").saturating_sub(used.memory),
+            pods: max_pods.saturating_sub(used.pods),
         });
     }
     let mut placed = 0;
@@ -292,6 +416,55 @@ mod tests {
         Quantity::parse(s).unwrap()
     }
 
+    fn usage(pods: &[Pod]) -> NodeUsage {
+        let mut usage = NodeUsage::default();
+        for pod in pods {
+            usage.add(&ScheduledPod::from(pod));
+        }
+        usage
+    }
+
+    #[test]
+    fn a_listed_pod_reads_as_the_same_slim_pod_as_a_typed_one() {
+        let json = json!({
+            "metadata": {"name": "p", "namespace": "n", "uid": "u1", "labels": {"a": "b"},
+                         "deletionTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"nodeName": "a", "overhead": {"cpu": "10m"},
+                "initContainers": [{"name": "i", "image": "x", "resources": {"requests": {"cpu": "2"}}}],
+                "containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1"}}},
+                               {"name": "d", "image": "x"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        });
+        let slim: ScheduledPod = serde_json::from_value(json.clone()).unwrap();
+        let typed: Pod = serde_json::from_value(json).unwrap();
+        let from_typed = ScheduledPod::from(&typed);
+        assert!(slim.is_terminating() && from_typed.is_terminating());
+        for name in ["cpu", "memory"] {
+            assert_eq!(slim.request(name), from_typed.request(name), "{name}");
+        }
+        assert_eq!(
+            slim.request("cpu"),
+            q("2010m").nanos(),
+            "the init container is larger"
+        );
+        let mut usage = NodeUsage::default();
+        usage.add(&slim);
+        assert_eq!(usage, {
+            let mut other = NodeUsage::default();
+            other.add(&from_typed);
+            other
+        });
+        usage.remove(&from_typed);
+        assert_eq!(
+            usage.of("a"),
+            Usage::default(),
+            "removing takes back what adding counted"
+        );
+        let null_lists: ScheduledPod =
+            serde_json::from_value(json!({"spec": {"nodeName": "a", "containers": null}})).unwrap();
+        assert_eq!(null_lists.request("cpu"), 0);
+    }
+
     #[test]
     fn a_huge_pods_allocatable_does_not_wrap_into_no_room() {
         let mut huge = node("a", "4", "8Gi", json!({}));
@@ -300,7 +473,7 @@ mod tests {
             "pods".into(),
             k8s_openapi::apimachinery::pkg::api::resource::Quantity("15e18".into()),
         );
-        let report = fit_check(&[huge], &[], (&q("1"), &q("1Gi")), 2);
+        let report = fit_check(&[huge], &NodeUsage::default(), (&q("1"), &q("1Gi")), 2);
         assert!(report.fits(), "{report:?}");
         assert_eq!(report.max_pods, 4, "CPU limits it, not a wrapped pod count");
     }
@@ -310,14 +483,14 @@ mod tests {
         let nodes = [node("a", "4", "8Gi", json!({})), node("b", "2", "4Gi", json!({}))];
         let pods = [pod("a", "3", "1Gi", "Running"), pod("a", "3", "1Gi", "Succeeded")];
         // Free: a = 1 CPU / 7Gi, b = 2 CPU / 4Gi → 1 + 2 pods of 1 CPU.
-        let report = fit_check(&nodes, &pods, (&q("1"), &q("1Gi")), 3);
+        let report = fit_check(&nodes, &usage(&pods), (&q("1"), &q("1Gi")), 3);
         assert!(report.fits());
         assert_eq!(report.max_pods, 3);
         assert_eq!(
             report.message,
             "3 pods (1 core CPU / 1 GiB each) fit in the nodes' free room (room for about 3)"
         );
-        let report = fit_check(&nodes, &pods, (&q("1"), &q("1Gi")), 5);
+        let report = fit_check(&nodes, &usage(&pods), (&q("1"), &q("1Gi")), 5);
         assert!(!report.fits());
         assert_eq!(report.pods_fitting, 3);
         assert!(report.message.starts_with("only 3 of 5 pods"));
@@ -336,7 +509,7 @@ mod tests {
             ),
             node("ok", "1", "1Gi", json!({})),
         ];
-        let report = fit_check(&nodes, &[], (&q("500m"), &q("512Mi")), 2);
+        let report = fit_check(&nodes, &NodeUsage::default(), (&q("500m"), &q("512Mi")), 2);
         assert_eq!(report.max_pods, 2);
         assert_eq!(
             report.skipped_nodes,
@@ -357,7 +530,7 @@ mod tests {
                 "containers": [{"name": "c", "resources": {"requests": {"memory": "256Mi"}}}]}
         }))
         .unwrap();
-        let report = fit_check(&nodes, &[init], (&q("100m"), &q("1Gi")), 3);
+        let report = fit_check(&nodes, &usage(&[init]), (&q("100m"), &q("1Gi")), 3);
         assert_eq!(report.pods_fitting, 2);
     }
 

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use super::driver::{Proposal, propose};
 use super::preflight::{Step, WorkloadKind};
 use super::shared::{get_unless_forbidden, managed_warning};
-use super::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write};
+use super::write::{AuditSpec, Body, Intent, Settled, update};
 use crate::cli::{Cli, ConnectionsArgs};
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -346,14 +346,13 @@ async fn write_config(
         command_line(args, n),
         format!("configmap/{}", t.configmap),
     );
-    write(
+    update(
         cluster,
         &t.configmap,
-        Some(initial.clone()),
-        Some(&audit),
+        initial.clone(),
+        &audit,
         cli.global.dry_run,
-        |current| {
-            let configmap = current.ok_or_else(|| deleted_after_read(&audit.object))?;
+        |configmap| {
             let plan = plan_connections(configmap, &t.config_key, n)?;
             Ok(Intent::unless_empty(plan.changes, Body::Merge(plan.patch)))
         },

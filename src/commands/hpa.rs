@@ -20,7 +20,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::driver::{Proposal, propose};
 use super::preflight::Step;
 use super::shared::managed_warning;
-use super::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write};
+use super::write::{self, AuditSpec, Body, Intent, Settled};
 use crate::cli::{Cli, format_duration};
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -181,8 +181,7 @@ async fn update(
     let audit = AuditSpec::new(cluster, input.command_line(), object.clone());
     let live = deployment.as_ref();
     let mut effect = plan.effect.clone();
-    let settled = write(cluster, name, Some(hpa), Some(&audit), dry_run, |current| {
-        let current = current.ok_or_else(|| deleted_after_read(&object))?;
+    let settled = write::update(cluster, name, hpa, &audit, dry_run, |current| {
         let plan = plan_hpa_update(&with_live_replicas(current, live), &input.request, room)?;
         effect = plan.effect;
         Ok(Intent::unless_empty(plan.changes, Body::Merge(plan.patch)))

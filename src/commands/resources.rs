@@ -20,7 +20,7 @@ use serde_json::{Map, json};
 use super::driver::{Proposal, propose};
 use super::preflight::Step;
 use super::shared::managed_warning;
-use super::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write};
+use super::write::{AuditSpec, Body, Intent, Settled, update};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -159,18 +159,10 @@ async fn write_resources<W: Target>(
     dry_run: bool,
 ) -> Result<Settled<W>, Error> {
     let audit = AuditSpec::new(cluster, input.command_line(), object.to_string());
-    write(
-        cluster,
-        name,
-        Some(initial.clone()),
-        Some(&audit),
-        dry_run,
-        |current| {
-            let workload = current.ok_or_else(|| deleted_after_read(object))?;
-            let plan = plan_for(workload, object, container, input)?;
-            Ok(Intent::unless_empty(plan.changes, Body::Strategic(plan.patch)))
-        },
-    )
+    update(cluster, name, initial.clone(), &audit, dry_run, |workload| {
+        let plan = plan_for(workload, object, container, input)?;
+        Ok(Intent::unless_empty(plan.changes, Body::Strategic(plan.patch)))
+    })
     .await
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::driver::{Proposal, propose};
 use super::preflight::{Step, WorkloadKind};
 use super::shared::{hpa_for, managed_warning, pod_rows, pods_json, pods_table, selector_string};
-use super::write::{AuditSpec, Body, Intent, Settled, deleted_after_read, write, write_unconditionally};
+use super::write::{AuditSpec, Body, Intent, Settled, update, write_unconditionally};
 use crate::cli::{Cli, ScaleArgs};
 use crate::cluster::Cluster;
 use crate::error::Error;
@@ -192,25 +192,17 @@ async fn write_scale(
         format!("scale --replicas {}", args.replicas),
         format!("deployment/{name}"),
     );
-    write(
-        cluster,
-        name,
-        Some(initial.clone()),
-        Some(&audit),
-        dry_run,
-        |current| {
-            let deployment = current.ok_or_else(|| deleted_after_read(&audit.object))?;
-            let scale_plan = plan(name, deployment.counts().desired, args.replicas, hpa, args.force)?;
-            if scale_plan.changes.is_empty() {
-                return Ok(None);
-            }
-            let patch = scale_patch(scale_plan.target, deployment.metadata.resource_version.as_deref());
-            Ok(Some(Intent {
-                changes: scale_plan.changes,
-                body: Body::Merge(patch),
-            }))
-        },
-    )
+    update(cluster, name, initial.clone(), &audit, dry_run, |deployment| {
+        let scale_plan = plan(name, deployment.counts().desired, args.replicas, hpa, args.force)?;
+        if scale_plan.changes.is_empty() {
+            return Ok(None);
+        }
+        let patch = scale_patch(scale_plan.target, deployment.metadata.resource_version.as_deref());
+        Ok(Some(Intent {
+            changes: scale_plan.changes,
+            body: Body::Merge(patch),
+        }))
+    })
     .await
 }
 

@@ -261,6 +261,30 @@ impl<K> Written<K> {
     }
 }
 
+/// [`write`] of a change to an object that exists, with its audit record: `plan` gets the
+/// object as read (and as re-read after a 409); an object gone by then is
+/// [`deleted_after_read`].
+///
+/// # Errors
+/// As [`write`].
+pub(crate) async fn update<K, F>(
+    cluster: &Cluster,
+    name: &str,
+    initial: K,
+    audit: &AuditSpec,
+    dry_run: bool,
+    mut plan: F,
+) -> Result<Settled<K>, Error>
+where
+    K: Object,
+    F: FnMut(&K) -> Result<Option<Intent>, Error>,
+{
+    write(cluster, name, Some(initial), Some(audit), dry_run, |current| {
+        plan(current.ok_or_else(|| deleted_after_read(&audit.object))?)
+    })
+    .await
+}
+
 /// A write that restores or restarts whatever happened since (a rollback, a rolling restart):
 /// no precondition, no audit record of its own; lost answers are settled like any write's.
 ///

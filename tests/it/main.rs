@@ -20,6 +20,7 @@ mod kubectl;
 mod layers;
 mod output;
 mod prompt;
+mod release_completion;
 mod resources;
 mod rollout;
 mod scale;

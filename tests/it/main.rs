@@ -21,6 +21,7 @@ mod layers;
 mod output;
 mod prompt;
 mod release_completion;
+mod release_install;
 mod resources;
 mod rollout;
 mod scale;

@@ -22,6 +22,7 @@ mod output;
 mod prompt;
 mod release_completion;
 mod release_install;
+mod release_rbac;
 mod resources;
 mod rollout;
 mod scale;

@@ -81,7 +81,13 @@ fn krew_install(root: &Path, platform: &Value, version: &str) -> PathBuf {
         let from = rule["from"].as_str().expect("from");
         let to = rule["to"].as_str().expect("to");
         assert!(!from.contains(['*', '?', '[']), "literal names: {from}");
-        let dir = store.join(to);
+        // `to` is relative to the install folder; "." is that folder (create_dir_all refuses
+        // a path ending in ".").
+        let dir: PathBuf = store
+            .components()
+            .chain(Path::new(to).components())
+            .filter(|c| *c != std::path::Component::CurDir)
+            .collect();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::rename(unpacked.join(from), dir.join(from))
             .unwrap_or_else(|e| panic!("{name}: files rule {from} -> {to}: {e}"));

@@ -38,7 +38,7 @@ pub fn run(words: &[OsString]) -> i32 {
 ///
 /// # Errors
 /// Writing to `out` failed.
-pub fn write(words: &[OsString], out: &mut impl Write) -> std::io::Result<()> {
+pub(crate) fn write(words: &[OsString], out: &mut impl Write) -> std::io::Result<()> {
     let mut args: Vec<OsString> = vec!["kubectl-orchscale".into()];
     args.extend(words.iter().cloned());
     if words.is_empty() {

@@ -23,6 +23,7 @@ mod prompt;
 mod release_completion;
 mod release_install;
 mod release_rbac;
+mod release_script;
 mod resources;
 mod rollout;
 mod scale;

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod cluster;
 pub(crate) mod commands;
+pub mod complete;
 pub mod error;
 pub mod follow;
 pub mod health;

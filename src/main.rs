@@ -4,6 +4,13 @@ use tracing_subscriber::EnvFilter;
 
 fn main() {
     restore_sigpipe();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .is_some_and(|a| a == kubectl_orchscale::complete::REQUEST)
+    {
+        std::process::exit(kubectl_orchscale::complete::run(&args[2..]));
+    }
     let cli = match kubectl_orchscale::cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => kubectl_orchscale::usage_error(e),

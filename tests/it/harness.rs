@@ -110,9 +110,14 @@ impl Output {
     }
 }
 
+/// The binary under test: `ORCHSCALE_TEST_BIN` (e.g. the release's musl build), else this build's.
+pub fn tested_binary() -> std::ffi::OsString {
+    std::env::var_os("ORCHSCALE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_kubectl-orchscale").into())
+}
+
 /// Runs the binary with `args` against `kubeconfig`, stdin null, no ORCHSCALE_* variables.
 pub fn run_with(kubeconfig: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-orchscale"));
+    let mut command = Command::new(tested_binary());
     command
         .args(args)
         .env("KUBECONFIG", kubeconfig)
@@ -217,7 +222,7 @@ pub fn can_send_sigint() -> bool {
 /// Starts the binary and returns once a line of its stderr satisfies `reached`.
 pub fn start_until(sim: &Sim, args: &[&str], reached: impl Fn(&str) -> bool) -> Following {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-orchscale"))
+    let mut child = Command::new(tested_binary())
         .args(args)
         .env("KUBECONFIG", sim.kubeconfig())
         .stdin(Stdio::null())

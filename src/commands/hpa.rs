@@ -172,7 +172,14 @@ async fn update(
             consequences: vec![plan.effect.clone(), "no pod restarts".into()],
             warnings,
         },
-        steps: vec![Step::patch("autoscaling", "horizontalpodautoscalers", name)],
+        steps: vec![
+            Step::patch("autoscaling", "horizontalpodautoscalers", name),
+            Step::Observe {
+                group: "autoscaling",
+                resource: "horizontalpodautoscalers",
+                lost: "the controller's answer to the change is not awaited; the status shown may predate it",
+            },
+        ],
         ..Proposal::default()
     };
     propose(cluster, reporter, &proposal, cli.global.yes, cli.global.dry_run).await?;

@@ -49,6 +49,13 @@ pub(crate) enum Step<'a> {
     Follow { kind: WorkloadKind, name: &'a str },
     /// Listing the workload's pods to verify them at the end.
     ListPods,
+    /// Watching an object after the write for its controller's answer (an HPA's status): what
+    /// is lost without it, said when the permission is missing.
+    Observe {
+        group: &'static str,
+        resource: &'static str,
+        lost: &'static str,
+    },
 }
 
 impl<'a> Step<'a> {
@@ -135,6 +142,18 @@ pub(crate) fn derive(steps: &[Step<'_>], namespace: &str) -> Checks {
                     checks.allow(
                         Permission::new(verb, "", "events", None),
                         events_not_shown(namespace, "forbidden"),
+                    );
+                }
+            }
+            Step::Observe {
+                group,
+                resource,
+                lost,
+            } => {
+                for verb in ["list", "watch"] {
+                    checks.allow(
+                        Permission::new(verb, group, resource, None),
+                        format!("cannot {verb} {resource} in namespace {namespace} (forbidden): {lost}"),
                     );
                 }
             }

@@ -131,7 +131,8 @@ const SCENARIO: &[Step] = &[
     step(&["scale", "--replicas", "4"]),
     step(&["hpa", "--min", "2", "--max", "8", "--cpu", "60"]),
     step(&["hpa", "--watch", "--timeout", "1s"]),
-    step(&["resources", "--requests", "cpu=300m", "--limits", "cpu=1"]),
+    // A larger request: the capacity check (nodes, every namespace's pods) runs.
+    step(&["resources", "--requests", "cpu=750m", "--limits", "cpu=1"]),
     step(&["db", "resources", "--requests", "memory=600Mi"]),
     step(&["db", "connections", "40", "--restart"]),
     step(&["undo"]),

@@ -39,7 +39,22 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         terminating,
         metrics,
     } = match deployment.as_ref().and_then(|d| d.spec.as_ref()) {
-        Some(spec) => pod_list(cluster, &selector_string(&spec.selector)).await?,
+        Some(spec) => match pod_list(cluster, &selector_string(&spec.selector)).await {
+            // A read-only overview goes on without the part it may not read (SPEC: it says
+            // what it could not check).
+            Err(e) if e.is_forbidden() => {
+                reporter.warn(&format!(
+                    "cannot list pods in namespace {} (forbidden): the pods are left out",
+                    cluster.namespace
+                ));
+                PodList {
+                    rows: Vec::new(),
+                    terminating: Vec::new(),
+                    metrics: Ok(()),
+                }
+            }
+            other => other?,
+        },
         None => PodList {
             rows: Vec::new(),
             terminating: Vec::new(),

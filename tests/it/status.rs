@@ -83,3 +83,27 @@ fn a_part_it_may_not_read_is_shown_as_forbidden_not_a_failure() {
     );
     assert!(out.stderr.contains("forbidden"), "{}", out.stderr);
 }
+
+#[test]
+fn status_without_permission_to_list_pods_says_so_and_shows_the_rest() {
+    // SPEC: where the cluster withholds something, the command says what it could not check
+    // and goes on; status is read-only and must not fail on one part.
+    let sim = sim();
+    sim.faults().deny("list", "pods");
+    let out = run(&sim, &["status", "-o", "json"]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("cannot list pods in namespace llm-orchestrator (forbidden)"),
+        "{}",
+        out.stderr
+    );
+    let doc = out.json();
+    assert!(doc["deployment"].is_object(), "{doc}");
+    assert!(
+        doc["warnings"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("cannot list pods")))),
+        "{doc}"
+    );
+}

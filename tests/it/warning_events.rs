@@ -36,9 +36,11 @@ fn warnings_are_selected_by_the_server_and_history_is_not_downloaded() {
 
     let out = run(&sim, &["scale", "--replicas", "8"]);
     out.assert_code(1);
+    // The quota's refusal is told: as the inline Warning event, or (when the ReplicaSet's
+    // ReplicaFailure condition reaches the follower before the event does) in the failure.
     assert!(
-        out.stderr.contains("event replicaset/orchestrator-") && out.stderr.contains(": FailedCreate: "),
-        "the new Warning is shown:\n{}",
+        out.stderr.contains(": FailedCreate: ") && out.stderr.contains("exceeded quota"),
+        "the new refusal is shown:\n{}",
         out.stderr
     );
     assert!(!out.stderr.contains("old trouble"), "{}", out.stderr);

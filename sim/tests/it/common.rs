@@ -12,7 +12,7 @@ use hyper_util::rt::TokioExecutor;
 use orchscale_sim::{Sim, SimOptions};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const NS: &str = "llm-orchestrator";
 pub const DEPLOY: &str = "/apis/apps/v1/namespaces/llm-orchestrator/deployments/orchestrator";
@@ -310,4 +310,22 @@ pub fn skip_or_fail(message: &str) {
         panic!("{message}: CI=true, so a missing tool fails the test (.ci/run installs it)");
     }
     eprintln!("SKIP: {message}");
+}
+
+/// An access review; `resource` is `group/resource` for a named group (`apps/deployments`).
+pub async fn can_i(client: &Client, verb: &str, resource: &str, sub: &str, namespace: &str) -> bool {
+    let (group, resource) = resource.split_once('/').unwrap_or(("", resource));
+    let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"namespace": namespace, "verb": verb, "group": group,
+                                        "resource": resource, "subresource": sub}}});
+    let answer = client
+        .json(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            "application/json",
+            &review,
+        )
+        .await;
+    assert_eq!(answer.status, 201);
+    answer.json()["status"]["allowed"].as_bool().expect("allowed")
 }

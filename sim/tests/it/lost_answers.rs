@@ -7,7 +7,7 @@ use std::time::Duration;
 use orchscale_sim::OutageMode;
 use serde_json::{Value, json};
 
-use crate::common::{Client, DEPLOY, NS, start, wait_until};
+use crate::common::{Client, DEPLOY, NS, can_i, start, wait_until};
 
 const MERGE: &str = "application/merge-patch+json";
 const CONFIG: &str = "/api/v1/namespaces/llm-orchestrator/configmaps/orchestrator-config";
@@ -208,21 +208,6 @@ async fn a_second_writer_changing_the_spec_bumps_the_generation() {
     );
 }
 
-async fn can_i(client: &Client, verb: &str, resource: &str) -> bool {
-    let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-        "spec": {"resourceAttributes": {"namespace": NS, "verb": verb, "resource": resource}}});
-    let answer = client
-        .json(
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-            "application/json",
-            &review,
-        )
-        .await;
-    assert_eq!(answer.status, 201);
-    answer.json()["status"]["allowed"].as_bool().expect("allowed")
-}
-
 #[tokio::test]
 async fn denied_events_are_forbidden_for_list_and_watch_and_in_access_reviews() {
     let sim = start();
@@ -244,10 +229,10 @@ async fn denied_events_are_forbidden_for_list_and_watch_and_in_access_reviews() 
             .as_str()
             .is_some_and(|m| m.contains("cannot watch resource \"events\""))
     );
-    assert!(!can_i(&client, "list", "events").await);
-    assert!(!can_i(&client, "watch", "events").await);
+    assert!(!can_i(&client, "list", "events", "", NS).await);
+    assert!(!can_i(&client, "watch", "events", "", NS).await);
     assert!(
-        can_i(&client, "list", "pods").await,
+        can_i(&client, "list", "pods", "", NS).await,
         "other resources stay allowed"
     );
     assert_eq!(

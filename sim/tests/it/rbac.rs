@@ -5,7 +5,7 @@
 use orchscale_sim::{ApiBehaviour, Sim, SimOptions};
 use serde_json::json;
 
-use crate::common::{Client, DEPLOY, NS};
+use crate::common::{Client, DEPLOY, NS, can_i};
 
 fn start_with_rbac() -> Sim {
     Sim::start(SimOptions {
@@ -16,24 +16,6 @@ fn start_with_rbac() -> Sim {
         ..SimOptions::default()
     })
     .expect("sim starts")
-}
-
-/// An access review; `resource` is `group/resource` for a named group (`apps/deployments`).
-async fn can_i(client: &Client, verb: &str, resource: &str, sub: &str, namespace: &str) -> bool {
-    let (group, resource) = resource.split_once('/').unwrap_or(("", resource));
-    let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-        "spec": {"resourceAttributes": {"namespace": namespace, "verb": verb, "group": group,
-                                        "resource": resource, "subresource": sub}}});
-    let answer = client
-        .json(
-            "POST",
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-            "application/json",
-            &review,
-        )
-        .await;
-    assert_eq!(answer.status, 201);
-    answer.json()["status"]["allowed"].as_bool().expect("allowed")
 }
 
 const MERGE: &str = "application/merge-patch+json";

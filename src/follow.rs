@@ -550,6 +550,52 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn counts(desired: i32, updated: i32, available: i32, total: i32) -> health::Counts {
+        health::Counts {
+            desired,
+            updated,
+            ready: available,
+            available,
+            total,
+            observed: true,
+        }
+    }
+
+    #[test]
+    fn the_bar_is_full_only_with_the_verdict_and_names_no_replica_set_on_a_pure_scale() {
+        let now = Instant::now();
+        // Every step done by the counts, but the controller's verdict is not complete yet (a
+        // StatefulSet whose update revision is not promoted): one step short.
+        let mut p = Progression::default();
+        let measured = p.observe(&counts(3, 3, 3, 3), Some(3), now);
+        let shown = progress("statefulset/postgres", &measured, None, false, String::new());
+        assert_eq!((shown.done_steps, shown.total_steps), (5, 6));
+        assert!(shown.percent() < 100);
+        let done = progress("statefulset/postgres", &measured, None, true, String::new());
+        assert_eq!(done.percent(), 100);
+        // A pure scale: the ReplicaSet at the revision is no "new" one.
+        let scale = progress(
+            "deployment/orchestrator",
+            &measured,
+            Some("orchestrator-abc".into()),
+            true,
+            String::new(),
+        );
+        assert_eq!(scale.new_replica_set, None);
+        // A template change: old replicas were seen.
+        let mut rolling = Progression::default();
+        rolling.observe(&counts(3, 1, 3, 4), Some(0), now);
+        let measured = rolling.observe(&counts(3, 3, 3, 3), Some(3), now);
+        let shown = progress(
+            "deployment/orchestrator",
+            &measured,
+            Some("orchestrator-abc".into()),
+            true,
+            String::new(),
+        );
+        assert_eq!(shown.new_replica_set.as_deref(), Some("orchestrator-abc"));
+    }
+
     #[test]
     fn new_replica_set_matches_the_revision() {
         let rs = |name: &str, rev: &str| -> ReplicaSet {

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use dialoguer::console::{Term, truncate_str};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Progress;
@@ -18,7 +19,7 @@ impl TermProgress {
     /// its numbers are set.
     pub fn new(first: &Progress) -> Self {
         let bar = ProgressBar::with_draw_target(Some(first.total_steps), ProgressDrawTarget::hidden());
-        let style = ProgressStyle::with_template("{spinner} {prefix} [{bar:16}] {wide_msg}")
+        let style = ProgressStyle::with_template("{spinner} [{bar:30}] {wide_msg}\n  {prefix}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
@@ -29,25 +30,28 @@ impl TermProgress {
         term
     }
 
-    /// The bar's line fits 80 columns with the phases (for a name of up to 12 characters): the
-    /// object's name only (the kind was said when the change was applied), a short bar, then
-    /// the phases; the rest (ETA, note, ReplicaSet) follows, cut at the terminal's width.
+    /// Two lines, so that 80 columns hold what matters: the bar with the object, its percentage
+    /// and ETA, then the phases' counts, the note and the new ReplicaSet. Each is cut at the
+    /// terminal's width (the least important last), since a wrapped line would make the next
+    /// redraw erase too little.
     pub fn update(&self, p: &Progress) {
-        let name = p.object.rsplit('/').next().unwrap_or(&p.object);
-        self.bar.set_prefix(name.to_string());
-        self.bar.set_length(p.total_steps);
-        self.bar.set_position(p.done_steps);
-        let mut msg = format!("{:>3}% {}", p.percent(), super::plain::phases(p));
+        let mut head = format!("{} {:>3}%", p.object, p.percent());
         if let Some(eta) = p.eta {
-            msg.push_str(&format!("  eta {}", super::plain::eta_text(eta)));
+            head.push_str(&format!("  eta {}", super::plain::eta_text(eta)));
         }
+        let mut phases = super::plain::phases(p);
         if !p.note.is_empty() {
-            msg.push_str(&format!("  {}", p.note));
+            phases.push_str(&format!("  {}", p.note));
         }
         if let Some(rs) = &p.new_replica_set {
-            msg.push_str(&format!("  rs {rs}"));
+            phases.push_str(&format!("  (new replicaset {rs})"));
         }
-        self.bar.set_message(msg);
+        let width = usize::from(Term::stderr().size().1).max(20);
+        self.bar
+            .set_prefix(truncate_str(&phases, width.saturating_sub(3), "…").into_owned());
+        self.bar.set_length(p.total_steps);
+        self.bar.set_position(p.done_steps);
+        self.bar.set_message(head);
     }
 
     /// Prints a line above the bar without tearing it.

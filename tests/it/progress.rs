@@ -38,15 +38,15 @@ fn rollout_complete(d: &Value) -> bool {
         && status["availableReplicas"].as_i64() == desired
 }
 
-/// The progress bars drawn in a terminal capture: the 16 characters between `[` and `]`.
+/// The progress bars drawn in a terminal capture: the 30 characters between `[` and `]`.
 fn bars(screen: &str) -> Vec<String> {
     let chars: Vec<char> = screen.chars().collect();
     let mut found = Vec::new();
     for (i, c) in chars.iter().enumerate() {
-        if *c != '[' || i + 17 >= chars.len() || chars[i + 17] != ']' {
+        if *c != '[' || i + 31 >= chars.len() || chars[i + 31] != ']' {
             continue;
         }
-        let inside: String = chars[i + 1..i + 17].iter().collect();
+        let inside: String = chars[i + 1..i + 31].iter().collect();
         if inside.chars().all(|c| matches!(c, '=' | '>' | ' ')) {
             found.push(inside);
         }
@@ -61,10 +61,10 @@ fn full(bar: &str) -> bool {
 #[test]
 fn bars_are_recognised() {
     let screen = format!(
-        "⠁ orchestrator [{}>{}]  33%\r⠂ x [{}] 100% [not a bar]",
-        "=".repeat(5),
-        " ".repeat(10),
-        "=".repeat(16)
+        "⠁ [{}>{}] deployment/orchestrator  33%\n  updated 1/3\r⠂ [{}] x 100% [not a bar]",
+        "=".repeat(9),
+        " ".repeat(20),
+        "=".repeat(30)
     );
     let found = bars(&screen);
     assert_eq!(found.len(), 2, "{found:?}");

@@ -90,14 +90,19 @@ pub(crate) fn measure(counts: &Counts, new_available: Option<i32>, most_to_remov
         .clamp(0, updated);
     let to_remove = old + surplus;
     let most = most_to_remove.max(to_remove);
+    let done = non_negative(updated) + non_negative(available) + non_negative(most - to_remove);
+    let total = non_negative(2 * desired) + non_negative(most);
+    // Nothing to do at all (zero replicas, none to remove) is one step, done: a bar of
+    // length zero would have no fraction to show.
+    let (done, total) = if total == 0 { (1, 1) } else { (done, total) };
     Steps {
         desired,
         updated,
         available,
         old,
         surplus,
-        done: non_negative(updated) + non_negative(available) + non_negative(most - to_remove),
-        total: non_negative(2 * desired) + non_negative(most),
+        done,
+        total,
     }
 }
 
@@ -255,6 +260,8 @@ mod tests {
         let zero = measure(&counts(0, 2, 2, 2), Some(2), 0);
         assert_eq!((zero.done, zero.total), (0, 2));
         assert!(measure(&counts(0, 0, 0, 0), None, 2).complete());
+        let nothing = measure(&counts(0, 0, 0, 0), None, 0);
+        assert_eq!((nothing.done, nothing.total), (1, 1));
     }
 
     #[test]

@@ -140,6 +140,9 @@ fn the_bar_is_not_full_until_the_rolling_restart_is_complete() {
         screen.contains("old left"),
         "the old pods to replace are said:\n{screen}"
     );
+    // Once two pods have turned over (the first new one available, the old one it replaces
+    // gone), the pace gives an ETA for the two replicas left.
+    assert!(screen.contains("  eta "), "an ETA was shown:\n{screen}");
 }
 
 /// The progress lines of a run's stderr: every line that shows phase counts.

@@ -7,6 +7,7 @@
 //! shown (no inline events; the verdict from the workload's status alone), except the
 //! workload's own. Decisions come from the pure [`tracker`].
 
+mod progress;
 mod tracker;
 
 use std::collections::{BTreeMap, HashSet};
@@ -22,9 +23,10 @@ use crate::cli::format_duration;
 use crate::cluster::watch::{self, Item, Reachability, Refusal, Scope};
 use crate::cluster::{Cluster, Object};
 use crate::error::Error;
-use crate::health::{self, Counts, PodProblem, Workload};
+use crate::health::{self, PodProblem, Workload};
 use crate::interrupt;
 use crate::report::{Progress, Reporter};
+use progress::{Measured, Progression};
 use tracker::{ChangedBy, Failure, Tracker, Verdict, who_changed_replicas};
 
 /// What the follower needs to know about the target.
@@ -76,21 +78,6 @@ impl<K> Update<K> {
             Update::Tick => None,
         }
     }
-}
-
-/// Estimated time left, from the pace of pods becoming ready since the start.
-pub fn estimate_eta(
-    ready_at_start: i32,
-    ready_now: i32,
-    desired: i32,
-    elapsed: Duration,
-) -> Option<Duration> {
-    let done = ready_now - ready_at_start;
-    let left = desired - ready_now;
-    if done <= 0 || left <= 0 {
-        return None;
-    }
-    Some(elapsed.mul_f64(f64::from(left) / f64::from(done)))
 }
 
 /// The name of the new ReplicaSet: the one whose revision matches the deployment's.
@@ -207,13 +194,12 @@ where
     streams.push(ticks.boxed());
     let mut updates = futures::stream::select_all(streams);
 
-    let started = Instant::now();
     let object = format!("{}/{}", K::KIND, spec.name);
     let mut tracker = Tracker::<K>::new(spec.name, spec.expected_replicas, ignored_pod_uids);
     let mut reachability = Reachability::default();
     let mut seen_events: HashSet<(String, String, String)> = HashSet::new();
     let mut events_listed = false;
-    let mut ready_at_start: Option<i32> = None;
+    let mut progression = Progression::default();
 
     while let Some(update) = updates.next().await {
         let failure = update.failure();
@@ -279,7 +265,9 @@ where
                 counts,
                 new_replica_set,
             } => {
-                reporter.progress(&progress(&object, &counts, new_replica_set, None, ""));
+                let measured = progression.observe(&counts, tracker.new_available(), Instant::now());
+                let note = terminating_note(tracker.terminating());
+                reporter.progress(&progress(&object, &measured, new_replica_set, true, note));
                 if let Some(done) = tracker.latest() {
                     return Ok(done.clone());
                 }
@@ -289,20 +277,15 @@ where
                 new_replica_set,
                 waiting_for_nodes,
             } => {
-                let start = *ready_at_start.get_or_insert(counts.ready);
-                let eta = estimate_eta(start, counts.ready, counts.desired, started.elapsed());
+                let measured = progression.observe(&counts, tracker.new_available(), Instant::now());
                 let note = if !counts.observed {
                     "waiting for the controller to see the change".to_string()
                 } else if let Some(wait) = &waiting_for_nodes {
                     wait.note()
-                } else if tracker.terminating() > 0 {
-                    format!("{} pod(s) terminating", tracker.terminating())
-                } else if counts.total > counts.desired {
-                    "old pods terminating".to_string()
                 } else {
-                    String::new()
+                    terminating_note(tracker.terminating())
                 };
-                reporter.progress(&progress(&object, &counts, new_replica_set, eta, &note));
+                reporter.progress(&progress(&object, &measured, new_replica_set, false, note));
             }
         }
     }
@@ -430,22 +413,45 @@ fn workload_refused(object: &str, refusal: &Refusal, namespace: &str, applied: &
     )
 }
 
+/// Pods being deleted within their grace period (old ones, or those of a scale-down): not
+/// replicas any more, but still running until they stop.
+fn terminating_note(terminating: usize) -> String {
+    if terminating > 0 {
+        format!("{terminating} pod(s) terminating")
+    } else {
+        String::new()
+    }
+}
+
+/// The progress event of a measure. The bar is full only when the verdict is complete (a
+/// StatefulSet whose revision is not promoted yet may have every step done): until then it
+/// stops one step short.
 fn progress(
     object: &str,
-    counts: &Counts,
+    measured: &Measured,
     new_replica_set: Option<String>,
-    eta: Option<Duration>,
-    note: &str,
+    complete: bool,
+    note: String,
 ) -> Progress {
+    let steps = measured.steps;
+    let done_steps = if complete {
+        steps.total
+    } else {
+        steps.done.min(steps.total.saturating_sub(1))
+    };
     Progress {
         object: object.to_string(),
-        desired: counts.desired,
-        updated: counts.updated,
-        ready: counts.ready,
-        available: counts.available,
-        new_replica_set,
-        eta,
-        note: note.to_string(),
+        desired: steps.desired,
+        updated: steps.updated,
+        available: steps.available,
+        old: steps.old,
+        surplus: steps.surplus,
+        done_steps,
+        total_steps: steps.total,
+        complete,
+        new_replica_set: new_replica_set.filter(|_| measured.template_replaced),
+        eta: if complete { None } else { measured.eta },
+        note,
     }
 }
 
@@ -544,18 +550,50 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn counts(desired: i32, updated: i32, available: i32, total: i32) -> health::Counts {
+        health::Counts {
+            desired,
+            updated,
+            ready: available,
+            available,
+            total,
+            observed: true,
+        }
+    }
+
     #[test]
-    fn eta_follows_the_pace() {
-        assert_eq!(estimate_eta(3, 3, 5, Duration::from_secs(10)), None);
-        assert_eq!(
-            estimate_eta(3, 4, 5, Duration::from_secs(10)),
-            Some(Duration::from_secs(10))
+    fn the_bar_is_full_only_with_the_verdict_and_names_no_replica_set_on_a_pure_scale() {
+        let now = Instant::now();
+        // Every step done by the counts, but the controller's verdict is not complete yet (a
+        // StatefulSet whose update revision is not promoted): one step short.
+        let mut p = Progression::default();
+        let measured = p.observe(&counts(3, 3, 3, 3), Some(3), now);
+        let shown = progress("statefulset/postgres", &measured, None, false, String::new());
+        assert_eq!((shown.done_steps, shown.total_steps), (5, 6));
+        assert!(shown.percent() < 100);
+        let done = progress("statefulset/postgres", &measured, None, true, String::new());
+        assert_eq!(done.percent(), 100);
+        // A pure scale: the ReplicaSet at the revision is no "new" one.
+        let scale = progress(
+            "deployment/orchestrator",
+            &measured,
+            Some("orchestrator-abc".into()),
+            true,
+            String::new(),
         );
-        assert_eq!(
-            estimate_eta(0, 2, 6, Duration::from_secs(4)),
-            Some(Duration::from_secs(8))
+        assert_eq!(scale.new_replica_set, None);
+        // A template change: old replicas were seen.
+        let mut rolling = Progression::default();
+        rolling.observe(&counts(3, 1, 3, 4), Some(0), now);
+        let measured = rolling.observe(&counts(3, 3, 3, 3), Some(3), now);
+        let shown = progress(
+            "deployment/orchestrator",
+            &measured,
+            Some("orchestrator-abc".into()),
+            true,
+            String::new(),
         );
-        assert_eq!(estimate_eta(3, 5, 5, Duration::from_secs(4)), None);
+        assert_eq!(shown.new_replica_set.as_deref(), Some("orchestrator-abc"));
     }
 
     #[test]

@@ -125,6 +125,19 @@ impl<K: Workload + ResourceExt + Clone> Tracker<K> {
         self.pods.values().filter(|p| health::is_terminating(p)).count()
     }
 
+    /// The new ReplicaSet's own `availableReplicas` (the updated replicas that are available),
+    /// when its watch has shown it; `None` for a StatefulSet or without the ReplicaSets.
+    pub(crate) fn new_available(&self) -> Option<i32> {
+        let revision = self
+            .workload
+            .as_ref()?
+            .annotations()
+            .get(health::REVISION_ANNOTATION)?;
+        let name = super::new_replica_set(Some(revision), &self.sets)?;
+        let set = self.sets.get(&name)?;
+        Some(set.status.as_ref()?.available_replicas.unwrap_or(0))
+    }
+
     /// Moves the tracker's clock (the autoscaler grace is measured on it).
     pub(crate) fn tick(&mut self, now: Instant) {
         self.now = now;

@@ -29,19 +29,44 @@ pub enum Verbosity {
     Verbose,
 }
 
-/// One step of a rollout, as the follower sees it.
+/// One step of a rollout, as the follower sees it: per phase of what `kubectl rollout status`
+/// waits for (updated, available, old replicas gone), every count within its total.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
     /// `deployment/orchestrator`.
     pub object: String,
+    /// spec.replicas.
     pub desired: i32,
+    /// Replicas of the current template, at most `desired`.
     pub updated: i32,
-    pub ready: i32,
+    /// Available replicas of the current template, at most `updated`.
     pub available: i32,
+    /// Replicas of an older template still to remove.
+    pub old: i32,
+    /// Replicas beyond `desired` still to remove (a scale-down).
+    pub surplus: i32,
+    /// Steps done of `total_steps` (see `follow::progress`): equal only once the rollout is
+    /// complete, so that the bar is full only then.
+    pub done_steps: u64,
+    pub total_steps: u64,
+    /// The rollout is complete.
+    pub complete: bool,
+    /// The ReplicaSet of a template change (none on a pure scale).
     pub new_replica_set: Option<String>,
     pub eta: Option<Duration>,
-    /// Free text such as "waiting for old pods to terminate".
+    /// Free text such as "2 pod(s) terminating".
     pub note: String,
+}
+
+impl Progress {
+    /// Whole percent done, 100 only when complete.
+    pub fn percent(&self) -> u64 {
+        if self.done_steps >= self.total_steps {
+            100
+        } else {
+            self.done_steps * 100 / self.total_steps
+        }
+    }
 }
 
 enum ProgressSink {

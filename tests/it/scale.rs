@@ -150,10 +150,15 @@ fn non_terminal_progress_is_plain_lines() {
     let progress: Vec<_> = out
         .stderr
         .lines()
-        .filter(|l| l.starts_with("deployment/orchestrator: updated"))
+        .filter(|l| l.contains(" deployment/orchestrator: ") && l.contains("updated "))
         .collect();
     assert!(!progress.is_empty(), "plain progress lines:\n{}", out.stderr);
-    assert!(progress.iter().any(|l| l.contains("ready 6/6")), "{progress:?}");
+    assert!(
+        progress
+            .iter()
+            .any(|l| l.contains("100% updated 6/6, available 6/6")),
+        "{progress:?}"
+    );
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::jiff::Timestamp;
 
+use crate::plan::resources::is_extended;
+
 /// What `kubectl get pods` shows of one pod, plus why when kubectl's word hides it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PodStatus {
@@ -347,18 +349,6 @@ pub(crate) fn extended_requests(pod: &Pod) -> BTreeMap<String, i64> {
     out
 }
 
-/// Whether a resource name is an extended resource: domain-qualified, outside kubernetes.io
-/// (`nvidia.com/gpu`), as `IsExtendedResourceName` in pkg/apis/core/helper says.
-pub(crate) fn is_extended(name: &str) -> bool {
-    match name.split_once('/') {
-        Some((domain, _)) => {
-            !(domain == "kubernetes.io" || domain.ends_with(".kubernetes.io"))
-                && !name.starts_with("requests.")
-        }
-        None => false,
-    }
-}
-
 /// Extended resources as one cell: `nvidia.com/gpu=1`, `-` when none.
 pub(crate) fn extended_text(resources: &BTreeMap<String, i64>) -> String {
     if resources.is_empty() {
@@ -634,8 +624,5 @@ mod tests {
         assert_eq!(ext.len(), 1);
         assert_eq!(extended_text(&ext), "nvidia.com/gpu=3");
         assert_eq!(extended_text(&BTreeMap::new()), "-");
-        assert!(is_extended("example.com/fpga"));
-        assert!(!is_extended("cpu"));
-        assert!(!is_extended("kubernetes.io/something"));
     }
 }

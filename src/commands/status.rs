@@ -27,8 +27,9 @@ pub(crate) struct Overview {
     pub(crate) doc: Map<String, Value>,
     pub(crate) deployment: Option<Deployment>,
     pub(crate) statefulset: Option<StatefulSet>,
-    /// The pods sections alone (deployment's, statefulset's), for the end of a watch.
-    pub(crate) pods_text: Vec<String>,
+    /// The pods sections alone, by workload kind (`deployment`, `statefulset`), for the end
+    /// of a watch.
+    pub(crate) pods_text: Vec<(&'static str, String)>,
 }
 
 /// # Errors
@@ -149,7 +150,7 @@ pub(crate) async fn overview(
             ));
         }
         text.push(section.clone());
-        pods_text.push(section);
+        pods_text.push(("deployment", section));
     }
     doc.insert("pods".into(), json!(pods::pods_json(&groups)));
     doc.insert("revisions".into(), json!(pods::revisions_json(&groups)));
@@ -190,7 +191,7 @@ pub(crate) async fn overview(
             pods::table("statefulset", &groups, now)
         );
         sts_text.push_str(&table);
-        pods_text.push(format!("\nStatefulSet {}:{table}", t.statefulset));
+        pods_text.push(("statefulset", format!("\nStatefulSet {}:{table}", t.statefulset)));
         if let Some(Value::Object(j)) = sts_json.as_mut() {
             j.insert("pods".into(), json!(pods::pods_json(&groups)));
             j.insert("revisions".into(), json!(pods::revisions_json(&groups)));

@@ -5,7 +5,7 @@ use std::time::Duration;
 use orchscale_sim::{Flavor, PodFailure};
 use serde_json::Value;
 
-use crate::harness::{real, run, sim, sim_of, start_following, wait_ready};
+use crate::harness::{object, real, run, sim, sim_of, start_following, wait_ready};
 
 #[test]
 fn status_shows_everything_and_writes_nothing() {
@@ -153,6 +153,21 @@ fn row_with(sim: &orchscale_sim::Sim, needle: &str) -> String {
     panic!("no row with {needle:?} in:\n{last}");
 }
 
+/// Waits (bounded) until the postgres StatefulSet is rolled out and ready, so that only the
+/// rollout a test starts is in progress.
+fn wait_db_ready(sim: &orchscale_sim::Sim) {
+    for _ in 0..200 {
+        let s = object(sim, "statefulsets", "postgres");
+        if s["status"]["readyReplicas"] == 1
+            && s["status"]["currentRevision"] == s["status"]["updateRevision"]
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("postgres never became ready");
+}
+
 /// The STATUS words are upstream `printPod`'s (kubernetes pkg/printers/internalversion/
 /// printers.go): the last container's waiting reason wins over the phase, so a crash-looping
 /// pod reads CrashLoopBackOff; status adds the last termination kubectl leaves to describe.
@@ -296,6 +311,7 @@ fn status_groups_pods_by_revision_newest_first_and_shows_gpus() {
 fn status_watch_without_a_rollout_says_so_and_exits_0() {
     let sim = sim();
     wait_ready(&sim, 3);
+    wait_db_ready(&sim);
     let out = run(&sim, &["status", "--watch"]);
     out.assert_code(0);
     assert!(out.stdout.contains("no rollout in progress"), "{}", out.stdout);
@@ -311,6 +327,7 @@ fn status_watch_without_a_rollout_says_so_and_exits_0() {
 fn status_watch_follows_a_rollout_started_elsewhere_to_its_verdict() {
     let sim = sim();
     wait_ready(&sim, 3);
+    wait_db_ready(&sim);
     // Slow pods, so that the rollout is still going when status --watch attaches.
     sim.scenario().set_pod_start_delay(Duration::from_millis(1500));
     let writer = start_following(&sim, &["resources", "--requests", "cpu=600m", "--yes"]);
@@ -329,6 +346,21 @@ fn status_watch_follows_a_rollout_started_elsewhere_to_its_verdict() {
         out.stdout
     );
     assert!(!out.stdout.contains("no rollout in progress"), "{}", out.stdout);
+    // After the verdict, the deployment's pods as they are now: all of the new revision.
+    let (_, end) = out
+        .stdout
+        .split_once("deployment/orchestrator rolled out:")
+        .unwrap_or_default();
+    assert!(
+        end.contains("revision 2 (current) replicaset orchestrator-")
+            && end.contains("3 desired, 3 ready")
+            && end.contains("changed: requests cpu 500m -> 600m"),
+        "{end}"
+    );
+    assert!(
+        !end.contains("StatefulSet postgres"),
+        "only what was followed: {end}"
+    );
     let (code, rest) = writer.finish();
     assert_eq!(code, Some(0), "{rest}");
     let writes = sim.persisted_writes();
@@ -362,4 +394,29 @@ fn status_watch_ends_a_failing_rollout_with_exit_1() {
     );
     let (code, rest) = writer.finish();
     assert_eq!(code, Some(1), "the writer fails the same way: {rest}");
+}
+
+/// The postgres StatefulSet's rollout is re-attached to as well (`StatefulSetStatusViewer`:
+/// the update revision on every pod, all ready).
+#[test]
+fn status_watch_follows_a_statefulset_rollout_started_elsewhere() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    wait_db_ready(&sim);
+    sim.scenario().set_pod_start_delay(Duration::from_millis(1500));
+    let writer = start_following(&sim, &["db", "resources", "--requests", "cpu=600m", "--yes"]);
+    let out = run(&sim, &["status", "--watch", "-o", "json"]);
+    out.assert_code(0);
+    let doc = out.json();
+    assert_eq!(doc["rollouts"][0]["object"], "statefulset/postgres", "{doc}");
+    assert_eq!(doc["rollouts"][0]["verdict"], "complete", "{doc}");
+    let revisions = doc["statefulset"]["revisions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(revisions.len(), 1, "one revision left: {doc}");
+    assert_eq!(revisions[0]["current"], true, "{doc}");
+    assert_eq!(doc["statefulset"]["pods"][0]["status"], "Running", "{doc}");
+    let (code, rest) = writer.finish();
+    assert_eq!(code, Some(0), "{rest}");
 }

@@ -211,7 +211,9 @@ pub(crate) fn deployment_groups(
         })
         .collect();
     let mut left: Vec<PodView> = pods;
-    let mut groups = Vec::new();
+    // Every ReplicaSet, newest first, with its pods; old ones without pods are dropped only
+    // after each revision has been compared with the one before it.
+    let mut all: Vec<(bool, Group)> = Vec::new();
     for rs in sets {
         let hash = hash_of(rs);
         let (mine, rest): (Vec<PodView>, Vec<PodView>) = left
@@ -226,9 +228,7 @@ pub(crate) fn deployment_groups(
             .cloned();
         let current = revision.is_some() && rev.as_deref() == revision;
         let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-        if mine.is_empty() && desired == 0 && !current {
-            continue;
-        }
+        let shown = !mine.is_empty() || desired != 0 || current;
         let template = rs.spec.as_ref().and_then(|s| s.template.as_ref());
         let facts = TemplateFacts::of(
             template
@@ -239,16 +239,27 @@ pub(crate) fn deployment_groups(
                 .map_or(&[][..], |s| &s.containers[..]),
             container,
         );
-        groups.push(Group {
-            revision: rev,
-            replica_set: rs.metadata.name.clone(),
-            current,
-            facts,
-            changed: Vec::new(),
-            desired: Some(desired),
-            pods: sorted(mine),
-        });
+        all.push((
+            shown,
+            Group {
+                revision: rev,
+                replica_set: rs.metadata.name.clone(),
+                current,
+                facts,
+                changed: Vec::new(),
+                desired: Some(desired),
+                pods: sorted(mine),
+            },
+        ));
     }
+    let mut sets_only: Vec<Group> = all.iter().map(|(_, g)| g.clone()).collect();
+    mark_changes(&mut sets_only);
+    let mut groups: Vec<Group> = all
+        .into_iter()
+        .zip(sets_only)
+        .filter(|((shown, _), _)| *shown)
+        .map(|(_, g)| g)
+        .collect();
     // Pods of no listed ReplicaSet, by template hash.
     let mut by_hash: BTreeMap<String, Vec<PodView>> = BTreeMap::new();
     for p in left {
@@ -266,7 +277,6 @@ pub(crate) fn deployment_groups(
             pods: sorted(pods),
         });
     }
-    mark_changes(&mut groups);
     groups
 }
 
@@ -357,7 +367,11 @@ fn group_header(kind: &str, g: &Group) -> String {
     let ready = g.ready();
     match g.desired {
         Some(desired) => out.push_str(&format!(": {desired} desired, {ready} ready")),
-        None => out.push_str(&format!(": {} pods, {ready} ready", g.pods.len())),
+        None => out.push_str(&format!(
+            ": {} pod{}, {ready} ready",
+            g.pods.len(),
+            if g.pods.len() == 1 { "" } else { "s" }
+        )),
     }
     if let Some(image) = &g.facts.image {
         out.push_str(&format!("; image {image}"));
@@ -586,6 +600,11 @@ mod tests {
         let views = raw.iter().map(|p| PodView::new(p, &[], now())).collect();
         let groups = deployment_groups(Some("3"), &sets, views, &raw, "orchestrator");
         assert_eq!(groups.len(), 2, "revision 1 has no pods and is scaled to 0");
+        assert_eq!(
+            groups[1].changed,
+            ["image app:1.8.1 -> app:1.8.2"],
+            "compared with the hidden revision before it"
+        );
         assert_eq!(groups[0].revision.as_deref(), Some("3"));
         assert!(groups[0].current);
         assert_eq!(groups[0].changed, ["image app:1.8.2 -> app:1.9.0"]);
@@ -645,7 +664,7 @@ mod tests {
         assert_eq!(groups[0].changed, ["requests cpu 1 -> 2"]);
         let text = table("statefulset", &groups, now());
         assert!(
-            text.contains("revision postgres-2 (update revision): 1 pods, 0 ready"),
+            text.contains("revision postgres-2 (update revision): 1 pod, 0 ready"),
             "{text}"
         );
         assert!(!text.contains("EXTENDED"), "{text}");

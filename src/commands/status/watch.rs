@@ -102,12 +102,13 @@ pub(super) async fn follow_in_progress(
     } = view;
     let mut rollouts: Vec<RolloutJson> = Vec::new();
     let mut verdicts: Vec<String> = Vec::new();
-    let mut followed = false;
+    // The kinds whose rollout was followed to its end.
+    let mut followed: Vec<&'static str> = Vec::new();
 
     let mut outcome: Result<(), Error> = Ok(());
     if let Some(d) = &deployment {
         let step = attach_one(cluster, cli, d, deployment_attach(d), reporter).await;
-        followed |= step.followed;
+        followed.extend(step.followed.then_some(Deployment::KIND));
         verdicts.extend(step.line.clone());
         rollouts.extend(step.json);
         outcome = step.result;
@@ -116,17 +117,23 @@ pub(super) async fn follow_in_progress(
         && let Some(s) = &statefulset
     {
         let step = attach_one(cluster, cli, s, statefulset_attach(s), reporter).await;
-        followed |= step.followed;
+        followed.extend(step.followed.then_some(StatefulSet::KIND));
         verdicts.extend(step.line.clone());
         rollouts.extend(step.json);
         outcome = step.result;
     }
 
-    // The end state as it is now, when a rollout was followed to its end.
-    if followed && outcome.is_ok() {
+    // The end state as it is now: the pods of what was followed to its end.
+    if !followed.is_empty() && outcome.is_ok() {
         let fresh = super::overview(cluster, cli, reporter).await?;
         doc = fresh.doc;
-        verdicts.extend(fresh.pods_text);
+        verdicts.extend(
+            fresh
+                .pods_text
+                .into_iter()
+                .filter(|(kind, _)| followed.contains(kind))
+                .map(|(_, text)| text),
+        );
     }
     if rollouts.is_empty() {
         verdicts.push("no rollout in progress".to_string());

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::Overview;
 use crate::cli::Cli;
 use crate::cluster::{Cluster, Object};
-use crate::commands::shared::selector_string;
+use crate::commands::shared::{pod_rows, selector_string};
 use crate::error::Error;
 use crate::follow::{FollowSpec, follow};
 use crate::health::{Counts, REVISION_ANNOTATION, Rollout, Workload};
@@ -255,7 +255,11 @@ async fn attach_one<W: Watched>(
                 autoscaler: (W::KIND == "deployment").then_some(cli.targets.hpa.as_str()),
                 events_since: workload.meta().resource_version.as_deref(),
             };
-            match follow::<W>(cluster, &spec, reporter).await {
+            let outcome = match follow::<W>(cluster, &spec, reporter).await {
+                Ok(done) => verify(cluster, &done, &selector, &applied).await.map(|()| done),
+                Err(e) => Err(e),
+            };
+            match outcome {
                 Ok(done) => {
                     let new_rs = new_replica_set::<W>(cluster, &done, &selector).await;
                     let line = verdict_line(&object, &done.counts(), new_rs.as_deref(), revision.as_deref());
@@ -275,6 +279,24 @@ async fn attach_one<W: Watched>(
             }
         }
     }
+}
+
+/// The check the writing commands make after their rollout: as many live pods as desired,
+/// all Ready.
+async fn verify<W: Watched>(cluster: &Cluster, done: &W, selector: &str, applied: &str) -> Result<(), Error> {
+    let (rows, _) = pod_rows(cluster, selector).await?;
+    let ready = rows.iter().filter(|r| r.ready).count();
+    let desired = usize::try_from(done.counts().desired).unwrap_or(0);
+    if rows.len() == desired && ready == rows.len() {
+        return Ok(());
+    }
+    Err(Error::failed(
+        format!(
+            "verification failed: {} pods found ({ready} ready), expected {desired}",
+            rows.len()
+        ),
+        format!("{applied}; check the pods with `kubectl orchscale status`"),
+    ))
 }
 
 /// The deployment's new ReplicaSet, by its revision (none for a statefulset or unreadable).

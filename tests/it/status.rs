@@ -5,7 +5,7 @@ use std::time::Duration;
 use orchscale_sim::{Flavor, PodFailure};
 use serde_json::Value;
 
-use crate::harness::{object, real, run, sim, sim_of, start_following, wait_ready};
+use crate::harness::{can_send_sigint, object, real, run, sim, sim_of, start_following, wait_ready};
 
 #[test]
 fn status_shows_everything_and_writes_nothing() {
@@ -419,4 +419,34 @@ fn status_watch_follows_a_statefulset_rollout_started_elsewhere() {
     assert_eq!(doc["statefulset"]["pods"][0]["status"], "Running", "{doc}");
     let (code, rest) = writer.finish();
     assert_eq!(code, Some(0), "{rest}");
+}
+
+/// Ctrl-C while re-attached ends `status --watch` as it ends the writing commands: exit 130,
+/// saying that the rollout goes on in the cluster (it changed nothing itself).
+#[test]
+fn status_watch_interrupted_exits_130_and_leaves_the_rollout_running() {
+    if !can_send_sigint() {
+        return;
+    }
+    let sim = sim();
+    wait_ready(&sim, 3);
+    wait_db_ready(&sim);
+    sim.scenario().set_pod_start_delay(Duration::from_secs(120));
+    let writer = start_following(&sim, &["resources", "--requests", "cpu=600m", "--yes"]);
+    let watcher = start_following(&sim, &["status", "--watch"]);
+    assert!(
+        watcher.seen.contains("is rolling out (started elsewhere)"),
+        "{}",
+        watcher.seen
+    );
+    let (code, stderr) = watcher.interrupt();
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("status --watch changed nothing"), "{stderr}");
+    let (code, _) = writer.interrupt();
+    assert_eq!(code, Some(130));
+    assert_eq!(
+        sim.persisted_writes().len(),
+        1,
+        "only the resources command wrote"
+    );
 }

@@ -450,3 +450,52 @@ fn status_watch_interrupted_exits_130_and_leaves_the_rollout_running() {
         "only the resources command wrote"
     );
 }
+
+/// The same pods through real kubectl (`kubectl get pods`, its STATUS and READY columns as
+/// the server's printPod renders them) read as status reads them.
+#[test]
+fn status_words_match_kubectl_get_pods() {
+    let Some(kubectl) = crate::kubectl::kubectl() else {
+        crate::harness::skip_or_fail("kubectl not found on PATH");
+        return;
+    };
+    let sim = sim();
+    wait_ready(&sim, 3);
+    sim.scenario()
+        .fail_new_pods("orchestrator", PodFailure::CrashLoop);
+    run(&sim, &["scale", "--replicas", "4"]).assert_code(1);
+    pod_with_status(&sim, "CrashLoopBackOff", None);
+    let got = std::process::Command::new(kubectl)
+        .args([
+            "get",
+            "pods",
+            "-n",
+            crate::harness::NAMESPACE,
+            "-l",
+            "app=orchestrator",
+            "--no-headers",
+        ])
+        .env("KUBECONFIG", sim.kubeconfig())
+        .output()
+        .expect("kubectl runs");
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    let table = String::from_utf8_lossy(&got.stdout).to_string();
+    let doc = run(&sim, &["status", "-o", "json"]).json();
+    let pods = doc["pods"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pods.len(), 4, "{doc}");
+    for pod in &pods {
+        let name = pod["name"].as_str().unwrap_or_default();
+        let columns: Vec<&str> = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in:\n{table}"))
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            columns[1],
+            format!("{}/{}", pod["readyContainers"], pod["totalContainers"]),
+            "READY of {name}:\n{table}\n{pod}"
+        );
+        assert_eq!(columns[2], pod["status"], "STATUS of {name}:\n{table}\n{pod}");
+    }
+}

@@ -187,11 +187,12 @@ pub(crate) async fn overview(
             .collect();
         let groups = pods::statefulset_groups(sts, views, &db.pods, &t.db_container);
         let table = format!(
-            "\n  pods by revision, update revision first:\n{}",
+            "\n\nPods of statefulset {} by revision, update revision first:\n{}",
+            t.statefulset,
             pods::table("statefulset", &groups, now)
         );
         sts_text.push_str(&table);
-        pods_text.push(("statefulset", format!("\nStatefulSet {}:{table}", t.statefulset)));
+        pods_text.push(("statefulset", table));
         if let Some(Value::Object(j)) = sts_json.as_mut() {
             j.insert("pods".into(), json!(pods::pods_json(&groups)));
             j.insert("revisions".into(), json!(pods::revisions_json(&groups)));

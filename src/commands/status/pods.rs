@@ -349,10 +349,9 @@ pub(crate) fn statefulset_groups(
 /// The header line of a group: `revision 3 (current) replicaset orchestrator-7c9f: 2
 /// desired, 0 ready; image …; changed: …`.
 fn group_header(kind: &str, g: &Group) -> String {
-    let mut out = match (&g.revision, kind) {
-        (Some(rev), "deployment") => format!("revision {rev}"),
-        (Some(rev), _) => format!("revision {rev}"),
-        (None, _) => "revision unknown".to_string(),
+    let mut out = match &g.revision {
+        Some(rev) => format!("revision {rev}"),
+        None => "revision unknown".to_string(),
     };
     if g.current {
         out.push_str(if kind == "deployment" {

@@ -109,7 +109,7 @@ pub(super) async fn follow_in_progress(
     if let Some(d) = &deployment {
         let step = attach_one(cluster, cli, d, deployment_attach(d), reporter).await;
         followed.extend(step.followed.then_some(Deployment::KIND));
-        verdicts.extend(step.line.clone());
+        verdicts.extend(step.line);
         rollouts.extend(step.json);
         outcome = step.result;
     }
@@ -118,7 +118,7 @@ pub(super) async fn follow_in_progress(
     {
         let step = attach_one(cluster, cli, s, statefulset_attach(s), reporter).await;
         followed.extend(step.followed.then_some(StatefulSet::KIND));
-        verdicts.extend(step.line.clone());
+        verdicts.extend(step.line);
         rollouts.extend(step.json);
         outcome = step.result;
     }

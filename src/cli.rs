@@ -295,8 +295,19 @@ pub enum Command {
     Validate(ValidateArgs),
 
     /// One-screen overview: deployment, pods, HPA, resources, postgres, pool size (read-only)
-    #[command(after_help = "Examples:\n  kubectl orchscale status\n  kubectl orchscale status -o json")]
-    Status,
+    #[command(
+        after_help = "Pods are listed by revision, newest first (a header line per ReplicaSet or \
+StatefulSet revision: desired and ready counts, image, what changed), each with READY, STATUS, \
+RESTARTS and AGE as `kubectl get pods` prints them; where kubectl's word hides the reason, it \
+follows in parentheses: `Pending (Unschedulable)`, `CrashLoopBackOff (OOMKilled)`. An EXTENDED \
+column shows requested extended resources such as nvidia.com/gpu.\n\n\
+--watch re-attaches to a rollout in progress (the deployment's, then the statefulset's, judged \
+as `kubectl rollout status` does), follows it like the command that started it and ends with \
+its verdict and exit code (0 rolled out, 1 failed or timed out, 130 Ctrl-C); with no rollout \
+in progress it says so and exits 0.\n\n\
+Examples:\n  kubectl orchscale status\n  kubectl orchscale status --watch\n  kubectl orchscale status -o json"
+    )]
+    Status(StatusArgs),
 
     /// Revert the most recent change this tool made
     #[command(
@@ -424,6 +435,14 @@ pub struct ConnectionsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Follow the rollout in progress (deployment, then statefulset) to its verdict; without
+    /// one, print the status and exit 0
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Health endpoint to check [default: the service's /health through the API server proxy]
     #[arg(long, value_name = "URL")]
@@ -447,7 +466,7 @@ impl Command {
             Command::Db(DbCommand::Resources(_)) => "db resources",
             Command::Db(DbCommand::Connections(_)) => "db connections",
             Command::Validate(_) => "validate",
-            Command::Status => "status",
+            Command::Status(_) => "status",
             Command::Undo => "undo",
             Command::Completion(_) => "completion",
             Command::Version => "version",

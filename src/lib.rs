@@ -9,6 +9,7 @@ pub mod follow;
 pub mod health;
 pub(crate) mod interrupt;
 pub(crate) mod plan;
+pub(crate) mod pod_status;
 pub(crate) mod quantity;
 pub mod report;
 

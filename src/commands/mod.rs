@@ -72,9 +72,9 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             let cluster = connect(cli, reporter).await?;
             validate::run(&cluster, cli, args, reporter).await
         }
-        Command::Status => {
+        Command::Status(args) => {
             let cluster = connect(cli, reporter).await?;
-            status::run(&cluster, cli, reporter).await
+            status::run(&cluster, cli, args, reporter).await
         }
         Command::Undo => {
             let cluster = connect(cli, reporter).await?;

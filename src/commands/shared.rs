@@ -211,6 +211,21 @@ pub(crate) struct PodList {
     pub(crate) terminating: Vec<String>,
     /// Why there is no usage (a failed request reads as unavailable).
     pub(crate) metrics: Result<(), NotServed>,
+    /// Every pod listed (terminating and finished ones too), for views that show each pod's
+    /// state as `kubectl get pods` does.
+    pub(crate) pods: Vec<Pod>,
+}
+
+impl Default for PodList {
+    /// No pods, metrics not missing: a list that could not be read (said apart).
+    fn default() -> Self {
+        PodList {
+            rows: Vec::new(),
+            terminating: Vec::new(),
+            metrics: Ok(()),
+            pods: Vec::new(),
+        }
+    }
 }
 
 /// [`PodList`] of a selector.
@@ -262,6 +277,7 @@ pub(crate) async fn pod_list(cluster: &Cluster, selector: &str) -> Result<PodLis
         rows,
         terminating,
         metrics: metrics.map(|_| ()),
+        pods,
     })
 }
 

@@ -4,22 +4,74 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec, MetricStatus};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, ResourceRequirements};
+use k8s_openapi::jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::shared::{PodList, get_unless_forbidden, pod_list, pods_json, pods_table, selector_string};
-use crate::cli::Cli;
+use super::shared::{PodList, get_unless_forbidden, pod_list, selector_string};
+use crate::cli::{Cli, StatusArgs};
 use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::health::Workload;
 use crate::report::Reporter;
 
+mod pods;
+mod watch;
+
+/// The overview as read once: the text, the JSON document's fields and the objects the
+/// watch goes on from.
+pub(crate) struct Overview {
+    pub(crate) text: String,
+    pub(crate) doc: Map<String, Value>,
+    pub(crate) deployment: Option<Deployment>,
+    pub(crate) statefulset: Option<StatefulSet>,
+    /// The pods sections alone, by workload kind (`deployment`, `statefulset`), for the end
+    /// of a watch.
+    pub(crate) pods_text: Vec<(&'static str, String)>,
+}
+
 /// # Errors
 /// API and transport errors; missing objects are shown as missing, not errors.
-pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
+pub async fn run(
+    cluster: &Cluster,
+    cli: &Cli,
+    args: &StatusArgs,
+    reporter: &mut Reporter,
+) -> Result<(), Error> {
     let t = &cli.targets;
+    let view = overview(cluster, cli, reporter).await?;
+    reporter.out(&view.text);
+    // Without the deployment the overview is mostly empty: most likely the wrong namespace or
+    // name, which deserves a failing exit code and a hint, as `kubectl get` would give.
+    if view.deployment.is_none() {
+        reporter.set_document("status", false, &[], false, view.doc);
+        return Err(Error::NotFound {
+            kind: "deployment".into(),
+            name: t.deployment.clone(),
+            namespace: cluster.namespace.clone(),
+            hint: "check the namespace (-n) and the name (--deployment, ORCHSCALE_DEPLOYMENT)".into(),
+        });
+    }
+    if args.watch {
+        return watch::follow_in_progress(cluster, cli, view, reporter).await;
+    }
+    reporter.set_document("status", false, &[], true, view.doc);
+    Ok(())
+}
+
+/// Reads everything once and renders it.
+///
+/// # Errors
+/// API and transport errors; missing and forbidden objects are shown as such, not errors.
+pub(crate) async fn overview(
+    cluster: &Cluster,
+    cli: &Cli,
+    reporter: &mut Reporter,
+) -> Result<Overview, Error> {
+    let t = &cli.targets;
+    let now = Timestamp::now();
     let deployment: Option<Deployment> = cluster.get_opt(&t.deployment).await?;
     let mut forbidden = Vec::new();
     let hpa: Option<HorizontalPodAutoscaler> = readable(cluster, &t.hpa, &mut forbidden, reporter).await?;
@@ -34,33 +86,41 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             text
         }
     };
+    let dep_selector = deployment
+        .as_ref()
+        .and_then(|d| d.spec.as_ref())
+        .map(|s| selector_string(&s.selector));
     let PodList {
-        rows: pods,
+        rows,
         terminating,
         metrics,
-    } = match deployment.as_ref().and_then(|d| d.spec.as_ref()) {
-        Some(spec) => match pod_list(cluster, &selector_string(&spec.selector)).await {
-            // A read-only overview goes on without the part it may not read (SPEC: it says
-            // what it could not check).
+        pods: listed,
+    } = match &dep_selector {
+        Some(selector) => listed_pods(cluster, selector, reporter).await?,
+        None => PodList::default(),
+    };
+    let sets: Vec<ReplicaSet> = match &dep_selector {
+        Some(selector) => match cluster.list::<ReplicaSet>(selector).await {
+            Ok(sets) => owned_by(sets, deployment.as_ref().and_then(|d| d.metadata.uid.as_deref())),
             Err(e) if e.is_forbidden() => {
                 reporter.warn(&format!(
-                    "cannot list pods in namespace {} (forbidden): the pods are left out",
+                    "cannot list replicasets in namespace {} (forbidden): pods are grouped by \
+                     pod-template-hash, without revisions",
                     cluster.namespace
                 ));
-                PodList {
-                    rows: Vec::new(),
-                    terminating: Vec::new(),
-                    metrics: Ok(()),
-                }
+                Vec::new()
             }
-            other => other?,
+            Err(e) => return Err(e),
         },
-        None => PodList {
-            rows: Vec::new(),
-            terminating: Vec::new(),
-            metrics: Ok(()),
-        },
+        None => Vec::new(),
     };
+    let revision = deployment
+        .as_ref()
+        .and_then(|d| d.metadata.annotations.as_ref())
+        .and_then(|a| a.get(crate::health::REVISION_ANNOTATION))
+        .cloned();
+    let views = listed.iter().map(|p| pods::PodView::new(p, &rows, now)).collect();
+    let groups = pods::deployment_groups(revision.as_deref(), &sets, views, &listed, &t.container);
 
     let mut doc = Map::new();
     let mut text = vec![format!(
@@ -72,21 +132,28 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     text.push(deployment_text(&t.deployment, dep_json.as_ref()));
     doc.insert("deployment".into(), dep_json.unwrap_or(Value::Null));
 
+    let mut pods_text = Vec::new();
     if deployment.is_some() {
         let note = match metrics {
             Ok(()) => String::new(),
             Err(why) => format!(" ({})", why.explain()),
         };
-        text.push(format!("\nPods{note}:"));
-        text.push(pods_table(&pods));
+        let mut section = format!(
+            "\nPods of deployment {} by revision, newest first{note}:\n{}",
+            t.deployment,
+            pods::table("deployment", &groups, now)
+        );
         if !terminating.is_empty() {
-            text.push(format!(
-                "  terminating (not counted as replicas): {}",
+            section.push_str(&format!(
+                "\n  terminating (not counted as replicas): {}",
                 terminating.join(", ")
             ));
         }
+        text.push(section.clone());
+        pods_text.push(("deployment", section));
     }
-    doc.insert("pods".into(), pods_json(&pods));
+    doc.insert("pods".into(), json!(pods::pods_json(&groups)));
+    doc.insert("revisions".into(), json!(pods::revisions_json(&groups)));
     doc.insert("terminatingPods".into(), json!(terminating));
     doc.insert("metricsAvailable".into(), Value::Bool(metrics.is_ok()));
 
@@ -99,13 +166,39 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     ));
     doc.insert("hpa".into(), hpa_json.unwrap_or(Value::Null));
 
-    let sts_json = statefulset.as_ref().map(|s| statefulset_json(s, &t.db_container));
-    text.push(section(
+    let mut sts_json = statefulset.as_ref().map(|s| statefulset_json(s, &t.db_container));
+    let mut sts_text = section(
         "StatefulSet",
         "statefulset",
         &t.statefulset,
         statefulset_text(&t.statefulset, sts_json.as_ref()),
-    ));
+    );
+    if let Some(sts) = &statefulset {
+        let selector = sts
+            .spec
+            .as_ref()
+            .map(|s| selector_string(&s.selector))
+            .unwrap_or_default();
+        let db = listed_pods(cluster, &selector, reporter).await?;
+        let views = db
+            .pods
+            .iter()
+            .map(|p| pods::PodView::new(p, &db.rows, now))
+            .collect();
+        let groups = pods::statefulset_groups(sts, views, &db.pods, &t.db_container);
+        let table = format!(
+            "\n\nPods of statefulset {} by revision, update revision first:\n{}",
+            t.statefulset,
+            pods::table("statefulset", &groups, now)
+        );
+        sts_text.push_str(&table);
+        pods_text.push(("statefulset", table));
+        if let Some(Value::Object(j)) = sts_json.as_mut() {
+            j.insert("pods".into(), json!(pods::pods_json(&groups)));
+            j.insert("revisions".into(), json!(pods::revisions_json(&groups)));
+        }
+    }
+    text.push(sts_text);
     doc.insert("statefulset".into(), sts_json.unwrap_or(Value::Null));
 
     let pool = configmap
@@ -127,19 +220,42 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
     text.push(section("ConfigMap", "configmap", &t.configmap, pool_text));
     doc.insert("poolSize".into(), json!(pool));
 
-    reporter.out(&text.join("\n"));
-    reporter.set_document("status", false, &[], deployment.is_some(), doc);
-    // Without the deployment the overview is mostly empty: most likely the wrong namespace or
-    // name, which deserves a failing exit code and a hint, as `kubectl get` would give.
-    if deployment.is_none() {
-        return Err(Error::NotFound {
-            kind: "deployment".into(),
-            name: t.deployment.clone(),
-            namespace: cluster.namespace.clone(),
-            hint: "check the namespace (-n) and the name (--deployment, ORCHSCALE_DEPLOYMENT)".into(),
-        });
+    Ok(Overview {
+        text: text.join("\n"),
+        doc,
+        deployment,
+        statefulset,
+        pods_text,
+    })
+}
+
+/// The pods of a selector; without permission to list them, a warning and none (a read-only
+/// overview goes on without the part it may not read: SPEC, it says what it could not check).
+async fn listed_pods(cluster: &Cluster, selector: &str, reporter: &mut Reporter) -> Result<PodList, Error> {
+    match pod_list(cluster, selector).await {
+        Err(e) if e.is_forbidden() => {
+            reporter.warn(&format!(
+                "cannot list pods in namespace {} (forbidden): the pods are left out",
+                cluster.namespace
+            ));
+            Ok(PodList::default())
+        }
+        other => other,
     }
-    Ok(())
+}
+
+/// The ReplicaSets a Deployment owns (its uid in their ownerReferences); all of them when the
+/// uid is unknown.
+fn owned_by(sets: Vec<ReplicaSet>, uid: Option<&str>) -> Vec<ReplicaSet> {
+    let Some(uid) = uid else { return sets };
+    sets.into_iter()
+        .filter(|rs| {
+            rs.metadata
+                .owner_references
+                .as_ref()
+                .is_none_or(|refs| refs.iter().any(|r| r.uid == uid))
+        })
+        .collect()
 }
 
 /// Reads one part of the overview; a forbidden one is warned about and left out (its kind/name

@@ -4,7 +4,8 @@ use std::process::{Command, Stdio};
 
 use crate::harness::{sim, stored_replicas, wait_ready};
 
-fn kubectl() -> Option<std::path::PathBuf> {
+/// kubectl on PATH, if any.
+pub(crate) fn kubectl() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join("kubectl"))

@@ -329,6 +329,7 @@ impl Kubelet {
         }
         let restarts = runtime.restarts;
         let pod_name = pod.key.name.clone();
+        let pulled_again = std::cell::Cell::new(false);
         let Ok(stored) = store.modify(&pod.key, UpdatePart::Status, |p| {
             let pod_uid = uid(p).to_owned();
             let ns = namespace(p).to_owned();
@@ -336,6 +337,18 @@ impl Kubelet {
                 return false;
             };
             let status = match failure {
+                // The kubelet's image manager (pkg/kubelet/images/image_manager.go
+                // `EnsureImageExists`) answers ImagePullBackOff while the pull is in back-off
+                // and pulls again once it is over: that pull fails with ErrImagePull. So the
+                // two alternate, as `kubectl get pods` shows them.
+                PodFailure::ImagePull
+                    if p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                        == "ImagePullBackOff" =>
+                {
+                    pulled_again.set(true);
+                    let message = format!("failed to pull and unpack image \"{image}\": not found");
+                    waiting_status(&main, &image, 0, "ErrImagePull", &message)
+                }
                 PodFailure::ImagePull => waiting_status(
                     &main,
                     &image,
@@ -374,6 +387,14 @@ impl Kubelet {
             return;
         };
         let main = containers(&stored).first().cloned().unwrap_or_default();
+        if pulled_again.get() {
+            let message = format!(
+                "Failed to pull image \"{0}\": failed to pull and unpack image \"{0}\": not found",
+                main.1
+            );
+            record(store, &stored, Severity::Warning, "Failed", &message, "kubelet");
+            return;
+        }
         let message = match failure {
             PodFailure::ImagePull => format!("Back-off pulling image \"{}\"", main.1),
             _ => format!(

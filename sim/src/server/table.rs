@@ -135,7 +135,7 @@ fn cells(kind: &str, o: &Value, now: u64) -> Vec<Value> {
             )),
             age,
         ],
-        "Pod" => pod_cells(o, name, age),
+        "Pod" => pod_cells(o, name, age, now),
         "Node" => {
             let ready = status["conditions"]
                 .as_array()
@@ -201,36 +201,146 @@ fn age_of(primary: &Value, fallback: &Value, now: u64) -> String {
     }
 }
 
-fn pod_cells(o: &Value, name: Value, age: Value) -> Vec<Value> {
-    let statuses = o["status"]["containerStatuses"]
+/// A pod's READY, STATUS and RESTARTS as kube-apiserver's printer makes them
+/// (pkg/printers/internalversion/printers.go `printPod`): status.reason over the phase;
+/// SchedulingGated; the first init container not done (`Init:<reason>`, `Init:ExitCode:N`,
+/// `Init:x/y`; sidecars counted as containers); else the containers from last to first (a
+/// waiting reason, a terminated reason or `ExitCode:N`/`Signal:N`), `Completed` beside a
+/// running container read as Running/NotReady; deleted: `Unknown` for NodeLost, `Terminating`
+/// unless finished. RESTARTS carries `(<age> ago)` of the latest restart.
+fn pod_cells(o: &Value, name: Value, age_cell: Value, now: u64) -> Vec<Value> {
+    let status = &o["status"];
+    let phase = status["phase"].as_str().unwrap_or("");
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let mut reason = text(&status["reason"]).unwrap_or_else(|| phase.to_owned());
+    let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+    if conditions
+        .iter()
+        .any(|c| c["type"] == "PodScheduled" && c["reason"] == "SchedulingGated")
+    {
+        reason = "SchedulingGated".to_owned();
+    }
+    let condition_true = |t: &str| conditions.iter().any(|c| c["type"] == t && c["status"] == "True");
+    let init_specs = o["spec"]["initContainers"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
-    let ready = statuses.iter().filter(|s| s["ready"] == true).count();
-    let restarts: i64 = statuses.iter().map(|s| int(&s["restartCount"])).sum();
-    // The reason of a waiting or terminated container wins over the phase, as kubectl prints it.
-    let reason = statuses
-        .iter()
-        .find_map(|s| {
-            s["state"]["waiting"]["reason"]
-                .as_str()
-                .or_else(|| s["state"]["terminated"]["reason"].as_str())
-        })
-        .or_else(|| o["status"]["reason"].as_str())
-        .or_else(|| o["status"]["phase"].as_str())
-        .unwrap_or("Pending");
-    let status = if o["metadata"]["deletionTimestamp"].is_string() {
-        "Terminating"
+    let sidecar = |name: &Value| {
+        init_specs
+            .iter()
+            .any(|c| c["name"] == *name && c["restartPolicy"] == "Always")
+    };
+    let total = o["spec"]["containers"].as_array().map_or(0, Vec::len)
+        + init_specs
+            .iter()
+            .filter(|c| c["restartPolicy"] == "Always")
+            .count();
+    let mut ready = 0;
+    let (mut restarts, mut sidecar_restarts) = (0, 0);
+    let (mut last, mut sidecar_last) = (0u64, 0u64);
+    let finished = |s: &Value| {
+        s["lastState"]["terminated"]["finishedAt"]
+            .as_str()
+            .and_then(parse_time)
+            .unwrap_or(0)
+    };
+    let mut initializing = false;
+    let inits = status["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (i, c) in inits.iter().enumerate() {
+        restarts += int(&c["restartCount"]);
+        last = last.max(finished(c));
+        let is_sidecar = sidecar(&c["name"]);
+        if is_sidecar {
+            sidecar_restarts += int(&c["restartCount"]);
+            sidecar_last = sidecar_last.max(finished(c));
+        }
+        let terminated = &c["state"]["terminated"];
+        if terminated.is_object() && int(&terminated["exitCode"]) == 0 {
+            continue;
+        }
+        if is_sidecar && c["started"] == true {
+            if c["ready"] == true {
+                ready += 1;
+            }
+            continue;
+        }
+        reason = if terminated.is_object() {
+            match (text(&terminated["reason"]), int(&terminated["signal"])) {
+                (Some(r), _) => format!("Init:{r}"),
+                (None, 0) => format!("Init:ExitCode:{}", int(&terminated["exitCode"])),
+                (None, signal) => format!("Init:Signal:{signal}"),
+            }
+        } else {
+            match text(&c["state"]["waiting"]["reason"]).filter(|r| r != "PodInitializing") {
+                Some(r) => format!("Init:{r}"),
+                None => format!("Init:{i}/{}", init_specs.len()),
+            }
+        };
+        initializing = true;
+        break;
+    }
+    if !initializing || condition_true("Initialized") {
+        restarts = sidecar_restarts;
+        last = sidecar_last;
+        let (mut running, mut error) = (false, None);
+        let statuses = status["containerStatuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for c in statuses.iter().rev() {
+            restarts += int(&c["restartCount"]);
+            last = last.max(finished(c));
+            let terminated = &c["state"]["terminated"];
+            if let Some(r) = text(&c["state"]["waiting"]["reason"]) {
+                reason = r;
+            } else if terminated.is_object() {
+                reason = match (text(&terminated["reason"]), int(&terminated["signal"])) {
+                    (Some(r), _) => r,
+                    (None, 0) => format!("ExitCode:{}", int(&terminated["exitCode"])),
+                    (None, signal) => format!("Signal:{signal}"),
+                };
+                if int(&terminated["exitCode"]) != 0 {
+                    error = Some(reason.clone());
+                }
+            } else if c["ready"] == true && c["state"]["running"].is_object() {
+                running = true;
+                ready += 1;
+            }
+        }
+        if reason == "Completed" {
+            if running && condition_true("Ready") {
+                reason = "Running".to_owned();
+            } else if let Some(e) = error {
+                reason = e;
+            } else if running {
+                reason = "NotReady".to_owned();
+            }
+        }
+    }
+    if o["metadata"]["deletionTimestamp"].is_string() {
+        if status["reason"] == "NodeLost" {
+            reason = "Unknown".to_owned();
+        } else if phase != "Succeeded" && phase != "Failed" {
+            reason = "Terminating".to_owned();
+        }
+    }
+    let restarts_text = if restarts != 0 && last != 0 {
+        format!(
+            "{restarts} ({} ago)",
+            age(&json!(crate::store::rfc3339(last)), now)
+        )
     } else {
-        reason
+        restarts.to_string()
     };
     vec![
         name,
         json!(format!("{ready}/{total}")),
-        json!(status),
-        json!(restarts.to_string()),
-        age,
+        json!(reason),
+        json!(restarts_text),
+        age_cell,
     ]
 }
 
@@ -321,6 +431,38 @@ mod tests {
         assert_eq!(age(&then, 1000 + 192), "3m12s");
         assert_eq!(age(&then, 1000 + 5 * 3600 + 180), "5h3m");
         assert_eq!(age(&then, 1000 + 10 * 86_400), "10d");
+    }
+
+    /// printPod (pkg/printers/internalversion/printers.go): the waiting reason over the phase,
+    /// READY counting ready running containers, RESTARTS with the last restart's age,
+    /// Terminating only while not finished.
+    #[test]
+    fn pod_rows_read_as_print_pod() {
+        let info = registry::find("", "v1", "pods").expect("registered");
+        let crash = json!({"metadata": {"name": "p", "creationTimestamp": rfc3339(1000)},
+            "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "a", "ready": false, "restartCount": 3,
+                 "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                 "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137,
+                                              "finishedAt": rfc3339(1100)}}},
+                {"name": "b", "ready": true, "restartCount": 0, "state": {"running": {}}}]}});
+        let row = cells(info.kind, &crash, 1145);
+        assert_eq!(row[1], "1/2");
+        assert_eq!(row[2], "CrashLoopBackOff");
+        assert_eq!(row[3], "3 (45s ago)");
+        let mut done = json!({"metadata": {"name": "p", "deletionTimestamp": rfc3339(1000)},
+            "spec": {"containers": [{"name": "a"}]},
+            "status": {"phase": "Succeeded", "containerStatuses": [{"name": "a", "ready": false,
+                "restartCount": 0, "state": {"terminated": {"reason": "Completed", "exitCode": 0}}}]}});
+        assert_eq!(cells(info.kind, &done, 1000)[2], "Completed");
+        done["status"]["phase"] = json!("Running");
+        assert_eq!(cells(info.kind, &done, 1000)[2], "Terminating");
+        let init = json!({"metadata": {"name": "p"},
+            "spec": {"initContainers": [{"name": "i"}], "containers": [{"name": "a"}]},
+            "status": {"phase": "Pending", "initContainerStatuses": [{"name": "i", "ready": false,
+                "restartCount": 0, "state": {"running": {}}}]}});
+        assert_eq!(cells(info.kind, &init, 1000)[2], "Init:0/1");
     }
 
     #[test]

@@ -71,6 +71,32 @@ async fn crash_looping_template_exceeds_the_progress_deadline() {
     );
 }
 
+/// The kubelet's image manager (pkg/kubelet/images/image_manager.go `EnsureImageExists`)
+/// answers ImagePullBackOff during the back-off and pulls again after it, failing with
+/// ErrImagePull: `kubectl get pods` shows the two in turn, not ImagePullBackOff for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_pull_alternates_between_err_image_pull_and_back_off() {
+    let w = world(1);
+    w.scenario.fail_new_pods("web", PodFailure::ImagePull);
+    create(
+        &w.store,
+        "deployments",
+        deployment("web", 1, vec![container("web", "100m", "64Mi")]),
+    );
+    let reason = || {
+        pods_of(&w.store, "web")
+            .first()
+            .and_then(waiting_reason)
+            .unwrap_or_default()
+    };
+    wait_for("ImagePullBackOff", || reason() == "ImagePullBackOff").await;
+    wait_for("ErrImagePull again after the back-off", || {
+        reason() == "ErrImagePull"
+    })
+    .await;
+    wait_for("ImagePullBackOff again", || reason() == "ImagePullBackOff").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_pull_failure_backs_off() {
     let w = world(1);

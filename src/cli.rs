@@ -93,9 +93,14 @@ pub struct GlobalOpts {
     #[arg(skip)]
     pub verbose: bool,
 
-    /// Less output on stderr (no progress, no info lines)
+    /// Less output on stderr: no progress, no follow-up lines (the target and the change before
+    /// a write are still shown)
     #[arg(short = 'q', long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
+
+    /// No colour (also off with NO_COLOR set, or when the output is no terminal)
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub no_color: bool,
 
     /// Username to impersonate for the operation (Impersonate-User)
     #[arg(long = "as", global = true, value_name = "USER", help_heading = CONNECTION)]

@@ -34,6 +34,7 @@ mod resources;
 mod rollout;
 mod scale;
 mod status;
+mod terminal;
 mod undo;
 mod validate;
 mod warning_events;

@@ -17,6 +17,21 @@ pub struct Disruption {
     pub summary: String,
 }
 
+impl Disruption {
+    /// The confirmation's question about `object`: short, since the preview just said the
+    /// sentence of [`Disruption::summary`] (it is said once).
+    pub fn question(&self, object: &str) -> String {
+        let n = self.pods_restarting;
+        let pods = if n == 1 {
+            "1 pod restarts".to_string()
+        } else {
+            format!("{n} pods restart")
+        };
+        let downtime = if self.downtime { ", with downtime" } else { "" };
+        format!("{object}: {pods}{downtime}")
+    }
+}
+
 impl fmt::Display for Disruption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.summary)

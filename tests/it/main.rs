@@ -12,6 +12,7 @@ mod connections;
 mod context;
 mod db_resources;
 mod distribution;
+mod docs;
 mod faults;
 mod follow;
 mod follow_faults;

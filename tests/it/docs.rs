@@ -1,6 +1,6 @@
 //! The documentation in the repository keeps up with the binary: `docs/reference.md` names every
-//! command and long flag that `--help` shows, and the README links it and nothing outside the
-//! repository.
+//! command and long flag that `--help` shows, the README links it and nothing outside the
+//! repository, and CI runs the README's test command.
 
 use std::process::Command;
 
@@ -95,6 +95,30 @@ fn the_readme_links_the_reference_and_nothing_outside_the_repository() {
     );
     assert!(!readme.contains("../"), "a link outside the repository");
     assert!(!reference().contains("../"), "a link outside the repository");
+}
+
+/// The first line of the first code block after `heading` in `markdown`.
+fn first_command_after(markdown: &str, heading: &str) -> Option<String> {
+    markdown
+        .lines()
+        .skip_while(|l| *l != heading)
+        .skip_while(|l| !l.starts_with("```"))
+        .nth(1)
+        .map(str::to_string)
+}
+
+#[test]
+fn ci_runs_exactly_the_readmes_test_command() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let command = first_command_after(&readme, "## Run the tests").expect("a test command");
+    assert_eq!(command, "cargo test --workspace", "needs only Rust");
+    let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
+    let run = ci
+        .lines()
+        .skip_while(|l| !l.starts_with("# The README's test command"))
+        .nth(1);
+    assert_eq!(run, Some(command.as_str()), ".ci/run's last step");
 }
 
 #[test]

@@ -180,7 +180,14 @@ where
         }
         i += 1;
     }
-    let mut cli = Cli::try_parse_from(rewritten)?;
+    // clap's own help and errors follow --no-color too (it reads NO_COLOR and the terminal
+    // itself).
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if rewritten.iter().any(|a| a == "--no-color") {
+        command = command.color(clap::ColorChoice::Never);
+    }
+    let matches = command.try_get_matches_from(rewritten)?;
+    let mut cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
     cli.global.verbose = cli.global.verbosity() > 0;
     Ok(cli)
 }

@@ -208,7 +208,7 @@ impl Reporter {
     }
 
     /// Where the command works, as one line of its result (stdout), e.g. for `validate`.
-    pub fn target_line(&self) -> String {
+    pub(crate) fn target_line(&self) -> String {
         format!(
             "Context {} | server {} | namespace {}",
             self.target.context, self.target.server, self.target.namespace
@@ -308,14 +308,14 @@ impl Reporter {
     }
 
     /// The verdict of a command in text mode (stdout), green when verified, red when not.
-    pub fn verdict(&mut self, ok: bool, text: &str) {
+    pub(crate) fn verdict(&mut self, ok: bool, text: &str) {
         let tone = if ok { Tone::Good } else { Tone::Bad };
         let painted = self.stdout_palette.paint(tone, text);
         self.out(&painted);
     }
 
     /// Colour for stderr, for the error line printed after the command (`lib::run`).
-    pub fn stderr_palette(&self) -> Palette {
+    pub(crate) fn stderr_palette(&self) -> Palette {
         self.stderr_palette
     }
 

@@ -77,7 +77,7 @@ fn show(value: &Option<String>) -> &str {
 /// A change that does not fit on one line puts its object, its field path and its values on
 /// lines of their own; a path longer than the line breaks after a `.` or before a `[`, and
 /// prose between words, so nothing is cut in the middle of a word by the terminal.
-pub fn render(preview: &Preview, width: Option<usize>, palette: Palette) -> String {
+pub(crate) fn render(preview: &Preview, width: Option<usize>, palette: Palette) -> String {
     let mut lines = vec!["Changes:".to_string()];
     for c in &preview.changes {
         let (before, after) = (show(&c.before), show(&c.after));

@@ -60,7 +60,7 @@ impl TermProgress {
 
 /// What a coloured piece of text means; only meaningful things are coloured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
+pub(crate) enum Tone {
     /// A verified result, a passed check: green.
     Good,
     /// An error, a failed check: red.
@@ -75,17 +75,18 @@ pub enum Tone {
 
 /// Colour for one stream (stdout or stderr), on or off.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Palette {
+pub(crate) struct Palette {
     on: bool,
 }
 
 impl Palette {
     /// No colour.
-    pub const OFF: Palette = Palette { on: false };
+    #[cfg(test)]
+    pub(crate) const OFF: Palette = Palette { on: false };
 
     /// Colour for a stream: off with `--no-color`, with `NO_COLOR` set to anything but the
     /// empty string (no-color.org), with `TERM=dumb`, or when the stream is no terminal.
-    pub fn decide(
+    pub(crate) fn decide(
         no_color_flag: bool,
         no_color_env: Option<&std::ffi::OsStr>,
         term: Option<&std::ffi::OsStr>,
@@ -99,7 +100,7 @@ impl Palette {
     }
 
     /// [`Palette::decide`] from this process's environment.
-    pub fn from_env(no_color_flag: bool, is_terminal: bool) -> Palette {
+    pub(crate) fn from_env(no_color_flag: bool, is_terminal: bool) -> Palette {
         Palette::decide(
             no_color_flag,
             std::env::var_os("NO_COLOR").as_deref(),
@@ -108,12 +109,13 @@ impl Palette {
         )
     }
 
-    pub fn is_on(self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_on(self) -> bool {
         self.on
     }
 
     /// `text` in the colour of `tone` (unchanged when off).
-    pub fn paint(self, tone: Tone, text: &str) -> String {
+    pub(crate) fn paint(self, tone: Tone, text: &str) -> String {
         if !self.on || text.is_empty() {
             return text.to_string();
         }
@@ -131,7 +133,7 @@ impl Palette {
 /// The width text on stderr is laid out for: `COLUMNS` when set to a number (as a user or
 /// test sets it), else the terminal's width; `None` (no wrapping) when stderr is no terminal,
 /// so that logs keep one line per item.
-pub fn stderr_width(is_terminal: bool) -> Option<usize> {
+pub(crate) fn stderr_width(is_terminal: bool) -> Option<usize> {
     let columns = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.trim().parse::<usize>().ok());

@@ -130,9 +130,9 @@ impl Palette {
     }
 }
 
-/// The width text on stderr is laid out for: `COLUMNS` when set to a number (as a user or
-/// test sets it), else the terminal's width; `None` (no wrapping) when stderr is no terminal,
-/// so that logs keep one line per item.
+/// The width text on stderr is laid out for when it is a terminal: `COLUMNS` when set to a
+/// number (as a user or a test sets it), else the terminal's width. `None` (no wrapping) when
+/// stderr is no terminal, whatever `COLUMNS` says, so that logs keep one line per item.
 pub(crate) fn stderr_width(is_terminal: bool) -> Option<usize> {
     let columns = std::env::var("COLUMNS")
         .ok()
@@ -149,11 +149,12 @@ fn width_from(
     is_terminal: bool,
     terminal: impl FnOnce() -> Option<usize>,
 ) -> Option<usize> {
-    match columns.filter(|c| *c > 0) {
-        Some(c) => Some(c),
-        None if is_terminal => terminal().filter(|c| *c > 0),
-        None => None,
+    if !is_terminal {
+        return None;
     }
+    columns
+        .filter(|c| *c > 0)
+        .or_else(|| terminal().filter(|c| *c > 0))
 }
 
 #[cfg(test)]
@@ -189,9 +190,15 @@ mod tests {
 
     #[test]
     fn columns_wins_then_the_terminal_then_no_wrapping() {
-        assert_eq!(width_from(Some(80), false, || Some(200)), Some(80));
+        assert_eq!(width_from(Some(80), true, || Some(200)), Some(80));
+        assert_eq!(
+            width_from(Some(80), false, || Some(200)),
+            None,
+            "logs stay one line"
+        );
         assert_eq!(width_from(None, true, || Some(120)), Some(120));
         assert_eq!(width_from(None, false, || Some(120)), None);
         assert_eq!(width_from(Some(0), true, || None), None);
+        assert_eq!(width_from(Some(0), true, || Some(100)), Some(100));
     }
 }

@@ -93,9 +93,14 @@ pub struct GlobalOpts {
     #[arg(skip)]
     pub verbose: bool,
 
-    /// Less output on stderr (no progress, no info lines)
+    /// Less output on stderr: no progress, no follow-up lines (the target and the change before
+    /// a write are still shown)
     #[arg(short = 'q', long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
+
+    /// No colour (also off with NO_COLOR set, or when the output is no terminal)
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub no_color: bool,
 
     /// Username to impersonate for the operation (Impersonate-User)
     #[arg(long = "as", global = true, value_name = "USER", help_heading = CONNECTION)]
@@ -175,7 +180,14 @@ where
         }
         i += 1;
     }
-    let mut cli = Cli::try_parse_from(rewritten)?;
+    // clap's own help and errors follow --no-color too (it reads NO_COLOR and the terminal
+    // itself).
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if rewritten.iter().any(|a| a == "--no-color") {
+        command = command.color(clap::ColorChoice::Never);
+    }
+    let matches = command.try_get_matches_from(rewritten)?;
+    let mut cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
     cli.global.verbose = cli.global.verbosity() > 0;
     Ok(cli)
 }

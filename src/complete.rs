@@ -1,5 +1,13 @@
-//! `kubectl-orchscale __complete WORD…`: shell completions in cobra's protocol, for kubectl's
-//! plugin completion.
+//! Completion, in two forms over one engine (clap's own, over [`Cli`], so the candidates follow
+//! the command line as it is defined: subcommands, every flag, values):
+//!
+//! - `kubectl orchscale <TAB>`: `kubectl-orchscale __complete WORD…` answers in cobra's
+//!   protocol, for kubectl's plugin completion (below);
+//! - `kubectl-orchscale <TAB>`: `completion SHELL` prints a script that asks the binary for
+//!   candidates at each TAB (`ORCHSCALE_COMPLETE=SHELL kubectl-orchscale -- WORD…`, answered by
+//!   [`answer_shell`]). Static scripts (clap_complete's `generate`) were tried and dropped:
+//!   their bash script breaks on a hyphenated binary name (its subcommand cases never match,
+//!   so `hpa --m<TAB>` fell back to file names) and they offer files for every value.
 //!
 //! kubectl (1.26 and later) completes `kubectl orchscale …` by running the executable
 //! `kubectl_complete-orchscale` from PATH with the words after the plugin name, the word being
@@ -17,6 +25,35 @@ use crate::cli::Cli;
 
 /// The first argument that asks for completions instead of running a command (cobra's name).
 pub const REQUEST: &str = "__complete";
+
+/// The executable the shell scripts complete and call back.
+const BIN: &str = "kubectl-orchscale";
+
+/// The environment variable under which a shell script calls the binary back for candidates.
+const SHELL_REQUEST: &str = "ORCHSCALE_COMPLETE";
+
+/// Answers a shell script's call for candidates and exits; returns at once when the process
+/// was not started for one (the variable is unset).
+pub fn answer_shell() {
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(SHELL_REQUEST)
+        .bin(BIN)
+        .completer(BIN)
+        .complete();
+}
+
+/// Writes the script that makes `shell` complete `kubectl-orchscale` (`completion SHELL`).
+///
+/// # Errors
+/// Writing to `out` failed.
+pub(crate) fn script(shell: clap_complete::Shell, out: &mut dyn Write) -> std::io::Result<()> {
+    let name = shell.to_string();
+    let shells = clap_complete::env::Shells::builtins();
+    let Some(completer) = shells.completer(&name) else {
+        return Err(std::io::Error::other(format!("no completion script for {name}")));
+    };
+    completer.write_registration(SHELL_REQUEST, BIN, BIN, BIN, out)
+}
 
 /// cobra's `ShellCompDirectiveError`: no completion could be made.
 const DIRECTIVE_ERROR: u8 = 1;

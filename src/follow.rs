@@ -314,17 +314,18 @@ where
         Failure::Deleted => Error::failed(
             format!("{object} was deleted while its rollout was followed"),
             format!(
-                "{}; someone or something deleted it: check with `kubectl get {}`",
+                "{}; someone or something deleted it: check with `kubectl get {} -n {}`",
                 spec.applied,
-                K::KIND
+                K::KIND,
+                cluster.namespace
             ),
         ),
         Failure::ReplicasChanged { expected, now } => {
             let meta = latest.map(|k| k.meta().clone()).unwrap_or_default();
             let by = changed_by(cluster, spec, &meta, K::KIND, now).await;
-            replicas_overridden(object, now, expected, &by, spec)
+            replicas_overridden(object, &cluster.namespace, now, expected, &by, spec)
         }
-        Failure::Pods(problems) => pods_failed(object, &problems, spec.applied),
+        Failure::Pods(problems) => pods_failed(object, &cluster.namespace, &problems, spec.applied),
         Failure::Condition { reason, message } => Error::failed(
             format!("rollout of {object} failed: {reason}: {message}"),
             format!(
@@ -487,6 +488,7 @@ pub fn warning_line(
 /// evidence says so (see [`tracker::who_changed_replicas`]).
 fn replicas_overridden(
     object: &str,
+    namespace: &str,
     now: i32,
     expected: i32,
     by: &ChangedBy,
@@ -519,7 +521,7 @@ fn replicas_overridden(
                     "{object} replicas were changed from {expected} to {now} by {who} during the rollout"
                 ),
                 format!(
-                    "{}; find out who changes it (`kubectl get {object} -o yaml`, managedFields)",
+                    "{}; find out who changes it (`kubectl get {object} -n {namespace} -o yaml`, managedFields)",
                     spec.applied
                 ),
             )
@@ -527,17 +529,27 @@ fn replicas_overridden(
     }
 }
 
-fn pods_failed(object: &str, problems: &[PodProblem], applied: &str) -> Error {
+/// The failure of pods that cannot run; the hint names the first pod and its namespace, so
+/// that the command it gives can be pasted as it is.
+fn pods_failed(object: &str, namespace: &str, problems: &[PodProblem], applied: &str) -> Error {
     let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    let hint = match problems[0].reason.as_str() {
-        "Unschedulable" => {
-            "the cluster has no room for the pods: free capacity, add nodes, or lower requests"
-        }
-        "OOMKilled" => "the container needs more memory: raise its memory limit",
+    let first = &problems[0];
+    let pod = &first.pod;
+    let describe = format!("`kubectl describe pod -n {namespace} {pod}`");
+    let hint = match first.reason.as_str() {
+        "Unschedulable" => format!(
+            "the cluster has no room for the pods: free capacity, add nodes, or lower requests \
+             ({describe} says why)"
+        ),
+        "OOMKilled" => format!(
+            "the container needs more memory: raise its memory limit ({describe} shows the last state)"
+        ),
         "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
-            "check the image name, tag and pull secrets"
+            format!("check the image name, tag and pull secrets ({describe} shows the pull error)")
         }
-        _ => "check the pod logs (`kubectl logs --previous`) for why it crashes",
+        _ => {
+            format!("check the pod's logs for why it crashes: `kubectl logs --previous -n {namespace} {pod}`")
+        }
     };
     Error::failed(
         format!("rollout of {object} cannot progress: {}", list.join("; ")),
@@ -642,7 +654,14 @@ mod tests {
             autoscaler: Some("orchestrator"),
             events_since: None,
         };
-        let err = replicas_overridden("deployment/orchestrator", 3, 5, &ChangedBy::Autoscaler, &spec);
+        let err = replicas_overridden(
+            "deployment/orchestrator",
+            "ns",
+            3,
+            5,
+            &ChangedBy::Autoscaler,
+            &spec,
+        );
         assert!(
             err.to_string()
                 .starts_with("HPA orchestrator changed deployment/orchestrator replicas from 5 to 3")
@@ -652,7 +671,7 @@ mod tests {
         let someone = ChangedBy::SomeoneElse {
             manager: Some("kubectl".into()),
         };
-        let err = replicas_overridden("deployment/orchestrator", 4, 5, &someone, &spec);
+        let err = replicas_overridden("deployment/orchestrator", "ns", 4, 5, &someone, &spec);
         assert!(
             err.to_string()
                 .contains("from 5 to 4 by someone else (field manager \"kubectl\")"),
@@ -669,12 +688,30 @@ mod tests {
             reason: "Unschedulable".into(),
             message: "0/3 nodes are available".into(),
         }];
-        let err = pods_failed("deployment/orchestrator", &problems, "replicas set to 5");
+        let err = pods_failed("deployment/orchestrator", "llm", &problems, "replicas set to 5");
         assert!(
             err.to_string()
                 .contains("pod orchestrator-x: Unschedulable (0/3 nodes are available)")
         );
         assert!(err.hint().starts_with("replicas set to 5"));
+        assert!(
+            err.hint()
+                .contains("`kubectl describe pod -n llm orchestrator-x`"),
+            "{}",
+            err.hint()
+        );
         assert_eq!(err.exit_code(), 1);
+        let crashing = vec![PodProblem {
+            pod: "orchestrator-y".into(),
+            reason: "CrashLoopBackOff".into(),
+            message: "back-off".into(),
+        }];
+        let err = pods_failed("deployment/orchestrator", "llm", &crashing, "applied");
+        assert!(
+            err.hint()
+                .contains("`kubectl logs --previous -n llm orchestrator-y`"),
+            "{}",
+            err.hint()
+        );
     }
 }

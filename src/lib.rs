@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> i32 {
             error::EXIT_OK
         }
         Err(err) => {
-            report_error(&err, reporter.is_json(), reporter.is_verbose(), document);
+            report_error(&err, &reporter, document);
             match err.exit_code() {
                 // A wait ended by SIGTERM rather than Ctrl-C: the code a SIGTERM'd process has.
                 error::EXIT_INTERRUPTED if interrupt::terminated() => interrupt::EXIT_TERMINATED,
@@ -97,9 +97,13 @@ pub fn usage_error(error: clap::Error) -> ! {
     error.exit()
 }
 
-fn report_error(err: &Error, json: bool, verbose: bool, document: Option<serde_json::Value>) {
+fn report_error(err: &Error, reporter: &Reporter, document: Option<serde_json::Value>) {
+    let (json, verbose) = (reporter.is_json(), reporter.is_verbose());
     let hint = err.hint();
-    eprintln!("error: {err}");
+    let line = reporter
+        .stderr_palette()
+        .paint(report::term::Tone::Bad, &format!("error: {err}"));
+    eprintln!("{line}");
     if verbose {
         // The causes kube reported, for whoever debugs; redacted like every -v line.
         let mut cause = std::error::Error::source(err);

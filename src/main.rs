@@ -4,6 +4,7 @@ use tracing_subscriber::EnvFilter;
 
 fn main() {
     restore_sigpipe();
+    kubectl_orchscale::complete::answer_shell();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args
         .get(1)

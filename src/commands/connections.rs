@@ -151,8 +151,8 @@ pub async fn run(
             .then(|| {
                 format!(
                     "deployment/{} is paused: the restart takes effect only when it is resumed \
-                     (`kubectl rollout resume deployment/{}`)",
-                    t.deployment, t.deployment
+                     (`kubectl rollout resume -n {} deployment/{}`)",
+                    t.deployment, cluster.namespace, t.deployment
                 )
             })
             .into_iter()

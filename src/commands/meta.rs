@@ -1,19 +1,20 @@
 //! `completion SHELL` and `version`: no cluster needed.
 
-use clap::CommandFactory;
 use serde_json::json;
 
-use crate::cli::Cli;
+use crate::error::Error;
 use crate::report::Reporter;
 
 /// Kubernetes API version the client is built against (k8s-openapi feature).
 pub const KUBE_API_VERSION: &str = "1.34";
 
-/// Prints completions for `shell` on stdout.
-pub fn completion(shell: clap_complete::Shell) {
-    let mut command = Cli::command();
-    // Completions are for the binary name the shell sees on PATH.
-    clap_complete::generate(shell, &mut command, "kubectl-orchscale", &mut std::io::stdout());
+/// Prints the completion script for `shell` on stdout (see [`crate::complete`]).
+///
+/// # Errors
+/// stdout could not be written.
+pub fn completion(shell: clap_complete::Shell) -> Result<(), Error> {
+    crate::complete::script(shell, &mut std::io::stdout().lock())
+        .map_err(|e| Error::failed(format!("cannot write the completion script: {e}"), ""))
 }
 
 /// Version and build info: version, git commit, target, Kubernetes API version.

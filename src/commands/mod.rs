@@ -80,10 +80,7 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             let cluster = connect(cli, reporter).await?;
             undo::run(&cluster, cli, reporter).await
         }
-        Command::Completion(args) => {
-            meta::completion(args.shell);
-            Ok(())
-        }
+        Command::Completion(args) => meta::completion(args.shell),
         Command::Version => {
             meta::version(reporter);
             Ok(())

@@ -66,10 +66,14 @@ pub async fn run<W: Target>(
     let proposal = Proposal {
         preview: Preview {
             changes: plan.changes.clone(),
-            consequences: vec![
-                disruption.summary.clone(),
-                format!("other containers and the other resource keys of {container} keep their values"),
-            ],
+            // With downtime the sentence is the DOWNTIME warning below (said once).
+            consequences: (!disruption.downtime)
+                .then(|| disruption.summary.clone())
+                .into_iter()
+                .chain([format!(
+                    "other containers and the other resource keys of {container} keep their values"
+                )])
+                .collect(),
             warnings: warnings.clone(),
         },
         alerts: disruption
@@ -78,7 +82,7 @@ pub async fn run<W: Target>(
             .into_iter()
             .collect(),
         steps,
-        confirm: (disruption.pods_restarting > 0).then(|| format!("{object}: {}", disruption.summary)),
+        confirm: (disruption.pods_restarting > 0).then(|| disruption.question(&object)),
     };
     propose(cluster, reporter, &proposal, cli.global.yes, dry_run).await?;
 

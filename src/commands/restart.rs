@@ -89,7 +89,7 @@ pub(super) async fn follow_restarted(
     };
     let done = follow::<Deployment>(cluster, &spec, reporter).await?;
     let summary = verify(cluster, &done, &selector, applied).await?;
-    reporter.out(&summary);
+    reporter.verdict(true, &summary);
     Ok(())
 }
 

@@ -319,7 +319,8 @@ async fn verify_and_report(
             ready
         )
     };
-    reporter.out(&format!("{verdict}\n{}", pods_table(&rows)));
+    reporter.verdict(ok, &verdict);
+    reporter.out(&pods_table(&rows));
     if ok {
         Ok(())
     } else {

@@ -99,7 +99,14 @@ pub async fn run(
     let mut extra = Map::new();
     extra.insert("checks".into(), json!(list));
     reporter.set_document("validate", false, &[], ok, extra);
-    reporter.out(&checks::render(&list));
+    // Which cluster and namespace were checked: a checklist that passes on the wrong context
+    // would be worse than none.
+    let target = reporter.target_line();
+    reporter.out(&target);
+    for check in &list {
+        reporter.verdict(check.ok, &checks::line(check));
+    }
+    reporter.verdict(ok, &checks::verdict(&list));
     if ok {
         return Ok(());
     }

@@ -80,10 +80,10 @@ impl AuditSpec {
 }
 
 /// The error when the object a command planned against is gone when it comes to writing.
-pub(crate) fn deleted_after_read(object: &str) -> Error {
+pub(crate) fn deleted_after_read(object: &str, namespace: &str) -> Error {
     Error::failed(
         format!("{object} was deleted after it was read; nothing was written"),
-        format!("check it with `kubectl get {object}` and run the command again"),
+        format!("check it with `kubectl get {object} -n {namespace}` and run the command again"),
     )
 }
 
@@ -280,7 +280,7 @@ where
     F: FnMut(&K) -> Result<Option<Intent>, Error>,
 {
     write(cluster, name, Some(initial), Some(audit), dry_run, |current| {
-        plan(current.ok_or_else(|| deleted_after_read(&audit.object))?)
+        plan(current.ok_or_else(|| deleted_after_read(&audit.object, &cluster.namespace))?)
     })
     .await
 }

@@ -85,9 +85,14 @@ pub fn plan_connections(cm: &ConfigMap, key: &str, n: u32) -> Result<Connections
                 before.as_deref().unwrap_or("unset")
             ),
             format!(
-                "create a new ConfigMap with the changed {key} (e.g. `kubectl create configmap \
+                "create a new ConfigMap with the changed {key} (e.g. `kubectl create configmap{} \
                  {name}-v2 --from-file={key}=...`), point the deployment at it (its volume or \
-                 envFrom), and the pods restart with the new value"
+                 envFrom), and the pods restart with the new value",
+                cm.metadata
+                    .namespace
+                    .as_deref()
+                    .map(|ns| format!(" -n {ns}"))
+                    .unwrap_or_default()
             ),
         ));
     }

@@ -84,10 +84,13 @@ pub fn plan_hpa_update(
         ));
     }
     let name = current.metadata.name.as_deref().unwrap_or("?");
+    let namespace = current.metadata.namespace.as_deref().unwrap_or("default");
     let spec = current.spec.as_ref().ok_or_else(|| {
         PlanError::new(
             format!("horizontalpodautoscaler/{name} has no spec"),
-            "inspect it with `kubectl get hpa -o yaml`; recreate it with `hpa --create`",
+            format!(
+                "inspect it with `kubectl get hpa {name} -n {namespace} -o yaml`; recreate it with `hpa --create`"
+            ),
         )
     })?;
     let current_min = spec.min_replicas.unwrap_or(DEFAULT_MIN_REPLICAS);

@@ -300,19 +300,24 @@ pub fn not_checked_forbidden(target: &str) -> Check {
     )
 }
 
-/// The checklist as text: `✓ name: detail` / `✗ name: detail`, and a verdict line.
-pub fn render(checks: &[Check]) -> String {
-    let mut out: Vec<String> = checks
-        .iter()
-        .map(|c| format!("{} {}: {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail))
-        .collect();
+/// One check as text: `✓ name: detail` / `✗ name: detail`.
+pub fn line(check: &Check) -> String {
+    format!(
+        "{} {}: {}",
+        if check.ok { "✓" } else { "✗" },
+        check.name,
+        check.detail
+    )
+}
+
+/// The checklist's verdict line.
+pub fn verdict(checks: &[Check]) -> String {
     let failed = checks.iter().filter(|c| !c.ok).count();
-    out.push(if failed == 0 {
+    if failed == 0 {
         format!("all {} checks passed", checks.len())
     } else {
         format!("{failed} of {} checks failed", checks.len())
-    });
-    out.join("\n")
+    }
 }
 
 #[cfg(test)]
@@ -515,7 +520,9 @@ mod tests {
     #[test]
     fn render_marks_each_check_and_counts_failures() {
         let checks = [Check::new("a", true, "fine"), Check::new("b", false, "broken")];
-        assert_eq!(render(&checks), "✓ a: fine\n✗ b: broken\n1 of 2 checks failed");
-        assert!(render(&checks[..1]).ends_with("all 1 checks passed"));
+        assert_eq!(line(&checks[0]), "✓ a: fine");
+        assert_eq!(line(&checks[1]), "✗ b: broken");
+        assert_eq!(verdict(&checks), "1 of 2 checks failed");
+        assert_eq!(verdict(&checks[..1]), "all 1 checks passed");
     }
 }

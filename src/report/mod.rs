@@ -19,7 +19,7 @@ use crate::cli::{GlobalOpts, OutputFormat};
 use crate::plan::Change;
 use plain::PlainProgress;
 use preview::Preview;
-use term::TermProgress;
+use term::{Palette, TermProgress, Tone};
 
 /// How much to say on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,10 +96,15 @@ pub struct Reporter {
     verbosity: Verbosity,
     sink: ProgressSink,
     stderr_is_terminal: bool,
+    /// Colour on stdout and on stderr (see [`term::Palette::decide`]).
+    stdout_palette: Palette,
+    stderr_palette: Palette,
+    /// The width stderr's previews are laid out for (`None`: one line per item).
+    stderr_width: Option<usize>,
     /// The JSON document the command built, printed by `lib::run` (once).
     document: Option<Value>,
-    /// Banner and preview hidden by -q or JSON mode: shown after all if a prompt asks, since
-    /// nobody should confirm a change without seeing where it goes and what it is.
+    /// Banner and preview hidden by JSON mode: shown after all if a prompt asks, since nobody
+    /// should confirm a change without seeing where it goes and what it is.
     unshown: Vec<String>,
 }
 
@@ -112,6 +117,8 @@ impl Reporter {
         } else {
             Verbosity::Normal
         };
+        let stderr_is_terminal = std::io::stderr().is_terminal();
+        let json = global.output == OutputFormat::Json;
         Reporter {
             target: Target::default(),
             warnings: Vec::new(),
@@ -119,7 +126,10 @@ impl Reporter {
             format: global.output,
             verbosity,
             sink: ProgressSink::None,
-            stderr_is_terminal: std::io::stderr().is_terminal(),
+            stderr_is_terminal,
+            stdout_palette: Palette::from_env(global.no_color || json, std::io::stdout().is_terminal()),
+            stderr_palette: Palette::from_env(global.no_color, stderr_is_terminal),
+            stderr_width: term::stderr_width(stderr_is_terminal),
             document: None,
             unshown: Vec::new(),
         }
@@ -149,10 +159,31 @@ impl Reporter {
         }
     }
 
+    /// `text` laid out for stderr's width: a line too long breaks between words, its next
+    /// lines indented two more spaces, so that the terminal never cuts a word.
+    fn fitted(&self, text: &str) -> String {
+        let Some(width) = self.stderr_width else {
+            return text.to_string();
+        };
+        let mut lines = Vec::new();
+        for line in text.lines() {
+            let body = line.trim_start();
+            let indent = &line[..line.len() - body.len()];
+            lines.extend(preview::fill(
+                &preview::prose_tokens(body),
+                indent,
+                &format!("{indent}  "),
+                width,
+            ));
+        }
+        lines.join("\n")
+    }
+
     /// Information (stderr); hidden by -q and in JSON mode.
     pub fn info(&mut self, text: &str) {
         if self.chatty() {
-            self.stderr_line(text);
+            let text = self.fitted(text);
+            self.stderr_line(&text);
         }
     }
 
@@ -169,7 +200,9 @@ impl Reporter {
         if self.warnings.iter().any(|w| w == text) {
             return;
         }
-        self.stderr_line(&format!("warning: {text}"));
+        let fitted = self.fitted(&format!("warning: {text}"));
+        let line = self.stderr_palette.paint(Tone::Warning, &fitted);
+        self.stderr_line(&line);
         self.warnings.push(text.to_string());
     }
 
@@ -185,16 +218,32 @@ impl Reporter {
 
     /// The target banner before any write: context, cluster server, namespace.
     pub fn banner(&mut self) {
-        let text = format!(
-            "Target: context {} | server {} | namespace {}",
-            self.target.context, self.target.server, self.target.namespace
-        );
-        self.show_or_keep(&text);
+        let parts = [
+            format!("Target: context {}", self.target.context),
+            format!("server {}", self.target.server),
+            format!("namespace {}", self.target.namespace),
+        ];
+        let tokens: Vec<(&str, &str)> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (if i == 0 { "" } else { " | " }, p.as_str()))
+            .collect();
+        let lines = preview::fill(&tokens, "", "  ", self.stderr_width.unwrap_or(usize::MAX));
+        self.show_or_keep(&lines.join("\n"));
     }
 
-    /// Shows context before a write (stderr), or keeps it for a prompt when -q / JSON hide it.
+    /// Where the command works, as one line of its result (stdout), e.g. for `validate`.
+    pub(crate) fn target_line(&self) -> String {
+        format!(
+            "Context {} | server {} | namespace {}",
+            self.target.context, self.target.server, self.target.namespace
+        )
+    }
+
+    /// Shows context before a write (stderr), also with -q: nobody should have a change made
+    /// without seeing where it goes and what it is. JSON mode keeps it for a prompt.
     fn show_or_keep(&mut self, text: &str) {
-        if self.chatty() {
+        if !self.is_json() {
             self.stderr_line(text);
         } else {
             self.unshown.push(text.to_string());
@@ -213,11 +262,11 @@ impl Reporter {
     /// The preview of a write (stderr in text mode; JSON mode reports `changes` instead).
     pub fn preview(&mut self, preview: &Preview) {
         for warning in &preview.warnings {
-            if self.is_json() || self.verbosity == Verbosity::Quiet {
+            if self.is_json() {
                 self.warn(warning);
             }
         }
-        let text = preview::render(preview);
+        let text = preview::render(preview, self.stderr_width, self.stderr_palette);
         self.show_or_keep(text.trim_end());
     }
 
@@ -269,12 +318,30 @@ impl Reporter {
         for line in self.unshown_before_prompt(asking) {
             self.stderr_line(&line);
         }
+        if asking {
+            // Said here, once: the prompt below asks only "Continue?", so that its redraw with
+            // the answer does not repeat the question.
+            let question = self.fitted(question);
+            self.stderr_line(&question);
+        }
         let ctrl_c = if asking {
             self.ctrl_c_listener.map(|listen| listen())
         } else {
             None
         };
         prompt::confirm(question, yes, dry_run, ctrl_c)
+    }
+
+    /// The verdict of a command in text mode (stdout), green when verified, red when not.
+    pub(crate) fn verdict(&mut self, ok: bool, text: &str) {
+        let tone = if ok { Tone::Good } else { Tone::Bad };
+        let painted = self.stdout_palette.paint(tone, text);
+        self.out(&painted);
+    }
+
+    /// Colour for stderr, for the error line printed after the command (`lib::run`).
+    pub(crate) fn stderr_palette(&self) -> Palette {
+        self.stderr_palette
     }
 
     /// The result in text mode (stdout); nothing in JSON mode.
@@ -333,9 +400,10 @@ mod tests {
     }
 
     #[test]
-    fn a_prompt_shows_the_target_that_quiet_or_json_hid() {
-        for flags in [&["-q"][..], &["-o", "json"][..]] {
-            let mut r = reporter(flags);
+    fn a_prompt_shows_the_target_that_json_hid() {
+        {
+            let mut r = reporter(&["-o", "json"]);
+            let flags = "-o json";
             r.show_or_keep("Target: context prod | server https://prod:6443 | namespace x");
             assert!(
                 r.unshown_before_prompt(false).is_empty(),
@@ -348,8 +416,10 @@ mod tests {
             );
             assert!(r.unshown_before_prompt(true).is_empty(), "shown once");
         }
-        let mut normal = reporter(&[]);
-        normal.show_or_keep("Target: shown at once");
-        assert!(normal.unshown_before_prompt(true).is_empty());
+        for flags in [&[][..], &["-q"][..]] {
+            let mut shown = reporter(flags);
+            shown.show_or_keep("Target: shown at once, -q too");
+            assert!(shown.unshown_before_prompt(true).is_empty(), "{flags:?}");
+        }
     }
 }

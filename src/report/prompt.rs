@@ -33,7 +33,8 @@ pub fn decide(yes: bool, dry_run: bool, stdin_is_terminal: bool) -> Decision {
     }
 }
 
-/// Asks `question` + `Continue? [y/N]` when the rule says so.
+/// Asks `Continue? [y/N]` when the rule says so (the caller has said `question` above it; the
+/// prompt's redraw with the answer repeats only its own line).
 ///
 /// # Errors
 /// [`Error::NotConfirmed`] (exit 3) when declined, refused for lack of a terminal, or when the
@@ -50,7 +51,7 @@ pub fn confirm(question: &str, yes: bool, dry_run: bool, ctrl_c: Option<Box<dyn 
             // (a listener of the process's Ctrl-C handler, held while asking) keeps the handler
             // from exiting while that answer is being printed.
             let answer = Confirm::new()
-                .with_prompt(format!("{question}\nContinue?"))
+                .with_prompt("Continue?")
                 .default(false)
                 .interact_on(&Term::stderr());
             match answer {

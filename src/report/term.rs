@@ -1,5 +1,9 @@
-//! Terminal progress bar (indicatif) on stderr; the only module that uses indicatif.
+//! The terminal: whether a stream gets colour and how wide it is (the one place that decides),
+//! and the progress bar (indicatif) on stderr; the only module that uses indicatif.
 //!
+//! Colour is `anstyle`'s escape codes: clap already builds it (no new crate in the tree) and
+//! it only renders SGR sequences, so the decision stays here rather than in a crate's global
+//! state (owo-colors' `supports-colors` or console's `colors_enabled` would each decide again).
 //! The bar counts the rollout's steps (`follow::progress`), not Ready pods: it is full only
 //! once the rollout is complete, and the message says each phase's count.
 
@@ -61,5 +65,150 @@ impl TermProgress {
 
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// What a coloured piece of text means; only meaningful things are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tone {
+    /// A verified result, a passed check: green.
+    Good,
+    /// An error, a failed check: red.
+    Bad,
+    /// A warning: yellow.
+    Warning,
+    /// The value a change replaces (a diff's `-`): red.
+    Removed,
+    /// The value a change writes (a diff's `+`): green.
+    Added,
+}
+
+/// Colour for one stream (stdout or stderr), on or off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Palette {
+    on: bool,
+}
+
+impl Palette {
+    /// No colour.
+    #[cfg(test)]
+    pub(crate) const OFF: Palette = Palette { on: false };
+
+    /// Colour for a stream: off with `--no-color`, with `NO_COLOR` set to anything but the
+    /// empty string (no-color.org), with `TERM=dumb`, or when the stream is no terminal.
+    pub(crate) fn decide(
+        no_color_flag: bool,
+        no_color_env: Option<&std::ffi::OsStr>,
+        term: Option<&std::ffi::OsStr>,
+        is_terminal: bool,
+    ) -> Palette {
+        let env_says_no = no_color_env.is_some_and(|v| !v.is_empty());
+        let dumb = term.is_some_and(|t| t == "dumb");
+        Palette {
+            on: is_terminal && !no_color_flag && !env_says_no && !dumb,
+        }
+    }
+
+    /// [`Palette::decide`] from this process's environment.
+    pub(crate) fn from_env(no_color_flag: bool, is_terminal: bool) -> Palette {
+        Palette::decide(
+            no_color_flag,
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("TERM").as_deref(),
+            is_terminal,
+        )
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_on(self) -> bool {
+        self.on
+    }
+
+    /// `text` in the colour of `tone` (unchanged when off).
+    pub(crate) fn paint(self, tone: Tone, text: &str) -> String {
+        if !self.on || text.is_empty() {
+            return text.to_string();
+        }
+        use anstyle::AnsiColor;
+        let colour = match tone {
+            Tone::Good | Tone::Added => AnsiColor::Green,
+            Tone::Bad | Tone::Removed => AnsiColor::Red,
+            Tone::Warning => AnsiColor::Yellow,
+        };
+        let style = colour.on_default();
+        format!("{style}{text}{style:#}")
+    }
+}
+
+/// The width text on stderr is laid out for when it is a terminal: `COLUMNS` when set to a
+/// number (as a user or a test sets it), else the terminal's width. `None` (no wrapping) when
+/// stderr is no terminal, whatever `COLUMNS` says, so that logs keep one line per item.
+pub(crate) fn stderr_width(is_terminal: bool) -> Option<usize> {
+    let columns = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok());
+    width_from(columns, is_terminal, || {
+        dialoguer::console::Term::stderr()
+            .size_checked()
+            .map(|(_, cols)| usize::from(cols))
+    })
+}
+
+fn width_from(
+    columns: Option<usize>,
+    is_terminal: bool,
+    terminal: impl FnOnce() -> Option<usize>,
+) -> Option<usize> {
+    if !is_terminal {
+        return None;
+    }
+    columns
+        .filter(|c| *c > 0)
+        .or_else(|| terminal().filter(|c| *c > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_a_refusal() {
+        assert!(Palette::decide(false, None, None, true).is_on());
+        assert!(!Palette::decide(false, None, None, false).is_on(), "no terminal");
+        assert!(!Palette::decide(true, None, None, true).is_on(), "--no-color");
+        assert!(!Palette::decide(false, Some(OsStr::new("1")), None, true).is_on());
+        assert!(
+            !Palette::decide(false, Some(OsStr::new("0")), None, true).is_on(),
+            "any non-empty NO_COLOR, even 0"
+        );
+        assert!(
+            Palette::decide(false, Some(OsStr::new("")), None, true).is_on(),
+            "an empty NO_COLOR is ignored (no-color.org)"
+        );
+        assert!(!Palette::decide(false, None, Some(OsStr::new("dumb")), true).is_on());
+    }
+
+    #[test]
+    fn paint_wraps_in_sgr_only_when_on() {
+        let on = Palette::decide(false, None, None, true);
+        assert_eq!(on.paint(Tone::Good, "ok"), "\u{1b}[32mok\u{1b}[0m");
+        assert_eq!(on.paint(Tone::Removed, "3"), "\u{1b}[31m3\u{1b}[0m");
+        assert_eq!(on.paint(Tone::Warning, "w"), "\u{1b}[33mw\u{1b}[0m");
+        assert_eq!(Palette::OFF.paint(Tone::Bad, "x"), "x");
+    }
+
+    #[test]
+    fn columns_wins_then_the_terminal_then_no_wrapping() {
+        assert_eq!(width_from(Some(80), true, || Some(200)), Some(80));
+        assert_eq!(
+            width_from(Some(80), false, || Some(200)),
+            None,
+            "logs stay one line"
+        );
+        assert_eq!(width_from(None, true, || Some(120)), Some(120));
+        assert_eq!(width_from(None, false, || Some(120)), None);
+        assert_eq!(width_from(Some(0), true, || None), None);
+        assert_eq!(width_from(Some(0), true, || Some(100)), Some(100));
     }
 }

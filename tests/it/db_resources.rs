@@ -104,7 +104,9 @@ fn on_delete_strategy_restarts_nothing_and_does_not_wait() {
     out.assert_code(0);
     assert!(
         out.stdout.contains("OnDelete: the patch alone restarts nothing")
-            && out.stdout.contains("kubectl delete pod postgres-0"),
+            && out
+                .stdout
+                .contains("`kubectl delete pod -n llm-orchestrator postgres-0`"),
         "{}",
         out.stdout
     );

@@ -35,16 +35,31 @@ fn helm_managed_objects_get_a_warning_in_the_preview() {
 }
 
 #[test]
-fn quiet_hides_progress_and_info_but_keeps_the_result() {
+fn quiet_hides_progress_and_info_but_keeps_the_target_the_change_and_the_result() {
     let sim = sim();
     wait_ready(&sim, 3);
     let out = run(&sim, &["scale", "--replicas", "4", "-q"]);
     out.assert_code(0);
+    // -q never hides what a write is about to change, nor where.
     assert!(
-        out.stderr.trim().is_empty(),
-        "nothing on stderr with -q:\n{}",
+        out.stderr
+            .starts_with("Target: context orchscale-sim | server https://127.0.0.1:"),
+        "{}",
         out.stderr
     );
+    assert!(
+        out.stderr
+            .contains("Changes:\n  deployment/orchestrator spec.replicas: 3 -> 4"),
+        "{}",
+        out.stderr
+    );
+    for chatter in ["following the rollout", "ready", "HPA orchestrator"] {
+        assert!(
+            !out.stderr.contains(chatter),
+            "no {chatter:?} with -q:\n{}",
+            out.stderr
+        );
+    }
     assert!(out.stdout.contains("is at 4 replicas"), "{}", out.stdout);
 }
 

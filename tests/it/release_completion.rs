@@ -89,3 +89,128 @@ fn kubectl_completes_subcommands_flags_and_values() {
     };
     assert_eq!(values(&lines), ["text", "json"]);
 }
+
+/// Every (leaf) subcommand's path and its visible long flags, from the command line's
+/// definition, so that a flag added later is covered too.
+fn subcommands_and_flags() -> Vec<(Vec<String>, Vec<String>)> {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, Vec<String>)>) {
+        let subcommands: Vec<&clap::Command> = command
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .collect();
+        if subcommands.is_empty() {
+            let flags = command
+                .get_arguments()
+                .filter(|a| !a.is_hide_set())
+                .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+                .collect();
+            out.push((path.clone(), flags));
+        }
+        for sub in subcommands {
+            path.push(sub.get_name().to_string());
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    let mut command = kubectl_orchscale::cli::Cli::command();
+    command.build();
+    let mut out = Vec::new();
+    walk(&command, &mut Vec::new(), &mut out);
+    out
+}
+
+#[test]
+fn kubectl_completes_the_flags_of_every_subcommand_not_files() {
+    let Some((lines, directive)) = complete(&["hpa", "--m"]) else {
+        return;
+    };
+    assert_eq!(values(&lines), ["--min", "--max", "--memory"], "{lines:?}");
+    assert_eq!(directive, ":4", "no file names");
+    // A number has no candidates, and no file names either.
+    let Some((lines, directive)) = complete(&["hpa", "--min", ""]) else {
+        return;
+    };
+    assert!(lines.is_empty(), "{lines:?}");
+    assert_eq!(directive, ":4");
+    let all = subcommands_and_flags();
+    assert!(all.len() >= 10, "{all:?}");
+    for (path, flags) in all {
+        let mut words: Vec<&str> = path.iter().map(String::as_str).collect();
+        words.push("--");
+        let Some((lines, _)) = complete(&words) else {
+            return;
+        };
+        let offered = values(&lines);
+        for flag in &flags {
+            assert!(
+                offered.contains(&flag.as_str()),
+                "{path:?}: {flag} in {offered:?}"
+            );
+        }
+    }
+}
+
+/// `kubectl-orchscale completion bash`, sourced by bash, asked as bash asks at a TAB.
+fn bash_candidates(words: &[&str]) -> Option<Vec<String>> {
+    let bash = std::process::Command::new("bash").arg("--version").output();
+    if bash.is_err() {
+        crate::harness::skip_or_fail("bash not found to source the completion script");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_kubectl-orchscale"));
+    std::os::unix::fs::symlink(bin, dir.path().join("kubectl-orchscale")).unwrap();
+    let script = Command::new(bin).args(["completion", "bash"]).output().unwrap();
+    assert!(script.status.success(), "{script:?}");
+    let script_path = dir.path().join("completion.bash");
+    std::fs::write(&script_path, &script.stdout).unwrap();
+    // bash calls the function with the command, the word being completed and the one before;
+    // COMP_WORDS starts with the command itself.
+    let cword = words.len();
+    let program = format!(
+        "source \"$1\"; shift; COMP_WORDS=(\"$@\"); COMP_CWORD={cword}; \
+         _clap_complete_kubectl_orchscale kubectl-orchscale \"${{COMP_WORDS[{cword}]}}\" \
+         \"${{COMP_WORDS[{}]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        cword - 1
+    );
+    let path = std::env::join_paths(
+        std::iter::once(dir.path().to_path_buf()).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap();
+    let out = Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &program, "bash"])
+        .arg(&script_path)
+        .arg("kubectl-orchscale")
+        .args(words)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    Some(
+        stdout
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+#[test]
+fn the_bash_script_completes_subcommands_and_their_flags() {
+    let Some(flags) = bash_candidates(&["hpa", "--m"]) else {
+        return;
+    };
+    assert_eq!(flags, ["--min", "--max", "--memory"]);
+    let Some(commands) = bash_candidates(&["s"]) else {
+        return;
+    };
+    assert_eq!(commands, ["scale", "status"]);
+    let Some(nested) = bash_candidates(&["db", "connections", "--re"]) else {
+        return;
+    };
+    assert!(nested.contains(&"--restart".to_string()), "{nested:?}");
+}

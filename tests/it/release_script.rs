@@ -1,5 +1,6 @@
-//! The release scripts' own guards: `scripts/release` refuses a version the binary would not
-//! print, and the macOS framework stubs bind every symbol to the framework that exports it.
+//! The scripts' own guards: `scripts/release` refuses a version the binary would not print,
+//! the macOS framework stubs bind every symbol to the framework that exports it, and
+//! `scripts/try-it N` works for any N.
 
 use std::path::Path;
 use std::process::Command;
@@ -74,4 +75,38 @@ fn macos_stubs_bind_each_symbol_to_the_framework_that_exports_it() {
     }
     let shared: Vec<&String> = security.iter().filter(|s| core.contains(s)).collect();
     assert!(shared.is_empty(), "one framework per symbol: {shared:?}");
+}
+
+/// `scripts/try-it N` with N above the HPA's maximum (10 in the seeded world): the script
+/// raises the ceiling with the plugin first, then scales and sets the floor, exit 0. It runs
+/// against this test's simulated cluster with the tested binary (TRY_IT_BIN,
+/// TRY_IT_KUBECONFIG), so it neither builds nor starts a cluster of its own.
+#[test]
+fn try_it_works_above_the_hpa_maximum() {
+    use crate::harness::{object, sim, stored_replicas, wait_ready};
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        crate::harness::tested_binary(),
+        bin.path().join("kubectl-orchscale"),
+    )
+    .unwrap();
+    let out = script("try-it")
+        .arg("12")
+        .env("TRY_IT_BIN", bin.path())
+        .env("TRY_IT_KUBECONFIG", sim.kubeconfig())
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("12 is above the HPA's maximum: raising it first\n+ kubectl-orchscale hpa --max 12"),
+        "{stderr}"
+    );
+    assert_eq!(stored_replicas(&sim), 12);
+    let hpa = object(&sim, "horizontalpodautoscalers", "orchestrator");
+    assert_eq!(hpa["spec"]["maxReplicas"], 12, "{hpa}");
+    assert_eq!(hpa["spec"]["minReplicas"], 12, "{hpa}");
 }

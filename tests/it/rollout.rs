@@ -21,6 +21,12 @@ fn crash_looping_pods_fail_the_rollout_naming_them() {
         "names the pod:\n{}",
         out.stderr
     );
+    assert!(
+        out.stderr
+            .contains("`kubectl logs --previous -n llm-orchestrator orchestrator-"),
+        "the hint's command names the namespace and the pod:\n{}",
+        out.stderr
+    );
     let doc = out.json();
     assert_eq!(doc["result"], "failed");
     assert!(

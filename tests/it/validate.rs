@@ -63,6 +63,15 @@ fn all_green_on_the_seeded_world() {
     sim.clear_requests();
     let out = run(&sim, &["validate"]);
     out.assert_code(0);
+    // It names what it checked: the context, its server and the namespace.
+    let first = out.stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("Context orchscale-sim | server https://127.0.0.1:")
+            && first.ends_with(" | namespace llm-orchestrator"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains('\u{1b}'), "no colour without a terminal");
     for name in CHECKS {
         assert!(
             out.stdout.contains(&format!("✓ {name}: ")),

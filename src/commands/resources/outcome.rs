@@ -238,13 +238,15 @@ async fn verify_and_report<W: Target>(
         (None, Some(revision)) => format!(" (revision {revision})"),
         (None, None) => String::new(),
     };
+    reporter.verdict(
+        ok,
+        &format!(
+            "{} rolled out: {} of {} pods updated, {} ready, {} available{at}",
+            applied.object, counts.updated, counts.desired, counts.ready, counts.available,
+        ),
+    );
     reporter.out(&format!(
-        "{} rolled out: {} of {} pods updated, {} ready, {} available{at}\ncontainer {}: {}\n{}",
-        applied.object,
-        counts.updated,
-        counts.desired,
-        counts.ready,
-        counts.available,
+        "container {}: {}\n{}",
         applied.container,
         resources_text(&applied.plan.after),
         pods_table(&rows)

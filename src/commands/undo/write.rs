@@ -52,7 +52,7 @@ where
         let plan = if std::mem::take(&mut first) {
             initial.clone()
         } else {
-            let current = current.ok_or_else(|| deleted_after_read(&object))?;
+            let current = current.ok_or_else(|| deleted_after_read(&object, &cluster.namespace))?;
             let json = serde_json::to_value(current)
                 .map_err(|e| Error::failed(format!("cannot read {object}: {e}"), "this is a bug"))?;
             plan_undo(found.kind, &json, &found.record)?

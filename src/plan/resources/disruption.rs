@@ -17,6 +17,21 @@ pub struct Disruption {
     pub summary: String,
 }
 
+impl Disruption {
+    /// The confirmation's question about `object`: short, since the preview just said the
+    /// sentence of [`Disruption::summary`] (it is said once).
+    pub fn question(&self, object: &str) -> String {
+        let n = self.pods_restarting;
+        let pods = if n == 1 {
+            "1 pod restarts".to_string()
+        } else {
+            format!("{n} pods restart")
+        };
+        let downtime = if self.downtime { ", with downtime" } else { "" };
+        format!("{object}: {pods}{downtime}")
+    }
+}
+
 impl fmt::Display for Disruption {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.summary)
@@ -44,6 +59,12 @@ fn resolve(value: Option<&IntOrString>, default_percent: i32, replicas: i32, rou
     resolved.clamp(0, i64::from(i32::MAX)) as i32
 }
 
+/// ` -n NS` for a hint's kubectl command, so that it can be pasted as it is (nothing when the
+/// object carries no namespace, as in a plan built from a bare spec).
+fn namespace_flag(namespace: Option<&str>) -> String {
+    namespace.map(|ns| format!(" -n {ns}")).unwrap_or_default()
+}
+
 fn show(value: Option<&IntOrString>, resolved: i32) -> String {
     match value {
         Some(IntOrString::String(s)) => format!("{s} ({resolved})"),
@@ -68,6 +89,7 @@ pub fn max_surge_pods(deployment: &Deployment) -> i32 {
 /// maxSurge 1, maxUnavailable 0: one new pod at a time, …".
 pub fn rollout_disruption(deployment: &Deployment) -> Disruption {
     let name = deployment.metadata.name.as_deref().unwrap_or("?");
+    let ns = namespace_flag(deployment.metadata.namespace.as_deref());
     let spec = deployment.spec.as_ref();
     let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
     if replicas == 0 {
@@ -121,7 +143,8 @@ pub fn rollout_disruption(deployment: &Deployment) -> Disruption {
     let paused = spec.and_then(|s| s.paused) == Some(true);
     if paused {
         summary = format!(
-            "deployment/{name} is paused: nothing restarts until `kubectl rollout resume`; then {summary}"
+            "deployment/{name} is paused: nothing restarts until `kubectl rollout resume{ns} \
+             deployment/{name}`; then {summary}"
         );
     }
     Disruption {
@@ -135,6 +158,7 @@ pub fn rollout_disruption(deployment: &Deployment) -> Disruption {
 /// nothing restarts by itself, a partition limits which ordinals update.
 pub fn statefulset_disruption(statefulset: &StatefulSet) -> Disruption {
     let name = statefulset.metadata.name.as_deref().unwrap_or("?");
+    let ns = namespace_flag(statefulset.metadata.namespace.as_deref());
     let spec = statefulset.spec.as_ref();
     let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
     let strategy = spec.and_then(|s| s.update_strategy.as_ref());
@@ -149,7 +173,7 @@ pub fn statefulset_disruption(statefulset: &StatefulSet) -> Disruption {
     if strategy.and_then(|s| s.type_.as_deref()) == Some("OnDelete") {
         let mut summary = format!(
             "updateStrategy OnDelete: the patch alone restarts nothing; delete the pods to apply \
-             (e.g. `kubectl delete pod {name}-{}`)",
+             (e.g. `kubectl delete pod{ns} {name}-{}`)",
             replicas - 1
         );
         if replicas == 1 {
@@ -232,6 +256,20 @@ mod tests {
     }
 
     #[test]
+    fn the_question_is_short_and_says_downtime() {
+        let d = deployment(base(3, json!({})));
+        assert_eq!(
+            rollout_disruption(&d).question("deployment/orchestrator"),
+            "deployment/orchestrator: 3 pods restart"
+        );
+        let s = statefulset(1, json!({"type": "RollingUpdate"}));
+        assert_eq!(
+            statefulset_disruption(&s).question("statefulset/postgres"),
+            "statefulset/postgres: 1 pod restarts, with downtime"
+        );
+    }
+
+    #[test]
     fn rolling_update_with_surge_one() {
         let d = deployment(base(
             3,
@@ -288,6 +326,13 @@ mod tests {
         let r = rollout_disruption(&d);
         assert_eq!(r.pods_restarting, 0);
         assert!(r.summary.starts_with("deployment/orchestrator is paused"));
+        d.metadata.namespace = Some("llm".into());
+        assert!(
+            rollout_disruption(&d)
+                .summary
+                .contains("`kubectl rollout resume -n llm deployment/orchestrator`"),
+            "the hint names the namespace and the deployment"
+        );
         assert_eq!(
             rollout_disruption(&deployment(base(0, json!({})))).pods_restarting,
             0

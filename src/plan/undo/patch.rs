@@ -169,6 +169,17 @@ fn hpa_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result
     Ok(with_resource_version(json!({ "spec": spec }), current))
 }
 
+/// `kubectl edit configmap -n NS NAME` for the object `current`, for a hint to paste as it is.
+fn edit_command(current: &Value) -> String {
+    let meta = &current["metadata"];
+    let ns = meta["namespace"]
+        .as_str()
+        .map(|ns| format!(" -n {ns}"))
+        .unwrap_or_default();
+    let name = meta["name"].as_str().map(|n| format!(" {n}")).unwrap_or_default();
+    format!("`kubectl edit configmap{ns}{name}`")
+}
+
 /// `max_connections` set back inside the CURRENT config.yaml text, so that other keys edited
 /// since the change keep their new values.
 fn configmap_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
@@ -182,13 +193,16 @@ fn configmap_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> 
                 format!(
                     "database.max_connections was absent from {key} before the change; undo does not delete keys from config.yaml"
                 ),
-                "remove the line by hand with `kubectl edit configmap`, or set a value with `kubectl orchscale db connections N`",
+                format!(
+                    "remove the line by hand with {}, or set a value with `kubectl orchscale db connections N`",
+                    edit_command(current)
+                ),
             ));
         };
         let n: u32 = value.trim().parse().map_err(|_| {
             PlanError::new(
                 format!("the recorded database.max_connections {value:?} is not a number"),
-                "restore it by hand with `kubectl edit configmap`",
+                format!("restore it by hand with {}", edit_command(current)),
             )
         })?;
         let text = data
@@ -199,7 +213,7 @@ fn configmap_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> 
             .ok_or_else(|| {
                 PlanError::new(
                     format!("the configmap has no key {key:?} any more"),
-                    "restore it by hand with `kubectl edit configmap`",
+                    format!("restore it by hand with {}", edit_command(current)),
                 )
             })?;
         let (new_text, _) = set_max_connections(&text, n)?;

@@ -247,11 +247,7 @@ fn changes_text(changes: &[Change]) -> String {
         .map(|c| {
             let text = c.field.text();
             let field = text.strip_prefix("spec.").unwrap_or(&text);
-            format!(
-                "{field} {} -> {}",
-                c.before.as_deref().unwrap_or("(unset)"),
-                c.after.as_deref().unwrap_or("(unset)")
-            )
+            format!("{field} {} -> {}", c.before_text(), c.after_text())
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -372,12 +368,17 @@ mod tests {
     #[test]
     fn changes_read_as_one_line() {
         let changes = vec![
-            Change::new("h", "spec.minReplicas", Some("3".into()), Some("5".into())),
+            Change::new(
+                "h",
+                "spec.minReplicas",
+                Some(crate::plan::ChangeValue::count(3)),
+                Some(crate::plan::ChangeValue::count(5)),
+            ),
             Change::new(
                 "h",
                 "spec.metrics[memory].target.averageUtilization",
                 None,
-                Some("75%".into()),
+                Some(crate::plan::ChangeValue::Percent(75)),
             ),
         ];
         assert_eq!(

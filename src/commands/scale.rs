@@ -93,10 +93,7 @@ pub async fn run(
         .stored
         .as_ref()
         .map_or(scale_plan.target, |d| d.counts().desired);
-    let before = written
-        .changes
-        .first()
-        .and_then(|c| c.before.as_deref()?.parse().ok());
+    let before = written.changes.first().and_then(|c| c.before.as_ref()?.as_i32());
     let applied_plan = ScalePlan {
         current: before.unwrap_or(scale_plan.current),
         target: stored,

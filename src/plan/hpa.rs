@@ -10,7 +10,7 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
-use super::{Change, FieldPath, PlanError};
+use super::{Change, ChangeValue, FieldPath, PlanError};
 
 pub mod view;
 pub use view::{hpa_summary, watch_change_line, watch_panel_lines};
@@ -107,8 +107,8 @@ pub fn plan_hpa_update(
         changes.push(Change::new(
             &object,
             FieldPath::MinReplicas,
-            spec.min_replicas.map(|v| v.to_string()),
-            Some(new_min.to_string()),
+            spec.min_replicas.map(ChangeValue::count),
+            Some(ChangeValue::count(new_min)),
         ));
         spec_patch.insert("minReplicas".into(), json!(new_min));
         new_spec.min_replicas = Some(new_min);
@@ -117,8 +117,8 @@ pub fn plan_hpa_update(
         changes.push(Change::new(
             &object,
             FieldPath::MaxReplicas,
-            Some(spec.max_replicas.to_string()),
-            Some(new_max.to_string()),
+            Some(ChangeValue::count(spec.max_replicas)),
+            Some(ChangeValue::count(new_max)),
         ));
         spec_patch.insert("maxReplicas".into(), json!(new_max));
         new_spec.max_replicas = new_max;
@@ -136,7 +136,7 @@ pub fn plan_hpa_update(
                 resource: "cpu".into(),
             },
             None,
-            Some(format!("{DEFAULT_CPU_UTILIZATION}%")),
+            Some(ChangeValue::Percent(DEFAULT_CPU_UTILIZATION)),
         ));
         warnings.push(format!(
             "the HPA had no metrics, so Kubernetes scaled it on CPU {DEFAULT_CPU_UTILIZATION}%; \
@@ -289,7 +289,7 @@ fn set_utilization(metrics: &mut Vec<MetricSpec>, object: &str, resource: &str, 
     match existing {
         None => {
             metrics.push(utilization_metric(resource, pct));
-            Some(Change::new(object, field, None, Some(format!("{pct}%"))))
+            Some(Change::new(object, field, None, Some(ChangeValue::Percent(pct))))
         }
         Some(source) if source.target.type_ == "Utilization" => {
             let before = source.target.average_utilization;
@@ -300,8 +300,8 @@ fn set_utilization(metrics: &mut Vec<MetricSpec>, object: &str, resource: &str, 
             Some(Change::new(
                 object,
                 field,
-                before.map(|b| format!("{b}%")),
-                Some(format!("{pct}%")),
+                before.map(ChangeValue::Percent),
+                Some(ChangeValue::Percent(pct)),
             ))
         }
         Some(source) => {
@@ -313,8 +313,8 @@ fn set_utilization(metrics: &mut Vec<MetricSpec>, object: &str, resource: &str, 
                 FieldPath::MetricTarget {
                     resource: resource.to_string(),
                 },
-                Some(before),
-                Some(format!("averageUtilization {pct}%")),
+                Some(ChangeValue::Text(before)),
+                Some(ChangeValue::Percent(pct)),
             ))
         }
     }
@@ -506,10 +506,20 @@ pub fn plan_hpa_create(
             &object,
             FieldPath::ScaleTargetRef,
             None,
-            Some(format!("apps/v1 Deployment {deployment}")),
+            Some(ChangeValue::text(format!("apps/v1 Deployment {deployment}"))),
         ),
-        Change::new(&object, FieldPath::MinReplicas, None, Some(min.to_string())),
-        Change::new(&object, FieldPath::MaxReplicas, None, Some(max.to_string())),
+        Change::new(
+            &object,
+            FieldPath::MinReplicas,
+            None,
+            Some(ChangeValue::count(min)),
+        ),
+        Change::new(
+            &object,
+            FieldPath::MaxReplicas,
+            None,
+            Some(ChangeValue::count(max)),
+        ),
     ];
     changes.extend(targets.iter().map(|(resource, pct)| {
         Change::new(
@@ -518,7 +528,7 @@ pub fn plan_hpa_create(
                 resource: resource.to_string(),
             },
             None,
-            Some(format!("{pct}%")),
+            Some(ChangeValue::Percent(*pct)),
         )
     }));
     let hpa = HorizontalPodAutoscaler {
@@ -601,14 +611,14 @@ mod tests {
                 Change::new(
                     "horizontalpodautoscaler/orchestrator",
                     "spec.minReplicas",
-                    Some("3".into()),
-                    Some("5".into())
+                    Some(ChangeValue::count(3)),
+                    Some(ChangeValue::count(5))
                 ),
                 Change::new(
                     "horizontalpodautoscaler/orchestrator",
                     "spec.maxReplicas",
-                    Some("10".into()),
-                    Some("20".into())
+                    Some(ChangeValue::count(10)),
+                    Some(ChangeValue::count(20))
                 ),
             ]
         );
@@ -631,8 +641,8 @@ mod tests {
             vec![Change::new(
                 "horizontalpodautoscaler/orchestrator",
                 "spec.metrics[cpu].target.averageUtilization",
-                Some("70%".into()),
-                Some("60%".into())
+                Some(ChangeValue::Percent(70)),
+                Some(ChangeValue::Percent(60))
             )]
         );
         let mut expected = current().spec.unwrap();
@@ -669,7 +679,7 @@ mod tests {
         );
         assert_eq!(metrics[2], utilization_metric("memory", 75));
         assert_eq!(plan.changes[0].before, None);
-        assert_eq!(plan.changes[0].after.as_deref(), Some("75%"));
+        assert_eq!(plan.changes[0].after_text(), "75%");
         assert!(
             plan.effect
                 .contains("no current memory utilization is reported yet")
@@ -698,7 +708,7 @@ mod tests {
         .unwrap();
         let plan = plan_hpa_update(&h, &req(None, None, Some(60), None), None).unwrap();
         assert_eq!(plan.changes[0].field.text(), "spec.metrics[cpu].target");
-        assert_eq!(plan.changes[0].before.as_deref(), Some("averageValue 500m"));
+        assert_eq!(plan.changes[0].before_text(), "averageValue 500m");
         assert_eq!(
             plan.new_spec.metrics.unwrap()[0]
                 .resource

@@ -3,7 +3,7 @@
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Value, json};
 
-use super::{Change, FieldPath, PlanError};
+use super::{Change, ChangeValue, FieldPath, PlanError};
 
 /// The replica range of an HPA that targets the deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,8 +117,8 @@ pub fn plan(
         vec![Change::new(
             object.clone(),
             FieldPath::Replicas,
-            Some(current.to_string()),
-            Some(target.to_string()),
+            Some(ChangeValue::count(current)),
+            Some(ChangeValue::count(target)),
         )]
     };
     Ok(ScalePlan {
@@ -223,8 +223,8 @@ mod tests {
             vec![Change::new(
                 "deployment/orchestrator",
                 "spec.replicas",
-                Some("3".into()),
-                Some("5".into())
+                Some(ChangeValue::count(3)),
+                Some(ChangeValue::count(5))
             )]
         );
     }

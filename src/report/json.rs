@@ -70,8 +70,8 @@ mod tests {
         let changes = vec![Change::new(
             "deployment/x",
             "spec.replicas",
-            Some("3".into()),
-            Some("5".into()),
+            Some(crate::plan::ChangeValue::count(3)),
+            Some(crate::plan::ChangeValue::count(5)),
         )];
         let mut extra = Map::new();
         extra.insert("replicas".into(), json!(5));
@@ -88,7 +88,7 @@ mod tests {
         assert_eq!(doc["replicas"], 5);
         assert_eq!(
             doc["changes"][0],
-            json!({"object": "deployment/x", "field": "spec.replicas", "before": "3", "after": "5"})
+            json!({"object": "deployment/x", "field": "spec.replicas", "before": 3, "after": 5})
         );
     }
 

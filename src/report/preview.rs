@@ -66,10 +66,6 @@ pub fn gitops_warning(
     })
 }
 
-fn show(value: &Option<String>) -> &str {
-    value.as_deref().unwrap_or("(unset)")
-}
-
 /// The preview as text lines.
 pub fn render(preview: &Preview) -> String {
     let mut out = String::from("Changes:\n");
@@ -78,8 +74,8 @@ pub fn render(preview: &Preview) -> String {
             "  {} {}: {} -> {}\n",
             c.object,
             c.field,
-            show(&c.before),
-            show(&c.after)
+            c.before_text(),
+            c.after_text()
         ));
     }
     for line in &preview.consequences {
@@ -163,8 +159,8 @@ mod tests {
             changes: vec![Change::new(
                 "deployment/x",
                 "spec.replicas",
-                Some("3".into()),
-                Some("5".into()),
+                Some(crate::plan::ChangeValue::count(3)),
+                Some(crate::plan::ChangeValue::count(5)),
             )],
             consequences: vec!["2 new pods start".into()],
             warnings: vec!["careful".into()],

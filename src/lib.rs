@@ -45,12 +45,13 @@ pub fn run(cli: Cli) -> i32 {
             if reporter.is_json()
                 && let Some(doc) = document
             {
-                println!("{doc}");
+                println!("{}", report::json::render(reporter.format(), &doc));
             }
             error::EXIT_OK
         }
         Err(err) => {
-            report_error(&err, reporter.is_json(), reporter.is_verbose(), document);
+            let format = reporter.is_json().then(|| reporter.format());
+            report_error(&err, format, reporter.is_verbose(), document);
             match err.exit_code() {
                 // A wait ended by SIGTERM rather than Ctrl-C: the code a SIGTERM'd process has.
                 error::EXIT_INTERRUPTED if interrupt::terminated() => interrupt::EXIT_TERMINATED,
@@ -71,7 +72,7 @@ pub fn usage_error(error: clap::Error) -> ! {
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if is_usage && cli::wants_json(&args) {
+    if is_usage && let Some(format) = cli::document_format(&args) {
         let message = error.kind().as_str().unwrap_or("invalid usage").to_string();
         let rendered = error.render().to_string();
         // The first paragraph of clap's message, on one line (the usage and tips follow it).
@@ -85,18 +86,22 @@ pub fn usage_error(error: clap::Error) -> ! {
         } else {
             first.join(" ").trim_start_matches("error: ").to_string()
         };
-        println!(
-            "{}",
-            report::json::error_document(
-                &detail,
-                "see `kubectl orchscale --help` for the flags and examples"
-            )
+        let document = report::json::error_document(
+            &detail,
+            "see `kubectl orchscale --help` for the flags and examples",
         );
+        println!("{}", report::json::render(format, &document));
     }
     error.exit()
 }
 
-fn report_error(err: &Error, json: bool, verbose: bool, document: Option<serde_json::Value>) {
+/// `format`: the document format (`-o json` / `-o yaml`), `None` for text.
+fn report_error(
+    err: &Error,
+    format: Option<cli::OutputFormat>,
+    verbose: bool,
+    document: Option<serde_json::Value>,
+) {
     let hint = err.hint();
     eprintln!("error: {err}");
     if verbose {
@@ -110,7 +115,7 @@ fn report_error(err: &Error, json: bool, verbose: bool, document: Option<serde_j
     if !hint.is_empty() {
         eprintln!("hint: {hint}");
     }
-    if json {
+    if let Some(format) = format {
         let error = report::json::error_document(&err.to_string(), &hint);
         // A command that got as far as building its document reports it, marked failed,
         // with the error inside: still exactly one JSON document on stdout.
@@ -122,6 +127,6 @@ fn report_error(err: &Error, json: bool, verbose: bool, document: Option<serde_j
             }
             _ => error,
         };
-        println!("{doc}");
+        println!("{}", report::json::render(format, &doc));
     }
 }

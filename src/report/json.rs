@@ -1,8 +1,22 @@
-//! The one JSON document of `-o json`: the SPEC's common fields plus each command's own.
+//! The one document of `-o json` / `-o yaml`: the SPEC's common fields plus each command's own.
+//! Its shapes are the contract in `docs/schema/` (README "JSON output").
 
 use serde_json::{Map, Value, json};
 
+use crate::cli::OutputFormat;
 use crate::plan::Change;
+
+/// The document as stdout carries it: JSON on one line, or YAML (the same data).
+pub fn render(format: OutputFormat, document: &Value) -> String {
+    match format {
+        // serde-saphyr (already in the tree for config.yaml) writes YAML 1.2; should it ever
+        // fail, JSON is YAML too.
+        OutputFormat::Yaml => serde_saphyr::to_string(document)
+            .map(|text| text.trim_end().to_string())
+            .unwrap_or_else(|_| document.to_string()),
+        OutputFormat::Json | OutputFormat::Text => document.to_string(),
+    }
+}
 
 /// Builds the document every command prints in JSON mode.
 ///
@@ -90,6 +104,17 @@ mod tests {
             doc["changes"][0],
             json!({"object": "deployment/x", "field": "spec.replicas", "before": 3, "after": 5})
         );
+    }
+
+    #[test]
+    fn yaml_is_the_same_document() {
+        let doc = json!({"command": "scale", "replicas": 5, "changes": [{"before": 3, "after": "500m"}],
+                         "hpa": null, "warnings": ["a: b"]});
+        let yaml = render(OutputFormat::Yaml, &doc);
+        let back: Value = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(back, doc, "{yaml}");
+        assert!(yaml.contains("replicas: 5"), "{yaml}");
+        assert_eq!(render(OutputFormat::Json, &doc), doc.to_string());
     }
 
     #[test]

@@ -395,7 +395,7 @@ fn json_output_has_the_spec_fields() {
     assert_eq!(doc["result"], "ok");
     assert_eq!(
         doc["changes"][0],
-        json!({"object": "horizontalpodautoscaler/orchestrator", "field": "spec.minReplicas", "before": "3", "after": "4"})
+        json!({"object": "horizontalpodautoscaler/orchestrator", "field": "spec.minReplicas", "before": 3, "after": 4})
     );
     assert_eq!(doc["changes"].as_array().map(Vec::len), Some(2));
     let summary = &doc["hpa"];

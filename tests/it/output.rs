@@ -56,7 +56,7 @@ fn dry_run_in_json_mode_says_so() {
     let doc = out.json();
     assert_eq!(doc["dryRun"], true);
     assert_eq!(doc["result"], "ok");
-    assert_eq!(doc["changes"][0]["after"], "5");
+    assert_eq!(doc["changes"][0]["after"], 5);
     assert_eq!(doc["replicas"], 5);
 }
 

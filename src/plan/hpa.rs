@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 
 use super::{Change, ChangeValue, FieldPath, PlanError};
 
+pub mod predict;
 pub mod view;
+
+pub use predict::{HpaModel, Prediction, WhatIf, predict};
 pub use view::{hpa_summary, watch_change_line, watch_panel_lines};
 
 /// The HPA controller ignores ratios within 10% of 1.0 (`--horizontal-pod-autoscaler-tolerance`).
@@ -52,8 +55,8 @@ pub struct HpaPlan {
     /// The spec after the change, for the preview and JSON output.
     pub new_spec: HorizontalPodAutoscalerSpec,
     pub warnings: Vec<String>,
-    /// The expected effect in words (see [`expected_effect`]).
-    pub effect: String,
+    /// The expected effect (see [`expected_effect`]).
+    pub effect: Effect,
 }
 
 /// A new HPA for `hpa --create`.
@@ -347,30 +350,51 @@ pub fn current_utilization(hpa: &HorizontalPodAutoscaler, resource: &str) -> Opt
         .average_utilization
 }
 
-/// The replica count the HPA controller would pick for one utilization metric, clamped to
-/// min..max; within the tolerance it keeps `current`.
-pub fn desired_replicas(current: i32, utilization: i32, target: i32, min: i32, max: i32) -> i32 {
-    if target <= 0 || current <= 0 {
-        return current.clamp(min, max.max(min));
-    }
-    let ratio = f64::from(utilization) / f64::from(target);
-    let desired = if (ratio - 1.0).abs() <= HPA_TOLERANCE {
-        current
-    } else {
-        (f64::from(current) * ratio).ceil() as i32
-    };
-    desired.clamp(min, max.max(min))
+/// The expected effect of a change to an HPA: in words, and the prediction behind them (the
+/// `prediction` of the `hpa` JSON document).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    pub text: String,
+    pub prediction: Option<Prediction>,
 }
 
-/// The expected effect of new bounds and targets, in words: scale-up/down forced by min/max,
-/// or what the HPA would choose at the current utilization for each changed target.
+/// The expected effect of new bounds and targets: scale-up/down forced by min/max, or where the
+/// HPA takes the count at the current utilization over EVERY metric ([`predict`]: the largest
+/// proposal wins, as the controller decides).
 pub fn expected_effect(
     current_hpa: &HorizontalPodAutoscaler,
     new_min: i32,
     new_max: i32,
     new_targets: &[(String, i32)],
+) -> Effect {
+    let model = HpaModel::of(current_hpa);
+    let what_if = WhatIf {
+        min: Some(new_min),
+        max: Some(new_max),
+        targets: new_targets,
+        ..WhatIf::default()
+    };
+    let prediction = predict(&model, &what_if);
+    let text = effect_text(
+        current_hpa,
+        &model,
+        new_min,
+        new_max,
+        new_targets,
+        prediction.as_ref(),
+    );
+    Effect { text, prediction }
+}
+
+fn effect_text(
+    current_hpa: &HorizontalPodAutoscaler,
+    model: &HpaModel,
+    new_min: i32,
+    new_max: i32,
+    new_targets: &[(String, i32)],
+    prediction: Option<&Prediction>,
 ) -> String {
-    let Some(current) = current_hpa.status.as_ref().and_then(|s| s.current_replicas) else {
+    let Some(current) = model.current else {
         return format!(
             "the HPA has not reported its replicas yet; it keeps them within {new_min}..{new_max} \
              at its next sync"
@@ -391,66 +415,46 @@ pub fn expected_effect(
             "max {new_max} < current {current} replicas: the HPA will scale down to {new_max} now"
         );
     }
-    if new_targets.is_empty() {
-        // New bounds can release a count the old ones held (a lower min, a higher max): say
-        // where the current utilization takes it.
-        let within = format!("{current} replicas are within {new_min}..{new_max}");
-        return match desired_by_metrics(current_hpa, current, new_min, new_max) {
-            Some(d) if d > current => {
-                format!("{within}; at the current utilization the HPA will scale up to {d}")
-            }
-            Some(d) if d < current => format!(
-                "{within}; at the current utilization the HPA will scale down to {d} after its \
-                 scale-down stabilization window{}",
-                scale_down_window(current_hpa)
-            ),
-            _ => format!("{within}: nothing moves now"),
-        };
-    }
-    let sentences: Vec<String> = new_targets
+    let Some(p) = prediction else {
+        return format!("{current} replicas are within {new_min}..{new_max}: nothing moves now");
+    };
+    let waiting: Vec<String> = new_targets
         .iter()
+        .filter(|(resource, _)| current_utilization(current_hpa, resource).is_none())
         .map(|(resource, target)| {
-            let label = resource_label(resource);
-            match current_utilization(current_hpa, resource) {
-                None => format!(
-                    "no current {label} utilization is reported yet: the HPA applies the {target}% \
-                     target once metrics arrive"
-                ),
-                Some(util) => {
-                    let desired = desired_replicas(current, util, *target, new_min, new_max);
-                    let action = match desired.cmp(&current) {
-                        std::cmp::Ordering::Equal => format!("would keep {current} replicas"),
-                        std::cmp::Ordering::Greater => {
-                            format!("would move from {current} to {desired} replicas")
-                        }
-                        std::cmp::Ordering::Less => format!(
-                            "would move from {current} to {desired} replicas (after its scale-down \
-                             stabilization window, 5 minutes by default)"
-                        ),
-                    };
-                    format!("at the current {label} utilization {util}% the HPA {action}")
-                }
-            }
+            format!(
+                "no current {} utilization is reported yet: the HPA applies the {target}% target once \
+                 metrics arrive",
+                resource_label(resource)
+            )
         })
         .collect();
-    sentences.join("; ")
-}
-
-/// The count the HPA would pick from its current utilization within new bounds: the highest
-/// over its Resource utilization metrics. `None` when a metric is of another kind (its value
-/// is not ours to compute) or no utilization is reported.
-fn desired_by_metrics(hpa: &HorizontalPodAutoscaler, current: i32, min: i32, max: i32) -> Option<i32> {
-    let metrics = hpa.spec.as_ref()?.metrics.as_ref()?;
-    let mut desired: Option<i32> = None;
-    for m in metrics {
-        let source = m.resource.as_ref().filter(|_| m.type_ == "Resource")?;
-        let target = source.target.average_utilization?;
-        if let Some(util) = current_utilization(hpa, &source.name) {
-            let d = desired_replicas(current, util, target, min, max);
-            desired = Some(desired.map_or(d, |prev| prev.max(d)));
+    let moves = match p.replicas.cmp(&current) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => Some(format!("move from {current} to {} replicas", p.replicas)),
+        std::cmp::Ordering::Less => Some(format!(
+            "move from {current} to {} replicas after its scale-down stabilization window{}",
+            p.replicas,
+            scale_down_window(current_hpa)
+        )),
+    };
+    let why = p.reason();
+    let said = match moves {
+        None if new_targets.is_empty() => {
+            format!("{current} replicas are within {new_min}..{new_max}: nothing moves now")
         }
+        None => format!("at the current utilization the HPA would keep {current} replicas: {why}"),
+        Some(moves) if new_targets.is_empty() => format!(
+            "{current} replicas are within {new_min}..{new_max}; at the current utilization the HPA \
+             will {moves}: {why}"
+        ),
+        Some(moves) => format!("at the current utilization the HPA would {moves}: {why}"),
+    };
+    if waiting.is_empty() {
+        said
+    } else {
+        format!("{}; {said}", waiting.join("; "))
     }
-    desired
 }
 
 /// ` (300 s)` from the HPA's behavior, or the Kubernetes default.
@@ -628,7 +632,7 @@ mod tests {
         );
         assert_eq!(plan.new_spec.metrics, current().spec.unwrap().metrics);
         assert_eq!(
-            plan.effect,
+            plan.effect.text,
             "min 5 > current 3 replicas: the HPA will scale up to 5 now"
         );
     }
@@ -661,8 +665,8 @@ mod tests {
         assert_eq!(plan.patch["metadata"]["resourceVersion"], "42");
         // 63% against 60% is within the 10% tolerance.
         assert_eq!(
-            plan.effect,
-            "at the current CPU utilization 63% the HPA would keep 3 replicas"
+            plan.effect.text,
+            "at the current utilization the HPA would keep 3 replicas: every metric within 10% of its target"
         );
     }
 
@@ -682,6 +686,7 @@ mod tests {
         assert_eq!(plan.changes[0].after_text(), "75%");
         assert!(
             plan.effect
+                .text
                 .contains("no current memory utilization is reported yet")
         );
     }
@@ -779,7 +784,7 @@ mod tests {
     fn at_zero_replicas_the_hpa_does_not_scale_up() {
         let mut h = current();
         h.status.as_mut().unwrap().current_replicas = Some(0);
-        let effect = expected_effect(&h, 5, 10, &[]);
+        let effect = expected_effect(&h, 5, 10, &[]).text;
         assert!(!effect.contains("will scale up"), "{effect}");
         assert!(effect.contains("ScalingDisabled"), "{effect}");
     }
@@ -789,25 +794,45 @@ mod tests {
         let mut h = current();
         h.status.as_mut().unwrap().current_replicas = Some(6);
         assert_eq!(
-            expected_effect(&h, 3, 4, &[]),
+            expected_effect(&h, 3, 4, &[]).text,
             "max 4 < current 6 replicas: the HPA will scale down to 4 now"
         );
         assert_eq!(
-            expected_effect(&current(), 3, 10, &[("cpu".into(), 50)]),
-            "at the current CPU utilization 63% the HPA would move from 3 to 4 replicas"
+            expected_effect(&current(), 3, 10, &[("cpu".into(), 50)]).text,
+            "at the current utilization the HPA would move from 3 to 4 replicas: CPU at 63% of its 50% target"
         );
-        assert!(
-            expected_effect(&current(), 1, 10, &[("cpu".into(), 95)]).starts_with(
-                "at the current CPU utilization 63% the HPA would move from 3 to 2 replicas (after"
-            )
+        // CPU alone would go down to 2; memory and queue_depth report nothing, and the
+        // controller does not scale down while a metric is missing (computeReplicasForMetrics).
+        assert_eq!(
+            expected_effect(&current(), 1, 10, &[("cpu".into(), 95)]).text,
+            "at the current utilization the HPA would keep 3 replicas: no current value for \
+             queue_depth, memory: the controller does not scale down without every metric"
+        );
+        let mut cpu_only = current();
+        cpu_only
+            .spec
+            .as_mut()
+            .unwrap()
+            .metrics
+            .as_mut()
+            .unwrap()
+            .truncate(1);
+        assert_eq!(
+            expected_effect(&cpu_only, 1, 10, &[("cpu".into(), 95)]).text,
+            "at the current utilization the HPA would move from 3 to 2 replicas after its scale-down \
+             stabilization window (120 s): CPU at 63% of its 95% target"
         );
         assert_eq!(
-            expected_effect(&current(), 3, 10, &[]),
+            expected_effect(&current(), 3, 10, &[]).text,
             "3 replicas are within 3..10: nothing moves now"
         );
         let mut no_status = current();
         no_status.status = None;
-        assert!(expected_effect(&no_status, 3, 10, &[]).contains("has not reported"));
+        assert!(
+            expected_effect(&no_status, 3, 10, &[])
+                .text
+                .contains("has not reported")
+        );
     }
 
     #[test]
@@ -829,28 +854,20 @@ mod tests {
         };
         // Lowering min from 5 releases a count kept up by the old floor.
         assert_eq!(
-            expected_effect(&cpu_only(5, 30), 2, 6, &[]),
-            "5 replicas are within 2..6; at the current utilization the HPA will scale down to 3 \
-             after its scale-down stabilization window (120 s)"
+            expected_effect(&cpu_only(5, 30), 2, 6, &[]).text,
+            "5 replicas are within 2..6; at the current utilization the HPA will move from 5 to 3 \
+             replicas after its scale-down stabilization window (120 s): CPU at 30% of its 60% target"
         );
         // Raising max from 6 lets a count held at the old ceiling grow.
         assert_eq!(
-            expected_effect(&cpu_only(6, 90), 5, 20, &[]),
-            "6 replicas are within 5..20; at the current utilization the HPA will scale up to 9"
+            expected_effect(&cpu_only(6, 90), 5, 20, &[]).text,
+            "6 replicas are within 5..20; at the current utilization the HPA will move from 6 to 9 \
+             replicas: CPU at 90% of its 60% target"
         );
         assert_eq!(
-            expected_effect(&cpu_only(5, 60), 5, 20, &[]),
+            expected_effect(&cpu_only(5, 60), 5, 20, &[]).text,
             "5 replicas are within 5..20: nothing moves now"
         );
-    }
-
-    #[test]
-    fn desired_replicas_follows_the_controller_formula() {
-        assert_eq!(desired_replicas(3, 63, 60, 1, 10), 3); // within tolerance
-        assert_eq!(desired_replicas(3, 120, 60, 1, 10), 6);
-        assert_eq!(desired_replicas(3, 120, 60, 1, 5), 5); // clamped to max
-        assert_eq!(desired_replicas(4, 10, 60, 2, 10), 2); // clamped to min
-        assert_eq!(desired_replicas(3, 50, 0, 1, 10), 3);
     }
 
     #[test]

@@ -89,21 +89,21 @@ impl ResourcesPlan {
         ]}}}})
     }
 
-    /// [`utilization_shift`] warnings for every CPU/memory request this plan changes.
+    /// The [`utilization_shift`] warning for the CPU/memory requests this plan changes (one
+    /// sentence over all of them: one prediction, as the HPA makes one decision).
     pub fn hpa_shifts(
         &self,
         hpa: &k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
     ) -> Vec<String> {
-        ["cpu", "memory"]
+        let changed: Vec<hpa_shift::RequestChange> = ["cpu", "memory"]
             .into_iter()
             .filter_map(|name| {
                 let old = self.before.requests.get(name)?;
                 let new = self.after.requests.get(name)?;
-                (old != new)
-                    .then(|| utilization_shift(hpa, old, new, name))
-                    .flatten()
+                (old != new).then_some((name, old, new))
             })
-            .collect()
+            .collect();
+        utilization_shift(hpa, &changed).into_iter().collect()
     }
 }
 

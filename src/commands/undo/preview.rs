@@ -263,6 +263,7 @@ mod tests {
             name: "orchestrator".into(),
             min: 3,
             max: 10,
+            model: crate::plan::hpa::HpaModel::default(),
         };
         assert_eq!(range_warning(&range, 3), None);
         assert_eq!(range_warning(&range, 10), None);

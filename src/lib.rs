@@ -51,6 +51,12 @@ pub fn run(cli: Cli) -> i32 {
         }
         Err(err) => {
             let format = reporter.is_json().then(|| reporter.format());
+            let document = document.or_else(|| {
+                // No document of its own: the error document, with the warnings said before.
+                let mut error = report::json::error_document(&err.to_string(), &err.hint());
+                report::json::add_warnings(&mut error, reporter.warnings());
+                Some(error)
+            });
             report_error(&err, format, reporter.is_verbose(), document);
             match err.exit_code() {
                 // A wait ended by SIGTERM rather than Ctrl-C: the code a SIGTERM'd process has.

@@ -171,7 +171,7 @@ pub fn resources_json(resources: Option<&ResourceRequirements>) -> Value {
         Value::Object(
             m.into_iter()
                 .flatten()
-                .map(|(k, v)| (k.clone(), json!(v.0)))
+                .map(|(k, v)| (k.clone(), json!(crate::quantity::canonical_of(v))))
                 .collect(),
         )
     };
@@ -204,10 +204,11 @@ fn deployment_json(d: &Deployment, container_name: &str) -> Value {
     let c = pod_spec.and_then(|p| container(&p.containers, container_name));
     let strategy = spec.and_then(|s| s.strategy.as_ref());
     let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
+    // As the API holds it: a number of pods, or a percentage string ("25%").
     let int_or_str = |v: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>| {
         v.map(|v| match v {
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => i.to_string(),
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => json!(i),
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => json!(s),
         })
     };
     let conditions: Vec<Value> = d
@@ -260,12 +261,15 @@ fn deployment_text(name: &str, d: Option<&Value>) -> String {
         return format!("\nDeployment {name}: not found");
     };
     let s = &d["strategy"];
-    let surge = s["maxSurge"]
-        .as_str()
+    let int_or_str = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let surge = int_or_str(&s["maxSurge"])
         .map(|v| format!(" maxSurge {v}"))
         .unwrap_or_default();
-    let unavailable = s["maxUnavailable"]
-        .as_str()
+    let unavailable = int_or_str(&s["maxUnavailable"])
         .map(|v| format!(" maxUnavailable {v}"))
         .unwrap_or_default();
     format!(

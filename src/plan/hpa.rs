@@ -666,7 +666,7 @@ mod tests {
         // 63% against 60% is within the 10% tolerance.
         assert_eq!(
             plan.effect.text,
-            "at the current utilization the HPA would keep 3 replicas: every metric within 10% of its target"
+            "at the current utilization the HPA would keep 3 replicas: CPU at 63% within 10% of its 60% target"
         );
     }
 

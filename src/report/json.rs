@@ -60,9 +60,10 @@ pub fn add_warnings(document: &mut Value, warnings: &[String]) {
     }
 }
 
-/// The document printed on stdout when a command fails in JSON mode.
+/// The document printed on stdout when a command fails before it built its own document
+/// (docs/schema/error.schema.json); `warnings` as in every document.
 pub fn error_document(message: &str, hint: &str) -> Value {
-    json!({"error": {"message": message, "hint": hint}})
+    json!({"error": {"message": message, "hint": hint}, "result": "failed", "warnings": []})
 }
 
 #[cfg(test)]
@@ -120,6 +121,9 @@ mod tests {
     #[test]
     fn error_document_shape() {
         let doc = error_document("boom", "do this");
-        assert_eq!(doc, json!({"error": {"message": "boom", "hint": "do this"}}));
+        assert_eq!(
+            doc,
+            json!({"error": {"message": "boom", "hint": "do this"}, "result": "failed", "warnings": []})
+        );
     }
 }

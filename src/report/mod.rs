@@ -293,6 +293,11 @@ impl Reporter {
         ));
     }
 
+    /// Every warning said so far (for a failure's error document).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Takes the recorded document, if any, with every warning said in `warnings` (the
     /// command's own first), so that a script sees what a person reads on stderr.
     pub fn take_document(&mut self) -> Option<Value> {

@@ -109,17 +109,16 @@ pub struct WhatIf<'a> {
 /// Why the prediction is the count it is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decided {
-    /// The metric with the largest proposal.
+    /// The metric with the largest proposal; `within_tolerance`: it proposes the count as is.
     Metric {
         name: String,
         utilization: i32,
         target: i32,
+        within_tolerance: bool,
     },
     /// The count was outside the bounds, or the proposal was clamped to one.
     Min,
     Max,
-    /// Within the tolerance of every target.
-    Tolerance,
     /// A metric the prediction cannot read, so the controller would not scale down (or no
     /// metric could be computed at all).
     Unknown {
@@ -140,14 +139,13 @@ pub struct Prediction {
 
 impl Prediction {
     /// The JSON form (`prediction` in the `hpa` document): `{from, replicas, decidedBy, metric,
-    /// proposals: [{metric, replicas}]}`; `decidedBy` is `metric`, `minReplicas`, `maxReplicas`,
-    /// `tolerance` or `missingMetric`.
+    /// proposals: [{metric, replicas}]}`; `decidedBy` is `metric`, `minReplicas`, `maxReplicas`
+    /// or `missingMetric`.
     pub fn to_json(&self) -> serde_json::Value {
         let (decided_by, metric) = match &self.decided {
             Decided::Metric { name, .. } => ("metric", Some(name.as_str())),
             Decided::Min => ("minReplicas", None),
             Decided::Max => ("maxReplicas", None),
-            Decided::Tolerance => ("tolerance", None),
             Decided::Unknown { .. } => ("missingMetric", None),
         };
         let proposals: Vec<serde_json::Value> = self
@@ -171,6 +169,7 @@ impl Prediction {
                 name,
                 utilization,
                 target,
+                within_tolerance,
             } => {
                 let others: Vec<String> = self
                     .proposals
@@ -179,18 +178,16 @@ impl Prediction {
                     .map(|(n, r)| format!("{n} alone: {r}"))
                     .collect();
                 let label = if name == "cpu" { "CPU" } else { name.as_str() };
+                let of = if *within_tolerance { "within 10% of" } else { "of" };
+                let said = format!("{label} at {utilization}% {of} its {target}% target");
                 if others.is_empty() {
-                    format!("{label} at {utilization}% of its {target}% target")
+                    said
                 } else {
-                    format!(
-                        "the largest proposal wins: {label} at {utilization}% of its {target}% target ({})",
-                        others.join(", ")
-                    )
+                    format!("the largest proposal wins: {said} ({})", others.join(", "))
                 }
             }
             Decided::Min => "held at minReplicas".into(),
             Decided::Max => "held at maxReplicas".into(),
-            Decided::Tolerance => "every metric within 10% of its target".into(),
             Decided::Unknown { names } => format!(
                 "no current value for {}: the controller does not scale down without every metric",
                 names.join(", ")
@@ -250,21 +247,19 @@ pub fn predict(model: &HpaModel, what_if: &WhatIf) -> Option<Prediction> {
             current
         };
         let ratio = f64::from(utilization) / f64::from(target);
-        let proposal = if (ratio - 1.0).abs() <= HPA_TOLERANCE {
+        let within_tolerance = (ratio - 1.0).abs() <= HPA_TOLERANCE;
+        let proposal = if within_tolerance {
             from
         } else {
             ceil(ratio * f64::from(from))
         };
         proposals.push((metric.name.clone(), proposal));
         if best.as_ref().is_none_or(|(b, _)| proposal > *b) {
-            let decided = if proposal == from {
-                Decided::Tolerance
-            } else {
-                Decided::Metric {
-                    name: metric.name.clone(),
-                    utilization,
-                    target,
-                }
+            let decided = Decided::Metric {
+                name: metric.name.clone(),
+                utilization,
+                target,
+                within_tolerance,
             };
             best = Some((proposal, decided));
         }

@@ -1,12 +1,10 @@
 //! Read-only views of an HPA: the SPEC's JSON summary (`hpa` object) and the text of the
 //! `--watch` panel and its one-line change log for non-terminal output.
 
+use crate::quantity::canonical_of as canonical;
 use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscaler, MetricSpec, MetricStatus, MetricTarget, MetricValueStatus,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
-
-use crate::quantity::Quantity;
 use k8s_openapi::api::core::v1::Event;
 use serde_json::{Value, json};
 
@@ -119,12 +117,6 @@ fn metric_views(hpa: &HorizontalPodAutoscaler) -> Vec<MetricView> {
             }
         })
         .collect()
-}
-
-/// A quantity of a metric in its canonical form (the JSON contract: one spelling per value);
-/// text that does not parse is passed on as the API server gave it.
-fn canonical(q: &K8sQuantity) -> String {
-    Quantity::parse(&q.0).map_or_else(|_| q.0.clone(), |q| q.canonical())
 }
 
 /// One metric in JSON: target and current value side by side, utilizations as integer

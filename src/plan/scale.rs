@@ -261,7 +261,7 @@ mod tests {
         let note = p.hpa_note.unwrap();
         assert!(note.contains("from 8 to about 6 replicas"), "{note}");
         assert!(
-            note.contains("memory at 45% of its 60% target (cpu alone: 2)"),
+            note.contains("memory at 45% of its 60% target; cpu alone: 2"),
             "{note}"
         );
         // At the count the HPA wants there is nothing to fight.

@@ -183,7 +183,7 @@ impl Prediction {
                 if others.is_empty() {
                     said
                 } else {
-                    format!("the largest proposal wins: {said} ({})", others.join(", "))
+                    format!("the largest proposal wins: {said}; {}", others.join(", "))
                 }
             }
             Decided::Min => "held at minReplicas".into(),

@@ -209,7 +209,7 @@ mod tests {
         .unwrap();
         assert!(text.contains("from 3 to about 9 replicas"), "{text}");
         assert!(
-            text.contains("memory at 180%") && text.contains("cpu alone: 6"),
+            text.contains("memory at 180% of its 60% target; cpu alone: 6"),
             "{text}"
         );
     }

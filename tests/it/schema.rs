@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Output, run, sim};
+use crate::harness::{Output, run, sim, wait_ready};
 
 /// (schema name, arguments, exit code), run in this order on one sim: a write first, then its
 /// undo. `-o json` is added to each.
@@ -90,6 +90,19 @@ fn assert_valid(name: &str, args: &[&str], document: &Value) {
     );
 }
 
+/// A sim whose workloads are Ready and measured, so that every case (`validate` too) can pass.
+fn settled_sim() -> orchscale_sim::Sim {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    for _ in 0..200 {
+        if run(&sim, &["validate", "-o", "json"]).code == 0 {
+            return sim;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the sim never passed validate");
+}
+
 fn run_as(args: &[&str], format: &str, sim: &orchscale_sim::Sim) -> Output {
     let mut all = args.to_vec();
     all.extend(["-o", format]);
@@ -98,7 +111,7 @@ fn run_as(args: &[&str], format: &str, sim: &orchscale_sim::Sim) -> Output {
 
 #[test]
 fn every_command_document_matches_its_schema() {
-    let sim = sim();
+    let sim = settled_sim();
     for (name, args, code) in CASES {
         let out = run_as(args, "json", &sim);
         out.assert_code(*code);
@@ -112,7 +125,7 @@ fn every_command_document_matches_its_schema() {
 
 #[test]
 fn yaml_is_the_same_document_in_another_syntax() {
-    let sim = sim();
+    let sim = settled_sim();
     for (name, args, code) in CASES {
         // Read-only and dry-run cases: the same state answers a JSON run too, to compare with.
         let json = (args.contains(&"--dry-run") || args.len() == 1).then(|| run_as(args, "json", &sim));

@@ -223,10 +223,28 @@ pub fn predict(model: &HpaModel, what_if: &WhatIf) -> Option<Prediction> {
     if from < min {
         return Some(bounded(min, Decided::Min));
     }
+    // A target for a resource the HPA does not scale on yet adds that metric, with no value
+    // measured: an invalid metric to the controller until its first sample.
+    let added: Vec<MetricModel> = what_if
+        .targets
+        .iter()
+        .filter(|(r, _)| {
+            !model
+                .metrics
+                .iter()
+                .any(|m| m.resource.as_deref() == Some(r.as_str()))
+        })
+        .map(|(r, t)| MetricModel {
+            name: r.clone(),
+            resource: Some(r.clone()),
+            target_percent: Some(*t),
+            current_percent: None,
+        })
+        .collect();
     let mut proposals = Vec::new();
     let mut best: Option<(i32, Decided)> = None;
     let mut unknown = Vec::new();
-    for metric in &model.metrics {
+    for metric in model.metrics.iter().chain(&added) {
         let resource = metric.resource.as_deref();
         let target = resource
             .and_then(|r| what_if.targets.iter().find(|(name, _)| name == r))
@@ -382,6 +400,27 @@ mod tests {
             predict(&m, &WhatIf::default()),
             None,
             "ScalingDisabled at 0 replicas"
+        );
+    }
+
+    #[test]
+    fn a_new_metric_counts_as_missing_until_measured() {
+        let m = model(6, vec![metric("cpu", 60, Some(20))]);
+        let targets = [("memory".to_string(), 75)];
+        let p = predict(
+            &m,
+            &WhatIf {
+                targets: &targets,
+                ..WhatIf::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(p.replicas, 6, "no scale-down while memory has no sample");
+        assert_eq!(
+            p.decided,
+            Decided::Unknown {
+                names: vec!["memory".into()]
+            }
         );
     }
 

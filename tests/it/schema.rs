@@ -13,6 +13,7 @@ use crate::harness::{Output, run, sim, wait_ready};
 
 /// (schema name, arguments, exit code), run in this order on one sim: a write first, then its
 /// undo. `-o json` is added to each.
+#[rustfmt::skip]
 const CASES: &[(&str, &[&str], i32)] = &[
     ("status", &["status"], 0),
     ("validate", &["validate"], 0),
@@ -22,19 +23,13 @@ const CASES: &[(&str, &[&str], i32)] = &[
     ("undo", &["undo", "--yes"], 0),
     ("hpa", &["hpa", "--cpu", "150", "--dry-run"], 0),
     ("hpa", &["hpa", "--max", "12", "--yes"], 0),
-    (
-        "resources",
-        &["resources", "--requests", "cpu=0.6", "--dry-run"],
-        0,
-    ),
+    ("resources", &["resources", "--requests", "cpu=0.6", "--dry-run"], 0),
     ("resources", &["resources", "--requests", "cpu=600m", "--yes"], 0),
-    (
-        "db-resources",
-        &["db", "resources", "--requests", "cpu=600m", "--dry-run"],
-        0,
-    ),
+    ("db-resources", &["db", "resources", "--requests", "cpu=600m", "--dry-run"], 0),
+    ("db-resources", &["db", "resources", "--requests", "cpu=600m", "--yes"], 0),
     ("db-connections", &["db", "connections", "30", "--dry-run"], 0),
     ("db-connections", &["db", "connections", "30", "--yes"], 0),
+    ("undo", &["undo", "--yes"], 0),
     ("error", &["scale", "--replicas", "50"], 2),
 ];
 
@@ -232,4 +227,20 @@ fn documents_that_break_the_contract_fail_validation() {
         !errors(&resources, &doc).is_empty(),
         "a quantity as a number must fail"
     );
+}
+
+/// One representation per quantity: `cpu=0.6` is reported as `600m` in `changes` and in
+/// `container`, the form every other document uses for the same value.
+#[test]
+fn quantities_are_reported_canonical_whatever_was_typed() {
+    let sim = sim();
+    let out = run(
+        &sim,
+        &["resources", "--requests", "cpu=0.6", "--dry-run", "-o", "json"],
+    );
+    out.assert_code(0);
+    let doc = out.json();
+    assert_eq!(doc["changes"][0]["before"], "500m", "{doc:#}");
+    assert_eq!(doc["changes"][0]["after"], "600m", "{doc:#}");
+    assert_eq!(doc["container"]["requests"]["cpu"], "600m", "{doc:#}");
 }

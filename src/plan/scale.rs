@@ -3,7 +3,7 @@
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Value, json};
 
-use super::hpa::{HpaModel, WhatIf, predict};
+use super::hpa::{HpaModel, Prediction, WhatIf, predict};
 use super::{Change, ChangeValue, FieldPath, PlanError};
 
 /// The replica range of an HPA that targets the deployment.
@@ -47,6 +47,8 @@ pub struct ScalePlan {
     pub hpa_note: Option<String>,
     /// True when `hpa_note` is a warning (forced outside the range).
     pub hpa_warning: bool,
+    /// Where the HPA takes the new count at the current load (`prediction` in JSON).
+    pub hpa_prediction: Option<Prediction>,
 }
 
 /// Plans `scale --replicas requested` from the current count and the HPA, if any.
@@ -73,7 +75,7 @@ pub fn plan(
         )
     })?;
     let object = format!("deployment/{deployment}");
-    let (mut hpa_note, mut hpa_warning) = (None, false);
+    let (mut hpa_note, mut hpa_warning, mut hpa_prediction) = (None, false, None);
     if let Some(range) = hpa.filter(|r| target == 0 && r.min > 0) {
         // The HPA controller leaves a target at 0 replicas alone (ScalingActive False,
         // ScalingDisabled) until someone scales it up: it does not undo this.
@@ -101,14 +103,14 @@ pub fn plan(
                 format!("change the HPA's range with {fix}, or pass --force to scale anyway"),
             ));
         }
-        let prediction = predict(
+        hpa_prediction = predict(
             &range.model,
             &WhatIf {
                 replicas: Some(target),
                 ..WhatIf::default()
             },
-        )
-        .filter(|p| p.replicas != target);
+        );
+        let prediction = hpa_prediction.clone().filter(|p| p.replicas != target);
         if let Some(p) = prediction.filter(|_| inside) {
             // The load stays: spread over the new count, the HPA proposes what it proposes now.
             hpa_warning = true;
@@ -154,6 +156,7 @@ pub fn plan(
         changes,
         hpa_note,
         hpa_warning,
+        hpa_prediction,
     })
 }
 
@@ -258,6 +261,10 @@ mod tests {
         };
         let p = plan("orchestrator", 4, 8, Some(&range), false).unwrap();
         assert!(p.hpa_warning, "the HPA will undo it: a warning");
+        assert_eq!(
+            p.hpa_prediction.as_ref().map(|p| (p.from, p.replicas)),
+            Some((8, 6))
+        );
         let note = p.hpa_note.unwrap();
         assert!(note.contains("from 8 to about 6 replicas"), "{note}");
         assert!(

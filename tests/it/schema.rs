@@ -182,7 +182,7 @@ fn documents_that_break_the_contract_fail_validation() {
     let good = json!({
         "command": "scale", "context": "sim", "namespace": "ns", "dryRun": true, "result": "ok",
         "changes": [{"object": "deployment/o", "field": "spec.replicas", "before": 3, "after": 5}],
-        "replicas": 5, "warnings": []
+        "replicas": 5, "warnings": [], "prediction": null
     });
     assert!(errors(&scale, &good).is_empty(), "{:?}", errors(&scale, &good));
     let mut missing = good.clone();

@@ -107,7 +107,7 @@ pub struct WhatIf<'a> {
 }
 
 /// Why the prediction is the count it is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decided {
     /// The metric with the largest proposal; `within_tolerance`: it proposes the count as is.
     Metric {
@@ -127,7 +127,7 @@ pub enum Decided {
 }
 
 /// Where the controller takes the count.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prediction {
     /// The count it is at (the count `scale` sets, or the HPA's current one).
     pub from: i32,

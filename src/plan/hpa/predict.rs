@@ -260,7 +260,7 @@ pub fn predict(model: &HpaModel, what_if: &WhatIf) -> Option<Prediction> {
         // The load stays: spread over `from` pods instead of `now`. The controller works with a
         // whole percent (GetResourceUtilizationRatio truncates).
         let utilization = if from > 0 {
-            (f64::from(current) * factor * f64::from(now) / f64::from(from)).floor() as i32
+            (f64::from(current) * factor * f64::from(now) / f64::from(from) + 1e-9).floor() as i32
         } else {
             current
         };

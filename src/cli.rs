@@ -33,6 +33,14 @@ pub struct Cli {
 pub enum OutputFormat {
     Text,
     Json,
+    Yaml,
+}
+
+impl OutputFormat {
+    /// JSON or YAML: stdout holds one document (the same one in either syntax) instead of text.
+    pub fn is_document(self) -> bool {
+        self != OutputFormat::Text
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -58,7 +66,7 @@ pub struct GlobalOpts {
     )]
     pub namespace: String,
 
-    /// Output format; with json, stdout holds exactly one JSON document
+    /// Output format; with json or yaml, stdout holds exactly one document (docs/schema/)
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text, value_name = "FORMAT", help_heading = GLOBAL)]
     pub output: OutputFormat,
 
@@ -486,14 +494,23 @@ impl Command {
     }
 }
 
-/// Whether raw arguments ask for JSON output (`-o json`, `-ojson`, `--output json`,
-/// `--output=json`), for reporting errors clap finds before parsing completes.
-pub fn wants_json<S: AsRef<str>>(args: &[S]) -> bool {
+/// The document format raw arguments ask for (`-o json`, `-ojson`, `--output yaml`,
+/// `--output=json`, ...), for reporting errors clap finds before parsing completes.
+pub fn document_format<S: AsRef<str>>(args: &[S]) -> Option<OutputFormat> {
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    args.iter().enumerate().any(|(i, arg)| match *arg {
-        "-o" | "--output" => args.get(i + 1) == Some(&"json"),
-        "-ojson" | "--output=json" | "-o=json" => true,
-        _ => false,
+    args.iter().enumerate().find_map(|(i, arg)| {
+        let value = match *arg {
+            "-o" | "--output" => args.get(i + 1).copied(),
+            other => other
+                .strip_prefix("--output=")
+                .or_else(|| other.strip_prefix("-o="))
+                .or_else(|| other.strip_prefix("-o")),
+        };
+        match value {
+            Some("json") => Some(OutputFormat::Json),
+            Some("yaml") => Some(OutputFormat::Yaml),
+            _ => None,
+        }
     })
 }
 
@@ -627,11 +644,14 @@ mod tests {
 
     #[test]
     fn json_is_detected_in_raw_arguments() {
-        assert!(wants_json(&["scale", "-o", "json"]));
-        assert!(wants_json(&["--output=json", "scale"]));
-        assert!(wants_json(&["-ojson"]));
-        assert!(!wants_json(&["-o", "text"]));
-        assert!(!wants_json(&["--context", "json"]));
+        let json = Some(OutputFormat::Json);
+        assert_eq!(document_format(&["scale", "-o", "json"]), json);
+        assert_eq!(document_format(&["--output=json", "scale"]), json);
+        assert_eq!(document_format(&["-ojson"]), json);
+        assert_eq!(document_format(&["-o", "yaml"]), Some(OutputFormat::Yaml));
+        assert_eq!(document_format(&["-o=yaml"]), Some(OutputFormat::Yaml));
+        assert_eq!(document_format(&["-o", "text"]), None);
+        assert_eq!(document_format(&["--context", "json"]), None);
     }
 
     #[test]

@@ -46,11 +46,17 @@ pub fn run(cli: Cli) -> i32 {
             if reporter.is_json()
                 && let Some(doc) = document
             {
-                println!("{doc}");
+                println!("{}", report::json::render(reporter.format(), &doc));
             }
             error::EXIT_OK
         }
         Err(err) => {
+            let document = document.or_else(|| {
+                // No document of its own: the error document, with the warnings said before.
+                let mut error = report::json::error_document(&err.to_string(), &err.hint());
+                report::json::add_warnings(&mut error, reporter.warnings());
+                Some(error)
+            });
             report_error(&err, &reporter, document);
             match err.exit_code() {
                 // A wait ended by SIGTERM rather than Ctrl-C: the code a SIGTERM'd process has.
@@ -72,7 +78,7 @@ pub fn usage_error(error: clap::Error) -> ! {
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if is_usage && cli::wants_json(&args) {
+    if is_usage && let Some(format) = cli::document_format(&args) {
         let message = error.kind().as_str().unwrap_or("invalid usage").to_string();
         let rendered = error.render().to_string();
         // The first paragraph of clap's message, on one line (the usage and tips follow it).
@@ -86,19 +92,19 @@ pub fn usage_error(error: clap::Error) -> ! {
         } else {
             first.join(" ").trim_start_matches("error: ").to_string()
         };
-        println!(
-            "{}",
-            report::json::error_document(
-                &detail,
-                "see `kubectl orchscale --help` for the flags and examples"
-            )
+        let document = report::json::error_document(
+            &detail,
+            "see `kubectl orchscale --help` for the flags and examples",
         );
+        println!("{}", report::json::render(format, &document));
     }
     error.exit()
 }
 
 fn report_error(err: &Error, reporter: &Reporter, document: Option<serde_json::Value>) {
-    let (json, verbose) = (reporter.is_json(), reporter.is_verbose());
+    // The document format (`-o json` / `-o yaml`), `None` for text.
+    let format = reporter.is_json().then(|| reporter.format());
+    let verbose = reporter.is_verbose();
     let hint = err.hint();
     let line = reporter
         .stderr_palette()
@@ -115,7 +121,7 @@ fn report_error(err: &Error, reporter: &Reporter, document: Option<serde_json::V
     if !hint.is_empty() {
         eprintln!("hint: {hint}");
     }
-    if json {
+    if let Some(format) = format {
         let error = report::json::error_document(&err.to_string(), &hint);
         // A command that got as far as building its document reports it, marked failed,
         // with the error inside: still exactly one JSON document on stdout.
@@ -127,6 +133,6 @@ fn report_error(err: &Error, reporter: &Reporter, document: Option<serde_json::V
             }
             _ => error,
         };
-        println!("{doc}");
+        println!("{}", report::json::render(format, &doc));
     }
 }

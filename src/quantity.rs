@@ -189,6 +189,12 @@ impl TryFrom<&K8sQuantity> for Quantity {
     }
 }
 
+/// The JSON form of an API quantity: its canonical spelling ([`Quantity::canonical`], one
+/// string per value), or the API's text as given when it does not parse.
+pub fn canonical_of(q: &K8sQuantity) -> String {
+    Quantity::parse(&q.0).map_or_else(|_| q.0.clone(), |q| q.canonical())
+}
+
 /// CPU for people: `500m` below one core, `1 core`, `1.5 cores`.
 pub fn format_cpu(q: &Quantity) -> String {
     let nanos = q.nanos;

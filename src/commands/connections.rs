@@ -17,11 +17,11 @@ use super::write::{AuditSpec, Body, Intent, Settled, update};
 use crate::cli::{Cli, ConnectionsArgs};
 use crate::cluster::Cluster;
 use crate::error::Error;
-use crate::plan::Change;
 use crate::plan::connections::{
     ConnectionsPlan, changed_line, db_max_connections_from, largest_pool, plan_connections, pool_warning,
 };
 use crate::plan::resources::disruption::rollout_disruption;
+use crate::plan::{Change, ChangeValue};
 use crate::report::Reporter;
 use crate::report::preview::Preview;
 
@@ -190,8 +190,8 @@ pub async fn run(
         let change = written.changes.first();
         reporter.out(&format!(
             "{verb} {object} database.max_connections {} -> {}",
-            change.and_then(|c| c.before.as_deref()).unwrap_or("(unset)"),
-            change.and_then(|c| c.after.as_deref()).unwrap_or("(unset)")
+            ChangeValue::show(change.and_then(|c| c.before.as_ref())),
+            ChangeValue::show(change.and_then(|c| c.after.as_ref()))
         ));
         changes = written.changes;
     }

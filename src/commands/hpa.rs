@@ -25,7 +25,7 @@ use crate::cli::{Cli, format_duration};
 use crate::cluster::Cluster;
 use crate::error::Error;
 use crate::plan::Change;
-use crate::plan::hpa::{hpa_summary, plan_hpa_update, watch_panel_lines};
+use crate::plan::hpa::{Effect, hpa_summary, plan_hpa_update, watch_panel_lines};
 use crate::report::Reporter;
 use crate::report::preview::Preview;
 use watch::WatchSpec;
@@ -56,7 +56,7 @@ pub async fn run(
 struct Outcome {
     hpa: HorizontalPodAutoscaler,
     changes: Vec<Change>,
-    effect: Option<String>,
+    effect: Option<Effect>,
     /// "horizontalpodautoscaler/x: min 3 -> 5", said on Ctrl-C and in the result.
     applied: Option<String>,
 }
@@ -169,7 +169,7 @@ async fn update(
     let proposal = Proposal {
         preview: Preview {
             changes: plan.changes.clone(),
-            consequences: vec![plan.effect.clone(), "no pod restarts".into()],
+            consequences: vec![plan.effect.text.clone(), "no pod restarts".into()],
             warnings,
         },
         steps: vec![
@@ -224,7 +224,7 @@ async fn update(
         ));
     } else {
         reporter.out(&format!("applied: {applied_text}"));
-        reporter.out(&format!("expected effect: {}", applied.effect));
+        reporter.out(&format!("expected effect: {}", applied.effect.text));
     }
     Ok(Outcome {
         hpa: stored,
@@ -237,7 +237,7 @@ async fn update(
 /// What the write stored, for the report.
 struct Applied {
     changes: Vec<Change>,
-    effect: String,
+    effect: Effect,
 }
 
 /// `minReplicas 3 -> 5, maxReplicas 10 -> 20`
@@ -247,11 +247,7 @@ fn changes_text(changes: &[Change]) -> String {
         .map(|c| {
             let text = c.field.text();
             let field = text.strip_prefix("spec.").unwrap_or(&text);
-            format!(
-                "{field} {} -> {}",
-                c.before.as_deref().unwrap_or("(unset)"),
-                c.after.as_deref().unwrap_or("(unset)")
-            )
+            format!("{field} {} -> {}", c.before_text(), c.after_text())
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -265,6 +261,8 @@ struct HpaFields<'a> {
     hpa: serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     effect: Option<&'a str>,
+    /// Where the HPA takes the count over every metric (`null`: it does not act, or no change).
+    prediction: Option<serde_json::Value>,
     /// The status shown is from before the change, not the controller's answer to it.
     status_predates_change: bool,
 }
@@ -283,7 +281,12 @@ async fn finish(
     let document = |reporter: &mut Reporter, hpa: &HorizontalPodAutoscaler, predates: bool| {
         let fields = HpaFields {
             hpa: hpa_summary(hpa),
-            effect: outcome.effect.as_deref(),
+            effect: outcome.effect.as_ref().map(|e| e.text.as_str()),
+            prediction: outcome
+                .effect
+                .as_ref()
+                .and_then(|e| e.prediction.as_ref())
+                .map(crate::plan::hpa::Prediction::to_json),
             status_predates_change: predates,
         };
         reporter.set_document("hpa", dry_run, &outcome.changes, true, fields);
@@ -372,12 +375,17 @@ mod tests {
     #[test]
     fn changes_read_as_one_line() {
         let changes = vec![
-            Change::new("h", "spec.minReplicas", Some("3".into()), Some("5".into())),
+            Change::new(
+                "h",
+                "spec.minReplicas",
+                Some(crate::plan::ChangeValue::count(3)),
+                Some(crate::plan::ChangeValue::count(5)),
+            ),
             Change::new(
                 "h",
                 "spec.metrics[memory].target.averageUtilization",
                 None,
-                Some("75%".into()),
+                Some(crate::plan::ChangeValue::Percent(75)),
             ),
         ];
         assert_eq!(

@@ -23,10 +23,8 @@ pub fn version(reporter: &mut Reporter) {
     let commit = option_env!("ORCHSCALE_GIT_COMMIT").unwrap_or("unknown");
     let target = option_env!("ORCHSCALE_TARGET").unwrap_or("unknown");
     if reporter.is_json() {
-        println!(
-            "{}",
-            json!({"version": version, "gitCommit": commit, "target": target, "kubernetesApi": KUBE_API_VERSION})
-        );
+        let document = json!({"version": version, "gitCommit": commit, "target": target, "kubernetesApi": KUBE_API_VERSION});
+        println!("{}", crate::report::json::render(reporter.format(), &document));
     } else {
         reporter.out(&format!(
             "kubectl-orchscale {version}\n  git commit:      {commit}\n  target:          {target}\n  \

@@ -199,7 +199,8 @@ pub fn resources_text(resources: &ContainerResources) -> String {
 /// The container's values as JSON: `{name, requests: {cpu: "750m"}, limits: {...}}`.
 pub fn resources_json(container: &str, resources: &ContainerResources) -> serde_json::Value {
     let list = |l: &crate::plan::resources::ResourceList| -> Map<String, serde_json::Value> {
-        l.iter().map(|(k, q)| (k.clone(), json!(q.text()))).collect()
+        // One spelling per value (the JSON contract), whatever the user typed.
+        l.iter().map(|(k, q)| (k.clone(), json!(q.canonical()))).collect()
     };
     json!({"name": container, "requests": list(&resources.requests), "limits": list(&resources.limits)})
 }

@@ -31,7 +31,7 @@ pub async fn restart(
     let change = shared::restart(cluster, deployment, dry_run)
         .await
         .map_err(|e| (None, e))?;
-    let now = change.after.clone().unwrap_or_default();
+    let now = change.after.as_ref().map(ToString::to_string).unwrap_or_default();
     if dry_run {
         reporter.out(&format!(
             "dry run: the API server accepted the restart of deployment/{name}; nothing was persisted"

@@ -93,10 +93,7 @@ pub async fn run(
         .stored
         .as_ref()
         .map_or(scale_plan.target, |d| d.counts().desired);
-    let before = written
-        .changes
-        .first()
-        .and_then(|c| c.before.as_deref()?.parse().ok());
+    let before = written.changes.first().and_then(|c| c.before.as_ref()?.as_i32());
     let applied_plan = ScalePlan {
         current: before.unwrap_or(scale_plan.current),
         target: stored,
@@ -114,6 +111,7 @@ pub async fn run(
             ready_replicas: Some(deployment_ready(cluster, name).await?),
             pods: Some(json!([])),
             metrics_available: None,
+            prediction: prediction_json(&applied_plan),
         };
         reporter.set_document("scale", true, &applied_plan.changes, true, fields);
         return Ok(());
@@ -263,6 +261,15 @@ struct ScaleFields {
     pods: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_available: Option<bool>,
+    /// Where the HPA takes the new count at the current load, as `hpa`'s `prediction`; `null`
+    /// without an HPA (or one that does not act).
+    prediction: Option<Value>,
+}
+
+fn prediction_json(plan: &ScalePlan) -> Option<Value> {
+    plan.hpa_prediction
+        .as_ref()
+        .map(crate::plan::hpa::Prediction::to_json)
 }
 
 fn record_failure(reporter: &mut Reporter, applied: &ScalePlan) {
@@ -271,6 +278,7 @@ fn record_failure(reporter: &mut Reporter, applied: &ScalePlan) {
         ready_replicas: None,
         pods: None,
         metrics_available: None,
+        prediction: prediction_json(applied),
     };
     reporter.set_document("scale", false, &applied.changes, false, fields);
 }
@@ -296,6 +304,7 @@ async fn verify_and_report(
         ready_replicas: Some(counts.ready),
         pods: Some(pods_json(&rows)),
         metrics_available: Some(metrics),
+        prediction: prediction_json(applied),
     };
     reporter.set_document("scale", false, &applied.changes, ok, fields);
 

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::health;
 use crate::plan::audit::now_rfc3339;
 use crate::plan::connections::{RESTARTED_AT, restart_patch};
-use crate::plan::{Change, FieldPath};
+use crate::plan::{Change, ChangeValue, FieldPath};
 use crate::quantity::{Quantity, format_cpu, format_memory};
 use crate::report::Reporter;
 use crate::report::preview::gitops_warning;
@@ -87,7 +87,7 @@ pub fn managed_warning(object: &str, meta: &ObjectMeta) -> Option<String> {
 pub fn previous_values(changes: &[Change]) -> BTreeMap<String, Value> {
     changes
         .iter()
-        .map(|c| (c.field.text(), record_value(c.before.as_deref())))
+        .map(|c| (c.field.text(), record_value(c.before.as_ref())))
         .collect()
 }
 
@@ -95,19 +95,12 @@ pub fn previous_values(changes: &[Change]) -> BTreeMap<String, Value> {
 pub fn written_values(changes: &[Change]) -> BTreeMap<String, Value> {
     changes
         .iter()
-        .map(|c| (c.field.text(), record_value(c.after.as_deref())))
+        .map(|c| (c.field.text(), record_value(c.after.as_ref())))
         .collect()
 }
 
-fn record_value(text: Option<&str>) -> Value {
-    match text {
-        // Numbers stay numbers so that undo can write them back as they were.
-        Some(text) => text
-            .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| json!(text)),
-        None => Value::Null,
-    }
+fn record_value(value: Option<&ChangeValue>) -> Value {
+    value.map_or(Value::Null, ChangeValue::record)
 }
 
 /// Reads an object that is one part of a larger view: a 403 calls `on_forbidden` and reads as
@@ -163,8 +156,8 @@ pub async fn restart(cluster: &Cluster, deployment: &Deployment, dry_run: bool) 
     Ok(Change::new(
         format!("deployment/{name}"),
         FieldPath::RestartedAt,
-        before,
-        Some(now),
+        before.map(ChangeValue::Text),
+        Some(ChangeValue::Text(now)),
     ))
 }
 
@@ -340,18 +333,23 @@ mod tests {
     #[test]
     fn previous_values_keep_numbers_as_numbers() {
         let changes = vec![
-            Change::new("d/x", "spec.replicas", Some("3".into()), Some("5".into())),
+            Change::new(
+                "d/x",
+                "spec.replicas",
+                Some(ChangeValue::count(3)),
+                Some(ChangeValue::count(5)),
+            ),
             Change::new(
                 "d/x",
                 "spec.template.spec.containers[x].resources.requests.cpu",
-                Some("500m".into()),
-                Some("1".into()),
+                Some(ChangeValue::quantity("500m")),
+                Some(ChangeValue::quantity("1")),
             ),
             Change::new(
                 "d/x",
                 "spec.template.spec.containers[x].resources.limits.nvidia.com/gpu",
                 None,
-                Some("1".into()),
+                Some(ChangeValue::quantity("1")),
             ),
         ];
         let prev = previous_values(&changes);
@@ -368,11 +366,12 @@ mod tests {
         assert_eq!(written["spec.replicas"], json!(5));
         assert_eq!(
             written["spec.template.spec.containers[x].resources.requests.cpu"],
-            json!(1)
+            json!("1"),
+            "quantities are recorded as written, as strings (older records hold numbers: undo reads both)"
         );
         assert_eq!(
             written["spec.template.spec.containers[x].resources.limits.nvidia.com/gpu"],
-            json!(1)
+            json!("1")
         );
     }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec, MetricStatus};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, ResourceRequirements};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Map, Value, json};
@@ -157,7 +157,7 @@ pub(crate) async fn overview(
     doc.insert("terminatingPods".into(), json!(terminating));
     doc.insert("metricsAvailable".into(), Value::Bool(metrics.is_ok()));
 
-    let hpa_json = hpa.as_ref().map(hpa_json);
+    let hpa_json = hpa.as_ref().map(crate::plan::hpa::hpa_summary);
     text.push(section(
         "HPA",
         "horizontalpodautoscaler",
@@ -287,7 +287,7 @@ pub fn resources_json(resources: Option<&ResourceRequirements>) -> Value {
         Value::Object(
             m.into_iter()
                 .flatten()
-                .map(|(k, v)| (k.clone(), json!(v.0)))
+                .map(|(k, v)| (k.clone(), json!(crate::quantity::canonical_of(v))))
                 .collect(),
         )
     };
@@ -320,10 +320,11 @@ fn deployment_json(d: &Deployment, container_name: &str) -> Value {
     let c = pod_spec.and_then(|p| container(&p.containers, container_name));
     let strategy = spec.and_then(|s| s.strategy.as_ref());
     let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
+    // As the API holds it: a number of pods, or a percentage string ("25%").
     let int_or_str = |v: Option<&k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>| {
         v.map(|v| match v {
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => i.to_string(),
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => s.clone(),
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i) => json!(i),
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s) => json!(s),
         })
     };
     let conditions: Vec<Value> = d
@@ -376,12 +377,15 @@ fn deployment_text(name: &str, d: Option<&Value>) -> String {
         return format!("\nDeployment {name}: not found");
     };
     let s = &d["strategy"];
-    let surge = s["maxSurge"]
-        .as_str()
+    let int_or_str = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let surge = int_or_str(&s["maxSurge"])
         .map(|v| format!(" maxSurge {v}"))
         .unwrap_or_default();
-    let unavailable = s["maxUnavailable"]
-        .as_str()
+    let unavailable = int_or_str(&s["maxUnavailable"])
         .map(|v| format!(" maxUnavailable {v}"))
         .unwrap_or_default();
     format!(
@@ -403,58 +407,6 @@ fn deployment_text(name: &str, d: Option<&Value>) -> String {
     )
 }
 
-fn metric_name(spec_type: &str, resource: Option<&str>) -> String {
-    match resource {
-        Some(r) => r.to_string(),
-        None => spec_type.to_string(),
-    }
-}
-
-fn metric_json(spec: &MetricSpec, current: &[MetricStatus]) -> Value {
-    let name = spec.resource.as_ref().map(|r| r.name.clone());
-    let target = spec.resource.as_ref().map(|r| &r.target);
-    let now = current
-        .iter()
-        .find(|m| m.type_ == spec.type_ && m.resource.as_ref().map(|r| &r.name) == name.as_ref())
-        .and_then(|m| m.resource.as_ref())
-        .map(|r| &r.current);
-    json!({
-        "type": spec.type_,
-        "name": metric_name(&spec.type_, name.as_deref()),
-        "targetUtilization": target.and_then(|t| t.average_utilization),
-        "targetAverageValue": target.and_then(|t| t.average_value.as_ref()).map(|q| q.0.clone()),
-        "currentUtilization": now.and_then(|c| c.average_utilization),
-        "currentAverageValue": now.and_then(|c| c.average_value.as_ref()).map(|q| q.0.clone()),
-    })
-}
-
-fn hpa_json(h: &HorizontalPodAutoscaler) -> Value {
-    let spec = h.spec.as_ref();
-    let status = h.status.as_ref();
-    let current: Vec<MetricStatus> = status.and_then(|s| s.current_metrics.clone()).unwrap_or_default();
-    let metrics: Vec<Value> = spec
-        .and_then(|s| s.metrics.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|m| metric_json(m, &current))
-        .collect();
-    let conditions: Vec<Value> = status
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|c| json!({"type": c.type_, "status": c.status, "reason": c.reason, "message": c.message}))
-        .collect();
-    json!({
-        "name": h.metadata.name,
-        "min": spec.map(|s| s.min_replicas.unwrap_or(1)),
-        "max": spec.map(|s| s.max_replicas),
-        "currentReplicas": status.and_then(|s| s.current_replicas),
-        "desiredReplicas": status.map(|s| s.desired_replicas),
-        "metrics": metrics,
-        "conditions": conditions,
-    })
-}
-
 fn hpa_text(name: &str, h: Option<&Value>) -> String {
     let Some(h) = h else {
         return format!("\nHPA {name}: not found");
@@ -469,15 +421,15 @@ fn hpa_text(name: &str, h: Option<&Value>) -> String {
             (_, Some(s)) => s.to_string(),
             _ => "?".into(),
         };
-        let (current, target) = if m["targetUtilization"].is_null() {
+        let (current, target) = if m["targetUtilizationPercent"].is_null() {
             (
                 show(&m["currentAverageValue"], false),
                 show(&m["targetAverageValue"], false),
             )
         } else {
             (
-                show(&m["currentUtilization"], true),
-                show(&m["targetUtilization"], true),
+                show(&m["currentUtilizationPercent"], true),
+                show(&m["targetUtilizationPercent"], true),
             )
         };
         out.push_str(&format!(
@@ -628,10 +580,10 @@ mod tests {
                 {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 60}}}]}
         }))
         .unwrap();
-        let j = hpa_json(&h);
+        let j = crate::plan::hpa::hpa_summary(&h);
         assert_eq!(j["min"], 3);
-        assert_eq!(j["metrics"][0]["currentUtilization"], 60);
-        assert_eq!(j["metrics"][1]["currentUtilization"], Value::Null);
+        assert_eq!(j["metrics"][0]["currentUtilizationPercent"], 60);
+        assert_eq!(j["metrics"][1]["currentUtilizationPercent"], Value::Null);
         let text = hpa_text("orchestrator", Some(&j));
         assert!(text.contains("cpu 60% / target 70%"), "{text}");
         assert!(text.contains("memory ? / target 80%"), "{text}");

@@ -228,9 +228,8 @@ async fn replica_guard(
         .iter()
         .find(|c| c.field == FieldPath::Replicas)?
         .after
-        .as_deref()?
-        .parse::<i32>()
-        .ok()?;
+        .as_ref()?
+        .as_i32()?;
     let hpa = hpa_for(cluster, "Deployment", &found.name, reporter)
         .await
         .ok()??;
@@ -251,7 +250,7 @@ async fn follow_rollout(
         .changes
         .iter()
         .find(|c| c.field == FieldPath::Replicas)
-        .and_then(|c| c.after.as_deref()?.parse::<i32>().ok());
+        .and_then(|c| c.after.as_ref()?.as_i32());
     if !applied.restarts_pods && replicas.is_none() {
         return Ok(());
     }

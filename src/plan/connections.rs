@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Container};
 use serde_json::{Value, json};
 
-use super::{Change, FieldPath, PlanError};
+use super::{Change, ChangeValue, FieldPath, PlanError};
 
 mod config_edit;
 mod input;
@@ -104,8 +104,8 @@ pub fn plan_connections(cm: &ConfigMap, key: &str, n: u32) -> Result<Connections
         changes: vec![Change::new(
             format!("configmap/{name}"),
             FieldPath::MaxConnections { key: key.to_string() },
-            before.clone(),
-            Some(n.to_string()),
+            before.as_deref().map(ChangeValue::count_or_text),
+            Some(ChangeValue::count(n)),
         )],
         patch,
         new_text,
@@ -232,8 +232,8 @@ mod tests {
             vec![Change::new(
                 "configmap/orchestrator-config",
                 "data[\"config.yaml\"].database.max_connections",
-                Some("20".into()),
-                Some("50".into())
+                Some(ChangeValue::count(20)),
+                Some(ChangeValue::count(50))
             )]
         );
         assert_eq!(

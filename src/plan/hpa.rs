@@ -10,9 +10,12 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
-use super::{Change, FieldPath, PlanError};
+use super::{Change, ChangeValue, FieldPath, PlanError};
 
+pub mod predict;
 pub mod view;
+
+pub use predict::{HpaModel, Prediction, WhatIf, predict};
 pub use view::{hpa_summary, watch_change_line, watch_panel_lines};
 
 /// The HPA controller ignores ratios within 10% of 1.0 (`--horizontal-pod-autoscaler-tolerance`).
@@ -52,8 +55,8 @@ pub struct HpaPlan {
     /// The spec after the change, for the preview and JSON output.
     pub new_spec: HorizontalPodAutoscalerSpec,
     pub warnings: Vec<String>,
-    /// The expected effect in words (see [`expected_effect`]).
-    pub effect: String,
+    /// The expected effect (see [`expected_effect`]).
+    pub effect: Effect,
 }
 
 /// A new HPA for `hpa --create`.
@@ -110,8 +113,8 @@ pub fn plan_hpa_update(
         changes.push(Change::new(
             &object,
             FieldPath::MinReplicas,
-            spec.min_replicas.map(|v| v.to_string()),
-            Some(new_min.to_string()),
+            spec.min_replicas.map(ChangeValue::count),
+            Some(ChangeValue::count(new_min)),
         ));
         spec_patch.insert("minReplicas".into(), json!(new_min));
         new_spec.min_replicas = Some(new_min);
@@ -120,8 +123,8 @@ pub fn plan_hpa_update(
         changes.push(Change::new(
             &object,
             FieldPath::MaxReplicas,
-            Some(spec.max_replicas.to_string()),
-            Some(new_max.to_string()),
+            Some(ChangeValue::count(spec.max_replicas)),
+            Some(ChangeValue::count(new_max)),
         ));
         spec_patch.insert("maxReplicas".into(), json!(new_max));
         new_spec.max_replicas = new_max;
@@ -139,7 +142,7 @@ pub fn plan_hpa_update(
                 resource: "cpu".into(),
             },
             None,
-            Some(format!("{DEFAULT_CPU_UTILIZATION}%")),
+            Some(ChangeValue::Percent(DEFAULT_CPU_UTILIZATION)),
         ));
         warnings.push(format!(
             "the HPA had no metrics, so Kubernetes scaled it on CPU {DEFAULT_CPU_UTILIZATION}%; \
@@ -292,7 +295,7 @@ fn set_utilization(metrics: &mut Vec<MetricSpec>, object: &str, resource: &str, 
     match existing {
         None => {
             metrics.push(utilization_metric(resource, pct));
-            Some(Change::new(object, field, None, Some(format!("{pct}%"))))
+            Some(Change::new(object, field, None, Some(ChangeValue::Percent(pct))))
         }
         Some(source) if source.target.type_ == "Utilization" => {
             let before = source.target.average_utilization;
@@ -303,8 +306,8 @@ fn set_utilization(metrics: &mut Vec<MetricSpec>, object: &str, resource: &str, 
             Some(Change::new(
                 object,
                 field,
-                before.map(|b| format!("{b}%")),
-                Some(format!("{pct}%")),
+                before.map(ChangeValue::Percent),
+                Some(ChangeValue::Percent(pct)),
             ))
         }
         Some(source) => {
@@ -316,8 +319,8 @@ fn set_utilization(metrics: &mut Vec<MetricSpec>, object: &str, resource: &str, 
                 FieldPath::MetricTarget {
                     resource: resource.to_string(),
                 },
-                Some(before),
-                Some(format!("averageUtilization {pct}%")),
+                Some(ChangeValue::Text(before)),
+                Some(ChangeValue::Percent(pct)),
             ))
         }
     }
@@ -350,30 +353,51 @@ pub fn current_utilization(hpa: &HorizontalPodAutoscaler, resource: &str) -> Opt
         .average_utilization
 }
 
-/// The replica count the HPA controller would pick for one utilization metric, clamped to
-/// min..max; within the tolerance it keeps `current`.
-pub fn desired_replicas(current: i32, utilization: i32, target: i32, min: i32, max: i32) -> i32 {
-    if target <= 0 || current <= 0 {
-        return current.clamp(min, max.max(min));
-    }
-    let ratio = f64::from(utilization) / f64::from(target);
-    let desired = if (ratio - 1.0).abs() <= HPA_TOLERANCE {
-        current
-    } else {
-        (f64::from(current) * ratio).ceil() as i32
-    };
-    desired.clamp(min, max.max(min))
+/// The expected effect of a change to an HPA: in words, and the prediction behind them (the
+/// `prediction` of the `hpa` JSON document).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    pub text: String,
+    pub prediction: Option<Prediction>,
 }
 
-/// The expected effect of new bounds and targets, in words: scale-up/down forced by min/max,
-/// or what the HPA would choose at the current utilization for each changed target.
+/// The expected effect of new bounds and targets: scale-up/down forced by min/max, or where the
+/// HPA takes the count at the current utilization over EVERY metric ([`predict`]: the largest
+/// proposal wins, as the controller decides).
 pub fn expected_effect(
     current_hpa: &HorizontalPodAutoscaler,
     new_min: i32,
     new_max: i32,
     new_targets: &[(String, i32)],
+) -> Effect {
+    let model = HpaModel::of(current_hpa);
+    let what_if = WhatIf {
+        min: Some(new_min),
+        max: Some(new_max),
+        targets: new_targets,
+        ..WhatIf::default()
+    };
+    let prediction = predict(&model, &what_if);
+    let text = effect_text(
+        current_hpa,
+        &model,
+        new_min,
+        new_max,
+        new_targets,
+        prediction.as_ref(),
+    );
+    Effect { text, prediction }
+}
+
+fn effect_text(
+    current_hpa: &HorizontalPodAutoscaler,
+    model: &HpaModel,
+    new_min: i32,
+    new_max: i32,
+    new_targets: &[(String, i32)],
+    prediction: Option<&Prediction>,
 ) -> String {
-    let Some(current) = current_hpa.status.as_ref().and_then(|s| s.current_replicas) else {
+    let Some(current) = model.current else {
         return format!(
             "the HPA has not reported its replicas yet; it keeps them within {new_min}..{new_max} \
              at its next sync"
@@ -394,66 +418,46 @@ pub fn expected_effect(
             "max {new_max} < current {current} replicas: the HPA will scale down to {new_max} now"
         );
     }
-    if new_targets.is_empty() {
-        // New bounds can release a count the old ones held (a lower min, a higher max): say
-        // where the current utilization takes it.
-        let within = format!("{current} replicas are within {new_min}..{new_max}");
-        return match desired_by_metrics(current_hpa, current, new_min, new_max) {
-            Some(d) if d > current => {
-                format!("{within}; at the current utilization the HPA will scale up to {d}")
-            }
-            Some(d) if d < current => format!(
-                "{within}; at the current utilization the HPA will scale down to {d} after its \
-                 scale-down stabilization window{}",
-                scale_down_window(current_hpa)
-            ),
-            _ => format!("{within}: nothing moves now"),
-        };
-    }
-    let sentences: Vec<String> = new_targets
+    let Some(p) = prediction else {
+        return format!("{current} replicas are within {new_min}..{new_max}: nothing moves now");
+    };
+    let waiting: Vec<String> = new_targets
         .iter()
+        .filter(|(resource, _)| current_utilization(current_hpa, resource).is_none())
         .map(|(resource, target)| {
-            let label = resource_label(resource);
-            match current_utilization(current_hpa, resource) {
-                None => format!(
-                    "no current {label} utilization is reported yet: the HPA applies the {target}% \
-                     target once metrics arrive"
-                ),
-                Some(util) => {
-                    let desired = desired_replicas(current, util, *target, new_min, new_max);
-                    let action = match desired.cmp(&current) {
-                        std::cmp::Ordering::Equal => format!("would keep {current} replicas"),
-                        std::cmp::Ordering::Greater => {
-                            format!("would move from {current} to {desired} replicas")
-                        }
-                        std::cmp::Ordering::Less => format!(
-                            "would move from {current} to {desired} replicas (after its scale-down \
-                             stabilization window, 5 minutes by default)"
-                        ),
-                    };
-                    format!("at the current {label} utilization {util}% the HPA {action}")
-                }
-            }
+            format!(
+                "no current {} utilization is reported yet: the HPA applies the {target}% target once \
+                 metrics arrive",
+                resource_label(resource)
+            )
         })
         .collect();
-    sentences.join("; ")
-}
-
-/// The count the HPA would pick from its current utilization within new bounds: the highest
-/// over its Resource utilization metrics. `None` when a metric is of another kind (its value
-/// is not ours to compute) or no utilization is reported.
-fn desired_by_metrics(hpa: &HorizontalPodAutoscaler, current: i32, min: i32, max: i32) -> Option<i32> {
-    let metrics = hpa.spec.as_ref()?.metrics.as_ref()?;
-    let mut desired: Option<i32> = None;
-    for m in metrics {
-        let source = m.resource.as_ref().filter(|_| m.type_ == "Resource")?;
-        let target = source.target.average_utilization?;
-        if let Some(util) = current_utilization(hpa, &source.name) {
-            let d = desired_replicas(current, util, target, min, max);
-            desired = Some(desired.map_or(d, |prev| prev.max(d)));
+    let moves = match p.replicas.cmp(&current) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => Some(format!("move from {current} to {} replicas", p.replicas)),
+        std::cmp::Ordering::Less => Some(format!(
+            "move from {current} to {} replicas after its scale-down stabilization window{}",
+            p.replicas,
+            scale_down_window(current_hpa)
+        )),
+    };
+    let why = p.reason();
+    let said = match moves {
+        None if new_targets.is_empty() => {
+            format!("{current} replicas are within {new_min}..{new_max}: nothing moves now")
         }
+        None => format!("at the current utilization the HPA would keep {current} replicas: {why}"),
+        Some(moves) if new_targets.is_empty() => format!(
+            "{current} replicas are within {new_min}..{new_max}; at the current utilization the HPA \
+             will {moves}: {why}"
+        ),
+        Some(moves) => format!("at the current utilization the HPA would {moves}: {why}"),
+    };
+    if waiting.is_empty() {
+        said
+    } else {
+        format!("{}; {said}", waiting.join("; "))
     }
-    desired
 }
 
 /// ` (300 s)` from the HPA's behavior, or the Kubernetes default.
@@ -509,10 +513,20 @@ pub fn plan_hpa_create(
             &object,
             FieldPath::ScaleTargetRef,
             None,
-            Some(format!("apps/v1 Deployment {deployment}")),
+            Some(ChangeValue::text(format!("apps/v1 Deployment {deployment}"))),
         ),
-        Change::new(&object, FieldPath::MinReplicas, None, Some(min.to_string())),
-        Change::new(&object, FieldPath::MaxReplicas, None, Some(max.to_string())),
+        Change::new(
+            &object,
+            FieldPath::MinReplicas,
+            None,
+            Some(ChangeValue::count(min)),
+        ),
+        Change::new(
+            &object,
+            FieldPath::MaxReplicas,
+            None,
+            Some(ChangeValue::count(max)),
+        ),
     ];
     changes.extend(targets.iter().map(|(resource, pct)| {
         Change::new(
@@ -521,7 +535,7 @@ pub fn plan_hpa_create(
                 resource: resource.to_string(),
             },
             None,
-            Some(format!("{pct}%")),
+            Some(ChangeValue::Percent(*pct)),
         )
     }));
     let hpa = HorizontalPodAutoscaler {
@@ -604,14 +618,14 @@ mod tests {
                 Change::new(
                     "horizontalpodautoscaler/orchestrator",
                     "spec.minReplicas",
-                    Some("3".into()),
-                    Some("5".into())
+                    Some(ChangeValue::count(3)),
+                    Some(ChangeValue::count(5))
                 ),
                 Change::new(
                     "horizontalpodautoscaler/orchestrator",
                     "spec.maxReplicas",
-                    Some("10".into()),
-                    Some("20".into())
+                    Some(ChangeValue::count(10)),
+                    Some(ChangeValue::count(20))
                 ),
             ]
         );
@@ -621,7 +635,7 @@ mod tests {
         );
         assert_eq!(plan.new_spec.metrics, current().spec.unwrap().metrics);
         assert_eq!(
-            plan.effect,
+            plan.effect.text,
             "min 5 > current 3 replicas: the HPA will scale up to 5 now"
         );
     }
@@ -634,8 +648,8 @@ mod tests {
             vec![Change::new(
                 "horizontalpodautoscaler/orchestrator",
                 "spec.metrics[cpu].target.averageUtilization",
-                Some("70%".into()),
-                Some("60%".into())
+                Some(ChangeValue::Percent(70)),
+                Some(ChangeValue::Percent(60))
             )]
         );
         let mut expected = current().spec.unwrap();
@@ -654,8 +668,8 @@ mod tests {
         assert_eq!(plan.patch["metadata"]["resourceVersion"], "42");
         // 63% against 60% is within the 10% tolerance.
         assert_eq!(
-            plan.effect,
-            "at the current CPU utilization 63% the HPA would keep 3 replicas"
+            plan.effect.text,
+            "at the current utilization the HPA would keep 3 replicas: CPU at 63% within 10% of its 60% target"
         );
     }
 
@@ -672,9 +686,10 @@ mod tests {
         );
         assert_eq!(metrics[2], utilization_metric("memory", 75));
         assert_eq!(plan.changes[0].before, None);
-        assert_eq!(plan.changes[0].after.as_deref(), Some("75%"));
+        assert_eq!(plan.changes[0].after_text(), "75%");
         assert!(
             plan.effect
+                .text
                 .contains("no current memory utilization is reported yet")
         );
     }
@@ -701,7 +716,7 @@ mod tests {
         .unwrap();
         let plan = plan_hpa_update(&h, &req(None, None, Some(60), None), None).unwrap();
         assert_eq!(plan.changes[0].field.text(), "spec.metrics[cpu].target");
-        assert_eq!(plan.changes[0].before.as_deref(), Some("averageValue 500m"));
+        assert_eq!(plan.changes[0].before_text(), "averageValue 500m");
         assert_eq!(
             plan.new_spec.metrics.unwrap()[0]
                 .resource
@@ -772,7 +787,7 @@ mod tests {
     fn at_zero_replicas_the_hpa_does_not_scale_up() {
         let mut h = current();
         h.status.as_mut().unwrap().current_replicas = Some(0);
-        let effect = expected_effect(&h, 5, 10, &[]);
+        let effect = expected_effect(&h, 5, 10, &[]).text;
         assert!(!effect.contains("will scale up"), "{effect}");
         assert!(effect.contains("ScalingDisabled"), "{effect}");
     }
@@ -782,25 +797,45 @@ mod tests {
         let mut h = current();
         h.status.as_mut().unwrap().current_replicas = Some(6);
         assert_eq!(
-            expected_effect(&h, 3, 4, &[]),
+            expected_effect(&h, 3, 4, &[]).text,
             "max 4 < current 6 replicas: the HPA will scale down to 4 now"
         );
         assert_eq!(
-            expected_effect(&current(), 3, 10, &[("cpu".into(), 50)]),
-            "at the current CPU utilization 63% the HPA would move from 3 to 4 replicas"
+            expected_effect(&current(), 3, 10, &[("cpu".into(), 50)]).text,
+            "at the current utilization the HPA would move from 3 to 4 replicas: CPU at 63% of its 50% target"
         );
-        assert!(
-            expected_effect(&current(), 1, 10, &[("cpu".into(), 95)]).starts_with(
-                "at the current CPU utilization 63% the HPA would move from 3 to 2 replicas (after"
-            )
+        // CPU alone would go down to 2; memory and queue_depth report nothing, and the
+        // controller does not scale down while a metric is missing (computeReplicasForMetrics).
+        assert_eq!(
+            expected_effect(&current(), 1, 10, &[("cpu".into(), 95)]).text,
+            "at the current utilization the HPA would keep 3 replicas: no current value for \
+             queue_depth, memory: the controller does not scale down without every metric"
+        );
+        let mut cpu_only = current();
+        cpu_only
+            .spec
+            .as_mut()
+            .unwrap()
+            .metrics
+            .as_mut()
+            .unwrap()
+            .truncate(1);
+        assert_eq!(
+            expected_effect(&cpu_only, 1, 10, &[("cpu".into(), 95)]).text,
+            "at the current utilization the HPA would move from 3 to 2 replicas after its scale-down \
+             stabilization window (120 s): CPU at 63% of its 95% target"
         );
         assert_eq!(
-            expected_effect(&current(), 3, 10, &[]),
+            expected_effect(&current(), 3, 10, &[]).text,
             "3 replicas are within 3..10: nothing moves now"
         );
         let mut no_status = current();
         no_status.status = None;
-        assert!(expected_effect(&no_status, 3, 10, &[]).contains("has not reported"));
+        assert!(
+            expected_effect(&no_status, 3, 10, &[])
+                .text
+                .contains("has not reported")
+        );
     }
 
     #[test]
@@ -822,28 +857,20 @@ mod tests {
         };
         // Lowering min from 5 releases a count kept up by the old floor.
         assert_eq!(
-            expected_effect(&cpu_only(5, 30), 2, 6, &[]),
-            "5 replicas are within 2..6; at the current utilization the HPA will scale down to 3 \
-             after its scale-down stabilization window (120 s)"
+            expected_effect(&cpu_only(5, 30), 2, 6, &[]).text,
+            "5 replicas are within 2..6; at the current utilization the HPA will move from 5 to 3 \
+             replicas after its scale-down stabilization window (120 s): CPU at 30% of its 60% target"
         );
         // Raising max from 6 lets a count held at the old ceiling grow.
         assert_eq!(
-            expected_effect(&cpu_only(6, 90), 5, 20, &[]),
-            "6 replicas are within 5..20; at the current utilization the HPA will scale up to 9"
+            expected_effect(&cpu_only(6, 90), 5, 20, &[]).text,
+            "6 replicas are within 5..20; at the current utilization the HPA will move from 6 to 9 \
+             replicas: CPU at 90% of its 60% target"
         );
         assert_eq!(
-            expected_effect(&cpu_only(5, 60), 5, 20, &[]),
+            expected_effect(&cpu_only(5, 60), 5, 20, &[]).text,
             "5 replicas are within 5..20: nothing moves now"
         );
-    }
-
-    #[test]
-    fn desired_replicas_follows_the_controller_formula() {
-        assert_eq!(desired_replicas(3, 63, 60, 1, 10), 3); // within tolerance
-        assert_eq!(desired_replicas(3, 120, 60, 1, 10), 6);
-        assert_eq!(desired_replicas(3, 120, 60, 1, 5), 5); // clamped to max
-        assert_eq!(desired_replicas(4, 10, 60, 2, 10), 2); // clamped to min
-        assert_eq!(desired_replicas(3, 50, 0, 1, 10), 3);
     }
 
     #[test]

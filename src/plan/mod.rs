@@ -13,10 +13,12 @@ pub mod resources;
 pub mod scale;
 pub mod undo;
 pub mod validate;
+pub mod value;
 
 use serde::Serialize;
 
 pub use field::FieldPath;
+pub use value::ChangeValue;
 
 /// One field a command changes, as previewed and reported in JSON (`changes[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,18 +28,18 @@ pub struct Change {
     /// The field, typed; as text e.g. `spec.replicas` or
     /// `spec.template.spec.containers[orchestrator].resources.requests.cpu`.
     pub field: FieldPath,
-    /// The value before, `None` when the field was unset.
-    pub before: Option<String>,
-    /// The value after, `None` when the field is removed.
-    pub after: Option<String>,
+    /// The value before, `None` when the field was unset (JSON `null`).
+    pub before: Option<ChangeValue>,
+    /// The value after, `None` when the field is removed (JSON `null`).
+    pub after: Option<ChangeValue>,
 }
 
 impl Change {
     pub fn new(
         object: impl Into<String>,
         field: impl Into<FieldPath>,
-        before: Option<String>,
-        after: Option<String>,
+        before: Option<ChangeValue>,
+        after: Option<ChangeValue>,
     ) -> Self {
         Self {
             object: object.into(),
@@ -45,6 +47,16 @@ impl Change {
             before,
             after,
         }
+    }
+
+    /// The value before as the preview shows it (`(unset)` when absent).
+    pub fn before_text(&self) -> String {
+        ChangeValue::show(self.before.as_ref())
+    }
+
+    /// The value after as the preview shows it (`(unset)` when absent).
+    pub fn after_text(&self) -> String {
+        ChangeValue::show(self.after.as_ref())
     }
 }
 

@@ -6,29 +6,28 @@
 
 use serde_json::Value;
 
-use super::Change;
-use super::undo::{current_value, same};
+use super::undo::current_value;
+use super::{Change, ChangeValue};
 
 /// A field the server stored with another value than the one written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
     pub object: String,
     pub field: String,
-    pub planned: Option<String>,
-    pub stored: Option<String>,
+    pub planned: Option<ChangeValue>,
+    pub stored: Option<ChangeValue>,
 }
 
 impl std::fmt::Display for Difference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".into());
         write!(
             f,
             "{} {}: the API server stored {}, not the {} written (an admission webhook, policy or \
              LimitRange changed it)",
             self.object,
             self.field,
-            show(&self.stored),
-            show(&self.planned)
+            ChangeValue::show(self.stored.as_ref()),
+            ChangeValue::show(self.planned.as_ref())
         )
     }
 }
@@ -42,7 +41,7 @@ pub fn observe(planned: &[Change], stored: &Value) -> (Vec<Change>, Vec<Differen
     for change in planned {
         let path = &change.field;
         let now = current_value(stored, path);
-        if same(path, now.as_deref(), change.after.as_deref()) {
+        if now == change.after {
             changes.push(change.clone());
         } else {
             differences.push(Difference {
@@ -78,8 +77,8 @@ mod tests {
         let planned = vec![Change::new(
             "deployment/o",
             CPU,
-            Some("250m".into()),
-            Some("1".into()),
+            Some(ChangeValue::quantity("250m")),
+            Some(ChangeValue::quantity("1")),
         )];
         let (changes, differences) = observe(&planned, &deployment("1000m"));
         assert_eq!(changes, planned, "1000m is 1: the planned text stays");
@@ -91,12 +90,12 @@ mod tests {
         let planned = vec![Change::new(
             "deployment/o",
             CPU,
-            Some("250m".into()),
-            Some("300m".into()),
+            Some(ChangeValue::quantity("250m")),
+            Some(ChangeValue::quantity("300m")),
         )];
         let (changes, differences) = observe(&planned, &deployment("500m"));
-        assert_eq!(changes[0].after.as_deref(), Some("500m"));
-        assert_eq!(changes[0].before.as_deref(), Some("250m"));
+        assert_eq!(changes[0].after_text(), "500m");
+        assert_eq!(changes[0].before_text(), "250m");
         assert_eq!(differences.len(), 1);
         let text = differences[0].to_string();
         assert!(text.contains("stored 500m, not the 300m written"), "{text}");
@@ -108,7 +107,7 @@ mod tests {
             "deployment/o",
             FieldPath::RestartedAt,
             None,
-            Some("t".into()),
+            Some(ChangeValue::text("t")),
         )];
         let mut restarted = deployment("1");
         restarted["spec"]["template"]["metadata"] =
@@ -118,8 +117,8 @@ mod tests {
         let replicas = vec![Change::new(
             "deployment/o",
             "spec.replicas",
-            Some("3".into()),
-            Some("5".into()),
+            Some(ChangeValue::count(3)),
+            Some(ChangeValue::count(5)),
         )];
         assert_eq!(observe(&replicas, &deployment("1")).0, replicas);
     }

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use serde_json::{Map, Value, json};
 
 use super::field::ResourceKind;
-use super::{Change, FieldPath, PlanError};
+use super::{Change, ChangeValue, FieldPath, PlanError};
 use crate::quantity::Quantity;
 
 pub mod capacity;
@@ -89,21 +89,21 @@ impl ResourcesPlan {
         ]}}}})
     }
 
-    /// [`utilization_shift`] warnings for every CPU/memory request this plan changes.
+    /// The [`utilization_shift`] warning for the CPU/memory requests this plan changes (one
+    /// sentence over all of them: one prediction, as the HPA makes one decision).
     pub fn hpa_shifts(
         &self,
         hpa: &k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
     ) -> Vec<String> {
-        ["cpu", "memory"]
+        let changed: Vec<hpa_shift::RequestChange> = ["cpu", "memory"]
             .into_iter()
             .filter_map(|name| {
                 let old = self.before.requests.get(name)?;
                 let new = self.after.requests.get(name)?;
-                (old != new)
-                    .then(|| utilization_shift(hpa, old, new, name))
-                    .flatten()
+                (old != new).then_some((name, old, new))
             })
-            .collect()
+            .collect();
+        utilization_shift(hpa, &changed).into_iter().collect()
     }
 }
 
@@ -336,8 +336,8 @@ pub fn plan_container_resources(
                     kind,
                     name: name.clone(),
                 },
-                old.map(|q| q.text().to_string()),
-                Some(quantity.text().to_string()),
+                old.map(ChangeValue::from),
+                Some(ChangeValue::from(quantity)),
             ));
             patch.insert(name.clone(), json!(quantity.text()));
             merged.insert(name.clone(), quantity.clone());
@@ -539,8 +539,8 @@ mod tests {
                 "spec.template.spec.containers[orchestrator].resources.limits.cpu",
             ]
         );
-        assert_eq!(plan.changes[0].before.as_deref(), Some("500m"));
-        assert_eq!(plan.changes[0].after.as_deref(), Some("1"));
+        assert_eq!(plan.changes[0].before_text(), "500m");
+        assert_eq!(plan.changes[0].after_text(), "1");
         assert_eq!(
             plan.patch,
             json!({
@@ -718,8 +718,8 @@ mod tests {
         let changes = vec![Change::new(
             "deployment/o",
             "spec.template.spec.containers[o].resources.requests.cpu",
-            Some("500m".into()),
-            Some("750m".into()),
+            Some(ChangeValue::quantity("500m")),
+            Some(ChangeValue::quantity("750m")),
         )];
         let said = changed_besides("deployment/o", "o", &planned, &stored, &changes);
         assert_eq!(said.len(), 1, "{said:?}");

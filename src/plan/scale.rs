@@ -3,7 +3,8 @@
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use serde_json::{Value, json};
 
-use super::{Change, FieldPath, PlanError};
+use super::hpa::{HpaModel, Prediction, WhatIf, predict};
+use super::{Change, ChangeValue, FieldPath, PlanError};
 
 /// The replica range of an HPA that targets the deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +12,8 @@ pub struct HpaRange {
     pub name: String,
     pub min: i32,
     pub max: i32,
+    /// What the HPA's prediction needs (the same [`predict`] as `hpa` and `resources` use).
+    pub model: HpaModel,
 }
 
 impl HpaRange {
@@ -26,6 +29,7 @@ impl HpaRange {
             // The API defaults minReplicas to 1.
             min: spec.min_replicas.unwrap_or(1),
             max: spec.max_replicas,
+            model: HpaModel::of(hpa),
         })
     }
 }
@@ -43,6 +47,8 @@ pub struct ScalePlan {
     pub hpa_note: Option<String>,
     /// True when `hpa_note` is a warning (forced outside the range).
     pub hpa_warning: bool,
+    /// Where the HPA takes the new count at the current load (`prediction` in JSON).
+    pub hpa_prediction: Option<Prediction>,
 }
 
 /// Plans `scale --replicas requested` from the current count and the HPA, if any.
@@ -69,7 +75,7 @@ pub fn plan(
         )
     })?;
     let object = format!("deployment/{deployment}");
-    let (mut hpa_note, mut hpa_warning) = (None, false);
+    let (mut hpa_note, mut hpa_warning, mut hpa_prediction) = (None, false, None);
     if let Some(range) = hpa.filter(|r| target == 0 && r.min > 0) {
         // The HPA controller leaves a target at 0 replicas alone (ScalingActive False,
         // ScalingDisabled) until someone scales it up: it does not undo this.
@@ -97,7 +103,28 @@ pub fn plan(
                 format!("change the HPA's range with {fix}, or pass --force to scale anyway"),
             ));
         }
-        if inside {
+        hpa_prediction = predict(
+            &range.model,
+            &WhatIf {
+                replicas: Some(target),
+                ..WhatIf::default()
+            },
+        );
+        let prediction = hpa_prediction.clone().filter(|p| p.replicas != target);
+        if let Some(p) = prediction.filter(|_| inside) {
+            // The load stays: spread over the new count, the HPA proposes what it proposes now.
+            hpa_warning = true;
+            hpa_note = Some(format!(
+                "HPA {} ({}..{}) keeps control of the replica count: at the current load it will move \
+                 {object} from {target} to about {} replicas at its next sync ({}); for a lasting floor \
+                 use `kubectl orchscale hpa --min {target}`",
+                range.name,
+                range.min,
+                range.max,
+                p.replicas,
+                p.reason()
+            ));
+        } else if inside {
             hpa_note = Some(format!(
                 "HPA {} ({}..{}) keeps control of the replica count and may move it at its next sync; \
                  for a lasting floor use `kubectl orchscale hpa --min {target}`",
@@ -117,8 +144,8 @@ pub fn plan(
         vec![Change::new(
             object.clone(),
             FieldPath::Replicas,
-            Some(current.to_string()),
-            Some(target.to_string()),
+            Some(ChangeValue::count(current)),
+            Some(ChangeValue::count(target)),
         )]
     };
     Ok(ScalePlan {
@@ -129,6 +156,7 @@ pub fn plan(
         changes,
         hpa_note,
         hpa_warning,
+        hpa_prediction,
     })
 }
 
@@ -169,6 +197,7 @@ mod tests {
             name: "orchestrator".into(),
             min: 3,
             max: 10,
+            model: HpaModel::default(),
         }
     }
 
@@ -212,6 +241,42 @@ mod tests {
     }
 
     #[test]
+    fn the_hpa_fight_is_predicted_over_every_metric() {
+        use crate::plan::hpa::predict::MetricModel;
+        let metric = |name: &str, target, current| MetricModel {
+            name: String::from(name),
+            resource: Some(String::from(name)),
+            target_percent: Some(target),
+            current_percent: Some(current),
+        };
+        // 4 pods: CPU 30% of 60% (alone: 2), memory 90% of 60% (6): memory decides.
+        let range = HpaRange {
+            model: HpaModel {
+                min: 2,
+                max: 10,
+                current: Some(4),
+                metrics: vec![metric("cpu", 60, 30), metric("memory", 60, 90)],
+            },
+            ..range()
+        };
+        let p = plan("orchestrator", 4, 8, Some(&range), false).unwrap();
+        assert!(p.hpa_warning, "the HPA will undo it: a warning");
+        assert_eq!(
+            p.hpa_prediction.as_ref().map(|p| (p.from, p.replicas)),
+            Some((8, 6))
+        );
+        let note = p.hpa_note.unwrap();
+        assert!(note.contains("from 8 to about 6 replicas"), "{note}");
+        assert!(
+            note.contains("memory at 45% of its 60% target; cpu alone: 2"),
+            "{note}"
+        );
+        // At the count the HPA wants there is nothing to fight.
+        let p = plan("orchestrator", 4, 6, Some(&range), false).unwrap();
+        assert!(!p.hpa_warning, "{:?}", p.hpa_note);
+    }
+
+    #[test]
     fn within_range_says_the_hpa_keeps_control() {
         let p = plan("orchestrator", 3, 5, Some(&range()), false).unwrap();
         assert!(!p.hpa_warning);
@@ -223,8 +288,8 @@ mod tests {
             vec![Change::new(
                 "deployment/orchestrator",
                 "spec.replicas",
-                Some("3".into()),
-                Some("5".into())
+                Some(ChangeValue::count(3)),
+                Some(ChangeValue::count(5))
             )]
         );
     }
@@ -272,7 +337,18 @@ mod tests {
             Some(HpaRange {
                 name: "orchestrator".into(),
                 min: 1,
-                max: 10
+                max: 10,
+                model: HpaModel {
+                    min: 1,
+                    max: 10,
+                    current: None,
+                    metrics: vec![crate::plan::hpa::predict::MetricModel {
+                        name: "cpu".into(),
+                        resource: Some("cpu".into()),
+                        target_percent: Some(80),
+                        current_percent: None,
+                    }],
+                },
             })
         );
         assert_eq!(HpaRange::of(&hpa, "other"), None);

@@ -8,8 +8,7 @@
 use serde_json::Value;
 
 use super::audit::LastChange;
-use super::{Change, PlanError};
-use crate::quantity::Quantity;
+use super::{Change, ChangeValue, PlanError};
 
 mod patch;
 
@@ -107,38 +106,6 @@ pub struct UndoPlan {
     pub unverified: bool,
 }
 
-/// A value of the record as text, in the form the plans' [`Change`]s use.
-fn record_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-/// Whether two values of a field are the same: quantities by value, percents without `%`.
-pub(crate) fn same(field: &FieldPath, a: Option<&str>, b: Option<&str>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => match field {
-            FieldPath::ContainerResource { .. } => match (Quantity::parse(a), Quantity::parse(b)) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => a == b,
-            },
-            _ => normal(a) == normal(b),
-        },
-        _ => false,
-    }
-}
-
-/// A recorded value without its decoration: `averageUtilization 60%` and `60%` are `60`.
-fn normal(text: &str) -> &str {
-    let text = text.trim();
-    text.strip_prefix("averageUtilization ")
-        .unwrap_or(text)
-        .trim_end_matches('%')
-}
-
 /// Plans the undo of `record` on `current` (the object as read now, as JSON).
 ///
 /// # Errors
@@ -152,10 +119,14 @@ pub fn plan_undo(kind: ObjectKind, current: &Value, record: &LastChange) -> Resu
             "this is a bug: undo read the record from another object",
         ));
     }
-    let fields: Vec<(FieldPath, &String, Option<String>)> = record
+    let fields: Vec<(FieldPath, &String, Option<ChangeValue>)> = record
         .previous
         .iter()
-        .map(|(field, before)| Ok((parse_field(field)?, field, record_text(before))))
+        .map(|(field, before)| {
+            let path = parse_field(field)?;
+            let before = ChangeValue::read(&path, before);
+            Ok((path, field, before))
+        })
         .collect::<Result<_, PlanError>>()?;
     let created = kind == ObjectKind::HorizontalPodAutoscaler
         && fields
@@ -168,21 +139,21 @@ pub fn plan_undo(kind: ObjectKind, current: &Value, record: &LastChange) -> Resu
     let mut changes = Vec::new();
     for (path, field, before) in &fields {
         let now = current_value(current, path);
-        match record.written.get(*field) {
-            Some(written) if !same(path, now.as_deref(), record_text(written).as_deref()) => {
+        match record.written.get(*field).map(|w| ChangeValue::read(path, w)) {
+            Some(written) if written != now => {
                 drift.push(format!(
                     "{} {field} was changed since `{}`: it set {}, it is now {}",
                     record.object,
                     record.command,
-                    show(record_text(written).as_deref()),
-                    show(now.as_deref())
+                    ChangeValue::show(written.as_ref()),
+                    ChangeValue::show(now.as_ref())
                 ));
             }
             Some(_) => {}
             None => unverified = true,
         }
         let target = if created { None } else { before.clone() };
-        if !same(path, now.as_deref(), target.as_deref()) {
+        if now != target {
             changes.push(Change::new(&record.object, path.clone(), now, target.clone()));
             restore.push((path.clone(), target));
         }
@@ -207,25 +178,21 @@ pub fn plan_undo(kind: ObjectKind, current: &Value, record: &LastChange) -> Resu
     })
 }
 
-fn show(value: Option<&str>) -> &str {
-    value.unwrap_or("(unset)")
-}
-
-/// The value of `path` in `object`, as text in the form the plans record.
-pub fn current_value(object: &Value, path: &FieldPath) -> Option<String> {
+/// The value of `path` in `object` (as JSON), typed as the plans' changes are.
+pub fn current_value(object: &Value, path: &FieldPath) -> Option<ChangeValue> {
     let spec = &object["spec"];
     match path {
-        FieldPath::Replicas => record_text(&spec["replicas"]),
-        FieldPath::MinReplicas => record_text(&spec["minReplicas"]),
-        FieldPath::MaxReplicas => record_text(&spec["maxReplicas"]),
+        FieldPath::Replicas => ChangeValue::read(path, &spec["replicas"]),
+        FieldPath::MinReplicas => ChangeValue::read(path, &spec["minReplicas"]),
+        FieldPath::MaxReplicas => ChangeValue::read(path, &spec["maxReplicas"]),
         FieldPath::ScaleTargetRef => {
             let r = &spec["scaleTargetRef"];
             r["name"].as_str().map(|name| {
-                format!(
+                ChangeValue::text(format!(
                     "{} {} {name}",
                     r["apiVersion"].as_str().unwrap_or(""),
                     r["kind"].as_str().unwrap_or("")
-                )
+                ))
             })
         }
         FieldPath::MetricUtilization { resource } | FieldPath::MetricTarget { resource } => {
@@ -239,12 +206,14 @@ pub fn current_value(object: &Value, path: &FieldPath) -> Option<String> {
         } => {
             let containers = spec["template"]["spec"]["containers"].as_array()?;
             let c = containers.iter().find(|c| c["name"] == container.as_str())?;
-            record_text(&c["resources"][kind.as_str()][name])
+            ChangeValue::read(path, &c["resources"][kind.as_str()][name])
         }
-        FieldPath::RestartedAt => record_text(&spec["template"]["metadata"]["annotations"][RESTARTED_AT]),
+        FieldPath::RestartedAt => {
+            ChangeValue::read(path, &spec["template"]["metadata"]["annotations"][RESTARTED_AT])
+        }
         FieldPath::MaxConnections { key } => {
             let text = object["data"][key].as_str()?;
-            super::connections::read_max_connections(text).map(|n| n.to_string())
+            super::connections::read_max_connections(text).map(ChangeValue::count)
         }
     }
 }
@@ -257,16 +226,17 @@ fn is_resource_metric(metric: &Value, resource: &str) -> bool {
     metric["type"] == "Resource" && metric["resource"]["name"] == resource
 }
 
-/// A metric target as `plan::hpa::describe_target` writes it: `60%`, `averageValue 500m`.
-fn describe_target(target: &Value) -> Option<String> {
+/// A metric target as the plans' changes hold it: a percentage for a utilization target,
+/// else `averageValue 500m` as `plan::hpa::describe_target` writes it.
+fn describe_target(target: &Value) -> Option<ChangeValue> {
     if let Some(pct) = target["averageUtilization"].as_i64() {
-        Some(format!("{pct}%"))
+        Some(i32::try_from(pct).map_or_else(|_| ChangeValue::text(pct.to_string()), ChangeValue::Percent))
     } else if let Some(v) = target["averageValue"].as_str() {
-        Some(format!("averageValue {v}"))
+        Some(ChangeValue::text(format!("averageValue {v}")))
     } else if let Some(v) = target["value"].as_str() {
-        Some(format!("value {v}"))
+        Some(ChangeValue::text(format!("value {v}")))
     } else {
-        target["type"].as_str().map(str::to_string)
+        target["type"].as_str().map(ChangeValue::text)
     }
 }
 

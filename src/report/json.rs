@@ -1,8 +1,22 @@
-//! The one JSON document of `-o json`: the SPEC's common fields plus each command's own.
+//! The one document of `-o json` / `-o yaml`: the SPEC's common fields plus each command's own.
+//! Its shapes are the contract in `docs/schema/` (README "JSON output").
 
 use serde_json::{Map, Value, json};
 
+use crate::cli::OutputFormat;
 use crate::plan::Change;
+
+/// The document as stdout carries it: JSON on one line, or YAML (the same data).
+pub fn render(format: OutputFormat, document: &Value) -> String {
+    match format {
+        // serde-saphyr (already in the tree for config.yaml) writes YAML 1.2; should it ever
+        // fail, JSON is YAML too.
+        OutputFormat::Yaml => serde_saphyr::to_string(document)
+            .map(|text| text.trim_end().to_string())
+            .unwrap_or_else(|_| document.to_string()),
+        OutputFormat::Json | OutputFormat::Text => document.to_string(),
+    }
+}
 
 /// Builds the document every command prints in JSON mode.
 ///
@@ -46,9 +60,10 @@ pub fn add_warnings(document: &mut Value, warnings: &[String]) {
     }
 }
 
-/// The document printed on stdout when a command fails in JSON mode.
+/// The document printed on stdout when a command fails before it built its own document
+/// (docs/schema/error.schema.json); `warnings` as in every document.
 pub fn error_document(message: &str, hint: &str) -> Value {
-    json!({"error": {"message": message, "hint": hint}})
+    json!({"error": {"message": message, "hint": hint}, "result": "failed", "warnings": []})
 }
 
 #[cfg(test)]
@@ -70,8 +85,8 @@ mod tests {
         let changes = vec![Change::new(
             "deployment/x",
             "spec.replicas",
-            Some("3".into()),
-            Some("5".into()),
+            Some(crate::plan::ChangeValue::count(3)),
+            Some(crate::plan::ChangeValue::count(5)),
         )];
         let mut extra = Map::new();
         extra.insert("replicas".into(), json!(5));
@@ -88,13 +103,27 @@ mod tests {
         assert_eq!(doc["replicas"], 5);
         assert_eq!(
             doc["changes"][0],
-            json!({"object": "deployment/x", "field": "spec.replicas", "before": "3", "after": "5"})
+            json!({"object": "deployment/x", "field": "spec.replicas", "before": 3, "after": 5})
         );
+    }
+
+    #[test]
+    fn yaml_is_the_same_document() {
+        let doc = json!({"command": "scale", "replicas": 5, "changes": [{"before": 3, "after": "500m"}],
+                         "hpa": null, "warnings": ["a: b"]});
+        let yaml = render(OutputFormat::Yaml, &doc);
+        let back: Value = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(back, doc, "{yaml}");
+        assert!(yaml.contains("replicas: 5"), "{yaml}");
+        assert_eq!(render(OutputFormat::Json, &doc), doc.to_string());
     }
 
     #[test]
     fn error_document_shape() {
         let doc = error_document("boom", "do this");
-        assert_eq!(doc, json!({"error": {"message": "boom", "hint": "do this"}}));
+        assert_eq!(
+            doc,
+            json!({"error": {"message": "boom", "hint": "do this"}, "result": "failed", "warnings": []})
+        );
     }
 }

@@ -140,8 +140,15 @@ impl Reporter {
         self.verbosity >= Verbosity::Verbose
     }
 
+    /// `-o json` or `-o yaml`: the result is one document on stdout (not text), and stderr
+    /// carries only warnings and prompts.
     pub fn is_json(&self) -> bool {
-        self.format == OutputFormat::Json
+        self.format.is_document()
+    }
+
+    /// The document format (`-o`).
+    pub fn format(&self) -> OutputFormat {
+        self.format
     }
 
     fn chatty(&self) -> bool {
@@ -376,6 +383,11 @@ impl Reporter {
             ok,
             extra,
         ));
+    }
+
+    /// Every warning said so far (for a failure's error document).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// Takes the recorded document, if any, with every warning said in `warnings` (the

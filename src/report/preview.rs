@@ -67,10 +67,6 @@ pub fn gitops_warning(
     })
 }
 
-fn show(value: &Option<String>) -> &str {
-    value.as_deref().unwrap_or("(unset)")
-}
-
 /// The preview as text lines, laid out for `width` columns (`None`: one line per item) and
 /// coloured by `palette` (the value replaced red, the value written green, warnings yellow).
 ///
@@ -80,11 +76,11 @@ fn show(value: &Option<String>) -> &str {
 pub(crate) fn render(preview: &Preview, width: Option<usize>, palette: Palette) -> String {
     let mut lines = vec!["Changes:".to_string()];
     for c in &preview.changes {
-        let (before, after) = (show(&c.before), show(&c.after));
+        let (before, after) = (c.before_text(), c.after_text());
         let values = format!(
             "{} -> {}",
-            palette.paint(Tone::Removed, before),
-            palette.paint(Tone::Added, after)
+            palette.paint(Tone::Removed, &before),
+            palette.paint(Tone::Added, &after)
         );
         let one_line = format!("  {} {}: {before} -> {after}", c.object, c.field);
         if width.is_none_or(|w| columns(&one_line) <= w) {
@@ -252,8 +248,8 @@ mod tests {
             changes: vec![Change::new(
                 "deployment/x",
                 "spec.replicas",
-                Some("3".into()),
-                Some("5".into()),
+                Some(crate::plan::ChangeValue::count(3)),
+                Some(crate::plan::ChangeValue::count(5)),
             )],
             consequences: vec!["2 new pods start".into()],
             warnings: vec!["careful".into()],
@@ -269,8 +265,8 @@ mod tests {
             changes: vec![Change::new(
                 "deployment/orchestrator",
                 "spec.template.spec.containers[orchestrator-with-a-long-name].resources.requests.cpu",
-                Some("500m".into()),
-                Some("600m".into()),
+                Some(crate::plan::ChangeValue::quantity("500m")),
+                Some(crate::plan::ChangeValue::quantity("600m")),
             )],
             consequences: vec![
                 "3 pods restart, RollingUpdate maxSurge 1, maxUnavailable 0: one new pod at a time; \

@@ -110,8 +110,8 @@ fn changes_one_line_restarts_every_pod_and_records_the_change() {
     assert_eq!(doc["maxConnections"]["before"], 20);
     assert_eq!(doc["maxConnections"]["after"], 50);
     assert_eq!(doc["restarted"], true);
-    assert_eq!(doc["changes"][0]["before"], "20");
-    assert_eq!(doc["changes"][0]["after"], "50");
+    assert_eq!(doc["changes"][0]["before"], 20);
+    assert_eq!(doc["changes"][0]["after"], 50);
     assert_eq!(doc["changes"][1]["object"], "deployment/orchestrator");
 }
 

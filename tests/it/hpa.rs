@@ -395,15 +395,15 @@ fn json_output_has_the_spec_fields() {
     assert_eq!(doc["result"], "ok");
     assert_eq!(
         doc["changes"][0],
-        json!({"object": "horizontalpodautoscaler/orchestrator", "field": "spec.minReplicas", "before": "3", "after": "4"})
+        json!({"object": "horizontalpodautoscaler/orchestrator", "field": "spec.minReplicas", "before": 3, "after": 4})
     );
     assert_eq!(doc["changes"].as_array().map(Vec::len), Some(2));
     let summary = &doc["hpa"];
     assert_eq!(summary["min"], 4);
     assert_eq!(summary["max"], 10);
     assert_eq!(summary["metrics"][0]["name"], "cpu");
-    assert_eq!(summary["metrics"][0]["target"], "65%");
-    assert_eq!(summary["metrics"][1]["target"], "80%");
+    assert_eq!(summary["metrics"][0]["targetUtilizationPercent"], 65);
+    assert_eq!(summary["metrics"][1]["targetUtilizationPercent"], 80);
     assert!(summary.get("currentReplicas").is_some() && summary.get("desiredReplicas").is_some());
     assert!(
         !out.stderr.contains("Changes:"),

@@ -87,7 +87,7 @@ fn kubectl_completes_subcommands_flags_and_values() {
     let Some((lines, _)) = complete(&["status", "-o", ""]) else {
         return;
     };
-    assert_eq!(values(&lines), ["text", "json"]);
+    assert_eq!(values(&lines), ["text", "json", "yaml"]);
 }
 
 /// Every (leaf) subcommand's path and its visible long flags, from the command line's

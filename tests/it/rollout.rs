@@ -35,7 +35,7 @@ fn crash_looping_pods_fail_the_rollout_naming_them() {
             .unwrap()
             .contains("CrashLoopBackOff")
     );
-    assert_eq!(doc["changes"][0]["after"], "5", "says what was applied");
+    assert_eq!(doc["changes"][0]["after"], 5, "says what was applied");
 }
 
 #[test]

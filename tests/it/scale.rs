@@ -124,7 +124,7 @@ fn json_output_is_one_document_with_the_spec_fields() {
     assert_eq!(doc["readyReplicas"], 5);
     assert_eq!(
         doc["changes"][0],
-        serde_json::json!({"object": "deployment/orchestrator", "field": "spec.replicas", "before": "3", "after": "5"})
+        serde_json::json!({"object": "deployment/orchestrator", "field": "spec.replicas", "before": 3, "after": 5})
     );
     let pods = doc["pods"].as_array().expect("pods array");
     assert_eq!(pods.len(), 5);

@@ -238,7 +238,7 @@ fn dry_run_persists_nothing() {
     );
     let doc = out.json();
     assert_eq!(doc["dryRun"], true);
-    assert_eq!(doc["changes"][0]["after"], "3");
+    assert_eq!(doc["changes"][0]["after"], 3);
 }
 
 /// A `resources` change on the orchestrator container as that command would record it.
@@ -331,8 +331,8 @@ fn configmap_restore_edits_only_max_connections() {
     assert_eq!(text, original.replacen("database:", "extra: kept\ndatabase:", 1));
     let doc = out.json();
     assert_eq!(doc["changes"][0]["field"], field);
-    assert_eq!(doc["changes"][0]["before"], "50");
-    assert_eq!(doc["changes"][0]["after"], "20");
+    assert_eq!(doc["changes"][0]["before"], 50);
+    assert_eq!(doc["changes"][0]["after"], 20);
 }
 
 #[test]
@@ -354,7 +354,7 @@ fn json_output_names_what_was_undone() {
         doc["changes"],
         json!([{"object": "horizontalpodautoscaler/orchestrator",
                 "field": "spec.metrics[cpu].target.averageUtilization",
-                "before": "60%", "after": "70%"}])
+                "before": 60, "after": 70}])
     );
     assert_eq!(hpa(&sim)["spec"]["metrics"][0], metric("cpu", 70));
 }

@@ -74,8 +74,30 @@ pub fn from_metrics(
         .collect();
     let mut best: Option<MetricResult> = None;
     let mut current_metrics = Vec::new();
-    let mut error: Option<String> = None;
+    let mut error: Option<(&str, String)> = None;
     for metric in hpa["spec"]["metrics"].as_array().into_iter().flatten() {
+        // No custom or external metrics API is served here, so the controller's metrics client
+        // fails for Pods, Object and External metrics, and computeReplicasForMetrics
+        // (pkg/controller/podautoscaler/horizontal.go) counts each as an invalid metric: with
+        // any invalid metric the count may go up, never down. (ContainerResource metrics are not
+        // modelled and stay ignored.)
+        let failed = match metric["type"].as_str() {
+            Some("Pods") => Some(("FailedGetPodsMetric", "pods")),
+            Some("Object") => Some(("FailedGetObjectMetric", "object")),
+            Some("External") => Some(("FailedGetExternalMetric", "external")),
+            _ => None,
+        };
+        if let Some((reason, kind)) = failed {
+            let name = metric[kind]["metric"]["name"].as_str().unwrap_or_default();
+            error.get_or_insert((
+                reason,
+                format!(
+                    "the HPA was unable to compute the replica count: unable to get {kind} metric {name}: \
+                     no custom metrics API (custom.metrics.k8s.io) is served"
+                ),
+            ));
+            continue;
+        }
         if metric["type"] != "Resource" {
             continue;
         }
@@ -87,31 +109,23 @@ pub fn from_metrics(
                 }
             }
             Err(message) => {
-                error.get_or_insert(message);
+                error.get_or_insert(("FailedGetResourceMetric", message));
             }
         }
     }
     status["currentMetrics"] = json!(current_metrics);
     let Some(best) = best else {
-        let message =
-            error.unwrap_or_else(|| "the HPA was unable to compute the replica count: no metrics".to_owned());
-        set_condition(
-            status,
-            "ScalingActive",
-            "False",
-            "FailedGetResourceMetric",
-            &message,
-        );
+        let (reason, message) = error.unwrap_or_else(|| {
+            (
+                "FailedGetResourceMetric",
+                "the HPA was unable to compute the replica count: no metrics".to_owned(),
+            )
+        });
+        set_condition(status, "ScalingActive", "False", reason, &message);
         return (current, String::new());
     };
     match &error {
-        Some(message) => set_condition(
-            status,
-            "ScalingActive",
-            "False",
-            "FailedGetResourceMetric",
-            message,
-        ),
+        Some((reason, message)) => set_condition(status, "ScalingActive", "False", reason, message),
         None => set_condition(
             status,
             "ScalingActive",

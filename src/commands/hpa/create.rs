@@ -71,7 +71,7 @@ pub(super) async fn create(
             changes: plan.changes.clone(),
             consequences: vec![
                 format!("the HPA takes over the replica count of deployment/{deployment_name}"),
-                effect.clone(),
+                effect.text.clone(),
                 "no pod restarts".into(),
             ],
             warnings: plan.warnings.clone(),
@@ -133,7 +133,7 @@ pub(super) async fn create(
         ));
     } else {
         reporter.out(&format!("applied: {applied_text}"));
-        reporter.out(&format!("expected effect: {effect}"));
+        reporter.out(&format!("expected effect: {}", effect.text));
     }
     Ok(Outcome {
         hpa: stored,

@@ -44,11 +44,7 @@ impl Applied<'_> {
                     FieldPath::ContainerResource { kind, name, .. } => format!("{} {name}", kind.as_str()),
                     other => other.text(),
                 };
-                format!(
-                    "{key} {} -> {}",
-                    c.before.as_deref().unwrap_or("(unset)"),
-                    c.after.as_deref().unwrap_or("(unset)")
-                )
+                format!("{key} {} -> {}", c.before_text(), c.after_text())
             })
             .collect();
         format!(

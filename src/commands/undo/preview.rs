@@ -82,7 +82,7 @@ pub(super) fn consequences(
                 .changes
                 .iter()
                 .find(|c| c.field == crate::plan::FieldPath::Replicas);
-            let number = |v: &Option<String>| v.as_deref().and_then(|t| t.parse::<i32>().ok());
+            let number = |v: &Option<crate::plan::ChangeValue>| v.as_ref().and_then(|v| v.as_i32());
             match replicas.map(|c| (number(&c.before), number(&c.after))) {
                 Some((Some(now), Some(then))) => crate::plan::scale::consequences(now, then),
                 _ => Vec::new(),
@@ -134,14 +134,7 @@ pub(super) fn applied_text(plan: &UndoPlan, command: &str) -> String {
     let fields: Vec<String> = plan
         .changes
         .iter()
-        .map(|c| {
-            format!(
-                "{} {} -> {}",
-                c.field,
-                c.before.as_deref().unwrap_or("(unset)"),
-                c.after.as_deref().unwrap_or("(unset)")
-            )
-        })
+        .map(|c| format!("{} {} -> {}", c.field, c.before_text(), c.after_text()))
         .collect();
     format!(
         "{} restored ({}), undoing `{command}`",
@@ -202,8 +195,8 @@ mod tests {
             changes: vec![Change::new(
                 "deployment/orchestrator",
                 "spec.replicas",
-                Some("5".into()),
-                Some("3".into()),
+                Some(crate::plan::ChangeValue::count(5)),
+                Some(crate::plan::ChangeValue::count(3)),
             )],
             write,
             restarts_pods,
@@ -270,6 +263,7 @@ mod tests {
             name: "orchestrator".into(),
             min: 3,
             max: 10,
+            model: crate::plan::hpa::HpaModel::default(),
         };
         assert_eq!(range_warning(&range, 3), None);
         assert_eq!(range_warning(&range, 10), None);

@@ -1,8 +1,9 @@
 //! Read-only views of an HPA: the SPEC's JSON summary (`hpa` object) and the text of the
 //! `--watch` panel and its one-line change log for non-terminal output.
 
+use crate::quantity::canonical_of as canonical;
 use k8s_openapi::api::autoscaling::v2::{
-    HorizontalPodAutoscaler, MetricSpec, MetricStatus, MetricValueStatus,
+    HorizontalPodAutoscaler, MetricSpec, MetricStatus, MetricTarget, MetricValueStatus,
 };
 use k8s_openapi::api::core::v1::Event;
 use serde_json::{Value, json};
@@ -52,16 +53,19 @@ fn status_identity(m: &MetricStatus) -> (String, String) {
     (m.type_.clone(), name.unwrap_or_default())
 }
 
-fn spec_target(m: &MetricSpec) -> String {
-    let target = match m.type_.as_str() {
+fn spec_target_of(m: &MetricSpec) -> Option<&MetricTarget> {
+    match m.type_.as_str() {
         "Resource" => m.resource.as_ref().map(|r| &r.target),
         "ContainerResource" => m.container_resource.as_ref().map(|r| &r.target),
         "Pods" => m.pods.as_ref().map(|p| &p.target),
         "Object" => m.object.as_ref().map(|o| &o.target),
         "External" => m.external.as_ref().map(|e| &e.target),
         _ => None,
-    };
-    target.map(describe_target).unwrap_or_default()
+    }
+}
+
+fn spec_target(m: &MetricSpec) -> String {
+    spec_target_of(m).map(describe_target).unwrap_or_default()
 }
 
 fn status_current(m: &MetricStatus) -> Option<&MetricValueStatus> {
@@ -115,21 +119,58 @@ fn metric_views(hpa: &HorizontalPodAutoscaler) -> Vec<MetricView> {
         .collect()
 }
 
-/// The SPEC's `hpa` JSON object: `{min, max, metrics: [{type, name, target, current}],
-/// currentReplicas, desiredReplicas}`; unknown values are `null`.
+/// One metric in JSON: target and current value side by side, utilizations as integer
+/// percentages (`...Percent`), average values and values as canonical quantity strings, `null`
+/// where the metric has no such value (or no current value is reported yet).
+fn metric_json(spec: &MetricSpec, statuses: &[MetricStatus]) -> Value {
+    let identity = spec_identity(spec);
+    let target = spec_target_of(spec);
+    let current = statuses
+        .iter()
+        .find(|s| status_identity(s) == identity)
+        .and_then(status_current);
+    json!({
+        "type": identity.0,
+        "name": identity.1,
+        "targetType": target.map(|t| t.type_.clone()),
+        "targetUtilizationPercent": target.and_then(|t| t.average_utilization),
+        "targetAverageValue": target.and_then(|t| t.average_value.as_ref()).map(canonical),
+        "targetValue": target.and_then(|t| t.value.as_ref()).map(canonical),
+        "currentUtilizationPercent": current.and_then(|c| c.average_utilization),
+        "currentAverageValue": current.and_then(|c| c.average_value.as_ref()).map(canonical),
+        "currentValue": current.and_then(|c| c.value.as_ref()).map(canonical),
+    })
+}
+
+/// The one JSON form of an HPA, in every command's document (`hpa`, `status`, ...):
+/// `{name, min, max, currentReplicas, desiredReplicas, metrics: [...], conditions: [...]}`;
+/// unknown values are `null`. See `docs/schema/` (`$defs/hpa`).
 pub fn hpa_summary(hpa: &HorizontalPodAutoscaler) -> Value {
     let spec = hpa.spec.as_ref();
     let status = hpa.status.as_ref();
-    let metrics: Vec<Value> = metric_views(hpa)
+    let statuses: &[MetricStatus] = status
+        .and_then(|s| s.current_metrics.as_deref())
+        .unwrap_or_default();
+    let metrics: Vec<Value> = spec
+        .and_then(|s| s.metrics.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|m| metric_json(m, statuses))
+        .collect();
+    let conditions: Vec<Value> = status
+        .and_then(|s| s.conditions.as_ref())
         .into_iter()
-        .map(|m| json!({ "type": m.type_, "name": m.name, "target": m.target, "current": m.current }))
+        .flatten()
+        .map(|c| json!({"type": c.type_, "status": c.status, "reason": c.reason, "message": c.message}))
         .collect();
     json!({
+        "name": hpa.metadata.name,
         "min": spec.map(|s| s.min_replicas.unwrap_or(1)),
         "max": spec.map(|s| s.max_replicas),
-        "metrics": metrics,
         "currentReplicas": status.and_then(|s| s.current_replicas),
         "desiredReplicas": status.map(|s| s.desired_replicas),
+        "metrics": metrics,
+        "conditions": conditions,
     })
 }
 
@@ -315,10 +356,18 @@ mod tests {
         assert_eq!(
             s,
             json!({
-                "min": 3, "max": 10, "currentReplicas": 3, "desiredReplicas": 4,
+                "name": "orchestrator", "min": 3, "max": 10, "currentReplicas": 3, "desiredReplicas": 4,
                 "metrics": [
-                    {"type": "Resource", "name": "cpu", "target": "60%", "current": "75%"},
-                    {"type": "Pods", "name": "queue_depth", "target": "averageValue 30", "current": null}
+                    {"type": "Resource", "name": "cpu", "targetType": "Utilization",
+                     "targetUtilizationPercent": 60, "targetAverageValue": null, "targetValue": null,
+                     "currentUtilizationPercent": 75, "currentAverageValue": "300m", "currentValue": null},
+                    {"type": "Pods", "name": "queue_depth", "targetType": "AverageValue",
+                     "targetUtilizationPercent": null, "targetAverageValue": "30", "targetValue": null,
+                     "currentUtilizationPercent": null, "currentAverageValue": null, "currentValue": null}
+                ],
+                "conditions": [
+                    {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange", "message": "the desired count is within the acceptable range"},
+                    {"type": "AbleToScale", "status": "True", "reason": "SucceededRescale", "message": "the HPA controller was able to update the target scale to 4"}
                 ]
             })
         );
@@ -331,7 +380,7 @@ mod tests {
         let s = hpa_summary(&h);
         assert_eq!(s["currentReplicas"], Value::Null);
         assert_eq!(s["desiredReplicas"], Value::Null);
-        assert_eq!(s["metrics"][0]["current"], Value::Null);
+        assert_eq!(s["metrics"][0]["currentUtilizationPercent"], Value::Null);
     }
 
     #[test]

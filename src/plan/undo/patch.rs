@@ -6,11 +6,15 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::{FieldPath, ObjectKind, UndoWrite, is_resource_metric};
-use crate::plan::PlanError;
 use crate::plan::connections::set_max_connections;
+use crate::plan::{ChangeValue, PlanError};
 
-/// The target a described value stands for (the inverse of [`describe_target`]).
-fn target_of(text: &str) -> Result<Value, PlanError> {
+/// The target a recorded value stands for (the inverse of [`describe_target`]).
+fn target_of(value: &ChangeValue) -> Result<Value, PlanError> {
+    if let ChangeValue::Percent(pct) = value {
+        return Ok(json!({"type": "Utilization", "averageUtilization": pct}));
+    }
+    let text = value.to_string();
     let text = text.trim();
     let bad = || {
         PlanError::new(
@@ -18,11 +22,6 @@ fn target_of(text: &str) -> Result<Value, PlanError> {
             "restore the HPA's metrics by hand with `kubectl edit hpa`",
         )
     };
-    let text = text.strip_prefix("averageUtilization ").unwrap_or(text);
-    if let Some(pct) = text.strip_suffix('%') {
-        let pct: i64 = pct.trim().parse().map_err(|_| bad())?;
-        return Ok(json!({"type": "Utilization", "averageUtilization": pct}));
-    }
     if let Some(v) = text.strip_prefix("averageValue ") {
         return Ok(json!({"type": "AverageValue", "averageValue": v}));
     }
@@ -39,10 +38,14 @@ fn with_resource_version(mut patch: Value, current: &Value) -> Value {
     patch
 }
 
-fn int_value(path: &FieldPath, text: &str) -> Result<Value, PlanError> {
-    text.trim().parse::<i64>().map(Value::from).map_err(|_| {
+fn int_value(path: &FieldPath, value: &ChangeValue) -> Result<Value, PlanError> {
+    value.as_count().map(Value::from).ok_or_else(|| {
         PlanError::new(
-            format!("the recorded value {text:?} of {} is not a number", path.text()),
+            format!(
+                "the recorded value {:?} of {} is not a number",
+                value.to_string(),
+                path.text()
+            ),
             "the record may have been edited by hand; restore the value with kubectl",
         )
     })
@@ -51,7 +54,7 @@ fn int_value(path: &FieldPath, text: &str) -> Result<Value, PlanError> {
 pub(super) fn build_write(
     kind: ObjectKind,
     current: &Value,
-    restore: &[(FieldPath, Option<String>)],
+    restore: &[(FieldPath, Option<ChangeValue>)],
 ) -> Result<UndoWrite, PlanError> {
     match kind {
         ObjectKind::Deployment | ObjectKind::StatefulSet
@@ -90,7 +93,10 @@ fn unexpected(path: &FieldPath, kind: &str) -> PlanError {
 
 /// Containers, merged by name: each recorded key set back, or deleted (`null`) when it was
 /// absent before. Other keys and containers are not in the patch, so they keep their values.
-fn container_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
+fn container_patch(
+    current: &Value,
+    restore: &[(FieldPath, Option<ChangeValue>)],
+) -> Result<Value, PlanError> {
     let mut containers: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     for (path, value) in restore {
         let FieldPath::ContainerResource {
@@ -105,7 +111,8 @@ fn container_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> 
         let list = resources
             .entry(kind.as_str())
             .or_insert_with(|| Value::Object(Map::new()));
-        list[name.as_str()] = value.as_ref().map_or(Value::Null, |v| json!(v));
+        // As recorded (the user's spelling), as the change wrote it.
+        list[name.as_str()] = value.as_ref().map_or(Value::Null, |v| json!(v.to_string()));
     }
     let containers: Vec<Value> = containers
         .into_iter()
@@ -120,7 +127,7 @@ fn container_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> 
 /// Bounds set back; `spec.metrics` recomputed from the current list (merge patches replace
 /// lists): the restored targets changed in place, a metric the change added removed, a metric
 /// it changed but someone removed since added back. Every other metric stays as it is now.
-fn hpa_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
+fn hpa_patch(current: &Value, restore: &[(FieldPath, Option<ChangeValue>)]) -> Result<Value, PlanError> {
     let mut spec = Map::new();
     let mut metrics: Vec<Value> = current["spec"]["metrics"].as_array().cloned().unwrap_or_default();
     let mut metrics_changed = false;
@@ -143,8 +150,8 @@ fn hpa_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result
                 metrics_changed = true;
                 match value {
                     None => metrics.retain(|m| !is_resource_metric(m, resource)),
-                    Some(text) => {
-                        let target = target_of(text)?;
+                    Some(recorded) => {
+                        let target = target_of(recorded)?;
                         match metrics.iter_mut().find(|m| is_resource_metric(m, resource)) {
                             Some(m) => m["resource"]["target"] = target,
                             None => metrics.push(json!({"type": "Resource",
@@ -182,7 +189,10 @@ fn edit_command(current: &Value) -> String {
 
 /// `max_connections` set back inside the CURRENT config.yaml text, so that other keys edited
 /// since the change keep their new values.
-fn configmap_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> Result<Value, PlanError> {
+fn configmap_patch(
+    current: &Value,
+    restore: &[(FieldPath, Option<ChangeValue>)],
+) -> Result<Value, PlanError> {
     let mut data = Map::new();
     for (path, value) in restore {
         let FieldPath::MaxConnections { key } = path else {
@@ -199,12 +209,18 @@ fn configmap_patch(current: &Value, restore: &[(FieldPath, Option<String>)]) -> 
                 ),
             ));
         };
-        let n: u32 = value.trim().parse().map_err(|_| {
-            PlanError::new(
-                format!("the recorded database.max_connections {value:?} is not a number"),
-                format!("restore it by hand with {}", edit_command(current)),
-            )
-        })?;
+        let n = value
+            .as_count()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| {
+                PlanError::new(
+                    format!(
+                        "the recorded database.max_connections {:?} is not a number",
+                        value.to_string()
+                    ),
+                    format!("restore it by hand with {}", edit_command(current)),
+                )
+            })?;
         let text = data
             .get(key)
             .and_then(Value::as_str)

@@ -50,8 +50,8 @@ fn scale_restores_the_replicas_with_a_guarded_merge_patch() {
         vec![Change::new(
             "deployment/orchestrator",
             "spec.replicas",
-            Some("5".into()),
-            Some("3".into())
+            Some(ChangeValue::count(5)),
+            Some(ChangeValue::count(3))
         )]
     );
     assert_eq!(
@@ -145,8 +145,8 @@ fn hpa_target_is_restored_in_place_keeping_other_metrics() {
     );
     let plan = plan_undo(ObjectKind::HorizontalPodAutoscaler, &current, &rec).unwrap();
     assert!(plan.drift.is_empty(), "{:?}", plan.drift);
-    assert_eq!(plan.changes[0].before.as_deref(), Some("50%"));
-    assert_eq!(plan.changes[0].after.as_deref(), Some("70%"));
+    assert_eq!(plan.changes[0].before_text(), "50%");
+    assert_eq!(plan.changes[0].after_text(), "70%");
     let UndoWrite::Merge(patch) = plan.write else {
         panic!("merge patch expected")
     };
@@ -241,7 +241,7 @@ fn undo_of_create_deletes_the_hpa() {
         .iter()
         .find(|c| c.field == FieldPath::MinReplicas)
         .unwrap();
-    assert_eq!(min.before.as_deref(), Some("2"));
+    assert_eq!(min.before_text(), "2");
 }
 
 #[test]
@@ -316,8 +316,8 @@ fn configmap_restores_max_connections_in_the_current_text() {
         vec![Change::new(
             "configmap/orchestrator-config",
             field,
-            Some("50".into()),
-            Some("20".into())
+            Some(ChangeValue::count(50)),
+            Some(ChangeValue::count(20))
         )]
     );
     assert_eq!(

@@ -217,6 +217,46 @@ async fn hpa_reports_missing_target_and_missing_requests() {
     assert_eq!(get(&w.store, "deployments", "plain")["spec"]["replicas"], 3);
 }
 
+/// A Pods metric the sim cannot serve is an invalid metric, as upstream counts it
+/// (pkg/controller/podautoscaler/horizontal.go computeReplicasForMetrics: "If all metrics are
+/// invalid or some are invalid and we would scale down, return an error"): CPU alone would
+/// scale down, and the count stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_metric_blocks_a_scale_down() {
+    let w = world(1);
+    let sts = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": NS},
+        "spec": {
+            "replicas": 2, "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [container("db", "100m", "64Mi")]}},
+        },
+    });
+    create(&w.store, "statefulsets", sts);
+    w.scenario.set_load("db", 20, 32 << 20);
+    let queue = json!({"type": "Pods", "pods": {"metric": {"name": "queue_depth"},
+                       "target": {"type": "AverageValue", "averageValue": "30"}}});
+    let mut h = hpa("db", "db", json!([utilization("cpu", 50), queue]));
+    h["spec"]["scaleTargetRef"] = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db"});
+    h["spec"]["minReplicas"] = json!(1);
+    h["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] = json!(0);
+    create(&w.store, "horizontalpodautoscalers", h);
+    wait_for("FailedGetPodsMetric with cpu measured", || {
+        let h = get(&w.store, "horizontalpodautoscalers", "db");
+        condition(&h, "ScalingActive")["reason"] == "FailedGetPodsMetric"
+            && h["status"]["currentMetrics"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty())
+    })
+    .await;
+    // The sync that measured CPU (alone it proposes 1, as in the test below) answered 2.
+    let h = get(&w.store, "horizontalpodautoscalers", "db");
+    assert_eq!(h["status"]["desiredReplicas"], 2, "{h:#}");
+    assert_eq!(get(&w.store, "statefulsets", "db")["spec"]["replicas"], 2);
+    assert!(events(&w.store, "SuccessfulRescale").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hpa_scales_a_statefulset_down_without_a_window() {
     let w = world(1);

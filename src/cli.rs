@@ -309,6 +309,40 @@ Examples:\n  kubectl orchscale undo --dry-run\n  kubectl orchscale undo --yes -o
     )]
     Undo,
 
+    /// Print the current state as a scaling profile (YAML on stdout)
+    #[command(
+        after_help = "Writes the replicas or HPA, every container's requests/limits, the database's \
+                            resources and max_connections and the connection pool as an orchscale.io/v1 \
+                            ScalingProfile (docs/profile.md). Applying it to the same cluster changes nothing.\n\n\
+                            Examples:\n  kubectl orchscale export > normal.yaml\n  \
+                            kubectl orchscale export --name peak -o json"
+    )]
+    Export(ExportArgs),
+
+    /// Preview every change a scaling profile makes, with the single commands' warnings
+    #[command(
+        after_help = "One combined preview of every step of `apply -f` (database resources, pool and \
+                            restart, deployment resources, HPA or replicas) with the warnings the single \
+                            commands give. Writes nothing. Exit codes as `kubectl diff`: 0 no differences, \
+                            1 differences, 2 or more an error (an invalid profile is 2).\n\n\
+                            Examples:\n  kubectl orchscale diff -f peak.yaml\n  \
+                            kubectl orchscale diff -f peak.yaml -o json"
+    )]
+    Diff(DiffArgs),
+
+    /// Apply a scaling profile: one preview, one prompt, then each step in the safe order
+    #[command(
+        after_help = "Steps, each written, followed and verified before the next: 1 database \
+                            resources, 2 connection pool and the deployment's restart, 3 deployment resources, \
+                            4 HPA or replicas. A step already in place is `unchanged`, so running it again after \
+                            a failure resumes at the first step not in place. --rollback-on-failure puts the \
+                            applied steps back, in reverse order.\n\n\
+                            Examples:\n  kubectl orchscale apply -f peak.yaml\n  \
+                            kubectl orchscale apply -f peak.yaml --yes --rollback-on-failure\n  \
+                            kubectl orchscale apply -f peak.yaml --dry-run -o json"
+    )]
+    Apply(ApplyArgs),
+
     /// Print shell completions
     #[command(
         after_help = "Example:\n  kubectl orchscale completion bash > /etc/bash_completion.d/kubectl-orchscale"
@@ -431,6 +465,38 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// metadata.name of the profile written
+    #[arg(long, default_value = "current", value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The scaling profile (YAML; docs/profile.md)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// Preview replicas outside the HPA's range and a pool above what the database accepts
+    /// as `apply --force` would write them
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The scaling profile (YAML; docs/profile.md)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// Write replicas outside the HPA's range, and a pool above what the database accepts at
+    /// full scale (refused otherwise, exit 2)
+    #[arg(long)]
+    pub force: bool,
+    /// When a step fails, put the steps already applied back, in reverse order
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionArgs {
     /// Shell to generate completions for
     #[arg(value_enum)]
@@ -449,6 +515,9 @@ impl Command {
             Command::Validate(_) => "validate",
             Command::Status => "status",
             Command::Undo => "undo",
+            Command::Export(_) => "export",
+            Command::Diff(_) => "diff",
+            Command::Apply(_) => "apply",
             Command::Completion(_) => "completion",
             Command::Version => "version",
         }

@@ -49,6 +49,13 @@ pub fn run(cli: Cli) -> i32 {
             }
             error::EXIT_OK
         }
+        // `diff` with differences: its preview (or document) is the output, exit 1.
+        Err(Error::Differences { .. }) => {
+            if let Some(doc) = document.filter(|_| reporter.is_json()) {
+                println!("{doc}");
+            }
+            error::EXIT_FAILED
+        }
         Err(err) => {
             report_error(&err, reporter.is_json(), reporter.is_verbose(), document);
             match err.exit_code() {

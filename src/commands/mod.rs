@@ -13,6 +13,7 @@ pub(crate) mod driver;
 pub mod hpa;
 pub mod meta;
 pub(crate) mod preflight;
+pub(crate) mod profile;
 pub mod resources;
 mod restart;
 pub mod scale;
@@ -79,6 +80,21 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
         Command::Undo => {
             let cluster = connect(cli, reporter).await?;
             undo::run(&cluster, cli, reporter).await
+        }
+        Command::Export(args) => {
+            let cluster = connect(cli, reporter).await?;
+            profile::export(&cluster, cli, args, reporter).await
+        }
+        Command::Diff(args) => {
+            // An invalid profile is refused before any request, even before connecting.
+            let profile = profile::read_profile(&args.file)?;
+            let cluster = connect(cli, reporter).await?;
+            profile::diff(&cluster, cli, args, &profile, reporter).await
+        }
+        Command::Apply(args) => {
+            let profile = profile::read_profile(&args.file)?;
+            let cluster = connect(cli, reporter).await?;
+            profile::apply(&cluster, cli, args, &profile, reporter).await
         }
         Command::Completion(args) => {
             meta::completion(args.shell);

@@ -25,6 +25,7 @@ mod profile_hpa;
 mod profile_matrix;
 mod profile_rollout;
 mod profile_validate;
+mod profiles;
 mod prompt;
 mod release_completion;
 mod release_install;

@@ -204,7 +204,7 @@ pub struct DeploymentResourcesPlan {
     pub changes: Vec<Change>,
     /// `{}` when nothing changes.
     pub patch: Value,
-    /// Per container, its plan (for the capacity/quota/HPA checks and the rollback).
+    /// Per container, its plan (for the capacity, quota and HPA checks).
     pub containers: Vec<(String, ResourcesPlan)>,
 }
 
@@ -249,22 +249,6 @@ pub fn plan_deployment_resources(
         patch,
         containers,
     })
-}
-
-/// A strategic merge patch that puts back what [`DeploymentResourcesPlan`] changed, every
-/// container at once (no precondition: it restores our own change).
-pub fn restore_deployment_resources(plan: &DeploymentResourcesPlan) -> Value {
-    let containers: Vec<Value> = plan
-        .containers
-        .iter()
-        .flat_map(|(name, p)| {
-            p.restore_patch(name)["spec"]["template"]["spec"]["containers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect();
-    json!({"spec": {"template": {"spec": {"containers": containers}}}})
 }
 
 /// The most pods the deployment can run while and after the profile is applied (the larger
@@ -560,14 +544,6 @@ mod tests {
             .unwrap();
         assert_eq!(containers.len(), 2);
         assert_eq!(d.patch["metadata"]["resourceVersion"], "7");
-        let restore = restore_deployment_resources(&d);
-        assert_eq!(
-            restore["spec"]["template"]["spec"]["containers"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
     }
 
     #[test]

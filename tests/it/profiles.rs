@@ -1,0 +1,369 @@
+//! Scaling profiles end to end on the sim: export -> edit -> diff (exit 1) -> apply -> diff
+//! (exit 0); a failure in step 3 stops apply with steps 1-2 done, and a second apply does only
+//! what is missing; --rollback-on-failure puts the cluster back to its exported state.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use orchscale_sim::Sim;
+use orchscale_sim::store::ObjectKey;
+use serde_json::{Value, json};
+
+use crate::harness::{NAMESPACE, object, run, sim, wait_ready};
+
+/// The peak profile the tests apply: every step changes something. The database's memory
+/// (step 1), the pool (step 2, with its restart), the orchestrator's CPU request (step 3) and
+/// the HPA's range (step 4).
+const PEAK: &str = "apiVersion: orchscale.io/v1
+kind: ScalingProfile
+metadata:
+  name: peak
+spec:
+  hpa:
+    minReplicas: 3
+    maxReplicas: 12
+  resources:
+    orchestrator:
+      requests:
+        cpu: 750m
+  database:
+    resources:
+      requests:
+        memory: 1536Mi
+  pool:
+    connections: 30
+";
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn export(sim: &Sim) -> Value {
+    let out = run(sim, &["export", "--name", "normal", "-o", "json"]);
+    out.assert_code(0);
+    out.json()["profile"].clone()
+}
+
+/// Which objects the requests since the last clear wrote (`PATCH`/`POST`/`DELETE`, dry runs
+/// and access reviews left out), as `resource/name`.
+fn written_objects(sim: &Sim) -> Vec<String> {
+    let mut written: Vec<String> = sim
+        .persisted_writes()
+        .iter()
+        .filter(|r| !r.path.contains("selfsubjectaccessreviews"))
+        .map(|r| {
+            let parts: Vec<&str> = r.path.trim_end_matches('/').rsplit('/').take(2).collect();
+            format!("{}/{}", parts.get(1).unwrap_or(&""), parts.first().unwrap_or(&""))
+        })
+        .collect();
+    written.dedup();
+    written
+}
+
+/// A ResourceQuota on requests.cpu that the pool step's restart fits (3 old + 1 surge
+/// orchestrator pods of 550m, postgres 500m: 2700m) and step 3's new pods do not (a surge pod
+/// of 800m: 2950m). The sim's quota admission leaves terminating pods out, as upstream's pod
+/// evaluator does (pkg/quota/v1/evaluator/core/pods.go, `QuotaV1Pod`).
+fn create_quota(sim: &Sim) {
+    let key = ObjectKey::new("resourcequotas", NAMESPACE, "compute");
+    sim.store()
+        .create(
+            &key,
+            json!({"apiVersion": "v1", "kind": "ResourceQuota",
+                   "metadata": {"name": "compute", "namespace": NAMESPACE},
+                   "spec": {"hard": {"requests.cpu": "2800m"}}}),
+        )
+        .unwrap();
+    for _ in 0..200 {
+        if sim
+            .store()
+            .get(&key)
+            .is_some_and(|q| q["status"]["used"].is_object())
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the quota controller never reported usage");
+}
+
+fn container(sim: &Sim, resource: &str, name: &str, container: &str) -> Value {
+    object(sim, resource, name)["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == container)
+        .cloned()
+        .unwrap()
+}
+
+#[test]
+fn export_edit_diff_apply_diff() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let dir = tempfile::tempdir().unwrap();
+
+    // The export round-trips: as a file, it is in place (diff 0) and applying it writes nothing.
+    let out = run(&sim, &["export", "--name", "normal"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .starts_with("apiVersion: orchscale.io/v1\nkind: ScalingProfile\n"),
+        "{}",
+        out.stdout
+    );
+    let normal = write(dir.path(), "normal.yaml", &out.stdout);
+    let normal_path = normal.to_str().unwrap();
+    run(&sim, &["diff", "-f", normal_path]).assert_code(0);
+    sim.clear_requests();
+    let out = run(&sim, &["apply", "-f", normal_path]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("nothing to change"), "{}", out.stdout);
+    assert_eq!(
+        written_objects(&sim),
+        Vec::<String>::new(),
+        "applying an export writes nothing"
+    );
+
+    let peak = write(dir.path(), "peak.yaml", PEAK);
+    let peak_path = peak.to_str().unwrap();
+    let out = run(&sim, &["diff", "-f", peak_path]);
+    out.assert_code(1);
+    for field in [
+        "statefulset/postgres spec.template.spec.containers[postgres].resources.requests.memory: 1Gi -> 1536Mi",
+        "configmap/orchestrator-config",
+        "deployment/orchestrator spec.template.spec.containers[orchestrator].resources.requests.cpu: 500m -> 750m",
+        "horizontalpodautoscaler/orchestrator spec.maxReplicas: 10 -> 12",
+        "DOWNTIME",
+    ] {
+        assert!(
+            out.stdout.contains(field) || out.stderr.contains(field),
+            "{field}\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    let doc = run(&sim, &["diff", "-f", peak_path, "-o", "json"]);
+    doc.assert_code(1);
+    let doc = doc.json();
+    assert_eq!(doc["differences"], true);
+    let kinds: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["database-resources", "pool", "deployment-resources", "hpa"]
+    );
+    assert_eq!(doc["changes"].as_array().unwrap().len(), 4);
+
+    // Without a terminal and without --yes, the restart is not confirmed: nothing written.
+    sim.clear_requests();
+    run(&sim, &["apply", "-f", peak_path]).assert_code(3);
+    assert_eq!(written_objects(&sim), Vec::<String>::new());
+
+    let out = run(&sim, &["apply", "-f", peak_path, "--yes"]);
+    out.assert_code(0);
+    for step in [
+        "step 1/4 database resources: applied",
+        "step 2/4 connection pool and restart: applied",
+        "step 3/4 deployment resources: applied",
+        "step 4/4 HPA: applied",
+    ] {
+        assert!(
+            out.stdout.contains(step),
+            "{step}\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    run(&sim, &["diff", "-f", peak_path]).assert_code(0);
+    assert_eq!(
+        container(&sim, "statefulsets", "postgres", "postgres")["resources"]["requests"]["memory"],
+        "1536Mi"
+    );
+    assert_eq!(
+        container(&sim, "deployments", "orchestrator", "orchestrator")["resources"]["requests"]["cpu"],
+        "750m"
+    );
+    assert_eq!(
+        object(&sim, "horizontalpodautoscalers", "orchestrator")["spec"]["maxReplicas"],
+        12
+    );
+    let config = object(&sim, "configmaps", "orchestrator-config")["data"]["config.yaml"].clone();
+    assert!(
+        config.as_str().unwrap().contains("max_connections: 30"),
+        "{config}"
+    );
+    // The other container and the keys the profile does not name keep their values.
+    assert_eq!(
+        container(&sim, "deployments", "orchestrator", "log-shipper")["resources"]["requests"]["cpu"],
+        "50m"
+    );
+    assert_eq!(
+        container(&sim, "deployments", "orchestrator", "orchestrator")["resources"]["requests"]["ephemeral-storage"],
+        "1Gi"
+    );
+    // Each step's write carries its audit record, naming the profile and the step.
+    let record =
+        object(&sim, "deployments", "orchestrator")["metadata"]["annotations"]["orchscale.io/last-change"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert!(
+        record.contains("profile peak, step 3/4 deployment resources"),
+        "{record}"
+    );
+}
+
+#[test]
+fn a_failure_in_step_3_stops_and_a_second_apply_does_only_what_is_missing() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let peak = write(dir.path(), "peak.yaml", PEAK);
+    let peak_path = peak.to_str().unwrap();
+    create_quota(&sim);
+
+    let out = run(&sim, &["apply", "-f", peak_path, "--yes", "-o", "json"]);
+    out.assert_code(1);
+    let doc = out.json();
+    let verdicts: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["applied", "applied", "failed", "not run"], "{doc}");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("step 3/4 deployment resources failed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("steps done: 1 (applied), 2 (applied)"),
+        "{message}"
+    );
+    assert!(
+        out.stderr.contains("FailedCreate") || message.contains("quota"),
+        "{message}\n{}",
+        out.stderr
+    );
+    assert_eq!(
+        object(&sim, "horizontalpodautoscalers", "orchestrator")["spec"]["maxReplicas"],
+        10,
+        "step 4 not run"
+    );
+
+    // The fault goes; the ReplicaSet controller notices (the condition clears) as it would
+    // on its next sync.
+    sim.store()
+        .delete(&ObjectKey::new("resourcequotas", NAMESPACE, "compute"), None)
+        .unwrap();
+    for _ in 0..200 {
+        let d = object(&sim, "deployments", "orchestrator");
+        let failing = d["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "ReplicaFailure"));
+        if !failing {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sim.clear_requests();
+    let out = run(&sim, &["apply", "-f", peak_path, "--yes"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.contains("step 1/4 database resources: unchanged"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("step 2/4 connection pool and restart: unchanged"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("step 4/4 HPA: applied"), "{}", out.stdout);
+    // Only what was missing is written: the HPA (step 3's spec was stored by the first run,
+    // whose rollout the quota stopped).
+    assert_eq!(written_objects(&sim), ["horizontalpodautoscalers/orchestrator"]);
+    wait_ready(&sim, 3);
+    run(&sim, &["diff", "-f", peak_path]).assert_code(0);
+}
+
+#[test]
+fn rollback_on_failure_returns_to_the_exported_state() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let before = export(&sim);
+    let peak = write(dir.path(), "peak.yaml", PEAK);
+    create_quota(&sim);
+
+    let out = run(
+        &sim,
+        &[
+            "apply",
+            "-f",
+            peak.to_str().unwrap(),
+            "--yes",
+            "--rollback-on-failure",
+            "-o",
+            "json",
+        ],
+    );
+    out.assert_code(1);
+    let doc = out.json();
+    assert_eq!(doc["rolledBack"], true, "{doc}");
+    let verdicts: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        verdicts,
+        ["rolled back", "rolled back", "rolled back", "not run"],
+        "{doc}"
+    );
+
+    // Field by field, the cluster is as exported before.
+    let after = export(&sim);
+    for field in ["hpa", "replicas", "resources", "database", "pool"] {
+        assert_eq!(after["spec"][field], before["spec"][field], "spec.{field}");
+    }
+    assert_eq!(after, before);
+}
+
+#[test]
+fn invalid_profiles_are_exit_2_with_file_line_and_field_before_any_request() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        &PEAK.replace("maxReplicas: 12", "maxReplicas: twelve"),
+    );
+    let out = run(&sim, &["apply", "-f", bad.to_str().unwrap(), "--yes"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("bad.yaml:8:"), "{}", out.stderr);
+    assert!(out.stderr.contains("spec.hpa.maxReplicas"), "{}", out.stderr);
+    let unknown = write(
+        dir.path(),
+        "unknown.yaml",
+        &PEAK.replace("  pool:\n", "  pools:\n"),
+    );
+    let out = run(&sim, &["diff", "-f", unknown.to_str().unwrap()]);
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("unknown.yaml:17:") && out.stderr.contains("pools"),
+        "{}",
+        out.stderr
+    );
+    assert!(sim.requests().is_empty(), "refused before connecting");
+}

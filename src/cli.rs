@@ -304,7 +304,8 @@ pub enum Command {
 orchscale.io/last-change record, shows what it restores (before -> after) and restores it. \
 It asks first when the restore restarts pods, deletes an HPA that `hpa --create` made, or \
 overwrites values someone changed since (--yes answers for scripts). The undo is recorded too, \
-so a second `undo` redoes the change.\n\n\
+so a second `undo` redoes the change. When that record is a step of a profile application \
+(`apply -f`), the whole application is undone as one, in reverse step order.\n\n\
 Examples:\n  kubectl orchscale undo --dry-run\n  kubectl orchscale undo --yes -o json"
     )]
     Undo,

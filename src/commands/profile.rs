@@ -4,8 +4,10 @@
 
 mod apply;
 mod preview;
+mod revert;
 
 pub(crate) use apply::run as apply;
+pub(crate) use revert::undo_application;
 
 use std::path::Path;
 

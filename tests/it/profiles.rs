@@ -367,3 +367,51 @@ fn invalid_profiles_are_exit_2_with_file_line_and_field_before_any_request() {
     );
     assert!(sim.requests().is_empty(), "refused before connecting");
 }
+
+#[test]
+fn undo_reverts_a_whole_profile_application_as_one() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let before = export(&sim);
+    let peak = write(dir.path(), "peak.yaml", PEAK);
+    run(&sim, &["apply", "-f", peak.to_str().unwrap(), "--yes"]).assert_code(0);
+    // Every step's record carries the same application id.
+    let application = |resource: &str, name: &str| -> Value {
+        let record =
+            object(&sim, resource, name)["metadata"]["annotations"]["orchscale.io/last-change"].clone();
+        serde_json::from_str::<Value>(record.as_str().unwrap()).unwrap()["application"].clone()
+    };
+    let id = application("deployments", "orchestrator");
+    assert!(id.as_str().unwrap().starts_with("peak/"), "{id}");
+    for (resource, name) in [
+        ("statefulsets", "postgres"),
+        ("configmaps", "orchestrator-config"),
+        ("horizontalpodautoscalers", "orchestrator"),
+    ] {
+        assert_eq!(application(resource, name), id, "{resource}/{name}");
+    }
+
+    // Without a terminal and without --yes: the restarts are not confirmed, nothing written.
+    run(&sim, &["undo"]).assert_code(3);
+    let out = run(&sim, &["undo", "--yes", "-o", "json"]);
+    out.assert_code(0);
+    let doc = out.json();
+    assert_eq!(doc["application"], id);
+    let kinds: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["hpa", "deployment-resources", "pool", "database-resources"],
+        "reverse order"
+    );
+    assert_eq!(
+        export(&sim),
+        before,
+        "field by field as exported before the application"
+    );
+}

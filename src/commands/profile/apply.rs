@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::follow::{FollowSpec, follow};
 use crate::health::{Rollout, Workload};
 use crate::plan::Change;
-use crate::plan::audit::parse as parse_record;
+use crate::plan::audit::{now_rfc3339, parse as parse_record};
 use crate::plan::connections::plan_connections;
 use crate::plan::hpa::{plan_hpa_create, plan_hpa_update};
 use crate::plan::profile::steps::{
@@ -37,7 +37,7 @@ use crate::report::Reporter;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub(super) enum Verdict {
     /// Already in place: nothing written.
     Unchanged,
     /// Written, followed and verified (or, with --dry-run, accepted).
@@ -51,7 +51,7 @@ enum Verdict {
 }
 
 impl Verdict {
-    fn word(self) -> &'static str {
+    pub(super) fn word(self) -> &'static str {
         match self {
             Verdict::Unchanged => "unchanged",
             Verdict::Applied => "applied",
@@ -63,10 +63,10 @@ impl Verdict {
 }
 
 /// A step's outcome.
-struct Outcome {
-    verdict: Verdict,
-    changes: Vec<Change>,
-    detail: String,
+pub(super) struct Outcome {
+    pub verdict: Verdict,
+    pub changes: Vec<Change>,
+    pub detail: String,
 }
 
 impl Outcome {
@@ -88,9 +88,9 @@ impl Outcome {
 }
 
 /// A step's failure: whether its write was stored (so a rollback must undo it too), and why.
-struct StepError {
-    written: bool,
-    error: Error,
+pub(super) struct StepError {
+    pub written: bool,
+    pub error: Error,
 }
 
 /// Before the write: nothing of this step is stored.
@@ -107,12 +107,15 @@ fn after_write(error: Error) -> StepError {
 }
 
 /// What every step needs.
-struct Ctx<'a> {
-    cluster: &'a Cluster,
-    cli: &'a Cli,
-    names: &'a Names,
-    force: bool,
-    dry_run: bool,
+#[derive(Clone, Copy)]
+pub(super) struct Ctx<'a> {
+    pub cluster: &'a Cluster,
+    pub cli: &'a Cli,
+    pub names: &'a Names,
+    pub force: bool,
+    pub dry_run: bool,
+    /// The application id the steps' audit records share (none for a rollback or an undo).
+    pub application: Option<&'a str>,
 }
 
 /// # Errors
@@ -208,12 +211,14 @@ pub(crate) async fn run(
     };
     propose(cluster, reporter, &proposal, cli.global.yes, dry_run).await?;
 
+    let application = format!("{name}/{}", now_rfc3339());
     let ctx = Ctx {
         cluster,
         cli,
         names: &names,
         force: args.force,
         dry_run,
+        application: Some(&application),
     };
     let total = steps.len();
     let mut docs = Vec::new();
@@ -389,7 +394,13 @@ async fn roll_back(
     Ok(())
 }
 
-fn doc(i: usize, kind: StepKind, object: &str, verdict: Verdict, detail: Option<String>) -> StepDoc {
+pub(super) fn doc(
+    i: usize,
+    kind: StepKind,
+    object: &str,
+    verdict: Verdict,
+    detail: Option<String>,
+) -> StepDoc {
     StepDoc {
         step: i + 1,
         kind,
@@ -400,7 +411,7 @@ fn doc(i: usize, kind: StepKind, object: &str, verdict: Verdict, detail: Option<
 }
 
 /// The verdicts as a table: one line per step.
-fn table(docs: &[StepDoc]) -> String {
+pub(super) fn table(docs: &[StepDoc]) -> String {
     let mut out = format!("{:<4}  {:<28}  {:<40}  {}\n", "STEP", "WHAT", "OBJECT", "VERDICT");
     for d in docs {
         let kind = serde_json::to_value(d.kind)
@@ -459,14 +470,13 @@ fn pool_restart_pending(cm: &ConfigMap, d: &Deployment, names: &Names) -> bool {
     else {
         return false;
     };
-    let ours = record.command.starts_with("apply -f")
-        && record.previous.keys().any(|k| k.contains(&names.config_key));
+    let ours = record.application.is_some() && record.previous.keys().any(|k| k.contains(&names.config_key));
     ours && !config_restart_needed(restarted_at(d).as_deref(), &record.time)
 }
 
 /// Runs one step to `spec`'s values: re-read, re-plan, write (with the audit record), follow,
 /// verify. A step whose part of `spec` is absent or in place is `unchanged`.
-async fn run_step(
+pub(super) async fn run_step(
     ctx: &Ctx<'_>,
     kind: StepKind,
     spec: &ProfileSpec,
@@ -507,7 +517,7 @@ async fn database(
         .get(name, &hint("statefulsets", "--statefulset"))
         .await
         .map_err(unwritten)?;
-    let audit = AuditSpec::new(cluster, command, object.clone());
+    let audit = AuditSpec::new(cluster, command, object.clone()).in_application(ctx.application);
     let settled = update(cluster, name, sts, &audit, ctx.dry_run, |s| {
         let plan = plan_database(s, names, resources)?;
         Ok(Intent::unless_empty(plan.changes, Body::Strategic(plan.patch)))
@@ -567,7 +577,8 @@ async fn pool(
         .await
         .map_err(unwritten)?;
     let deployment: Option<Deployment> = cluster.get_opt(&names.deployment).await.map_err(unwritten)?;
-    let audit = AuditSpec::new(cluster, command, format!("configmap/{}", names.configmap));
+    let audit = AuditSpec::new(cluster, command, format!("configmap/{}", names.configmap))
+        .in_application(ctx.application);
     let settled = update(cluster, &names.configmap, cm, &audit, ctx.dry_run, |c| {
         let plan = plan_connections(c, &names.config_key, n)?;
         Ok(Intent::unless_empty(plan.changes, Body::Merge(plan.patch)))
@@ -632,7 +643,7 @@ async fn deployment_resources(
         .get(name, &hint("deployments", "--deployment"))
         .await
         .map_err(unwritten)?;
-    let audit = AuditSpec::new(cluster, command, object.clone());
+    let audit = AuditSpec::new(cluster, command, object.clone()).in_application(ctx.application);
     let settled = update(cluster, name, d, &audit, ctx.dry_run, |d| {
         let plan = plan_deployment_resources(d, names, &spec.resources)?;
         Ok(Intent::unless_empty(plan.changes, Body::Strategic(plan.patch)))
@@ -690,7 +701,8 @@ async fn hpa(
         .as_ref()
         .and_then(|h| h.metadata.name.clone())
         .unwrap_or_else(|| names.hpa.clone());
-    let audit = AuditSpec::new(cluster, command, format!("horizontalpodautoscaler/{name}"));
+    let audit = AuditSpec::new(cluster, command, format!("horizontalpodautoscaler/{name}"))
+        .in_application(ctx.application);
     let settled = match current {
         Some(hpa) => update(cluster, &name, hpa, &audit, ctx.dry_run, |h| {
             let plan = plan_hpa_update(h, &request, None)?;
@@ -766,7 +778,7 @@ async fn replicas(
         .await
         .map_err(unwritten)?;
     let range = hpa.as_ref().and_then(|h| HpaRange::of(h, name));
-    let audit = AuditSpec::new(cluster, command, object.clone());
+    let audit = AuditSpec::new(cluster, command, object.clone()).in_application(ctx.application);
     let settled = update(cluster, name, d, &audit, ctx.dry_run, |d| {
         let plan = plan_scale(
             name,

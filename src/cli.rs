@@ -41,9 +41,20 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     pub kubeconfig: Option<std::path::PathBuf>,
 
-    /// Context to use [default: the kubeconfig's current-context]
+    /// Context to use [default: the kubeconfig's current-context]; a list (a,b,c) runs diff,
+    /// apply, status or validate on each, the first as the canary
     #[arg(long, global = true, value_name = "NAME", help_heading = GLOBAL)]
     pub context: Option<String>,
+
+    /// Run diff, apply, status or validate on every context listed in FILE (one per line,
+    /// `#` comments), the first as the canary
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "context", help_heading = GLOBAL)]
+    pub contexts_from: Option<std::path::PathBuf>,
+
+    /// With several contexts: run read-only commands (diff, status, validate) on N at a time
+    /// (apply always runs one cluster after the other)
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), help_heading = GLOBAL)]
+    pub parallel: Option<u16>,
 
     /// Namespace of the orchestrator
     #[arg(

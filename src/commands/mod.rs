@@ -35,6 +35,10 @@ use crate::report::{Reporter, Target};
 /// # Errors
 /// Whatever the command fails with; see [`Error::exit_code`].
 pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
+    // Several contexts: each cluster runs this same command alone (`profile::fleet`).
+    if let Some(contexts) = profile::fleet::contexts(cli)? {
+        return profile::fleet::run(cli, &contexts, reporter);
+    }
     match &cli.command {
         Command::Scale(args) => {
             // Bad input is refused before any request, even before connecting.

@@ -3,6 +3,7 @@
 //! (in [`apply`]). The format and the step plans are pure, in `plan::profile`.
 
 mod apply;
+pub(crate) mod fleet;
 mod preview;
 mod revert;
 

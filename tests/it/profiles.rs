@@ -415,3 +415,141 @@ fn undo_reverts_a_whole_profile_application_as_one() {
         "field by field as exported before the application"
     );
 }
+
+/// One kubeconfig with a context per sim (`a`, `b`, ...), each with its own cluster and user,
+/// built from the server, CA and token of each sim's own kubeconfig.
+fn fleet_kubeconfig(dir: &Path, sims: &[(&str, &Sim)]) -> PathBuf {
+    let field = |text: &str, key: &str| -> String {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} in the sim's kubeconfig"))
+            .trim()
+            .to_string()
+    };
+    let (mut clusters, mut users, mut contexts) = (String::new(), String::new(), String::new());
+    for (name, sim) in sims {
+        let text = std::fs::read_to_string(sim.kubeconfig()).unwrap();
+        clusters.push_str(&format!(
+            "- name: {name}\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n",
+            field(&text, "server:"),
+            field(&text, "certificate-authority-data:")
+        ));
+        users.push_str(&format!(
+            "- name: {name}\n  user:\n    token: {}\n",
+            field(&text, "token:")
+        ));
+        contexts.push_str(&format!(
+            "- name: {name}\n  context:\n    cluster: {name}\n    user: {name}\n"
+        ));
+    }
+    write(
+        dir,
+        "fleet.kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n{clusters}users:\n{users}contexts:\n{contexts}current-context: a\n"
+        ),
+    )
+}
+
+#[test]
+fn a_fleet_runs_in_canary_order_and_stops_at_the_failing_cluster() {
+    let (a, b, c) = (sim(), sim(), sim());
+    for s in [&a, &b, &c] {
+        wait_ready(s, 3);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fleet_kubeconfig(dir.path(), &[("a", &a), ("b", &b), ("c", &c)]);
+    let peak = write(dir.path(), "peak.yaml", PEAK);
+    let peak = peak.to_str().unwrap();
+    create_quota(&b);
+
+    // Read-only, three at a time: every cluster differs from the profile.
+    let out = crate::harness::run_with(
+        &kubeconfig,
+        &["diff", "-f", peak, "--context", "a,b,c", "--parallel", "3"],
+        &[],
+    );
+    out.assert_code(1);
+    for ctx in ["a", "b", "c"] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(ctx) && l.contains("differs")),
+            "{ctx}\n{}",
+            out.stdout
+        );
+    }
+
+    // apply --parallel is refused: writes go one cluster after the other.
+    crate::harness::run_with(
+        &kubeconfig,
+        &[
+            "apply",
+            "-f",
+            peak,
+            "--context",
+            "a,b,c",
+            "--parallel",
+            "2",
+            "--yes",
+        ],
+        &[],
+    )
+    .assert_code(2);
+
+    let contexts = write(dir.path(), "contexts", "# the canary first\na\nb\nc\n");
+    let out = crate::harness::run_with(
+        &kubeconfig,
+        &[
+            "apply",
+            "-f",
+            peak,
+            "--contexts-from",
+            contexts.to_str().unwrap(),
+            "--yes",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    out.assert_code(1);
+    let doc = out.json();
+    assert_eq!(doc["fleet"], true);
+    let clusters: Vec<(String, String)> = doc["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["context"].as_str().unwrap().to_string(),
+                c["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected =
+        [("a", "ok"), ("b", "failed"), ("c", "not run")].map(|(c, v)| (c.to_string(), v.to_string()));
+    assert_eq!(clusters, expected, "{doc}");
+    let b_doc = &doc["clusters"][1]["document"];
+    assert!(
+        b_doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("step 3/4 deployment resources failed"),
+        "{b_doc}"
+    );
+    assert!(
+        out.stderr.contains("[b] "),
+        "each cluster's stderr is prefixed:\n{}",
+        out.stderr
+    );
+    // a is at the profile, c untouched (never written to).
+    assert_eq!(
+        object(&a, "horizontalpodautoscalers", "orchestrator")["spec"]["maxReplicas"],
+        12
+    );
+    assert_eq!(
+        object(&c, "horizontalpodautoscalers", "orchestrator")["spec"]["maxReplicas"],
+        10
+    );
+    assert!(c.persisted_writes().is_empty(), "{:?}", c.persisted_writes());
+}

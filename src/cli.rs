@@ -492,6 +492,25 @@ pub struct DiffArgs {
     /// as `apply --force` would write them
     #[arg(long)]
     pub force: bool,
+    /// Also write the changes as files for GitOps: a kustomize overlay (kustomization.yaml +
+    /// strategic merge patches) or patch files for `kubectl patch --patch-file`
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "emit_dir")]
+    pub emit: Option<EmitFormat>,
+    /// Directory the --emit files are written to (created when missing)
+    #[arg(long, value_name = "DIR", requires = "emit")]
+    pub emit_dir: Option<std::path::PathBuf>,
+    /// With --emit kustomize: the base the overlay patches, listed in its resources (e.g. ../base)
+    #[arg(long, value_name = "PATH", requires = "emit")]
+    pub kustomize_base: Option<String>,
+}
+
+/// The GitOps output of `diff --emit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmitFormat {
+    /// kustomization.yaml and one strategic merge patch per object
+    Kustomize,
+    /// One strategic merge patch file per object, with the `kubectl patch` commands
+    Patch,
 }
 
 #[derive(Debug, Args)]

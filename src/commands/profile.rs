@@ -3,6 +3,7 @@
 //! (in [`apply`]). The format and the step plans are pure, in `plan::profile`.
 
 mod apply;
+mod emit;
 pub(crate) mod fleet;
 mod preview;
 mod revert;
@@ -131,16 +132,31 @@ pub(crate) async fn diff(
     let combined = preview::combined(cluster, &world, &names, profile, &steps, reporter).await?;
     let changes: Vec<_> = steps.iter().flat_map(|s| s.changes.clone()).collect();
     let docs = step_docs(&steps);
+    let emitted = match (args.emit, &args.emit_dir) {
+        (Some(format), Some(dir)) if !changes.is_empty() => emit::write_files(
+            format,
+            dir,
+            args.kustomize_base.as_deref(),
+            &world,
+            &names,
+            profile,
+            reporter,
+        )?,
+        _ => Vec::new(),
+    };
     #[derive(Serialize)]
     struct Fields<'a> {
         profile: &'a str,
         differences: bool,
         steps: Vec<StepDoc>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        emitted: Vec<String>,
     }
     let fields = Fields {
         profile: &profile.metadata.name,
         differences: !changes.is_empty(),
         steps: docs,
+        emitted,
     };
     reporter.set_document("diff", false, &changes, true, fields);
     if changes.is_empty() {

@@ -6,6 +6,7 @@
 //! serde-saphyr reports and the field path serde_path_to_error tracks. What a profile means
 //! against a cluster (the changes, in which order) is [`steps`].
 
+pub mod emit;
 pub mod records;
 pub mod steps;
 

@@ -553,3 +553,203 @@ fn a_fleet_runs_in_canary_order_and_stops_at_the_failing_cluster() {
     );
     assert!(c.persisted_writes().is_empty(), "{:?}", c.persisted_writes());
 }
+
+fn kubectl_on_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("kubectl"))
+        .find(|p| p.is_file())
+}
+
+/// Runs real kubectl against `sim`; panics with its stderr when it fails.
+fn kubectl(kubectl: &Path, sim: &Sim, args: &[&str]) -> String {
+    let output = std::process::Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(sim.kubeconfig())
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Waits (bounded) until the deployment's and the statefulset's rollouts are complete.
+fn wait_rolled_out(sim: &Sim) {
+    for _ in 0..400 {
+        let d = object(sim, "deployments", "orchestrator");
+        let s = object(sim, "statefulsets", "postgres");
+        let deployment_done = d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            && d["status"]["updatedReplicas"] == d["spec"]["replicas"]
+            && d["status"]["readyReplicas"] == d["spec"]["replicas"]
+            && d["status"]["replicas"] == d["spec"]["replicas"];
+        let statefulset_done = s["status"]["observedGeneration"] == s["metadata"]["generation"]
+            && s["status"]["currentRevision"] == s["status"]["updateRevision"]
+            && s["status"]["readyReplicas"] == s["spec"]["replicas"];
+        if deployment_done && statefulset_done {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the rollouts never finished");
+}
+
+#[test]
+fn the_kustomize_overlay_applied_by_kubectl_gives_the_state_apply_gives() {
+    let Some(kubectl_bin) = kubectl_on_path() else {
+        crate::harness::skip_or_fail("kubectl not found on PATH");
+        return;
+    };
+    let (by_tool, by_kustomize) = (sim(), sim());
+    wait_ready(&by_tool, 3);
+    wait_ready(&by_kustomize, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let peak = write(dir.path(), "peak.yaml", PEAK);
+    let peak = peak.to_str().unwrap();
+    run(&by_tool, &["apply", "-f", peak, "--yes"]).assert_code(0);
+
+    // The GitOps repository's base: the fresh cluster's objects as manifests.
+    let base = dir.path().join("base");
+    std::fs::create_dir(&base).unwrap();
+    let mut resources = String::from("resources:\n");
+    for object in [
+        "deployment/orchestrator",
+        "statefulset/postgres",
+        "configmap/orchestrator-config",
+        "hpa/orchestrator",
+    ] {
+        let text = kubectl(
+            &kubectl_bin,
+            &by_kustomize,
+            &["get", object, "-n", NAMESPACE, "-o", "json"],
+        );
+        let mut manifest: Value = serde_json::from_str(&text).unwrap();
+        let metadata = manifest["metadata"].as_object_mut().unwrap();
+        for field in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "managedFields",
+        ] {
+            metadata.remove(field);
+        }
+        manifest.as_object_mut().unwrap().remove("status");
+        let file = format!("{}.json", object.replace('/', "-"));
+        std::fs::write(base.join(&file), manifest.to_string()).unwrap();
+        resources.push_str(&format!("- {file}\n"));
+    }
+    std::fs::write(base.join("kustomization.yaml"), resources).unwrap();
+
+    let overlay = dir.path().join("overlay");
+    let out = run(
+        &by_kustomize,
+        &[
+            "diff",
+            "-f",
+            peak,
+            "--emit",
+            "kustomize",
+            "--emit-dir",
+            overlay.to_str().unwrap(),
+            "--kustomize-base",
+            "../base",
+        ],
+    );
+    out.assert_code(1);
+    assert!(
+        by_kustomize.persisted_writes().is_empty(),
+        "diff --emit writes files, not objects"
+    );
+    let kustomization = std::fs::read_to_string(overlay.join("kustomization.yaml")).unwrap();
+    assert!(
+        kustomization.contains("- ../base") && kustomization.contains("- path: deployment-orchestrator.yaml"),
+        "{kustomization}"
+    );
+
+    kubectl(
+        &kubectl_bin,
+        &by_kustomize,
+        &["apply", "-k", overlay.to_str().unwrap()],
+    );
+    wait_rolled_out(&by_kustomize);
+    wait_rolled_out(&by_tool);
+    assert_eq!(
+        export(&by_kustomize),
+        export(&by_tool),
+        "field by field, the same state"
+    );
+    run(&by_kustomize, &["diff", "-f", peak]).assert_code(0);
+    // The pool's annotation rolled the pods, as apply's restart did.
+    let template = &object(&by_kustomize, "deployments", "orchestrator")["spec"]["template"];
+    assert_eq!(
+        template["metadata"]["annotations"]["orchscale.io/pool-connections"],
+        "30"
+    );
+}
+
+#[test]
+fn patch_files_name_the_kubectl_patch_commands() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let peak = write(dir.path(), "peak.yaml", PEAK);
+    let out_dir = dir.path().join("patches");
+    let out = run(
+        &sim,
+        &[
+            "diff",
+            "-f",
+            peak.to_str().unwrap(),
+            "--emit",
+            "patch",
+            "--emit-dir",
+            out_dir.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
+    out.assert_code(1);
+    let emitted: Vec<String> = out.json()["emitted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        emitted,
+        [
+            "statefulset-postgres.yaml",
+            "configmap-orchestrator-config.yaml",
+            "deployment-orchestrator.yaml",
+            "horizontalpodautoscaler-orchestrator.yaml"
+        ]
+    );
+    let text = run(
+        &sim,
+        &[
+            "diff",
+            "-f",
+            peak.to_str().unwrap(),
+            "--emit",
+            "patch",
+            "--emit-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text.stderr.contains(
+            "kubectl patch deployment orchestrator -n llm-orchestrator --type strategic --patch-file"
+        ),
+        "{}",
+        text.stderr
+    );
+    run(
+        &sim,
+        &["diff", "-f", peak.to_str().unwrap(), "--emit", "kustomize"],
+    )
+    .assert_code(2);
+}

@@ -480,6 +480,27 @@ fn a_fleet_runs_in_canary_order_and_stops_at_the_failing_cluster() {
         );
     }
 
+    // status on all three, two at a time after the canary: one verdict each.
+    let out = crate::harness::run_with(
+        &kubeconfig,
+        &["status", "--context", "a,b,c", "--parallel", "2", "-o", "json"],
+        &[],
+    );
+    out.assert_code(0);
+    let verdicts: Vec<String> = out.json()["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["context"].as_str().unwrap(),
+                c["verdict"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(verdicts, ["a=ok", "b=ok", "c=ok"]);
+
     // apply --parallel is refused: writes go one cluster after the other.
     crate::harness::run_with(
         &kubeconfig,
@@ -752,4 +773,62 @@ fn patch_files_name_the_kubectl_patch_commands() {
         &["diff", "-f", peak.to_str().unwrap(), "--emit", "kustomize"],
     )
     .assert_code(2);
+}
+
+#[test]
+fn a_pool_written_without_its_restart_is_restarted_by_the_next_apply() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let pool = write(
+        dir.path(),
+        "pool.yaml",
+        "apiVersion: orchscale.io/v1\nkind: ScalingProfile\nmetadata: {name: pool}\nspec:\n  pool: {connections: 30}\n",
+    );
+    let pool = pool.to_str().unwrap();
+    // The config is written, then the restart's patch is refused (not retried).
+    sim.faults().fail_next(orchscale_sim::FaultRule {
+        method: Some("PATCH".into()),
+        resource: Some("deployments".into()),
+        status: 422,
+        retry_after: None,
+        count: 1,
+    });
+    let out = run(&sim, &["apply", "-f", pool, "--yes"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("step 1/1 connection pool and restart failed"),
+        "{}",
+        out.stderr
+    );
+    let config = object(&sim, "configmaps", "orchestrator-config")["data"]["config.yaml"].clone();
+    assert!(
+        config.as_str().unwrap().contains("max_connections: 30"),
+        "{config}"
+    );
+
+    // The config is in place, but its pods were never restarted: the step is not done, and
+    // the restart is confirmed first (no terminal, no --yes: exit 3, nothing written).
+    sim.clear_requests();
+    run(&sim, &["apply", "-f", pool]).assert_code(3);
+    assert_eq!(written_objects(&sim), Vec::<String>::new());
+    let out = run(&sim, &["apply", "-f", pool, "--yes"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("step 1/1 connection pool and restart: applied"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        written_objects(&sim),
+        ["deployments/orchestrator"],
+        "only the restart"
+    );
+    // Now it is in place.
+    sim.clear_requests();
+    let out = run(&sim, &["apply", "-f", pool, "--yes"]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("nothing to change"), "{}", out.stdout);
+    assert_eq!(written_objects(&sim), Vec::<String>::new());
 }

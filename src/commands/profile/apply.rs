@@ -134,8 +134,20 @@ pub(crate) async fn run(
     // The state before, as `export` writes it: what --rollback-on-failure puts back.
     let before = export("before", &world, &names)?;
     let steps = plan_all(&world, &names, &profile.spec, args.force)?;
-    let preview = combined(cluster, &world, &names, profile, &steps, reporter).await?;
+    let mut preview = combined(cluster, &world, &names, profile, &steps, reporter).await?;
     let pending = restart_pending(&world, &names);
+    if pending && preview.restarts.is_none() {
+        // The pool is in the config, but an earlier run stopped before the pods loaded it.
+        let restart = format!(
+            "deployment/{} (its pods still run with the pool an earlier apply wrote before it stopped)",
+            names.deployment
+        );
+        preview
+            .preview
+            .consequences
+            .push(format!("connection pool and restart: restarts {restart}"));
+        preview.restarts = Some(restart);
+    }
     let name = &profile.metadata.name;
     let file = args.file.display().to_string();
     if steps.iter().all(|s| s.changes.is_empty()) && !pending {

@@ -336,9 +336,14 @@ Examples:\n  kubectl orchscale undo --dry-run\n  kubectl orchscale undo --yes -o
         after_help = "One combined preview of every step of `apply -f` (database resources, pool and \
                             restart, deployment resources, HPA or replicas) with the warnings the single \
                             commands give. Writes nothing. Exit codes as `kubectl diff`: 0 no differences, \
-                            1 differences, 2 or more an error (an invalid profile is 2).\n\n\
+                            1 differences, 2 or more an error (an invalid profile is 2).\n\
+                            --emit kustomize|patch|helm-values --emit-dir DIR also writes the changes as \
+                            files for GitOps (when Argo CD or Flux own the objects): a kustomize overlay \
+                            (--kustomize-base names its base), patch files for `kubectl patch --patch-file`, \
+                            or a Helm values fragment placed by --values-map.\n\n\
                             Examples:\n  kubectl orchscale diff -f peak.yaml\n  \
-                            kubectl orchscale diff -f peak.yaml -o json"
+                            kubectl orchscale diff -f peak.yaml -o json\n  \
+                            kubectl orchscale diff -f peak.yaml --emit kustomize --emit-dir overlays/peak --kustomize-base ../../base"
     )]
     Diff(DiffArgs),
 
@@ -348,7 +353,9 @@ Examples:\n  kubectl orchscale undo --dry-run\n  kubectl orchscale undo --yes -o
                             resources, 2 connection pool and the deployment's restart, 3 deployment resources, \
                             4 HPA or replicas. A step already in place is `unchanged`, so running it again after \
                             a failure resumes at the first step not in place. --rollback-on-failure puts the \
-                            applied steps back, in reverse order.\n\n\
+                            applied steps back, in reverse order; `undo` afterwards reverts the whole application \
+                            as one. With --context a,b,c (or --contexts-from FILE) it runs on each cluster in \
+                            turn, the first as the canary, and stops at a cluster that fails.\n\n\
                             Examples:\n  kubectl orchscale apply -f peak.yaml\n  \
                             kubectl orchscale apply -f peak.yaml --yes --rollback-on-failure\n  \
                             kubectl orchscale apply -f peak.yaml --dry-run -o json"
@@ -502,6 +509,10 @@ pub struct DiffArgs {
     /// With --emit kustomize: the base the overlay patches, listed in its resources (e.g. ../base)
     #[arg(long, value_name = "PATH", requires = "emit")]
     pub kustomize_base: Option<String>,
+    /// With --emit helm-values: a YAML map of profile field to values path, e.g.
+    /// `hpa.maxReplicas: autoscaling.maxReplicas`, `resources.orchestrator: resources`
+    #[arg(long, value_name = "FILE", requires = "emit")]
+    pub values_map: Option<std::path::PathBuf>,
 }
 
 /// The GitOps output of `diff --emit`.
@@ -511,6 +522,8 @@ pub enum EmitFormat {
     Kustomize,
     /// One strategic merge patch file per object, with the `kubectl patch` commands
     Patch,
+    /// A Helm values fragment (values.yaml), placed by --values-map
+    HelmValues,
 }
 
 #[derive(Debug, Args)]

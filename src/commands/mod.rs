@@ -92,6 +92,7 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
         Command::Diff(args) => {
             // An invalid profile is refused before any request, even before connecting.
             let profile = profile::read_profile(&args.file)?;
+            profile::check_emit(args)?;
             let cluster = connect(cli, reporter).await?;
             profile::diff(&cluster, cli, args, &profile, reporter).await
         }

@@ -41,6 +41,14 @@ pub(crate) fn read_profile(path: &Path) -> Result<ScalingProfile, Error> {
     Ok(parse(&shown, &text)?)
 }
 
+/// Checks the --emit flags before connecting (exit 2).
+///
+/// # Errors
+/// `--emit helm-values` without a readable `--values-map`.
+pub(crate) fn check_emit(args: &DiffArgs) -> Result<(), Error> {
+    emit::values_map(args).map(|_| ())
+}
+
 /// The names the target flags give, for the pure planners.
 pub(crate) fn names(cli: &Cli, cluster: &Cluster) -> Names {
     let t = &cli.targets;
@@ -132,17 +140,10 @@ pub(crate) async fn diff(
     let combined = preview::combined(cluster, &world, &names, profile, &steps, reporter).await?;
     let changes: Vec<_> = steps.iter().flat_map(|s| s.changes.clone()).collect();
     let docs = step_docs(&steps);
-    let emitted = match (args.emit, &args.emit_dir) {
-        (Some(format), Some(dir)) if !changes.is_empty() => emit::write_files(
-            format,
-            dir,
-            args.kustomize_base.as_deref(),
-            &world,
-            &names,
-            profile,
-            reporter,
-        )?,
-        _ => Vec::new(),
+    let emitted = if changes.is_empty() {
+        Vec::new()
+    } else {
+        emit::write_files(args, &world, &names, profile, reporter)?
     };
     #[derive(Serialize)]
     struct Fields<'a> {

@@ -832,3 +832,79 @@ fn a_pool_written_without_its_restart_is_restarted_by_the_next_apply() {
     assert!(out.stdout.contains("nothing to change"), "{}", out.stdout);
     assert_eq!(written_objects(&sim), Vec::<String>::new());
 }
+
+#[test]
+fn helm_values_are_written_where_the_values_map_places_them() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let peak = write(dir.path(), "peak.yaml", PEAK);
+    let peak = peak.to_str().unwrap();
+    let map = write(
+        dir.path(),
+        "map.yaml",
+        "hpa.minReplicas: autoscaling.minReplicas\nhpa.maxReplicas: autoscaling.maxReplicas\n\
+         resources.orchestrator: resources\ndatabase.resources: postgresql.primary.resources\n",
+    );
+    let out_dir = dir.path().join("values");
+    let out = run(
+        &sim,
+        &[
+            "diff",
+            "-f",
+            peak,
+            "--emit",
+            "helm-values",
+            "--values-map",
+            map.to_str().unwrap(),
+            "--emit-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("spec.pool.connections is not in --values-map"),
+        "the field left out is said:\n{}",
+        out.stderr
+    );
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(out_dir.join("values.yaml")).unwrap()).unwrap();
+    assert_eq!(
+        values,
+        json!({"autoscaling": {"minReplicas": 3, "maxReplicas": 12},
+               "resources": {"requests": {"cpu": "750m"}},
+               "postgresql": {"primary": {"resources": {"requests": {"memory": "1536Mi"}}}}})
+    );
+    // Without a map, or with a key that is no profile field: exit 2 before any request.
+    sim.clear_requests();
+    run(
+        &sim,
+        &[
+            "diff",
+            "-f",
+            peak,
+            "--emit",
+            "helm-values",
+            "--emit-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    )
+    .assert_code(2);
+    let bad = write(dir.path(), "bad.yaml", "hpa.max: autoscaling.maxReplicas\n");
+    let out = run(
+        &sim,
+        &[
+            "diff",
+            "-f",
+            peak,
+            "--emit",
+            "helm-values",
+            "--values-map",
+            bad.to_str().unwrap(),
+            "--emit-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    out.assert_code(2);
+    assert!(out.stderr.contains("not a profile field"), "{}", out.stderr);
+}

@@ -128,6 +128,12 @@ pub(crate) fn run(cli: &Cli, contexts: &[String], reporter: &mut Reporter) -> Re
     let writes = match &cli.command {
         Command::Diff(args) => {
             super::read_profile(&args.file)?;
+            if args.emit.is_some() {
+                return Err(Error::usage(
+                    "--emit writes the files of one cluster: it does not run on several contexts",
+                    "run `diff --emit` with one --context per cluster, each with its own --emit-dir",
+                ));
+            }
             false
         }
         Command::Apply(args) => {

@@ -222,6 +222,84 @@ pub fn kustomization(files: &[Emitted], base: Option<&str>) -> String {
     out
 }
 
+/// A `--values-map`: profile field (`hpa.maxReplicas`, `resources.orchestrator`,
+/// `database.resources`, `pool.connections`, `replicas`, ...) → dotted path in the chart's
+/// values (`autoscaling.maxReplicas`).
+pub type ValuesMap = std::collections::BTreeMap<String, String>;
+
+/// The profile's values as a Helm values fragment, placed by `map`; the fields the profile
+/// sets that the map does not place are returned apart (said as a warning).
+///
+/// # Errors
+/// A map key that is not a profile field, or an empty path (exit 2).
+pub fn helm_values(spec: &ProfileSpec, map: &ValuesMap) -> Result<(Value, Vec<String>), PlanError> {
+    let mut fields: Vec<(String, Option<Value>)> = vec![
+        ("replicas".into(), spec.replicas.map(|c| json!(c.0))),
+        (
+            "pool.connections".into(),
+            spec.pool.as_ref().map(|p| json!(p.connections.0)),
+        ),
+    ];
+    let hpa = spec.hpa.clone().unwrap_or_default();
+    for (name, value) in [
+        ("minReplicas", hpa.min_replicas),
+        ("maxReplicas", hpa.max_replicas),
+        ("cpuUtilization", hpa.cpu_utilization),
+        ("memoryUtilization", hpa.memory_utilization),
+    ] {
+        fields.push((format!("hpa.{name}"), value.map(|c| json!(c.0))));
+    }
+    let resources = |r: &super::Resources| serde_json::to_value(r).unwrap_or(Value::Null);
+    for (container, r) in &spec.resources {
+        fields.push((format!("resources.{container}"), Some(resources(r))));
+    }
+    fields.push((
+        "database.resources".into(),
+        spec.database
+            .as_ref()
+            .and_then(|d| d.resources.as_ref())
+            .map(resources),
+    ));
+    for key in map.keys() {
+        let known = fields.iter().any(|(f, _)| f == key) || key.starts_with("resources.");
+        if !known {
+            return Err(PlanError::new(
+                format!("--values-map: {key:?} is not a profile field"),
+                "map replicas, hpa.minReplicas, hpa.maxReplicas, hpa.cpuUtilization, hpa.memoryUtilization, \
+                 resources.<container>, database.resources or pool.connections to a values path",
+            ));
+        }
+    }
+    let mut values = json!({});
+    let mut unmapped = Vec::new();
+    for (field, value) in fields {
+        let Some(value) = value else { continue };
+        let Some(path) = map.get(&field) else {
+            unmapped.push(format!("spec.{field}"));
+            continue;
+        };
+        let keys: Vec<&str> = path.split('.').collect();
+        if keys.iter().any(|k| k.is_empty()) {
+            return Err(PlanError::new(
+                format!("--values-map: the path {path:?} of {field} has an empty key"),
+                "write the values path with dots, e.g. autoscaling.maxReplicas",
+            ));
+        }
+        let mut at = &mut values;
+        for key in keys {
+            if !at.is_object() {
+                *at = json!({});
+            }
+            at = at
+                .as_object_mut()
+                .map(|m| m.entry(key.to_string()).or_insert(Value::Null))
+                .unwrap_or_else(|| unreachable!("made an object above"));
+        }
+        *at = value;
+    }
+    Ok((values, unmapped))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +380,46 @@ mod tests {
                 "patches:\n- path: configmap-orchestrator-config.yaml\n- path: deployment-orchestrator.yaml\n"
             ),
             "{k}"
+        );
+    }
+
+    #[test]
+    fn helm_values_are_placed_by_the_map() {
+        let profile = parse(
+            "p.yaml",
+            "apiVersion: orchscale.io/v1\nkind: ScalingProfile\nmetadata: {name: p}\nspec:\n  \
+             resources: {orchestrator: {requests: {cpu: 750m}}}\n  pool: {connections: 30}\n  hpa: {minReplicas: 2, maxReplicas: 6}\n",
+        )
+        .unwrap();
+        let map: ValuesMap = [
+            ("hpa.maxReplicas", "autoscaling.maxReplicas"),
+            ("hpa.minReplicas", "autoscaling.minReplicas"),
+            ("resources.orchestrator", "resources"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (values, unmapped) = helm_values(&profile.spec, &map).unwrap();
+        assert_eq!(
+            values,
+            json!({"autoscaling": {"minReplicas": 2, "maxReplicas": 6}, "resources": {"requests": {"cpu": "750m"}}})
+        );
+        assert_eq!(unmapped, ["spec.pool.connections"]);
+        let bad: ValuesMap = [("hpa.max".to_string(), "x".to_string())].into_iter().collect();
+        assert!(
+            helm_values(&profile.spec, &bad)
+                .unwrap_err()
+                .message
+                .contains("not a profile field")
+        );
+        let empty: ValuesMap = [("hpa.maxReplicas".to_string(), "a..b".to_string())]
+            .into_iter()
+            .collect();
+        assert!(
+            helm_values(&profile.spec, &empty)
+                .unwrap_err()
+                .message
+                .contains("empty key")
         );
     }
 }

@@ -627,10 +627,12 @@ async fn pool(
         Ok(restart) => {
             let mut all = changes;
             all.push(restart);
-            Ok(Outcome::applied(
-                all,
-                "config written; deployment restarted, all pods new and Ready",
-            ))
+            let detail = if ctx.dry_run {
+                "dry run: accepted"
+            } else {
+                "config written; deployment restarted, all pods new and Ready"
+            };
+            Ok(Outcome::applied(all, detail))
         }
         Err((_, error)) => Err(StepError {
             written: !changes.is_empty(),
@@ -752,7 +754,9 @@ async fn hpa(
     };
     written.report(reporter);
     // An HPA restarts nothing: it is verified by what the API server stored.
-    if written.differences.is_empty() {
+    if ctx.dry_run {
+        Ok(Outcome::applied(written.changes, "dry run: accepted"))
+    } else if written.differences.is_empty() {
         Ok(Outcome::applied(written.changes, "stored as written"))
     } else {
         Err(after_write(Error::failed(

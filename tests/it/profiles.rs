@@ -500,6 +500,18 @@ fn a_fleet_runs_in_canary_order_and_stops_at_the_failing_cluster() {
         })
         .collect();
     assert_eq!(verdicts, ["a=ok", "b=ok", "c=ok"]);
+    // validate as well, as text: one table line per cluster with its checks.
+    let out = crate::harness::run_with(&kubeconfig, &["validate", "--context", "a,b,c"], &[]);
+    out.assert_code(0);
+    for ctx in ["a", "b", "c"] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(ctx) && l.contains("ok") && l.contains("checks passed")),
+            "{ctx}\n{}",
+            out.stdout
+        );
+    }
 
     // apply --parallel is refused: writes go one cluster after the other.
     crate::harness::run_with(

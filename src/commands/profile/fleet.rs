@@ -273,6 +273,12 @@ fn run_one(exe: &Path, args: &[String], context: &str, command: &str) -> Cluster
             ),
         ),
         (_, 0) => ("ok", summary(command, &document)),
+        ("validate", _) => (
+            "failed",
+            checks(&document)
+                .or(error)
+                .unwrap_or_else(|| format!("exit {code}")),
+        ),
         _ => ("failed", error.unwrap_or_else(|| format!("exit {code}"))),
     };
     ClusterResult {
@@ -293,9 +299,36 @@ fn summary(command: &str, document: &Value) -> String {
                 .map_or(0, |s| s.iter().filter(|s| s["verdict"] == "applied").count());
             format!("{applied} step(s) applied")
         }
-        "validate" => "every check passed".to_string(),
+        "validate" => checks(document).unwrap_or_else(|| "every check passed".to_string()),
+        "status" => {
+            let d = &document["deployment"];
+            match (d["readyReplicas"].as_i64(), d["replicas"].as_i64()) {
+                (Some(ready), Some(replicas)) => format!("deployment {ready}/{replicas} ready"),
+                _ => "ok".to_string(),
+            }
+        }
         _ => "ok".to_string(),
     }
+}
+
+/// `validate`'s checks (SPEC: `checks` [{name, ok, detail}]) as `5/6 checks passed; failed: x`.
+fn checks(document: &Value) -> Option<String> {
+    let checks = document["checks"].as_array()?;
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["ok"] != true)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let passed = checks.len() - failed.len();
+    Some(if failed.is_empty() {
+        format!("{passed}/{} checks passed", checks.len())
+    } else {
+        format!(
+            "{passed}/{} checks passed; failed: {}",
+            checks.len(),
+            failed.join(", ")
+        )
+    })
 }
 
 #[derive(Serialize)]

@@ -37,7 +37,8 @@ use crate::report::{Reporter, Target};
 pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
     // Several contexts: each cluster runs this same command alone (`profile::fleet`).
     if let Some(contexts) = profile::fleet::contexts(cli)? {
-        return profile::fleet::run(cli, &contexts, reporter);
+        // The clusters' runs are child processes waited on: off the async workers.
+        return tokio::task::block_in_place(|| profile::fleet::run(cli, &contexts, reporter));
     }
     match &cli.command {
         Command::Scale(args) => {

@@ -160,7 +160,10 @@ pub(crate) fn run(cli: &Cli, contexts: &[String], reporter: &mut Reporter) -> Re
             "run it per context",
         )
     })?;
-    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let raw: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let mut args = child_args(&raw);
     if writes {
         let list = contexts.join(", ");

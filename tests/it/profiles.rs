@@ -62,10 +62,21 @@ fn written_objects(sim: &Sim) -> Vec<String> {
     written
 }
 
-/// A ResourceQuota on requests.cpu that the pool step's restart fits (3 old + 1 surge
-/// orchestrator pods of 550m, postgres 500m: 2700m) and step 3's new pods do not (a surge pod
-/// of 800m: 2950m). The sim's quota admission leaves terminating pods out, as upstream's pod
-/// evaluator does (pkg/quota/v1/evaluator/core/pods.go, `QuotaV1Pod`).
+/// PEAK with an orchestrator pod four times as large in memory (4Gi + the 64Mi sidecar): the
+/// profile the quota of [`create_quota`] stops at step 3.
+fn peak_big() -> String {
+    PEAK.replace(
+        "      requests:\n        cpu: 750m\n",
+        "      requests:\n        cpu: 750m\n        memory: 4Gi\n      limits:\n        memory: 8Gi\n",
+    )
+}
+
+/// A ResourceQuota on requests.memory that every step of [`peak_big`] but the third fits.
+/// Upstream counts a terminating pod against quota until twice its grace period has passed
+/// (pkg/quota/v1/evaluator/core/pods.go, `QuotaV1Pod`), so the pool step's rolling restart
+/// (maxSurge 1) may count up to 6 orchestrator pods of 1088Mi besides postgres's 1536Mi after
+/// step 1: 8064Mi. Step 3's first new pod needs 3 x 1088Mi + 4160Mi + 1536Mi = 8960Mi. A quota
+/// of 8500Mi passes the one and refuses the other whether terminating pods count or not.
 fn create_quota(sim: &Sim) {
     let key = ObjectKey::new("resourcequotas", NAMESPACE, "compute");
     sim.store()
@@ -73,7 +84,7 @@ fn create_quota(sim: &Sim) {
             &key,
             json!({"apiVersion": "v1", "kind": "ResourceQuota",
                    "metadata": {"name": "compute", "namespace": NAMESPACE},
-                   "spec": {"hard": {"requests.cpu": "2800m"}}}),
+                   "spec": {"hard": {"requests.memory": "8500Mi"}}}),
         )
         .unwrap();
     for _ in 0..200 {
@@ -225,7 +236,7 @@ fn a_failure_in_step_3_stops_and_a_second_apply_does_only_what_is_missing() {
     let sim = sim();
     wait_ready(&sim, 3);
     let dir = tempfile::tempdir().unwrap();
-    let peak = write(dir.path(), "peak.yaml", PEAK);
+    let peak = write(dir.path(), "peak.yaml", &peak_big());
     let peak_path = peak.to_str().unwrap();
     create_quota(&sim);
 
@@ -302,7 +313,7 @@ fn rollback_on_failure_returns_to_the_exported_state() {
     wait_ready(&sim, 3);
     let dir = tempfile::tempdir().unwrap();
     let before = export(&sim);
-    let peak = write(dir.path(), "peak.yaml", PEAK);
+    let peak = write(dir.path(), "peak.yaml", &peak_big());
     create_quota(&sim);
 
     let out = run(
@@ -459,7 +470,7 @@ fn a_fleet_runs_in_canary_order_and_stops_at_the_failing_cluster() {
     }
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = fleet_kubeconfig(dir.path(), &[("a", &a), ("b", &b), ("c", &c)]);
-    let peak = write(dir.path(), "peak.yaml", PEAK);
+    let peak = write(dir.path(), "peak.yaml", &peak_big());
     let peak = peak.to_str().unwrap();
     create_quota(&b);
 

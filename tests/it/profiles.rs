@@ -239,6 +239,15 @@ fn a_failure_in_step_3_stops_and_a_second_apply_does_only_what_is_missing() {
     let peak = write(dir.path(), "peak.yaml", &peak_big());
     let peak_path = peak.to_str().unwrap();
     create_quota(&sim);
+    // The preview foretells it with the `resources` command's own quota check.
+    let out = run(&sim, &["diff", "-f", peak_path]);
+    out.assert_code(1);
+    assert!(
+        out.stdout
+            .contains("WARNING: ResourceQuota compute: requests.memory would need"),
+        "{}",
+        out.stdout
+    );
 
     let out = run(&sim, &["apply", "-f", peak_path, "--yes", "-o", "json"]);
     out.assert_code(1);

@@ -156,9 +156,34 @@ fn export_edit_diff_apply_diff() {
             out.stderr
         );
     }
+    // An object a GitOps tool owns gets the single commands' revert warning, in JSON too.
+    sim.store()
+        .modify(
+            &ObjectKey::new("horizontalpodautoscalers", NAMESPACE, "orchestrator"),
+            orchscale_sim::store::UpdatePart::Main,
+            |h| {
+                h["metadata"]["labels"] = json!({"argocd.argoproj.io/instance": "orchestrator-prod"});
+                true
+            },
+        )
+        .unwrap();
     let doc = run(&sim, &["diff", "-f", peak_path, "-o", "json"]);
     doc.assert_code(1);
+    assert!(
+        doc.stderr
+            .contains("managed by Argo CD (application orchestrator-prod)"),
+        "{}",
+        doc.stderr
+    );
     let doc = doc.json();
+    assert!(
+        doc["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("Argo CD")),
+        "{doc}"
+    );
     assert_eq!(doc["differences"], true);
     let kinds: Vec<&str> = doc["steps"]
         .as_array()

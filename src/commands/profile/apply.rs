@@ -837,3 +837,106 @@ async fn replicas(
         format!("{}/{} ready", counts.ready, counts.desired),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs() -> Vec<StepDoc> {
+        vec![
+            doc(
+                0,
+                StepKind::DatabaseResources,
+                "statefulset/postgres",
+                Verdict::Unchanged,
+                None,
+            ),
+            doc(
+                1,
+                StepKind::Pool,
+                "configmap/orchestrator-config",
+                Verdict::Applied,
+                None,
+            ),
+            doc(
+                2,
+                StepKind::DeploymentResources,
+                "deployment/orchestrator",
+                Verdict::Failed,
+                None,
+            ),
+            doc(
+                3,
+                StepKind::Hpa,
+                "horizontalpodautoscaler/orchestrator",
+                Verdict::NotRun,
+                None,
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_table_has_one_line_per_step_with_its_verdict() {
+        let table = table(&docs());
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 5, "{table}");
+        assert!(lines[0].starts_with("STEP  WHAT"), "{table}");
+        assert!(
+            lines[3].starts_with("3     deployment-resources") && lines[3].ends_with("failed"),
+            "{table}"
+        );
+        assert!(lines[4].ends_with("not run"), "{table}");
+    }
+
+    #[test]
+    fn a_stop_names_the_steps_done_and_how_to_resume() {
+        let error = Error::failed("pods cannot start", "check the quota");
+        let stopped = step_failed(
+            2,
+            4,
+            StepKind::DeploymentResources,
+            "peak.yaml",
+            &docs(),
+            error,
+            false,
+            None,
+        );
+        assert_eq!(stopped.exit_code(), 1);
+        assert_eq!(
+            stopped.to_string(),
+            "step 3/4 deployment resources failed: pods cannot start; steps done: 1 (unchanged), 2 (applied)"
+        );
+        assert!(
+            stopped
+                .hint()
+                .contains("run `kubectl orchscale apply -f peak.yaml` again: it resumes")
+        );
+        let rolled = step_failed(
+            2,
+            4,
+            StepKind::DeploymentResources,
+            "peak.yaml",
+            &docs(),
+            Error::failed("x", "y"),
+            true,
+            None,
+        );
+        assert!(
+            rolled.hint().starts_with("the applied steps were rolled back"),
+            "{}",
+            rolled.hint()
+        );
+        let interrupted = Error::Interrupted { applied: "a".into() };
+        let kept = step_failed(
+            2,
+            4,
+            StepKind::DeploymentResources,
+            "p",
+            &docs(),
+            interrupted,
+            false,
+            None,
+        );
+        assert_eq!(kept.exit_code(), 130, "Ctrl-C stays an interrupt");
+    }
+}

@@ -7,6 +7,7 @@ mod emit;
 pub(crate) mod fleet;
 mod preview;
 mod revert;
+mod step;
 
 pub(crate) use apply::run as apply;
 pub(crate) use revert::undo_application;

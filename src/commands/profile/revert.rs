@@ -5,8 +5,9 @@
 
 use serde::Serialize;
 
-use super::apply::{Ctx, Verdict, doc, run_step, table};
+use super::apply::{doc, table};
 use super::preview::combined;
+use super::step::{Ctx, Verdict, run_step};
 use super::{names, read_world};
 use crate::cli::Cli;
 use crate::cluster::Cluster;

@@ -285,19 +285,24 @@ pub fn helm_values(spec: &ProfileSpec, map: &ValuesMap) -> Result<(Value, Vec<St
                 "write the values path with dots, e.g. autoscaling.maxReplicas",
             ));
         }
-        let mut at = &mut values;
-        for key in keys {
-            if !at.is_object() {
-                *at = json!({});
-            }
-            at = at
-                .as_object_mut()
-                .map(|m| m.entry(key.to_string()).or_insert(Value::Null))
-                .unwrap_or_else(|| unreachable!("made an object above"));
-        }
-        *at = value;
+        place(&mut values, &keys, value);
     }
     Ok((values, unmapped))
+}
+
+/// Sets `value` at the path `keys` in `values`, making maps on the way (a value in the way of
+/// a deeper path is replaced by a map).
+fn place(values: &mut Value, keys: &[&str], value: Value) {
+    let Some((key, rest)) = keys.split_first() else {
+        *values = value;
+        return;
+    };
+    if !values.is_object() {
+        *values = json!({});
+    }
+    if let Some(map) = values.as_object_mut() {
+        place(map.entry(key.to_string()).or_insert(Value::Null), rest, value);
+    }
 }
 
 #[cfg(test)]

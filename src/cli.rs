@@ -49,9 +49,20 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     pub kubeconfig: Option<std::path::PathBuf>,
 
-    /// Context to use [default: the kubeconfig's current-context]
+    /// Context to use [default: the kubeconfig's current-context]; a list (a,b,c) runs diff,
+    /// apply, status or validate on each, the first as the canary
     #[arg(long, global = true, value_name = "NAME", help_heading = GLOBAL)]
     pub context: Option<String>,
+
+    /// Run diff, apply, status or validate on every context listed in FILE (one per line,
+    /// `#` comments), the first as the canary
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "context", help_heading = GLOBAL)]
+    pub contexts_from: Option<std::path::PathBuf>,
+
+    /// With several contexts: run read-only commands (diff, status, validate) on N at a time
+    /// (apply always runs one cluster after the other)
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), help_heading = GLOBAL)]
+    pub parallel: Option<u16>,
 
     /// Namespace of the orchestrator
     #[arg(
@@ -335,10 +346,52 @@ Examples:\n  kubectl orchscale status\n  kubectl orchscale status --watch\n  kub
 orchscale.io/last-change record, shows what it restores (before -> after) and restores it. \
 It asks first when the restore restarts pods, deletes an HPA that `hpa --create` made, or \
 overwrites values someone changed since (--yes answers for scripts). The undo is recorded too, \
-so a second `undo` redoes the change.\n\n\
+so a second `undo` redoes the change. When that record is a step of a profile application \
+(`apply -f`), the whole application is undone as one, in reverse step order.\n\n\
 Examples:\n  kubectl orchscale undo --dry-run\n  kubectl orchscale undo --yes -o json"
     )]
     Undo,
+
+    /// Print the current state as a scaling profile (YAML on stdout)
+    #[command(
+        after_help = "Writes the replicas or HPA, every container's requests/limits, the database's \
+                            resources and max_connections and the connection pool as an orchscale.io/v1 \
+                            ScalingProfile (docs/profile.md). Applying it to the same cluster changes nothing.\n\n\
+                            Examples:\n  kubectl orchscale export > normal.yaml\n  \
+                            kubectl orchscale export --name peak -o json"
+    )]
+    Export(ExportArgs),
+
+    /// Preview every change a scaling profile makes, with the single commands' warnings
+    #[command(
+        after_help = "One combined preview of every step of `apply -f` (database resources, pool and \
+                            restart, deployment resources, HPA or replicas) with the warnings the single \
+                            commands give. Writes nothing. Exit codes as `kubectl diff`: 0 no differences, \
+                            1 differences, 2 or more an error (an invalid profile is 2).\n\
+                            --emit kustomize|patch|helm-values --emit-dir DIR also writes the changes as \
+                            files for GitOps (when Argo CD or Flux own the objects): a kustomize overlay \
+                            (--kustomize-base names its base), patch files for `kubectl patch --patch-file`, \
+                            or a Helm values fragment placed by --values-map.\n\n\
+                            Examples:\n  kubectl orchscale diff -f peak.yaml\n  \
+                            kubectl orchscale diff -f peak.yaml -o json\n  \
+                            kubectl orchscale diff -f peak.yaml --emit kustomize --emit-dir overlays/peak --kustomize-base ../../base"
+    )]
+    Diff(DiffArgs),
+
+    /// Apply a scaling profile: one preview, one prompt, then each step in the safe order
+    #[command(
+        after_help = "Steps, each written, followed and verified before the next: 1 database \
+                            resources, 2 connection pool and the deployment's restart, 3 deployment resources, \
+                            4 HPA or replicas. A step already in place is `unchanged`, so running it again after \
+                            a failure resumes at the first step not in place. --rollback-on-failure puts the \
+                            applied steps back, in reverse order; `undo` afterwards reverts the whole application \
+                            as one. With --context a,b,c (or --contexts-from FILE) it runs on each cluster in \
+                            turn, the first as the canary, and stops at a cluster that fails.\n\n\
+                            Examples:\n  kubectl orchscale apply -f peak.yaml\n  \
+                            kubectl orchscale apply -f peak.yaml --yes --rollback-on-failure\n  \
+                            kubectl orchscale apply -f peak.yaml --dry-run -o json"
+    )]
+    Apply(ApplyArgs),
 
     /// Print shell completions
     #[command(
@@ -470,6 +523,63 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// metadata.name of the profile written
+    #[arg(long, default_value = "current", value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The scaling profile (YAML; docs/profile.md)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// Preview replicas outside the HPA's range and a pool above what the database accepts
+    /// as `apply --force` would write them
+    #[arg(long)]
+    pub force: bool,
+    /// Also write the changes as files for GitOps: a kustomize overlay (kustomization.yaml +
+    /// strategic merge patches) or patch files for `kubectl patch --patch-file`
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "emit_dir")]
+    pub emit: Option<EmitFormat>,
+    /// Directory the --emit files are written to (created when missing)
+    #[arg(long, value_name = "DIR", requires = "emit")]
+    pub emit_dir: Option<std::path::PathBuf>,
+    /// With --emit kustomize: the base the overlay patches, listed in its resources (e.g. ../base)
+    #[arg(long, value_name = "PATH", requires = "emit")]
+    pub kustomize_base: Option<String>,
+    /// With --emit helm-values: a YAML map of profile field to values path, e.g.
+    /// `hpa.maxReplicas: autoscaling.maxReplicas`, `resources.orchestrator: resources`
+    #[arg(long, value_name = "FILE", requires = "emit")]
+    pub values_map: Option<std::path::PathBuf>,
+}
+
+/// The GitOps output of `diff --emit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmitFormat {
+    /// kustomization.yaml and one strategic merge patch per object
+    Kustomize,
+    /// One strategic merge patch file per object, with the `kubectl patch` commands
+    Patch,
+    /// A Helm values fragment (values.yaml), placed by --values-map
+    HelmValues,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The scaling profile (YAML; docs/profile.md)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// Write replicas outside the HPA's range, and a pool above what the database accepts at
+    /// full scale (refused otherwise, exit 2)
+    #[arg(long)]
+    pub force: bool,
+    /// When a step fails, put the steps already applied back, in reverse order
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionArgs {
     /// Shell to generate completions for
     #[arg(value_enum)]
@@ -488,6 +598,9 @@ impl Command {
             Command::Validate(_) => "validate",
             Command::Status(_) => "status",
             Command::Undo => "undo",
+            Command::Export(_) => "export",
+            Command::Diff(_) => "diff",
+            Command::Apply(_) => "apply",
             Command::Completion(_) => "completion",
             Command::Version => "version",
         }

@@ -108,6 +108,11 @@ pub enum Error {
     /// Ctrl-C during a wait.
     #[error("interrupted: {applied}")]
     Interrupted { applied: String },
+
+    /// `diff` found differences: exit 1 as `kubectl diff`, the preview being the output (no
+    /// error line).
+    #[error("{count} field(s) differ from the profile")]
+    Differences { count: usize },
 }
 
 impl Error {
@@ -194,7 +199,8 @@ impl Error {
             | Error::NotFound { .. }
             | Error::Forbidden { .. }
             | Error::Failed { .. }
-            | Error::Timeout { .. } => EXIT_FAILED,
+            | Error::Timeout { .. }
+            | Error::Differences { .. } => EXIT_FAILED,
         }
     }
 
@@ -264,6 +270,7 @@ impl Error {
             Error::Interrupted { .. } => {
                 "the rollout continues in the cluster: follow it with `kubectl orchscale status`".to_string()
             }
+            Error::Differences { .. } => "`kubectl orchscale apply -f` makes these changes".to_string(),
         }
     }
 }

@@ -50,6 +50,13 @@ pub fn run(cli: Cli) -> i32 {
             }
             error::EXIT_OK
         }
+        // `diff` with differences: its preview (or document) is the output, exit 1.
+        Err(Error::Differences { .. }) => {
+            if let Some(doc) = document.filter(|_| reporter.is_json()) {
+                println!("{}", report::json::render(reporter.format(), &doc));
+            }
+            error::EXIT_FAILED
+        }
         Err(err) => {
             let document = document.or_else(|| {
                 // No document of its own: the error document, with the warnings said before.

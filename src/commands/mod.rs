@@ -13,6 +13,7 @@ pub(crate) mod driver;
 pub mod hpa;
 pub mod meta;
 pub(crate) mod preflight;
+pub(crate) mod profile;
 pub mod resources;
 mod restart;
 pub mod scale;
@@ -34,6 +35,11 @@ use crate::report::{Reporter, Target};
 /// # Errors
 /// Whatever the command fails with; see [`Error::exit_code`].
 pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
+    // Several contexts: each cluster runs this same command alone (`profile::fleet`).
+    if let Some(contexts) = profile::fleet::contexts(cli)? {
+        // The clusters' runs are child processes waited on: off the async workers.
+        return tokio::task::block_in_place(|| profile::fleet::run(cli, &contexts, reporter));
+    }
     match &cli.command {
         Command::Scale(args) => {
             // Bad input is refused before any request, even before connecting.
@@ -79,6 +85,22 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
         Command::Undo => {
             let cluster = connect(cli, reporter).await?;
             undo::run(&cluster, cli, reporter).await
+        }
+        Command::Export(args) => {
+            let cluster = connect(cli, reporter).await?;
+            profile::export(&cluster, cli, args, reporter).await
+        }
+        Command::Diff(args) => {
+            // An invalid profile is refused before any request, even before connecting.
+            let profile = profile::read_profile(&args.file)?;
+            profile::check_emit(args)?;
+            let cluster = connect(cli, reporter).await?;
+            profile::diff(&cluster, cli, args, &profile, reporter).await
+        }
+        Command::Apply(args) => {
+            let profile = profile::read_profile(&args.file)?;
+            let cluster = connect(cli, reporter).await?;
+            profile::apply(&cluster, cli, args, &profile, reporter).await
         }
         Command::Completion(args) => meta::completion(args.shell),
         Command::Version => {

@@ -7,7 +7,7 @@
 //! [`input`] before connecting, the warnings are in `checks`, following and reporting after
 //! the write in `outcome`.
 
-mod checks;
+pub(crate) mod checks;
 mod input;
 mod outcome;
 pub mod target;

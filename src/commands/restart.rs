@@ -69,9 +69,8 @@ pub(super) async fn follow_restarted(
         ));
         return Ok(());
     }
-    reporter.info(&format!(
-        "applied: restart of deployment/{name}; following the rollout"
-    ));
+    // Said from what the caller applied (a restart, an undo, a profile's new resources).
+    reporter.info(&format!("{applied}; following the rollout of deployment/{name}"));
     let selector = deployment
         .spec
         .as_ref()

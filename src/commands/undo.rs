@@ -64,6 +64,10 @@ use preview::{
 /// API, permission, rollout and verification errors.
 pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
     let found = latest_change(cluster, cli, reporter).await?;
+    // A step of a profile application: the whole application is undone, as one.
+    if let Some(application) = &found.record.application {
+        return super::profile::undo_application(cluster, cli, application, reporter).await;
+    }
     let plan = plan_undo(found.kind, &found.object, &found.record)?;
     let record = &found.record;
     let made = made_line(record);

@@ -66,6 +66,8 @@ pub(crate) struct AuditSpec {
     pub object: String,
     /// The kubeconfig user, when known.
     pub user: Option<String>,
+    /// The profile application this write is a step of (see `LastChange::application`).
+    pub application: Option<String>,
 }
 
 impl AuditSpec {
@@ -75,7 +77,14 @@ impl AuditSpec {
             command: command.into(),
             object: object.into(),
             user: cluster.user.clone(),
+            application: None,
         }
+    }
+
+    /// The same record, as a step of the profile application `id`.
+    pub(crate) fn in_application(mut self, id: Option<&str>) -> Self {
+        self.application = id.map(str::to_string);
+        self
     }
 }
 
@@ -196,6 +205,7 @@ where
             )
             .with_written(written_values(&intent.changes))
             .with_id(id.clone())
+            .with_application(a.application.clone())
         });
         let body = with_record(&intent.body, record.as_ref());
         let error = match send::<K>(cluster, name, &body, dry_run).await {

@@ -42,6 +42,10 @@ pub struct LastChange {
     /// can tell whether someone changed the field since. Absent in hand-written records.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub written: BTreeMap<String, Value>,
+    /// The profile application (`apply -f`) this change is one step of, shared by its steps'
+    /// records, so that `undo` reverts the whole application as one. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
 }
 
 impl LastChange {
@@ -62,7 +66,14 @@ impl LastChange {
             object: object.into(),
             previous,
             written: BTreeMap::new(),
+            application: None,
         }
+    }
+
+    /// The same record, marked as a step of the profile application `application`.
+    pub fn with_application(mut self, application: Option<String>) -> Self {
+        self.application = application;
+        self
     }
 
     /// The same record, marked with the id of the write that carries it.

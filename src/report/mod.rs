@@ -118,7 +118,7 @@ impl Reporter {
             Verbosity::Normal
         };
         let stderr_is_terminal = std::io::stderr().is_terminal();
-        let json = global.output == OutputFormat::Json;
+        let json = global.output != OutputFormat::Text;
         Reporter {
             target: Target::default(),
             warnings: Vec::new(),
@@ -344,6 +344,12 @@ impl Reporter {
         let tone = if ok { Tone::Good } else { Tone::Bad };
         let painted = self.stdout_palette.paint(tone, text);
         self.out(&painted);
+    }
+
+    /// A preview as text for stdout (a command whose result is the preview, as `diff`):
+    /// coloured as stdout is, one line per item.
+    pub(crate) fn preview_text(&self, preview: &Preview) -> String {
+        preview::render(preview, None, self.stdout_palette)
     }
 
     /// Colour for stderr, for the error line printed after the command (`lib::run`).

@@ -27,6 +27,7 @@ mod profile_hpa;
 mod profile_matrix;
 mod profile_rollout;
 mod profile_validate;
+mod profiles;
 mod progress;
 mod prompt;
 mod release_completion;

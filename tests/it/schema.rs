@@ -30,8 +30,26 @@ const CASES: &[(&str, &[&str], i32)] = &[
     ("db-connections", &["db", "connections", "30", "--dry-run"], 0),
     ("db-connections", &["db", "connections", "30", "--yes"], 0),
     ("undo", &["undo", "--yes"], 0),
+    ("export", &["export"], 0),
+    ("diff", &["diff", "-f", PROFILE], 1),
+    ("apply", &["apply", "-f", PROFILE, "--dry-run"], 0),
+    ("apply", &["apply", "-f", PROFILE, "--yes"], 0),
+    ("diff", &["diff", "-f", PROFILE], 0),
     ("error", &["scale", "--replicas", "50"], 2),
 ];
+
+/// Stands for the path of [`PEAK`], written once per test, in the profile cases.
+const PROFILE: &str = "{profile}";
+
+/// A profile that differs from the sim's state (the HPA's ceiling) until it is applied.
+const PEAK: &str = "apiVersion: orchscale.io/v1\nkind: ScalingProfile\nmetadata:\n  name: peak\nspec:\n  hpa:\n    maxReplicas: 14\n";
+
+/// The profile file for the cases' [`PROFILE`] (kept until the test ends).
+fn peak_profile() -> tempfile::TempPath {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    std::io::Write::write_all(&mut file, PEAK.as_bytes()).expect("profile written");
+    file.into_temp_path()
+}
 
 fn schema_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/schema")
@@ -98,8 +116,12 @@ fn settled_sim() -> orchscale_sim::Sim {
     panic!("the sim never passed validate");
 }
 
-fn run_as(args: &[&str], format: &str, sim: &orchscale_sim::Sim) -> Output {
-    let mut all = args.to_vec();
+fn run_as(args: &[&str], format: &str, sim: &orchscale_sim::Sim, profile: &std::path::Path) -> Output {
+    let profile = profile.to_str().expect("a UTF-8 temp path");
+    let mut all: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == PROFILE { profile } else { a })
+        .collect();
     all.extend(["-o", format]);
     run(sim, &all)
 }
@@ -107,8 +129,9 @@ fn run_as(args: &[&str], format: &str, sim: &orchscale_sim::Sim) -> Output {
 #[test]
 fn every_command_document_matches_its_schema() {
     let sim = settled_sim();
+    let profile = peak_profile();
     for (name, args, code) in CASES {
-        let out = run_as(args, "json", &sim);
+        let out = run_as(args, "json", &sim, &profile);
         out.assert_code(*code);
         let document = out.json();
         assert_valid(name, args, &document);
@@ -121,10 +144,12 @@ fn every_command_document_matches_its_schema() {
 #[test]
 fn yaml_is_the_same_document_in_another_syntax() {
     let sim = settled_sim();
+    let profile = peak_profile();
     for (name, args, code) in CASES {
         // Read-only and dry-run cases: the same state answers a JSON run too, to compare with.
-        let json = (args.contains(&"--dry-run") || args.len() == 1).then(|| run_as(args, "json", &sim));
-        let yaml = run_as(args, "yaml", &sim);
+        let json =
+            (args.contains(&"--dry-run") || args.len() == 1).then(|| run_as(args, "json", &sim, &profile));
+        let yaml = run_as(args, "yaml", &sim, &profile);
         yaml.assert_code(*code);
         let from_yaml: Value = serde_saphyr::from_str(&yaml.stdout)
             .unwrap_or_else(|e| panic!("`{}` -o yaml is not YAML ({e}):\n{}", args.join(" "), yaml.stdout));
@@ -158,7 +183,8 @@ fn every_schema_file_is_a_command_case() {
         .expect("docs/schema exists")
         .map(|e| e.expect("readable").file_name().to_string_lossy().into_owned())
         .filter_map(|f| f.strip_suffix(".schema.json").map(str::to_string))
-        .filter(|n| n != "common")
+        // common: shared shapes; scaling-profile: the profile file, checked below.
+        .filter(|n| n != "common" && n != "scaling-profile")
         .collect();
     for name in &names {
         assert!(
@@ -172,6 +198,22 @@ fn every_schema_file_is_a_command_case() {
             "no docs/schema/{case}.schema.json"
         );
     }
+}
+
+/// `export`'s profile (its text output, YAML) is a valid `ScalingProfile` by its schema.
+#[test]
+fn an_exported_profile_matches_the_profile_schema() {
+    let sim = settled_sim();
+    let out = run(&sim, &["export", "--name", "normal"]);
+    out.assert_code(0);
+    let profile: Value = serde_saphyr::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("export is not YAML ({e}):\n{}", out.stdout));
+    let found = errors(&validator("scaling-profile"), &profile);
+    assert!(found.is_empty(), "{}\n{}", found.join("\n"), out.stdout);
+    assert!(
+        profile["spec"].as_object().is_some_and(|s| !s.is_empty()),
+        "{profile:#}"
+    );
 }
 
 /// The schemas can fail: a string where the contract says number, a missing required field,

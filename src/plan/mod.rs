@@ -9,6 +9,7 @@ pub mod connections;
 pub mod field;
 pub mod hpa;
 pub mod outcome;
+pub mod recommend;
 pub mod resources;
 pub mod scale;
 pub mod undo;

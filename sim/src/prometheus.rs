@@ -176,6 +176,15 @@ impl Prometheus {
                     Some((labels, (last.1 - first.1) / (last.0 - first.0) as f64))
                 })
                 .collect(),
+            Expr::MaxOverTime(selector, range) => self
+                .matching(selector)
+                .filter_map(|(mut labels, samples)| {
+                    let window = in_window(samples, t - *range as f64, visible);
+                    let max = window.iter().map(|(_, v)| *v).reduce(f64::max)?;
+                    labels.remove("__name__");
+                    Some((labels, max))
+                })
+                .collect(),
             Expr::Sum(inner) => {
                 let values = self.eval(inner, t, now);
                 if values.is_empty() {

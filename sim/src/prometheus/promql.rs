@@ -1,5 +1,6 @@
 //! The few PromQL forms the simulated Prometheus answers, parsed: a selector of one of the
-//! served metrics, `rate(<counter selector>[<duration>])`, and `sum(...)` of either. This is not
+//! served metrics, `rate(<counter selector>[<duration>])`, `max_over_time(<gauge
+//! selector>[<duration>])`, and `sum(...)` of those. This is not
 //! a PromQL engine: anything else is refused (`bad_data`), never answered approximately.
 
 use regex::Regex;
@@ -51,6 +52,8 @@ pub enum Expr {
     Selector(Selector),
     /// `rate(selector[range])`, range in seconds.
     Rate(Selector, u64),
+    /// `max_over_time(selector[range])`, range in seconds.
+    MaxOverTime(Selector, u64),
     Sum(Box<Expr>),
 }
 
@@ -63,7 +66,7 @@ pub fn parse(query: &str) -> Result<Expr, String> {
     let unsupported = || {
         format!(
             "the simulated Prometheus answers only a selector of {CPU}, {MEMORY} or {LAST_TERMINATED}, \
-             rate({CPU}{{...}}[d]) and sum(...) of those; not {q:?}"
+             rate({CPU}{{...}}[d]), max_over_time({MEMORY}{{...}}[d]) and sum(...) of those; not {q:?}"
         )
     };
     if let Some(inner) = call(q, "sum") {
@@ -73,19 +76,26 @@ pub fn parse(query: &str) -> Result<Expr, String> {
         }
         return Ok(Expr::Sum(Box::new(inner)));
     }
-    if let Some(inner) = call(q, "rate") {
+    for (function, metric) in [("rate", CPU), ("max_over_time", MEMORY)] {
+        let Some(inner) = call(q, function) else {
+            continue;
+        };
         let inner = inner.trim();
         let open = inner.rfind('[').ok_or_else(unsupported)?;
         let range = inner[open + 1..].strip_suffix(']').ok_or_else(unsupported)?;
         let seconds = parse_duration(range)?;
         let selector = selector(&inner[..open])?;
-        if selector.metric != CPU {
+        if selector.metric != metric {
             return Err(format!(
-                "rate() of {} is not served: only {CPU} is a counter here",
+                "{function}() of {} is not served here: only of {metric}",
                 selector.metric
             ));
         }
-        return Ok(Expr::Rate(selector, seconds));
+        return Ok(if function == "rate" {
+            Expr::Rate(selector, seconds)
+        } else {
+            Expr::MaxOverTime(selector, seconds)
+        });
     }
     if q.contains('(') || q.contains('[') {
         return Err(unsupported());
@@ -257,6 +267,8 @@ mod tests {
         let q = r#"kube_pod_container_status_last_terminated_reason{namespace="ns", reason="OOMKilled"}"#;
         assert!(matches!(parse(q).unwrap(), Expr::Selector(s) if s.matchers.len() == 2));
         assert!(matches!(parse(MEMORY).unwrap(), Expr::Selector(s) if s.matchers.is_empty()));
+        let q = r#"max_over_time(container_memory_working_set_bytes{pod="a"}[6m])"#;
+        assert!(matches!(parse(q).unwrap(), Expr::MaxOverTime(_, 360)));
     }
 
     #[test]
@@ -269,7 +281,8 @@ mod tests {
             "sum(sum(container_memory_working_set_bytes))",
             r#"container_memory_working_set_bytes{pod=~"("}"#,
             r#"container_memory_working_set_bytes{pod=x}"#,
-            "max_over_time(container_memory_working_set_bytes[1h])",
+            "max_over_time(container_cpu_usage_seconds_total[1h])",
+            "avg_over_time(container_memory_working_set_bytes[1h])",
         ] {
             assert!(parse(q).is_err(), "{q}");
         }

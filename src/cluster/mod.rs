@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod names;
 pub mod objects;
 pub mod outgoing;
+pub mod prometheus;
 pub mod proxy;
 pub mod redact;
 pub mod retry;

@@ -13,6 +13,7 @@ pub(crate) mod driver;
 pub mod hpa;
 pub mod meta;
 pub(crate) mod preflight;
+pub mod recommend;
 pub mod resources;
 mod restart;
 pub mod scale;
@@ -75,6 +76,10 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
         Command::Status => {
             let cluster = connect(cli, reporter).await?;
             status::run(&cluster, cli, reporter).await
+        }
+        Command::Recommend(args) => {
+            let cluster = connect(cli, reporter).await?;
+            recommend::run(&cluster, cli, args, reporter).await
         }
         Command::Undo => {
             let cluster = connect(cli, reporter).await?;

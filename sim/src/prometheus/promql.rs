@@ -97,7 +97,13 @@ pub fn parse(query: &str) -> Result<Expr, String> {
             Expr::MaxOverTime(selector, seconds)
         });
     }
-    if q.contains('(') || q.contains('[') {
+    // Outside the label matchers (whose regexes may hold brackets), a plain selector has no
+    // call or range.
+    let outside = match (q.find('{'), q.rfind('}')) {
+        (Some(open), Some(close)) => format!("{}{}", &q[..open], &q[close + 1..]),
+        _ => q.to_owned(),
+    };
+    if outside.contains('(') || outside.contains('[') {
         return Err(unsupported());
     }
     let selector = selector(q)?;
@@ -269,6 +275,11 @@ mod tests {
         assert!(matches!(parse(MEMORY).unwrap(), Expr::Selector(s) if s.matchers.is_empty()));
         let q = r#"max_over_time(container_memory_working_set_bytes{pod="a"}[6m])"#;
         assert!(matches!(parse(q).unwrap(), Expr::MaxOverTime(_, 360)));
+        let q = r#"kube_pod_container_status_last_terminated_reason{pod=~"web-[a-z0-9]+-[a-z0-9]+"}"#;
+        let Expr::Selector(sel) = parse(q).unwrap() else {
+            panic!()
+        };
+        assert!(sel.matchers[0].matches("web-6b7c9d8f5b-0"));
     }
 
     #[test]

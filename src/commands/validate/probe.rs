@@ -48,6 +48,30 @@ pub fn display_url(url: &str) -> String {
 /// GETs `url` and returns its status code and reason phrase; `Err` says why there was no
 /// answer (bad URL, refused, TLS, timeout).
 pub async fn get_status(url: &str) -> Result<(u16, String), String> {
+    let response = send(url, TIMEOUT).await?;
+    let status = response.status();
+    Ok((
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("").to_string(),
+    ))
+}
+
+/// GETs `url` (e.g. a Prometheus query) and returns its status code and body, waiting at most
+/// `timeout` for the answer and the body.
+pub(crate) async fn get_text(url: &str, timeout: Duration) -> Result<(u16, String), String> {
+    use http_body_util::BodyExt;
+    let response = send(url, timeout).await?;
+    let status = response.status().as_u16();
+    let body = tokio::time::timeout(timeout, response.into_body().collect())
+        .await
+        .map_err(|_| format!("no complete answer within {}s", timeout.as_secs()))?
+        .map_err(|e| innermost(&e))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// One GET, with no retries; HTTPS against the system's trust store.
+async fn send(url: &str, timeout: Duration) -> Result<http::Response<hyper::body::Incoming>, String> {
     let uri = check_url(url).map_err(|e| e.to_string())?;
     let scheme = uri.scheme_str().unwrap_or("").to_string();
     let request = http::Request::get(uri)
@@ -65,21 +89,15 @@ pub async fn get_status(url: &str) -> Result<(u16, String), String> {
             .enable_http1()
             .build();
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        tokio::time::timeout(TIMEOUT, client.request(request)).await
+        tokio::time::timeout(timeout, client.request(request)).await
     } else {
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-        tokio::time::timeout(TIMEOUT, client.request(request)).await
+        tokio::time::timeout(timeout, client.request(request)).await
     };
     match answer {
-        Err(_) => Err(format!("no answer within {}s", TIMEOUT.as_secs())),
+        Err(_) => Err(format!("no answer within {}s", timeout.as_secs())),
         Ok(Err(e)) => Err(innermost(&e)),
-        Ok(Ok(response)) => {
-            let status = response.status();
-            Ok((
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("").to_string(),
-            ))
-        }
+        Ok(Ok(response)) => Ok(response),
     }
 }
 

@@ -53,17 +53,34 @@ mod find;
 mod preview;
 mod write;
 
-use find::{Found, latest_change};
+use find::{Found, latest_changes};
 use preview::{
     applied_text, consequences, downtime_warning, follow_steps, made_line, question, range_warning,
     write_step,
 };
 
+/// Undoes the most recent change; a change of several objects at once (`recommend --apply`,
+/// one record group) is undone object by object, newest first.
+///
 /// # Errors
 /// No record found (exit 1), a record undo cannot restore (exit 2), not confirmed (exit 3),
 /// API, permission, rollout and verification errors.
 pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
-    let found = latest_change(cluster, cli, reporter).await?;
+    let group = latest_changes(cluster, cli, reporter).await?;
+    if group.len() > 1 {
+        reporter.info(&format!(
+            "`{}` changed {} objects together: each is restored, newest first",
+            group[0].record.command,
+            group.len()
+        ));
+    }
+    for found in group {
+        undo_one(cluster, cli, found, reporter).await?;
+    }
+    Ok(())
+}
+
+async fn undo_one(cluster: &Cluster, cli: &Cli, found: Found, reporter: &mut Reporter) -> Result<(), Error> {
     let plan = plan_undo(found.kind, &found.object, &found.record)?;
     let record = &found.record;
     let made = made_line(record);

@@ -14,6 +14,7 @@
 //! - Pool: the largest per-pod pool with pool × maxReplicas ≤ max_connections − reserved
 //!   (`plan::connections::largest_pool`).
 
+pub mod apply;
 pub mod cost;
 pub mod stats;
 

@@ -66,18 +66,12 @@ fn current_hpa(hpa: &HorizontalPodAutoscaler) -> Option<CurrentHpa> {
     })
 }
 
-/// Everything but the usage; the usage is filled in by the source.
-fn skeleton(
-    cli: &Cli,
-    objects: &Objects<'_>,
-) -> Result<
-    (
-        Input,
-        Vec<(String, ContainerResources)>,
-        Option<Vec<(String, ContainerResources)>>,
-    ),
-    Error,
-> {
+/// A workload's containers by name with their current resources.
+type Containers = Vec<(String, ContainerResources)>;
+
+/// Everything but the usage (filled in by the source), and the deployment's and database's
+/// containers.
+fn skeleton(cli: &Cli, objects: &Objects<'_>) -> Result<(Input, Containers, Option<Containers>), Error> {
     let t = &cli.targets;
     let deployment_containers = containers(
         &objects

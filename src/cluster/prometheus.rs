@@ -244,7 +244,7 @@ mod tests {
     fn steps_fit_the_window() {
         assert_eq!(step_for(7 * 86_400), 360);
         assert_eq!(step_for(3600), 15);
-        assert_eq!(step_for(86_400), 60);
+        assert_eq!(step_for(86_400), 43);
         assert!(30 * 86_400 / step_for(30 * 86_400) <= 11_000);
     }
 

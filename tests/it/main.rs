@@ -26,6 +26,7 @@ mod profile_matrix;
 mod profile_rollout;
 mod profile_validate;
 mod prompt;
+mod recommend;
 mod release_completion;
 mod release_install;
 mod release_rbac;

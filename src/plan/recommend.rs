@@ -161,8 +161,9 @@ pub struct Evidence {
     pub unit: &'static str,
 }
 
-/// One proposal: `-o json`'s `recommendations[]`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One proposal: `-o json`'s `recommendations[]` (counts and percentages as integers,
+/// quantities as canonical strings, as in `changes[]`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Recommendation {
     /// `deployment/orchestrator`.
     pub object: String,
@@ -171,6 +172,40 @@ pub struct Recommendation {
     pub recommended: String,
     pub reason: String,
     pub evidence: Evidence,
+}
+
+/// A value of `field` for JSON: replicas, percentages and pool sizes are integers, quantities
+/// their canonical text.
+fn json_value(field: &FieldPath, text: &str) -> serde_json::Value {
+    let count = matches!(
+        field,
+        FieldPath::MinReplicas
+            | FieldPath::MaxReplicas
+            | FieldPath::MetricUtilization { .. }
+            | FieldPath::MaxConnections { .. }
+    );
+    match (count, text.parse::<i64>(), Quantity::parse(text)) {
+        (true, Ok(n), _) => n.into(),
+        (false, _, Ok(q)) => q.canonical().into(),
+        _ => text.into(),
+    }
+}
+
+impl Serialize for Recommendation {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Recommendation", 6)?;
+        s.serialize_field("object", &self.object)?;
+        s.serialize_field("field", &self.field)?;
+        s.serialize_field(
+            "current",
+            &self.current.as_deref().map(|c| json_value(&self.field, c)),
+        )?;
+        s.serialize_field("recommended", &json_value(&self.field, &self.recommended))?;
+        s.serialize_field("reason", &self.reason)?;
+        s.serialize_field("evidence", &self.evidence)?;
+        s.end()
+    }
 }
 
 impl Recommendation {

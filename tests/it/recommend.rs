@@ -104,15 +104,22 @@ fn sim_with(history: Option<History>) -> Sim {
     .expect("the simulated cluster starts")
 }
 
-fn recommended<'a>(doc: &'a Value, object: &str, field: &str) -> &'a str {
-    doc["recommendations"]
+/// The recommended value as text: quantities are strings, counts and percentages integers.
+fn recommended(doc: &Value, object: &str, field: &str) -> String {
+    let value = &doc["recommendations"]
         .as_array()
         .expect("recommendations")
         .iter()
         .find(|r| r["object"] == object && r["field"] == field)
-        .unwrap_or_else(|| panic!("no {object} {field} in {doc:#}"))["recommended"]
-        .as_str()
-        .expect("a string")
+        .unwrap_or_else(|| panic!("no {object} {field} in {doc:#}"))["recommended"];
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(n) => {
+            assert!(n.is_i64(), "{field}: a count is an integer, got {n}");
+            n.to_string()
+        }
+        other => panic!("{field}: {other}"),
+    }
 }
 
 fn millicores(text: &str) -> f64 {
@@ -143,8 +150,8 @@ const POOL: &str = "data[\"config.yaml\"].database.max_connections";
 ///   0.385 = 1.7 → 2; peak 2.76 × 1.2 = 3.31 / 0.385 = 8.6 → 9.
 /// - pool: (1000 max_connections − 3 reserved) / 9 = 110.
 fn assert_hand_computed(doc: &Value) {
-    let near = |got: &str, want: f64| {
-        let got = millicores(got);
+    let near = |got: String, want: f64| {
+        let got = millicores(&got);
         assert!((got - want).abs() <= 10.0, "{got}m, expected {want}m ± 10m");
     };
     near(recommended(doc, DEP, &format!("{MAIN}.requests.cpu")), 500.0);
@@ -198,8 +205,8 @@ fn proposals_match_the_curve_through_the_service_proxy_and_the_url() {
     let target: f64 = recommended(&doc, HPA, "spec.metrics[cpu].target.averageUtilization")
         .parse()
         .unwrap();
-    let pod = millicores(recommended(&doc, DEP, &format!("{MAIN}.requests.cpu")))
-        + millicores(recommended(&doc, DEP, &format!("{SIDE}.requests.cpu")));
+    let pod = millicores(&recommended(&doc, DEP, &format!("{MAIN}.requests.cpu")))
+        + millicores(&recommended(&doc, DEP, &format!("{SIDE}.requests.cpu")));
     assert!(
         (target / 100.0 * pod - 385.0).abs() <= 0.005 * pod,
         "{target}% of {pod}m"
@@ -265,7 +272,11 @@ fn apply_leaves_exactly_the_proposals_and_one_undo_reverts_them_all() {
     ] {
         let want = recommended(&doc, DEP, &format!("{MAIN}.{kind}.{name}"));
         let got = main["resources"][kind][name].as_str().unwrap();
-        assert_eq!(millicores_or_text(got), millicores_or_text(want), "{kind}.{name}");
+        assert_eq!(
+            millicores_or_text(got),
+            millicores_or_text(&want),
+            "{kind}.{name}"
+        );
     }
     assert_eq!(
         main["resources"]["requests"]["ephemeral-storage"], "1Gi",

@@ -285,3 +285,29 @@ fn thin_history_and_short_samples_block_apply() {
         report.warnings
     );
 }
+
+#[test]
+fn json_gives_counts_as_integers_and_quantities_canonical() {
+    let report = recommend(&input(), &Settings::default());
+    let json = serde_json::to_value(&report.recommendations).unwrap();
+    let find = |field: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["field"] == field)
+            .unwrap()
+            .clone()
+    };
+    let max = find("spec.maxReplicas");
+    assert_eq!(
+        (max["current"].clone(), max["recommended"].clone()),
+        (json!(10), json!(9))
+    );
+    let memory = find(&format!("{MAIN}.requests.memory"));
+    assert_eq!(
+        (memory["current"].clone(), memory["recommended"].clone()),
+        (json!("1Gi"), json!("1035Mi"))
+    );
+    assert_eq!(find(&format!("{MAIN}.limits.cpu"))["recommended"], json!("1"));
+    assert_eq!(memory["evidence"]["unit"], "bytes");
+}

@@ -181,9 +181,17 @@ pub fn lines(cost: &Cost) -> Vec<String> {
         bytes(cost.pod_recommended.memory)
     )];
     for at in &cost.at {
-        let delta = at.recommended.cpu - at.current.cpu;
+        let delta = |now: f64, then: f64, show: fn(f64) -> String, what: &str| {
+            if (then - now).abs() < 1e-9 {
+                format!("same {what}")
+            } else if then < now {
+                format!("saves {} {what}", show(now - then))
+            } else {
+                format!("costs {} {what}", show(then - now))
+            }
+        };
         out.push(format!(
-            "at {}: {} pods x pod = {} CPU, {} now; {} pods = {} CPU, {} proposed ({} {} CPU)",
+            "at {}: now {} pods = {} CPU, {}; proposed {} pods = {} CPU, {}: {}, {}",
             at.at,
             at.current_replicas,
             cores(at.current.cpu),
@@ -191,8 +199,8 @@ pub fn lines(cost: &Cost) -> Vec<String> {
             at.recommended_replicas,
             cores(at.recommended.cpu),
             bytes(at.recommended.memory),
-            if delta <= 0.0 { "saves" } else { "costs" },
-            cores(delta.abs()),
+            delta(at.current.cpu, at.recommended.cpu, cores, "CPU"),
+            delta(at.current.memory, at.recommended.memory, bytes, "memory"),
         ));
     }
     if cost.fits.is_empty() {

@@ -360,14 +360,9 @@ fn container_proposals(
                 current: current_value.map(|q| q.text().to_owned()),
                 recommended: memory.text().to_owned(),
                 reason: format!(
-                    "{role} {name}: {why}; + {buffer} % = {} ({} equal to {}: memory cannot be throttled)",
+                    "{role} {name}: {why}; + {buffer} % = {} (request = limit: memory cannot be \
+                     throttled, only OOMKilled)",
                     format_memory(&memory),
-                    kind.as_str(),
-                    if kind == ResourceKind::Requests {
-                        "the limit"
-                    } else {
-                        "the request"
-                    },
                 ),
                 evidence: evidence(
                     input,

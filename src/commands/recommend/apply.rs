@@ -110,12 +110,21 @@ pub(crate) async fn apply(
         ));
         // Until step 4 lowers maxReplicas, the HPA may still reach the old maximum.
         let old_max = objects.hpa.and_then(|h| h.spec.as_ref()).map(|s| s.max_replicas);
-        let db_max = objects.statefulset.and_then(crate::plan::connections::db_max_connections_from);
-        let replicas = objects.deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let db_max = objects
+            .statefulset
+            .and_then(crate::plan::connections::db_max_connections_from);
+        let replicas = objects
+            .deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1);
         if let Some(n) = pool_size
             && let Some(warning) = crate::plan::connections::pool_warning(n, old_max, replicas, db_max)
         {
-            warnings.push(format!("between steps 2 and 4 (until the new maxReplicas is written): {warning}"));
+            warnings.push(format!(
+                "between steps 2 and 4 (until the new maxReplicas is written): {warning}"
+            ));
         }
         warnings.extend(managed_warning(&cm_object, &cm.metadata));
         steps.push(Step::patch("", "configmaps", &t.configmap));

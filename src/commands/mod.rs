@@ -78,6 +78,8 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
             status::run(&cluster, cli, reporter).await
         }
         Command::Recommend(args) => {
+            // Bad input is refused before any request, even before connecting.
+            recommend::check(args)?;
             let cluster = connect(cli, reporter).await?;
             recommend::run(&cluster, cli, args, reporter).await
         }

@@ -89,6 +89,17 @@ fn parse_percent(text: &str) -> Result<f64, String> {
     Ok(pct / 100.0)
 }
 
+/// Checks the flags before any request (a bad `--prometheus-url` is exit 2, nothing sent).
+///
+/// # Errors
+/// [`Error::Usage`] for a `--prometheus-url` that is not an absolute http(s) URL.
+pub fn check(args: &RecommendArgs) -> Result<(), Error> {
+    if let Some(url) = &args.prometheus_url {
+        gather::check_url(url)?;
+    }
+    Ok(())
+}
+
 /// The JSON document's own fields.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -203,7 +203,10 @@ pub(crate) async fn apply(
         .await?;
         if let Settled::Written(written) = settled {
             written.report(reporter);
-            reporter.info(&format!("applied: {cm_object} database.max_connections = {n}"));
+            reporter.info(&format!(
+                "{}: {cm_object} database.max_connections = {n}",
+                done_word(dry_run)
+            ));
             stored_changes.extend(written.changes);
         }
     }
@@ -246,7 +249,7 @@ pub(crate) async fn apply(
         .await?;
         if let Settled::Written(written) = settled {
             written.report(reporter);
-            reporter.info(&format!("applied: {hpa_object}"));
+            reporter.info(&format!("{}: {hpa_object}", done_word(dry_run)));
             stored_changes.extend(written.changes);
         }
     }
@@ -262,6 +265,11 @@ pub(crate) async fn apply(
         )
     });
     Ok(stored_changes)
+}
+
+/// What a write did: with --dry-run the API server only accepted it.
+fn done_word(dry_run: bool) -> &'static str {
+    if dry_run { "accepted (dry run)" } else { "applied" }
 }
 
 /// The workload's joined resources patch, re-planned on a conflict.
@@ -299,7 +307,7 @@ async fn follow_written<W: Target>(
     };
     let object = format!("{}/{name}", W::KIND);
     if cli.global.dry_run || stored.disruption().pods_restarting == 0 {
-        reporter.info(&format!("applied: {object}"));
+        reporter.info(&format!("{}: {object}", done_word(cli.global.dry_run)));
         return Ok(written.changes);
     }
     let selector = stored.selector();

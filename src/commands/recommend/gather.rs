@@ -209,8 +209,11 @@ pub(crate) async fn input(
     Ok((input, endpoint.map(|e| e.describe())))
 }
 
-/// `--prometheus-url` checked before any query: an absolute http(s) URL.
-fn check_url(url: &str) -> Result<String, Error> {
+/// `--prometheus-url` checked before any request: an absolute http(s) URL.
+///
+/// # Errors
+/// [`Error::Usage`] (exit 2) saying what is accepted; the URL shown without credentials.
+pub(crate) fn check_url(url: &str) -> Result<String, Error> {
     let refuse = |why: &str| {
         Error::usage(
             format!("--prometheus-url {}: {why}", crate::cluster::redact::url(url)),

@@ -138,22 +138,30 @@ pub fn step_for(window: u64) -> u64 {
 
 impl Cluster {
     /// The first Prometheus Service found in the usual namespaces, as a proxy endpoint on its
-    /// first port; `None` when there is none (or none this user may read).
+    /// first port; `Err` with the namespaces this user may not look in when there is none.
     ///
     /// # Errors
     /// API and transport errors other than not found / forbidden.
-    pub(crate) async fn find_prometheus(&self) -> Result<Option<Endpoint>, Error> {
+    pub(crate) async fn find_prometheus(&self) -> Result<Result<Endpoint, Vec<String>>, Error> {
         let mut namespaces: Vec<&str> = NAMESPACES.to_vec();
         namespaces.push(&self.namespace);
+        let mut forbidden: Vec<String> = Vec::new();
         for namespace in namespaces {
             for service in SERVICES {
                 let path = format!("/api/v1/namespaces/{namespace}/services/{service}");
                 let text = match self.get_raw_text(&path).await {
                     Ok(text) => text,
                     Err(Error::Api {
-                        status: Some(404 | 403),
-                        ..
+                        status: Some(404), ..
                     }) => continue,
+                    Err(Error::Api {
+                        status: Some(403), ..
+                    }) => {
+                        if !forbidden.iter().any(|n| n == namespace) {
+                            forbidden.push(namespace.to_owned());
+                        }
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 };
                 let object: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
@@ -162,14 +170,14 @@ impl Cluster {
                     .and_then(serde_json::Value::as_u64)
                     .and_then(|p| u16::try_from(p).ok())
                     .unwrap_or(9090);
-                return Ok(Some(Endpoint::ServiceProxy {
+                return Ok(Ok(Endpoint::ServiceProxy {
                     namespace: namespace.to_owned(),
                     service: service.to_owned(),
                     port,
                 }));
             }
         }
-        Ok(None)
+        Ok(Err(forbidden))
     }
 
     /// A range query from `start` to `end` (unix seconds) at `step` seconds.

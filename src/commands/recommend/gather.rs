@@ -135,7 +135,24 @@ pub(crate) async fn input(
     let t = &cli.targets;
     let endpoint = match &args.prometheus_url {
         Some(url) => Some(Endpoint::Url(check_url(url)?)),
-        None => cluster.find_prometheus().await?,
+        None => match cluster.find_prometheus().await? {
+            Ok(found) => proxy_allowed(cluster, found, reporter).await?,
+            Err(forbidden) => {
+                let unread = if forbidden.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (services in {} may not be read: forbidden)",
+                        forbidden.join(", ")
+                    )
+                };
+                reporter.warn(&format!(
+                    "no Prometheus found: no --prometheus-url, no prometheus-operated/prometheus-server/\
+                     prometheus-k8s service{unread}"
+                ));
+                None
+            }
+        },
     };
     match &endpoint {
         Some(endpoint) => {
@@ -178,9 +195,8 @@ pub(crate) async fn input(
             input.source = Source::Prometheus { window, step };
         }
         None => {
-            reporter.warn(&format!(
-                "no Prometheus found (no --prometheus-url, no prometheus-operated/prometheus-server service): \
-                 sampling metrics-server for {}s",
+            reporter.info(&format!(
+                "sampling metrics-server for {}s",
                 args.sample_for.as_secs()
             ));
             let samples = sample_metrics_server(
@@ -207,6 +223,33 @@ pub(crate) async fn input(
         }
     }
     Ok((input, endpoint.map(|e| e.describe())))
+}
+
+/// The Prometheus found behind a service, unless the service proxy refuses this user (`get
+/// services/proxy` is not in every operator's Role): then metrics-server is sampled instead,
+/// and that is said.
+async fn proxy_allowed(
+    cluster: &Cluster,
+    found: Endpoint,
+    reporter: &mut Reporter,
+) -> Result<Option<Endpoint>, Error> {
+    let now = unix_now();
+    let probe = format!(
+        "container_memory_working_set_bytes{{namespace=\"{}\"}}",
+        cluster.namespace
+    );
+    match cluster.query_range(&found, &probe, now, now, 60).await {
+        Err(e) if e.is_forbidden() => {
+            reporter.warn(&format!(
+                "found Prometheus at {}, but may not reach it (forbidden: get services/proxy): give \
+                 --prometheus-url, or get the permission",
+                found.describe()
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+        Ok(_) => Ok(Some(found)),
+    }
 }
 
 /// `--prometheus-url` checked before any request: an absolute http(s) URL.

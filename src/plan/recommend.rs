@@ -626,11 +626,58 @@ pub fn recommend(input: &Input, settings: &Settings) -> Report {
     }
     recommendations.extend(deployment);
     recommendations.extend(hpa);
+    let mut warnings = data_warnings(input, settings);
+    warnings.extend(database_memory_warning(input, &recommendations, hpa_max));
     Report {
         recommendations,
-        warnings: data_warnings(input, settings),
+        warnings,
         replicas,
     }
+}
+
+/// Memory one PostgreSQL connection may take when busy: its backend process (a few MiB) plus
+/// one sort or hash at PostgreSQL's default `work_mem` (4 MiB). A rule of thumb, said as such.
+const MIB_PER_CONNECTION: f64 = 10.0;
+
+/// Whether the database's memory limit (as proposed, else as set) holds the pool at the HPA's
+/// maximum: said when it does not (it never blocks; queries use less than the worst case).
+fn database_memory_warning(
+    input: &Input,
+    recs: &[Recommendation],
+    hpa_max: Option<i32>,
+) -> Option<DataWarning> {
+    let pool: u32 = recs
+        .iter()
+        .find(|r| matches!(r.field, FieldPath::MaxConnections { .. }))
+        .and_then(|r| r.recommended.parse().ok())
+        .or(input.pool.as_ref()?.pool)?;
+    let db = input.database.as_ref()?;
+    let (current, usage) = db.containers.first()?;
+    let proposed = recs.iter().find(|r| {
+        r.object == db.object && r.field == resource_field(&usage.container, ResourceKind::Limits, "memory")
+    });
+    let limit = match proposed {
+        Some(r) => Quantity::parse(&r.recommended).ok()?,
+        None => current.limits.get("memory")?.clone(),
+    };
+    let pods = hpa_max.unwrap_or(input.deployment_replicas).max(1);
+    let connections = f64::from(pool) * f64::from(pods);
+    let needed = connections * MIB_PER_CONNECTION * 1_048_576.0;
+    let peak = stats::peak(&values(&usage.memory)).unwrap_or(0.0);
+    (needed + peak > limit.as_f64()).then(|| DataWarning {
+        message: format!(
+            "the database's memory may not hold the pool: {pool} connections per pod × {pods} pods = {} \
+             connections at about {} MiB each when busy (a backend plus the default work_mem) need {}, \
+             on top of its peak working set of {}, within a memory limit of {}; lower the pool or raise \
+             the database's memory",
+            connections as u64,
+            trim(MIB_PER_CONNECTION),
+            mib(needed),
+            mib(peak),
+            format_memory(&limit)
+        ),
+        blocks_apply: false,
+    })
 }
 
 #[cfg(test)]

@@ -311,3 +311,47 @@ fn json_gives_counts_as_integers_and_quantities_canonical() {
     assert_eq!(find(&format!("{MAIN}.limits.cpu"))["recommended"], json!("1"));
     assert_eq!(memory["evidence"]["unit"], "bytes");
 }
+
+#[test]
+fn a_pool_the_database_memory_cannot_hold_is_said() {
+    let mut input = input();
+    let db_usage = ContainerUsage {
+        container: "postgres".into(),
+        cpu: vec![PodSeries {
+            pod: "postgres-0".into(),
+            points: flat(0.0, 100, 0.2),
+        }],
+        memory: vec![PodSeries {
+            pod: "postgres-0".into(),
+            points: flat(0.0, 100, 600.0 * MI),
+        }],
+        oom_kills: Vec::new(),
+    };
+    input.database = Some(Workload {
+        object: "statefulset/postgres".into(),
+        containers: vec![(
+            resources(&[("cpu", "500m"), ("memory", "1Gi")], &[("memory", "2Gi")]),
+            db_usage,
+        )],
+    });
+    // Pool 110 × 9 pods = 990 connections × 10 MiB ≈ 9.7 GiB, far above 690 MiB (600 × 1.15).
+    let report = recommend(&input, &Settings::default());
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("memory may not hold the pool"))
+        .expect("the warning");
+    assert!(warning.message.contains("990 connections"), "{}", warning.message);
+    assert!(!warning.blocks_apply);
+    input.pool.as_mut().unwrap().db_max = Some(12);
+    let report = recommend(&input, &Settings::default());
+    // (12 − 3) / 9 = 1 per pod: 9 connections × 10 MiB = 90 MiB + 600 MiB = 690 MiB ≤ 690 MiB.
+    assert!(
+        report
+            .warnings
+            .iter()
+            .all(|w| !w.message.contains("memory may not hold")),
+        "{:?}",
+        report.warnings
+    );
+}

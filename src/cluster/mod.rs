@@ -7,6 +7,7 @@ pub mod access;
 pub mod api;
 pub mod connect;
 pub mod credentials;
+pub(crate) mod http;
 pub mod metrics;
 pub mod names;
 pub mod objects;

@@ -206,9 +206,10 @@ impl Cluster {
         };
         let body = match endpoint {
             Endpoint::Url(_) => {
-                let (status, body) = crate::commands::validate::get_text(&path, TIMEOUT)
-                    .await
-                    .map_err(failed)?;
+                let uri: http::Uri = path
+                    .parse()
+                    .map_err(|e| failed(format!("not a valid URL ({e})")))?;
+                let (status, body) = super::http::get_text(uri, TIMEOUT).await.map_err(failed)?;
                 if !(200..300).contains(&status) && status != 400 && status != 422 {
                     return Err(failed(format!("HTTP {status}")));
                 }

@@ -5,7 +5,6 @@
 mod probe;
 
 pub use probe::check_url;
-pub(crate) use probe::get_text;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;

@@ -74,13 +74,27 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
             group.len()
         ));
     }
+    let several = group.len() > 1;
+    let mut all = Vec::new();
+    let mut last = None;
     for found in group {
-        undo_one(cluster, cli, found, reporter).await?;
+        all.extend(undo_one(cluster, cli, found.clone(), reporter).await?);
+        last = Some(found);
+    }
+    // One document for the whole group: every object's restored fields.
+    if several && let Some(found) = &last {
+        document(reporter, cli.global.dry_run, &all, true, found);
     }
     Ok(())
 }
 
-async fn undo_one(cluster: &Cluster, cli: &Cli, found: Found, reporter: &mut Reporter) -> Result<(), Error> {
+/// Undoes one object's recorded change; returns the changes made.
+async fn undo_one(
+    cluster: &Cluster,
+    cli: &Cli,
+    found: Found,
+    reporter: &mut Reporter,
+) -> Result<Vec<Change>, Error> {
     let plan = plan_undo(found.kind, &found.object, &found.record)?;
     let record = &found.record;
     let made = made_line(record);
@@ -96,7 +110,7 @@ async fn undo_one(cluster: &Cluster, cli: &Cli, found: Found, reporter: &mut Rep
             plan.object, record.command
         ));
         document(reporter, dry_run, &plan.changes, true, &found);
-        return Ok(());
+        return Ok(Vec::new());
     }
 
     reporter.info(&made);
@@ -150,7 +164,7 @@ async fn undo_one(cluster: &Cluster, cli: &Cli, found: Found, reporter: &mut Rep
             applied.object, record.command
         ));
         document(reporter, dry_run, &[], true, &found);
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut applied_text = applied_text(&applied, &record.command);
     let mut all_changes = applied.changes.clone();
@@ -172,7 +186,7 @@ async fn undo_one(cluster: &Cluster, cli: &Cli, found: Found, reporter: &mut Rep
             "dry run: the API server accepted: {applied_text}; nothing was persisted"
         ));
         document(reporter, true, &all_changes, true, &found);
-        return Ok(());
+        return Ok(all_changes);
     }
     reporter.out(&format!("applied: {applied_text}"));
 
@@ -196,7 +210,8 @@ async fn undo_one(cluster: &Cluster, cli: &Cli, found: Found, reporter: &mut Rep
         document(reporter, false, &all_changes, false, &found);
         return Err(failure);
     }
-    verify(cluster, &found, &applied, &all_changes, reporter).await
+    verify(cluster, &found, &applied, &all_changes, reporter).await?;
+    Ok(all_changes)
 }
 
 /// For a config change: the deployment to restart so its pods load the restored value, when

@@ -332,8 +332,14 @@ fn apply_leaves_exactly_the_proposals_and_one_undo_reverts_them_all() {
     );
 
     // One undo reverts all of it.
-    let out = run(&sim, &["undo", "--yes"]);
+    let out = run(&sim, &["undo", "--yes", "-o", "json"]);
     out.assert_code(0);
+    let undone = out.json();
+    assert_eq!(
+        undone["changes"].as_array().unwrap().len(),
+        doc["changes"].as_array().unwrap().len(),
+        "one document lists every restored field: {undone:#}"
+    );
     let after: Vec<Value> = [
         ("deployments", "orchestrator"),
         ("statefulsets", "postgres"),

@@ -337,4 +337,32 @@ mod tests {
         assert!(parse_percentile("0").is_err());
         assert!(parse_percentile("101").is_err());
     }
+
+    #[test]
+    fn nodes_group_by_their_pool_label() {
+        let node = |name: &str, labels: serde_json::Value, cpu: &str| -> Node {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "labels": labels},
+                "status": {"allocatable": {"cpu": cpu, "memory": "16Gi"}}
+            }))
+            .unwrap()
+        };
+        let pools = node_pools(&[
+            node(
+                "a",
+                serde_json::json!({"cloud.google.com/gke-nodepool": "gpu"}),
+                "8",
+            ),
+            node(
+                "b",
+                serde_json::json!({"cloud.google.com/gke-nodepool": "gpu"}),
+                "16",
+            ),
+            node("c", serde_json::json!({}), "4"),
+        ]);
+        assert_eq!(pools.len(), 2);
+        assert_eq!((pools[0].name.as_str(), pools[0].nodes), ("gpu", 2));
+        assert_eq!(pools[0].cpu.as_f64(), 16.0, "the pool's largest node");
+        assert_eq!(pools[1].name, "default");
+    }
 }

@@ -343,17 +343,7 @@ async fn prometheus_usage(
             "kube_pod_container_status_last_terminated_reason{oom_selector}"
         ))
         .await?;
-        let oom_kills = oom
-            .into_iter()
-            .filter_map(|s| {
-                let first = s.points.iter().find(|(_, v)| *v >= 1.0)?.0;
-                // A series there from the window's first point was killed before the window.
-                (first > (range.start + range.step) as f64).then(|| OomKill {
-                    pod: s.labels.get("pod").cloned().unwrap_or_default(),
-                    at: first,
-                })
-            })
-            .collect();
+        let oom_kills = oom_kills(oom, range);
         out.push((
             resources.clone(),
             ContainerUsage {
@@ -365,6 +355,22 @@ async fn prometheus_usage(
         ));
     }
     Ok(out)
+}
+
+/// OOMKills from kube-state-metrics' last-terminated-reason series: a series that appears inside
+/// the window was killed at its first point; one there from the window's first step was killed
+/// before the window (or earlier in it than can be told) and is left out.
+fn oom_kills(series: Vec<Series>, range: &Range) -> Vec<OomKill> {
+    series
+        .into_iter()
+        .filter_map(|s| {
+            let first = s.points.iter().find(|(_, v)| *v >= 1.0)?.0;
+            (first > (range.start + range.step) as f64).then(|| OomKill {
+                pod: s.labels.get("pod").cloned().unwrap_or_default(),
+                at: first,
+            })
+        })
+        .collect()
 }
 
 struct Samples {
@@ -477,4 +483,71 @@ async fn sample_metrics_server(
         tokio::time::sleep(interval).await;
     }
     Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(pod: &str, points: &[(f64, f64)]) -> Series {
+        Series {
+            labels: [("pod".to_owned(), pod.to_owned())].into_iter().collect(),
+            points: points.to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_oomkill_is_a_series_that_appears_inside_the_window() {
+        let range = Range {
+            start: 1000,
+            end: 5000,
+            step: 100,
+        };
+        let kills = oom_kills(
+            vec![
+                series("a", &[(1000.0, 1.0), (1100.0, 1.0)]),
+                series("b", &[(3000.0, 1.0), (3100.0, 1.0)]),
+            ],
+            &range,
+        );
+        assert_eq!(
+            kills,
+            vec![OomKill {
+                pod: "b".into(),
+                at: 3000.0
+            }]
+        );
+    }
+
+    #[test]
+    fn covered_is_the_span_of_the_cpu_points() {
+        let usage = ContainerUsage {
+            container: "c".into(),
+            cpu: vec![
+                PodSeries {
+                    pod: "a".into(),
+                    points: vec![(100.0, 1.0), (400.0, 1.0)],
+                },
+                PodSeries {
+                    pod: "b".into(),
+                    points: vec![(50.0, 1.0)],
+                },
+            ],
+            ..ContainerUsage::default()
+        };
+        let input = Input {
+            source: Source::Prometheus { window: 0, step: 0 },
+            covered: 0.0,
+            deployment: Workload {
+                object: "deployment/x".into(),
+                containers: vec![(ContainerResources::default(), usage)],
+            },
+            total_cpu: Vec::new(),
+            database: None,
+            hpa: None,
+            pool: None,
+            deployment_replicas: 1,
+        };
+        assert_eq!(covered(&input), 350.0);
+    }
 }

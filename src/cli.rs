@@ -340,6 +340,23 @@ Examples:\n  kubectl orchscale status\n  kubectl orchscale status --watch\n  kub
     )]
     Status(StatusArgs),
 
+    /// Propose resources, the HPA range and target and the pool size from usage history
+    #[command(
+        after_help = "Reads Prometheus (--prometheus-url, or a prometheus-operated / prometheus-server \
+service through the API server's service proxy) over --window, else samples metrics-server for \
+--sample-for (weak evidence, said so). CPU request = the --cpu-percentile of per-pod usage; memory \
+request = limit = peak working set + --memory-buffer, never below the last OOMKill; the CPU limit \
+keeps its ratio to the request; the HPA target is re-expressed so the scaling point stays; min/max \
+from the off-peak and peak load; the pool is the largest that fits the database at maxReplicas. \
+--apply writes it all (database, pool, deployment, HPA) after one preview and one prompt; thin \
+data needs --force. With -o json: recommendations [{object, field, current, recommended, reason, \
+evidence}], dataWarnings, cost.\n\n\
+Examples:\n  kubectl orchscale recommend\n  \
+kubectl orchscale recommend --window 14d --cpu-percentile 99 -o json\n  \
+kubectl orchscale recommend --prometheus-url http://127.0.0.1:9090 --apply"
+    )]
+    Recommend(crate::commands::recommend::RecommendArgs),
+
     /// Revert the most recent change this tool made
     #[command(
         after_help = "Looks at the deployment, HPA, statefulset and configmap for the newest \
@@ -597,6 +614,7 @@ impl Command {
             Command::Db(DbCommand::Connections(_)) => "db connections",
             Command::Validate(_) => "validate",
             Command::Status(_) => "status",
+            Command::Recommend(_) => "recommend",
             Command::Undo => "undo",
             Command::Export(_) => "export",
             Command::Diff(_) => "diff",

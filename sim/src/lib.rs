@@ -29,6 +29,7 @@ pub mod controllers;
 pub mod faults;
 pub mod kubeconfig;
 pub mod profile;
+pub mod prometheus;
 pub mod request_log;
 pub mod scenario;
 pub mod seed;
@@ -69,6 +70,10 @@ pub struct SimOptions {
     /// Real API servers' behaviours (admission, RBAC users, events.k8s.io), all off by default;
     /// changed while running through [`Sim::api`].
     pub api: ApiBehaviour,
+    /// A Prometheus over this usage history: served on a listener of its own
+    /// ([`Sim::prometheus_url`]) and through the service proxy of the seeded Service
+    /// `monitoring/prometheus-operated`. `None` (the default): no Prometheus, no such Service.
+    pub prometheus: Option<prometheus::History>,
 }
 
 impl Default for SimOptions {
@@ -81,6 +86,7 @@ impl Default for SimOptions {
             hpa_sync_period: Duration::from_secs(1),
             behaviour: Behaviour::default(),
             api: ApiBehaviour::default(),
+            prometheus: None,
         }
     }
 }
@@ -88,6 +94,7 @@ impl Default for SimOptions {
 /// A running simulated cluster. Dropping it stops the server and the controllers.
 pub struct Sim {
     url: String,
+    prometheus_url: Option<String>,
     kubeconfig: PathBuf,
     /// The temporary directory holding the kubeconfig, when the Sim chose the path.
     temp_dir: Option<PathBuf>,
@@ -130,6 +137,26 @@ impl Sim {
         let store = Arc::new(store);
         seed::seed(&store, options.extra_pods)
             .map_err(|e| std::io::Error::other(format!("seeding the store: {e:?}")))?;
+        if options.prometheus.is_some() {
+            seed::seed_prometheus_service(&store)
+                .map_err(|e| std::io::Error::other(format!("seeding the store: {e:?}")))?;
+        }
+        let prometheus = options
+            .prometheus
+            .as_ref()
+            .map(|history| Arc::new(prometheus::Prometheus::new(history)));
+        let prometheus_listener = match &prometheus {
+            Some(_) => {
+                let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+                listener.set_nonblocking(true)?;
+                Some(listener)
+            }
+            None => None,
+        };
+        let prometheus_url = match &prometheus_listener {
+            Some(listener) => Some(format!("http://127.0.0.1:{}", listener.local_addr()?.port())),
+            None => None,
+        };
         let faults = Arc::new(Faults::default());
         let scenario = Arc::new(
             Scenario::new(options.pod_start_delay, options.hpa_sync_period).with_behaviour(options.behaviour),
@@ -164,6 +191,7 @@ impl Sim {
             token: token.clone(),
             rbac_tokens: rbac_tokens.clone(),
             server_address: format!("127.0.0.1:{port}"),
+            prometheus: prometheus.clone(),
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
@@ -193,11 +221,26 @@ impl Sim {
                         }
                     };
                     let controllers = controllers::spawn(controllers_store, controllers_scenario);
+                    let (prometheus_stop_tx, prometheus_stop_rx) = oneshot::channel::<()>();
+                    if let (Some(listener), Some(prometheus)) = (prometheus_listener, prometheus) {
+                        let listener = match tokio::net::TcpListener::from_std(listener) {
+                            Ok(listener) => listener,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return;
+                            }
+                        };
+                        let stop = async {
+                            let _ = prometheus_stop_rx.await;
+                        };
+                        tokio::spawn(prometheus::serve(listener, prometheus, stop));
+                    }
                     let _ = ready_tx.send(Ok(()));
                     let stop = async {
                         let _ = shutdown_rx.await;
                     };
                     server::serve(listener, server_config, app, stop).await;
+                    let _ = prometheus_stop_tx.send(());
                     controllers.stop();
                 });
                 // Dropping the runtime here ends every connection and watch stream.
@@ -220,6 +263,7 @@ impl Sim {
         };
         let mut sim = Sim {
             url,
+            prometheus_url,
             kubeconfig,
             temp_dir,
             store,
@@ -250,6 +294,11 @@ impl Sim {
     /// `https://127.0.0.1:PORT`
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// `http://127.0.0.1:PORT` of the simulated Prometheus, when [`SimOptions::prometheus`] set one.
+    pub fn prometheus_url(&self) -> Option<&str> {
+        self.prometheus_url.as_deref()
     }
 
     pub fn kubeconfig(&self) -> &Path {

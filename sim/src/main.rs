@@ -35,6 +35,13 @@ struct Args {
     /// changes.
     #[arg(long, default_value_t = 15)]
     hpa_sync_period: u64,
+    /// Serve a Prometheus over a synthetic usage history this long (`7d` when given without a
+    /// value; `1h` is too thin to recommend from): a diurnal curve with a weekly peak and
+    /// OOMKills, on a listener of its own and through the service proxy of
+    /// `monitoring/prometheus-operated`.
+    #[arg(long, value_name = "LENGTH", num_args = 0..=1, default_missing_value = "7d",
+          value_parser = parse_history_length)]
+    prometheus: Option<Duration>,
     #[command(flatten)]
     behaviour: BehaviourArgs,
     #[command(flatten)]
@@ -222,6 +229,10 @@ impl ApiFlags {
     }
 }
 
+fn parse_history_length(text: &str) -> Result<Duration, String> {
+    orchscale_sim::prometheus::promql::parse_duration(text).map(Duration::from_secs)
+}
+
 fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *field = value;
@@ -239,6 +250,9 @@ fn main() -> ExitCode {
         hpa_sync_period: Duration::from_secs(args.hpa_sync_period.max(1)),
         behaviour: profile.behaviour,
         api: profile.api,
+        prometheus: args
+            .prometheus
+            .map(orchscale_sim::prometheus::History::with_length),
     };
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         eprintln!("orchscale-sim: cannot wait for signals");
@@ -262,6 +276,9 @@ fn main() -> ExitCode {
         sim.url(),
         args.kubeconfig.display()
     );
+    if let Some(url) = sim.prometheus_url() {
+        eprintln!("orchscale-sim: Prometheus at {url} (and through services/prometheus-operated:9090/proxy)");
+    }
     runtime.block_on(stop.wait());
     drop(sim);
     ExitCode::SUCCESS

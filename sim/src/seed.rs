@@ -374,6 +374,31 @@ pub fn seed(store: &Store, extra_pods: usize) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The namespace `monitoring` and the Service `prometheus-operated` (as the Prometheus Operator
+/// names its governing Service, port 9090 `web`) in front of the simulated Prometheus. It has no
+/// selector: the sim runs no Prometheus pod, and a selector-less Service is how Kubernetes fronts
+/// a backend it does not schedule (its endpoints are managed outside the endpoints controller).
+///
+/// # Errors
+/// When the store refuses an object.
+pub fn seed_prometheus_service(store: &Store) -> Result<(), StoreError> {
+    use crate::prometheus::{SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_PORT};
+    put(store, "namespaces", "", namespace(SERVICE_NAMESPACE))?;
+    put(
+        store,
+        "services",
+        SERVICE_NAMESPACE,
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": SERVICE_NAME, "namespace": SERVICE_NAMESPACE,
+                         "labels": {"operated-prometheus": "true"}},
+            "spec": {"type": "ClusterIP", "clusterIP": "None", "clusterIPs": ["None"],
+                     "ports": [{"name": "web", "port": SERVICE_PORT, "targetPort": "web", "protocol": "TCP"}]},
+            "status": {"loadBalancer": {}},
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

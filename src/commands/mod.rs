@@ -14,6 +14,7 @@ pub mod hpa;
 pub mod meta;
 pub(crate) mod preflight;
 pub(crate) mod profile;
+pub(crate) mod recommend;
 pub mod resources;
 mod restart;
 pub mod scale;
@@ -81,6 +82,12 @@ pub async fn dispatch(cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
         Command::Status(args) => {
             let cluster = connect(cli, reporter).await?;
             status::run(&cluster, cli, args, reporter).await
+        }
+        Command::Recommend(args) => {
+            // Bad input is refused before any request, even before connecting.
+            recommend::check(args)?;
+            let cluster = connect(cli, reporter).await?;
+            recommend::run(&cluster, cli, args, reporter).await
         }
         Command::Undo => {
             let cluster = connect(cli, reporter).await?;

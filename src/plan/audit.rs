@@ -27,6 +27,11 @@ pub struct LastChange {
     /// Absent in version 1 records.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
+    /// Shared by the records of one command that changed several objects (`recommend
+    /// --apply`): `undo` restores every object whose record carries the newest record's group.
+    /// Absent for single-object changes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
     /// The command, e.g. `scale --replicas 5`.
     pub command: String,
     /// RFC 3339 time of the change.
@@ -60,6 +65,7 @@ impl LastChange {
         LastChange {
             v: RECORD_VERSION,
             id: String::new(),
+            group: String::new(),
             command: command.into(),
             time: time.into(),
             user,
@@ -79,6 +85,12 @@ impl LastChange {
     /// The same record, marked with the id of the write that carries it.
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
+        self
+    }
+
+    /// The same record, as one of the group `group` (see [`LastChange::group`]).
+    pub fn with_group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
         self
     }
 

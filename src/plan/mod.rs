@@ -10,6 +10,7 @@ pub mod field;
 pub mod hpa;
 pub mod outcome;
 pub mod profile;
+pub mod recommend;
 pub mod resources;
 pub mod scale;
 pub mod undo;

@@ -17,6 +17,7 @@ fn help_shows_every_command_and_an_example() {
         "db",
         "validate",
         "status",
+        "recommend",
         "undo",
         "completion",
         "version",

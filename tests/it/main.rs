@@ -30,6 +30,7 @@ mod profile_validate;
 mod profiles;
 mod progress;
 mod prompt;
+mod recommend;
 mod release_completion;
 mod release_install;
 mod release_rbac;

@@ -35,6 +35,7 @@ const CASES: &[(&str, &[&str], i32)] = &[
     ("apply", &["apply", "-f", PROFILE, "--dry-run"], 0),
     ("apply", &["apply", "-f", PROFILE, "--yes"], 0),
     ("diff", &["diff", "-f", PROFILE], 0),
+    ("recommend", &["recommend", "--sample-for", "2s"], 0),
     ("error", &["scale", "--replicas", "50"], 2),
 ];
 

@@ -67,6 +67,8 @@ pub struct App {
     pub rbac_tokens: Vec<(&'static str, String)>,
     /// `127.0.0.1:PORT`, as `/api` advertises it.
     pub server_address: String,
+    /// The simulated Prometheus behind the Service `monitoring/prometheus-operated`, if any.
+    pub prometheus: Option<Arc<crate::prometheus::Prometheus>>,
 }
 
 /// Who sent a request.

@@ -53,6 +53,12 @@ pub fn handle(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         .store
         .get(&ObjectKey::new("services", namespace, name))
         .ok_or_else(|| ApiError::not_found(info, name))?;
+    if let Some(prometheus) = &app.prometheus
+        && namespace == crate::prometheus::SERVICE_NAMESPACE
+        && name == crate::prometheus::SERVICE_NAME
+    {
+        return Ok(prometheus_answer(prometheus, request));
+    }
     if !has_ready_endpoint(app, namespace, &service) {
         return Err(ApiError::new(
             503,
@@ -83,6 +89,28 @@ pub fn handle(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         )
             .into_response()),
     }
+}
+
+/// The simulated Prometheus answering through the proxy, as a real one behind
+/// `services/prometheus-operated:9090/proxy/api/v1/query…` does. Upstream's service proxy
+/// accepts the service as `name`, `name:port` or `scheme:name:port`
+/// (pkg/registry/core/service/storage/storage.go, `ResourceLocation`, via
+/// `utilnet.SplitSchemeNamePort`) and forwards the rest of the path and the query unchanged.
+fn prometheus_answer(prometheus: &crate::prometheus::Prometheus, request: &ApiRequest) -> Response {
+    // The proxied query string is forwarded as the client wrote it; the API server's own parsing
+    // of it (`request.query`) already decoded it.
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(request.query.iter())
+        .finish();
+    let params = crate::prometheus::params(&query, &request.content_type, &request.body);
+    let (code, body) = prometheus.answer(&request.target.proxy_path, &params);
+    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

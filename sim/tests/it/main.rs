@@ -14,6 +14,7 @@ mod lost_answers;
 mod paging;
 mod patch;
 mod profiles;
+mod prometheus;
 mod rbac;
 mod review_proxy_metrics;
 mod robustness;

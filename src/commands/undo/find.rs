@@ -49,11 +49,40 @@ pub fn targets(cli: &Cli) -> Vec<(ObjectKind, String)> {
     ]
 }
 
-/// Reads the orchestrator's objects and returns the one with the most recent record.
+/// Reads the orchestrator's objects and returns the one with the most recent record and, when
+/// that record belongs to a group (one `recommend --apply` over several objects), every object
+/// whose record is of the same group: newest first, the order to restore them in.
 ///
 /// # Errors
 /// API errors reading the objects; [`Error::Failed`] (exit 1) when no record is found.
-pub async fn latest_change(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<Found, Error> {
+pub async fn latest_changes(
+    cluster: &Cluster,
+    cli: &Cli,
+    reporter: &mut Reporter,
+) -> Result<Vec<Found>, Error> {
+    let candidates = candidates(cluster, cli, reporter).await?;
+    let latest = most_recent(candidates.clone())
+        .map(|(found, _)| found)
+        .ok_or_else(|| no_record(cluster, cli))?;
+    if latest.record.group.is_empty() {
+        return Ok(vec![latest]);
+    }
+    let time = |f: &Found| f.record.time.parse::<k8s_openapi::jiff::Timestamp>().ok();
+    let mut group: Vec<Found> = candidates
+        .into_iter()
+        .map(|(found, _)| found)
+        .filter(|f| f.record.group == latest.record.group)
+        .collect();
+    group.sort_by_key(|f| std::cmp::Reverse(time(f)));
+    Ok(group)
+}
+
+/// Every readable object with a record of ours, in [`targets`]' order.
+async fn candidates(
+    cluster: &Cluster,
+    cli: &Cli,
+    reporter: &mut Reporter,
+) -> Result<Vec<(Found, LastChange)>, Error> {
     let mut candidates = Vec::new();
     for (kind, name) in targets(cli) {
         let object = with_kind!(kind, K => read::<K>(cluster, &name, reporter).await?);
@@ -77,7 +106,11 @@ pub async fn latest_change(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter
             Err(e) => reporter.warn(&format!("{}/{name}: {}; it is skipped", kind.name(), e.message)),
         }
     }
-    most_recent(candidates).map(|(found, _)| found).ok_or_else(|| {
+    Ok(candidates)
+}
+
+fn no_record(cluster: &Cluster, cli: &Cli) -> Error {
+    {
         let names: Vec<String> = targets(cli)
             .iter()
             .map(|(kind, name)| format!("{}/{name}", kind.name()))
@@ -92,5 +125,5 @@ pub async fn latest_change(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter
                 names.join(", ")
             ),
         )
-    })
+    }
 }

@@ -1,15 +1,9 @@
 //! `validate --health-url`: one plain HTTP(S) GET to a URL outside the API server, with a
 //! short timeout and no retries (a health check reports what it sees).
 //!
-//! HTTPS verifies the server against the system's trust store, never skipped.
+//! HTTPS verifies the server against the system's trust store, never skipped (`cluster::http`).
 
 use std::time::Duration;
-
-use http_body_util::Empty;
-use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use crate::error::Error;
 
@@ -49,49 +43,12 @@ pub fn display_url(url: &str) -> String {
 /// answer (bad URL, refused, TLS, timeout).
 pub async fn get_status(url: &str) -> Result<(u16, String), String> {
     let uri = check_url(url).map_err(|e| e.to_string())?;
-    let scheme = uri.scheme_str().unwrap_or("").to_string();
-    let request = http::Request::get(uri)
-        .header(
-            http::header::USER_AGENT,
-            concat!("kubectl-orchscale/", env!("CARGO_PKG_VERSION")),
-        )
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("cannot build the request ({e})"))?;
-    let answer = if scheme == "https" {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no trusted root certificates on this system ({e})"))?
-            .https_only()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(connector);
-        tokio::time::timeout(TIMEOUT, client.request(request)).await
-    } else {
-        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-        tokio::time::timeout(TIMEOUT, client.request(request)).await
-    };
-    match answer {
-        Err(_) => Err(format!("no answer within {}s", TIMEOUT.as_secs())),
-        Ok(Err(e)) => Err(innermost(&e)),
-        Ok(Ok(response)) => {
-            let status = response.status();
-            Ok((
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("").to_string(),
-            ))
-        }
-    }
-}
-
-/// The innermost cause of a client error, which names the problem (refused, DNS, TLS).
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut current = error.source();
-    while let Some(e) = current {
-        text = e.to_string();
-        current = e.source();
-    }
-    text
+    let response = crate::cluster::http::send(uri, TIMEOUT).await?;
+    let status = response.status();
+    Ok((
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("").to_string(),
+    ))
 }
 
 #[cfg(test)]

@@ -93,8 +93,13 @@ fn the_readme_links_the_reference_and_nothing_outside_the_repository() {
         readme.contains("(docs/reference.md)"),
         "README links docs/reference.md"
     );
-    assert!(!readme.contains("../"), "a link outside the repository");
-    assert!(!reference().contains("../"), "a link outside the repository");
+    // A Markdown link (or image) whose target climbs out of the repository.
+    for (name, text) in [
+        ("README.md", readme.as_str()),
+        ("docs/reference.md", &reference()),
+    ] {
+        assert!(!text.contains("](../"), "{name}: a link outside the repository");
+    }
 }
 
 /// The first line of the first code block after `heading` in `markdown`.

@@ -343,6 +343,20 @@ impl Store {
             .collect()
     }
 
+    /// [`Store::scan`] of the pods bound to `node` (`""`: the pods not scheduled yet), from the
+    /// node index: costs those pods, not the cluster's.
+    pub fn scan_on_node<T>(&self, node: &str, f: impl FnMut(&Value) -> Option<T>) -> Vec<T> {
+        let inner = self.lock();
+        inner
+            .pods_by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| inner.objects.get(k))
+            .filter_map(f)
+            .collect()
+    }
+
     /// Creates an object; fills in uid, resourceVersion, creationTimestamp and generation.
     pub fn create(&self, key: &ObjectKey, mut object: Value) -> Result<Value, StoreError> {
         if let Some(hook) = self.create_hook.get() {
@@ -524,13 +538,15 @@ impl Store {
     }
 }
 
-/// The node a pod is bound to, the key of the node index (none for other kinds and for pods
-/// not scheduled yet).
+/// The node a pod is bound to, the key of the node index (empty for pods not scheduled yet;
+/// none for other kinds).
 fn node_of<'a>(key: &ObjectKey, object: &'a Value) -> Option<&'a str> {
-    (key.resource == "pods")
-        .then(|| object.pointer("/spec/nodeName").and_then(Value::as_str))
-        .flatten()
-        .filter(|n| !n.is_empty())
+    (key.resource == "pods").then(|| {
+        object
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    })
 }
 
 fn index(inner: &mut Inner, key: &ObjectKey, object: &Value) {

@@ -553,6 +553,78 @@ pub fn template_hash(template: &Value) -> String {
 mod tests {
     use super::*;
 
+    /// Waits (bounded) until `done` holds of what the passes saw.
+    async fn until(seen: &std::sync::Mutex<Vec<Scope>>, done: impl Fn(&[Scope]) -> bool) {
+        for _ in 0..500 {
+            if done(&seen.lock().unwrap()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the passes did not get there: {:?}", seen.lock().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_scoped_loop_passes_over_what_changed_and_what_was_left_timed() {
+        let store = Arc::new(Store::new());
+        let scenario = Arc::new(Scenario::new(
+            Duration::from_millis(20),
+            Duration::from_millis(100),
+        ));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<Scope>::new()));
+        let log = Arc::clone(&seen);
+        // "b" has a timed step until its third visit.
+        let mut b_visits = 0;
+        let events = store.subscribe();
+        let task = tokio::spawn(run_scoped_loop(
+            Arc::clone(&store),
+            events,
+            &["pods"],
+            Duration::from_millis(10),
+            Duration::from_secs(3600),
+            scenario,
+            move |_: &Store, scope: &Scope| {
+                log.lock().unwrap().push(scope.clone());
+                let mut timed = Scope::none();
+                if scope.includes("b") {
+                    b_visits += 1;
+                    if b_visits < 3 {
+                        timed.add("b");
+                    }
+                }
+                timed
+            },
+        ));
+        until(&seen, |s| s.iter().filter(|s| s.includes("b")).count() == 3).await;
+        assert_eq!(
+            seen.lock().unwrap()[0],
+            Scope::All,
+            "the first pass visits everything"
+        );
+        let pod = |ns: &str, name: &str| {
+            store
+                .create(&ObjectKey::new("pods", ns, name), json!({"spec": {}}))
+                .unwrap();
+        };
+        // A resource the loop does not follow changes nothing; a pod in "a" is a pass over "a".
+        store
+            .create(&ObjectKey::new("configmaps", "c", "x"), json!({}))
+            .unwrap();
+        let before = seen.lock().unwrap().len();
+        pod("a", "p");
+        until(&seen, |s| s[before..].iter().any(|s| s.includes("a"))).await;
+        pod("d", "q");
+        until(&seen, |s| s[before..].iter().any(|s| s.includes("d"))).await;
+        let later = seen.lock().unwrap()[3..].to_vec();
+        assert!(
+            later
+                .iter()
+                .all(|s| !s.is_all() && !s.includes("c") && !s.includes("b")),
+            "{later:?}"
+        );
+        task.abort();
+    }
+
     #[test]
     fn template_hash_is_stable_and_ignores_key_order_and_its_own_label() {
         let a = json!({"metadata": {"labels": {"app": "web", "tier": "x"}}, "spec": {"containers": []}});

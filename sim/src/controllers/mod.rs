@@ -147,15 +147,13 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
                 Pending::Timed
             }),
         ),
-        loop_of(
+        scoped_loop_of(
             &["pods", "nodes"],
             ms(250),
-            // Samples of pods at rest are refreshed at metrics-server's default resolution.
-            idling,
-            Box::new(move |s: &Store| {
-                metrics_server.pass(s);
-                // At a scrape resolution, samples come due with time.
-                if scraped { Pending::Timed } else { Pending::Nothing }
+            Box::new(move |s: &Store, scope: &Scope| {
+                metrics_server.pass(s, scope);
+                // At a scrape resolution, samples come due with time (every pod's).
+                if scraped { Scope::All } else { Scope::none() }
             }),
         ),
         loop_of(

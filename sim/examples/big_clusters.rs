@@ -7,7 +7,7 @@
 //! Run (release builds of both):
 //! `cargo build --release && cargo run --release -p orchscale-sim --example big_clusters`
 //! (`-- 0,1000` for other pod counts; `ORCHSCALE_BIN` and `KUBECTL` override the binaries).
-//! Prints a markdown table for the README's Performance section.
+//! Prints the markdown tables of the README's "Performance on big clusters" section.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

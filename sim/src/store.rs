@@ -4,7 +4,7 @@
 //! Objects are kept as `serde_json::Value` so that every patch type and every
 //! field a client sends survives a round trip, as it does in etcd.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
@@ -145,6 +145,9 @@ pub enum UpdatePart {
 struct Inner {
     resource_version: u64,
     objects: BTreeMap<ObjectKey, Value>,
+    /// The pods bound to each node (`spec.nodeName`), as the apiserver's watch cache indexes
+    /// them for `fieldSelector=spec.nodeName=…` (see [`Store::page`]).
+    pods_by_node: BTreeMap<String, BTreeSet<ObjectKey>>,
     history: VecDeque<StoreEvent>,
     uid_counter: u64,
 }
@@ -174,6 +177,7 @@ impl Store {
             inner: Mutex::new(Inner {
                 resource_version: 1000,
                 objects: BTreeMap::new(),
+                pods_by_node: BTreeMap::new(),
                 history: VecDeque::new(),
                 uid_counter: 0,
             }),
@@ -241,12 +245,15 @@ impl Store {
     /// (a clone, or the serialized object, without a clone in between). Only the returned
     /// objects are visited by `map`, so a page costs its size, not the collection's. Both
     /// closures run under the store lock. `count_remaining` counts every object after the
-    /// page, unfiltered: for an unselected list, where every object matches. See [`Page`].
+    /// page, unfiltered: for an unselected list, where every object matches. `on_node`: only
+    /// pods bound to that node are visited, from the node index, so that a node's pods cost
+    /// their number, not the cluster's (`keep` still runs on them). See [`Page`].
     #[allow(clippy::too_many_arguments)]
     pub fn page<T>(
         &self,
         resource: &str,
         namespace: Option<&str>,
+        on_node: Option<&str>,
         after: Option<(&str, &str)>,
         limit: Option<usize>,
         count_remaining: bool,
@@ -259,10 +266,25 @@ impl Store {
             Some((ns, name)) => Bound::Excluded(ObjectKey::new(resource, ns, name)),
             None => Bound::Included(ObjectKey::new(resource, namespace.unwrap_or(""), "")),
         };
-        let mut range = inner
-            .objects
-            .range((start, Bound::Unbounded))
-            .take_while(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns));
+        let in_scope = |k: &ObjectKey| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns);
+        let mut range: Box<dyn Iterator<Item = (&ObjectKey, &Value)>> = match on_node {
+            Some(node) if resource == "pods" => Box::new(
+                inner
+                    .pods_by_node
+                    .get(node)
+                    .map(|keys| keys.range((start, Bound::Unbounded)))
+                    .into_iter()
+                    .flatten()
+                    .take_while(move |k| in_scope(k))
+                    .filter_map(|k| inner.objects.get_key_value(k)),
+            ),
+            _ => Box::new(
+                inner
+                    .objects
+                    .range((start, Bound::Unbounded))
+                    .take_while(move |(k, _)| in_scope(k)),
+            ),
+        };
         let mut matching = range.by_ref().filter(|(_, v)| keep(v));
         let mut items = Vec::new();
         let mut last = None;
@@ -318,6 +340,20 @@ impl Store {
             .range(start..)
             .take_while(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
             .filter_map(|(_, v)| f(v))
+            .collect()
+    }
+
+    /// [`Store::scan`] of the pods bound to `node` (`""`: the pods not scheduled yet), from the
+    /// node index: costs those pods, not the cluster's.
+    pub fn scan_on_node<T>(&self, node: &str, f: impl FnMut(&Value) -> Option<T>) -> Vec<T> {
+        let inner = self.lock();
+        inner
+            .pods_by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| inner.objects.get(k))
+            .filter_map(f)
             .collect()
     }
 
@@ -411,6 +447,7 @@ impl Store {
             }
         }
         inner.objects.remove(key);
+        unindex(&mut inner, key, &current);
         inner.resource_version += 1;
         let rv = inner.resource_version;
         let mut object = current;
@@ -483,7 +520,10 @@ impl Store {
         inner.resource_version += 1;
         let rv = inner.resource_version;
         metadata_mut(&mut object).insert("resourceVersion".into(), json!(rv.to_string()));
-        inner.objects.insert(key.clone(), object.clone());
+        if let Some(before) = inner.objects.insert(key.clone(), object.clone()) {
+            unindex(inner, key, &before);
+        }
+        index(inner, key, &object);
         let event = StoreEvent {
             resource_version: rv,
             key: key.clone(),
@@ -495,6 +535,38 @@ impl Store {
         // No receiver is fine: nobody is watching.
         let _ = self.events.send(event);
         Ok(object)
+    }
+}
+
+/// The node a pod is bound to, the key of the node index (empty for pods not scheduled yet;
+/// none for other kinds).
+fn node_of<'a>(key: &ObjectKey, object: &'a Value) -> Option<&'a str> {
+    (key.resource == "pods").then(|| {
+        object
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    })
+}
+
+fn index(inner: &mut Inner, key: &ObjectKey, object: &Value) {
+    if let Some(node) = node_of(key, object) {
+        inner
+            .pods_by_node
+            .entry(node.to_owned())
+            .or_default()
+            .insert(key.clone());
+    }
+}
+
+fn unindex(inner: &mut Inner, key: &ObjectKey, object: &Value) {
+    if let Some(node) = node_of(key, object)
+        && let Some(keys) = inner.pods_by_node.get_mut(node)
+    {
+        keys.remove(key);
+        if keys.is_empty() {
+            inner.pods_by_node.remove(node);
+        }
     }
 }
 
@@ -687,6 +759,66 @@ mod tests {
         assert_eq!(updated["status"]["replicas"], 1);
         assert_eq!(updated["spec"]["replicas"], 1);
         assert_eq!(updated["metadata"]["generation"], 1);
+    }
+
+    #[test]
+    fn a_nodes_pods_are_visited_from_the_node_index_not_by_a_scan() {
+        let store = Store::new();
+        for i in 0..1_000 {
+            let pod = json!({"spec": {"nodeName": format!("n-{}", i % 10)}, "status": {"phase": "Running"}});
+            store
+                .create(
+                    &ObjectKey::new("pods", &format!("ns-{}", i % 3), &format!("p-{i:04}")),
+                    pod,
+                )
+                .unwrap();
+        }
+        let mut visited = 0;
+        let page = store.page(
+            "pods",
+            None,
+            Some("n-3"),
+            None,
+            Some(60),
+            false,
+            |_| {
+                visited += 1;
+                true
+            },
+            |p| p["spec"]["nodeName"].clone(),
+        );
+        assert_eq!(page.items.len(), 60);
+        assert!(page.items.iter().all(|n| n == "n-3"));
+        assert_eq!(visited, 61, "the page and one past it, of n-3's 100 pods only");
+        // The next page starts after the last one, in key order; a move leaves the old node.
+        let (ns, name) = page.last.clone().unwrap();
+        let rest = store.page(
+            "pods",
+            None,
+            Some("n-3"),
+            Some((&ns, &name)),
+            None,
+            false,
+            |_| true,
+            |_| (),
+        );
+        assert_eq!(rest.items.len(), 40);
+        store
+            .modify(&ObjectKey::new("pods", "ns-0", "p-0003"), UpdatePart::Main, |p| {
+                p["spec"]["nodeName"] = json!("n-4");
+                true
+            })
+            .unwrap();
+        store
+            .delete(&ObjectKey::new("pods", "ns-1", "p-0013"), None)
+            .unwrap();
+        let count = |node: &str| {
+            store
+                .page("pods", None, Some(node), None, None, false, |_| true, |_| ())
+                .items
+                .len()
+        };
+        assert_eq!((count("n-3"), count("n-4")), (98, 101));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Listing across the whole cluster (nodes, every namespace's pods), for the capacity room:
-//! page by page (`limit`/`continue`), so that what a read holds at once is one page, not the
-//! cluster.
+//! Listing across the whole cluster (nodes; the pods of every namespace bound to one node), for
+//! the capacity room: page by page (`limit`/`continue`), so that what a read holds at once is
+//! one page, not the cluster.
 
 use std::fmt::Debug;
 
@@ -82,7 +82,7 @@ impl Cluster {
     }
 
     /// Folds every object of the collection at `path` (e.g. `/api/v1/pods`, all namespaces)
-    /// matching `field_selector` into `init()`, page by page, reading each item as `T` (a slim
+    /// matching `field_selector` (e.g. one node's running pods) into `init()`, page by page, reading each item as `T` (a slim
     /// struct of just the fields needed): memory is one page plus the fold's state, however
     /// large the cluster. A continue token that expires mid-way (410, the list took longer
     /// than the server keeps its snapshot) starts the fold over from a fresh `init()`, as

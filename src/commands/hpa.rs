@@ -142,13 +142,13 @@ async fn update(
         .request
         .min
         .is_some_and(|min| min > current_min && min > running);
-    let (deployment, usage) = tokio::join!(
+    let (deployment, nodes) = tokio::join!(
         cluster.get_opt::<Deployment>(&deployment_name),
-        room::usage_if(cluster, raises_min)
+        room::nodes_if(cluster, raises_min)
     );
     let deployment = deployment?;
-    let room = match (&deployment, usage) {
-        (Some(d), Some(usage)) => room::room(cluster, d, usage, reporter).await,
+    let room = match (&deployment, nodes, input.request.min) {
+        (Some(d), Some(nodes), Some(min)) => room::room(cluster, d, nodes, min, reporter).await,
         _ => None,
     };
     let plan = plan_hpa_update(

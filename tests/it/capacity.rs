@@ -86,24 +86,42 @@ fn capacity_counts_pods_of_every_namespace_read_page_by_page() {
         out.stderr
     );
 
-    // Page by page (limit 500) and without the finished pods: 1,200 + the seeded world's
-    // running pods take three pages.
+    // A shortfall reads every node's pods (3 seeded + 4 wide nodes), each once, as `kubectl
+    // describe node` lists them: bound to the node, without the finished pods, page by page
+    // (limit 500); never the whole cluster's pods in one list.
+    assert_node_reads(&sim, 0, 7);
+}
+
+/// The pod lists the capacity check sent after the first `since`: `count` of them, each of one
+/// node's running pods (`spec.nodeName=<node>,status.phase!=Succeeded,status.phase!=Failed`,
+/// limit 500), no node twice, and no list of every pod. Returns the nodes read.
+fn assert_node_reads(sim: &Sim, since: usize, count: usize) -> Vec<String> {
     let lists: Vec<_> = sim
         .requests()
         .into_iter()
         .filter(|r| r.method == "GET" && r.path == "/api/v1/pods")
+        .skip(since)
         .collect();
-    assert_eq!(lists.len(), 3, "{lists:#?}");
-    for (i, list) in lists.iter().enumerate() {
+    assert_eq!(lists.len(), count, "{lists:#?}");
+    let mut nodes = Vec::new();
+    for list in &lists {
         assert!(list.query.contains("limit=500"), "{}", list.query);
-        assert!(
-            list.query
-                .contains("fieldSelector=status.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed"),
-            "{}",
-            list.query
-        );
-        assert_eq!(list.query.contains("continue="), i > 0, "{}", list.query);
+        let selector = list
+            .query
+            .split('&')
+            .find_map(|p| p.strip_prefix("fieldSelector="))
+            .unwrap_or_else(|| panic!("a list of every pod: {}", list.query))
+            .replace("%3D", "=")
+            .replace("%21", "!")
+            .replace("%2C", ",");
+        let node = selector
+            .strip_prefix("spec.nodeName=")
+            .and_then(|s| s.strip_suffix(",status.phase!=Succeeded,status.phase!=Failed"))
+            .unwrap_or_else(|| panic!("not one node's running pods: {selector}"));
+        assert!(!nodes.contains(&node.to_owned()), "{node} read twice");
+        nodes.push(node.to_owned());
     }
+    nodes
 }
 
 #[test]
@@ -130,6 +148,66 @@ fn a_min_that_needs_no_more_pods_reads_no_cluster_wide_pods() {
     assert_eq!(
         cluster_wide(&sim),
         2,
-        "a --min above the min and the running pods reads nodes and pods once each"
+        "a --min above the min and the running pods reads the nodes and one node's pods"
     );
+}
+
+/// The capacity warning on a cluster of many namespaces (the sim's `--pods` spread: 2,000 pods
+/// in two team namespaces on 19 batch nodes, a hundred finished Job pods, events), where a list
+/// of every pod takes pages: with room, the check reads one node's pods; without, every
+/// node's, and the warning counts the whole cluster.
+#[test]
+fn capacity_on_a_big_cluster_reads_pods_node_by_node_and_stops_when_they_fit() {
+    let sim = Sim::start(SimOptions {
+        extra_pods: 2_000,
+        pod_start_delay: Duration::from_millis(50),
+        hpa_sync_period: Duration::from_secs(3600),
+        ..SimOptions::default()
+    })
+    .expect("the simulated cluster starts");
+    wait_ready(&sim, 3);
+    let nodes = sim.store().list("nodes", None).0.len();
+    assert_eq!(nodes, 22, "3 seeded nodes and 19 batch nodes");
+    let team_namespaces: std::collections::BTreeSet<String> = sim
+        .store()
+        .list("pods", None)
+        .0
+        .iter()
+        .filter_map(|p| p["metadata"]["namespace"].as_str().map(str::to_owned))
+        .filter(|ns| ns.starts_with("team-"))
+        .collect();
+    assert_eq!(team_namespaces.len(), 2, "{team_namespaces:?}");
+
+    // 4 pods of 600m (+50m of the log shipper): a batch node (1 of 4 CPU and 100 of 110 pod
+    // slots taken) has room for 4 of them, so one node's pods are read and no warning is given.
+    let out = run(&sim, &["resources", "--requests", "cpu=600m", "--dry-run"]);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("capacity:"), "{}", out.stderr);
+    let read = assert_node_reads(&sim, 0, 1);
+    assert!(read[0].starts_with("batch-node-"), "{read:?}");
+
+    // Pods of 3 CPU + 50m (1 GiB + 64 MiB): none fits on a batch node (3 CPU free), one on each seeded node
+    // (the rollout replaces the orchestrator's own pods; postgres takes 500m of one): 3 of 4.
+    let out = run(
+        &sim,
+        &[
+            "resources",
+            "--requests",
+            "cpu=3",
+            "--limits",
+            "cpu=4",
+            "--dry-run",
+        ],
+    );
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains(
+            "WARNING: capacity: only 3 of 4 pods (3.05 cores CPU / 1088 MiB each) fit in the nodes' \
+             free room: 1 would stay Pending; they would be Unschedulable and the rollout would stall"
+        ),
+        "{}",
+        out.stderr
+    );
+    // Every node read, each once, by its own list.
+    assert_node_reads(&sim, 1, nodes);
 }

@@ -1,6 +1,7 @@
 //! What every controller shares: the wake-up loop (store events + a periodic tick) and small
 //! readers and builders for the k8s JSON shapes.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,171 @@ pub async fn run_loop(
             }
         }
         drain(&mut events);
+    }
+}
+
+/// The namespaces a scoped pass visits: every one, or only some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl Scope {
+    /// No namespace.
+    pub fn none() -> Self {
+        Scope::Only(BTreeSet::new())
+    }
+
+    pub fn is_all(&self) -> bool {
+        matches!(self, Scope::All)
+    }
+
+    pub fn includes(&self, namespace: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(namespaces) => namespaces.contains(namespace),
+        }
+    }
+
+    /// Adds a namespace (the empty one, of a cluster-scoped object, means every namespace).
+    pub fn add(&mut self, namespace: &str) {
+        match self {
+            Scope::All => {}
+            Scope::Only(_) if namespace.is_empty() => *self = Scope::All,
+            Scope::Only(namespaces) => {
+                namespaces.insert(namespace.to_owned());
+            }
+        }
+    }
+
+    pub fn extend(&mut self, other: &Scope) {
+        match other {
+            Scope::All => *self = Scope::All,
+            Scope::Only(namespaces) => {
+                for namespace in namespaces {
+                    self.add(namespace);
+                }
+            }
+        }
+    }
+
+    /// [`Store::scan`] over the namespaces in scope.
+    pub fn scan<T>(&self, store: &Store, resource: &str, mut f: impl FnMut(&Value) -> Option<T>) -> Vec<T> {
+        match self {
+            Scope::All => store.scan(resource, None, f),
+            Scope::Only(namespaces) => namespaces
+                .iter()
+                .flat_map(|ns| store.scan(resource, Some(ns), &mut f))
+                .collect(),
+        }
+    }
+}
+
+/// [`run_loop`] for a pass that visits only the namespaces where something changed: each pass
+/// gets the [`Scope`] of the namespaces of the store events it follows since the last pass,
+/// those changed within [`HOT`], and those where a pass left timed steps (the pass returns
+/// them: the namespaces it visited and found timed; the others keep what an earlier pass said).
+/// Every namespace is visited on the first pass, after a scenario change, after missed events
+/// and on the `idle` safety tick. So a change in one namespace costs that namespace's objects,
+/// not the cluster's (upstream controllers sync the objects their informers' events name).
+pub async fn run_scoped_loop(
+    store: Arc<Store>,
+    mut events: Receiver<StoreEvent>,
+    resources: &'static [&'static str],
+    period: Duration,
+    idle: Duration,
+    scenario: Arc<Scenario>,
+    mut pass: impl FnMut(&Store, &Scope) -> Scope + Send,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = false;
+    let mut scope = Scope::All;
+    let mut timed = Scope::none();
+    let mut recent: HashMap<String, Instant> = HashMap::new();
+    let mut all_at = Instant::now();
+    loop {
+        let generation = scenario.generation();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pass(&store, &scope)));
+        if outcome.is_err() && !reported {
+            eprintln!("orchscale-sim: a controller pass panicked; the controller keeps running");
+            reported = true;
+        }
+        let found = outcome.unwrap_or(Scope::All);
+        timed = match (&scope, timed) {
+            (Scope::All, _) => found,
+            (Scope::Only(_), Scope::All) => Scope::All,
+            (Scope::Only(visited), Scope::Only(mut before)) => {
+                before.retain(|ns| !visited.contains(ns));
+                let mut next = Scope::Only(before);
+                next.extend(&found);
+                next
+            }
+        };
+        if scope.is_all() {
+            all_at = Instant::now();
+        }
+        let mut next = Scope::none();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    recent.retain(|_, at| now.duration_since(*at) < HOT);
+                    if scenario.generation() != generation || now.duration_since(all_at) >= idle {
+                        next = Scope::All;
+                    }
+                    next.extend(&timed);
+                    for namespace in recent.keys() {
+                        next.add(namespace);
+                    }
+                    if next != Scope::none() {
+                        break;
+                    }
+                }
+                changed = next_change(&mut events, resources) => {
+                    match changed {
+                        Some(namespace) => {
+                            recent.insert(namespace.clone(), Instant::now());
+                            next.add(&namespace);
+                        }
+                        None => next = Scope::All,
+                    }
+                    // Let the writer finish its burst (e.g. a client creating several objects).
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                    break;
+                }
+            }
+        }
+        // The events queued meanwhile are folded into this pass.
+        loop {
+            match events.try_recv() {
+                Ok(event) if resources.contains(&event.key.resource.as_str()) => {
+                    recent.insert(event.key.namespace.clone(), Instant::now());
+                    next.add(&event.key.namespace);
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(_)) => next = Scope::All,
+                Err(_) => break,
+            }
+        }
+        next.extend(&timed);
+        scope = next;
+    }
+}
+
+/// The namespace of the next store event on one of `resources` (`None` when events were missed:
+/// anything may have changed).
+async fn next_change(events: &mut Receiver<StoreEvent>, resources: &[&str]) -> Option<String> {
+    loop {
+        match events.recv().await {
+            Ok(event) if resources.contains(&event.key.resource.as_str()) => {
+                return Some(event.key.namespace);
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(_)) => return None,
+            Err(RecvError::Closed) => std::future::pending::<()>().await,
+        }
     }
 }
 
@@ -386,6 +552,78 @@ pub fn template_hash(template: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Waits (bounded) until `done` holds of what the passes saw.
+    async fn until(seen: &std::sync::Mutex<Vec<Scope>>, done: impl Fn(&[Scope]) -> bool) {
+        for _ in 0..500 {
+            if done(&seen.lock().unwrap()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the passes did not get there: {:?}", seen.lock().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_scoped_loop_passes_over_what_changed_and_what_was_left_timed() {
+        let store = Arc::new(Store::new());
+        let scenario = Arc::new(Scenario::new(
+            Duration::from_millis(20),
+            Duration::from_millis(100),
+        ));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<Scope>::new()));
+        let log = Arc::clone(&seen);
+        // "b" has a timed step until its third visit.
+        let mut b_visits = 0;
+        let events = store.subscribe();
+        let task = tokio::spawn(run_scoped_loop(
+            Arc::clone(&store),
+            events,
+            &["pods"],
+            Duration::from_millis(10),
+            Duration::from_secs(3600),
+            scenario,
+            move |_: &Store, scope: &Scope| {
+                log.lock().unwrap().push(scope.clone());
+                let mut timed = Scope::none();
+                if scope.includes("b") {
+                    b_visits += 1;
+                    if b_visits < 3 {
+                        timed.add("b");
+                    }
+                }
+                timed
+            },
+        ));
+        until(&seen, |s| s.iter().filter(|s| s.includes("b")).count() == 3).await;
+        assert_eq!(
+            seen.lock().unwrap()[0],
+            Scope::All,
+            "the first pass visits everything"
+        );
+        let pod = |ns: &str, name: &str| {
+            store
+                .create(&ObjectKey::new("pods", ns, name), json!({"spec": {}}))
+                .unwrap();
+        };
+        // A resource the loop does not follow changes nothing; a pod in "a" is a pass over "a".
+        store
+            .create(&ObjectKey::new("configmaps", "c", "x"), json!({}))
+            .unwrap();
+        let before = seen.lock().unwrap().len();
+        pod("a", "p");
+        until(&seen, |s| s[before..].iter().any(|s| s.includes("a"))).await;
+        pod("d", "q");
+        until(&seen, |s| s[before..].iter().any(|s| s.includes("d"))).await;
+        let later = seen.lock().unwrap()[3..].to_vec();
+        assert!(
+            later
+                .iter()
+                .all(|s| !s.is_all() && !s.includes("c") && !s.includes("b")),
+            "{later:?}"
+        );
+        task.abort();
+    }
 
     #[test]
     fn template_hash_is_stable_and_ignores_key_order_and_its_own_label() {

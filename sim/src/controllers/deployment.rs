@@ -8,8 +8,8 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::common::{
-    condition, controller_uid, is_terminating, key, name, namespace, owner_reference, template_hash, uid,
-    update_main,
+    Scope, condition, controller_uid, is_terminating, key, name, namespace, owner_reference, template_hash,
+    uid, update_main,
 };
 use super::deployment_status::{Snapshot, write_status};
 use super::events::{Severity, record};
@@ -72,14 +72,15 @@ impl DeploymentController {
         }
     }
 
-    pub fn pass(&mut self, store: &Store) {
-        let deployments = store.scan("deployments", None, |d| (!is_terminating(d)).then(|| d.clone()));
-        let sets = store.scan("replicasets", None, |rs| {
+    /// One pass over the Deployments (their ReplicaSets and pods) of the namespaces in `scope`.
+    pub fn pass(&mut self, store: &Store, scope: &Scope) {
+        let deployments = scope.scan(store, "deployments", |d| (!is_terminating(d)).then(|| d.clone()));
+        let sets = scope.scan(store, "replicasets", |rs| {
             (!is_terminating(rs)).then(|| rs.clone())
         });
-        let mut pods = pods_by_owner(store, None);
+        let mut pods = pods_by_owner(store, scope);
         let terminating = if self.behaviour.terminating_replicas {
-            Some(terminating_by_owner(store))
+            Some(terminating_by_owner(store, scope))
         } else {
             None
         };
@@ -122,7 +123,10 @@ impl DeploymentController {
             });
             self.sync(store, deployment, owned);
         }
-        self.last_progress.retain(|u, _| live.contains(u.as_str()));
+        // Deployments out of scope keep theirs; a pass over every namespace forgets the gone.
+        if scope.is_all() {
+            self.last_progress.retain(|u, _| live.contains(u.as_str()));
+        }
     }
 
     fn sync(&mut self, store: &Store, deployment: &Value, mut sets: Vec<Set>) {

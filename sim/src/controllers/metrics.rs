@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::common::{is_terminating, name, namespace, pod_ready, workload_of};
+use super::common::{Scope, is_terminating, name, namespace, pod_ready, workload_of};
 use crate::scenario::Scenario;
 use crate::store::{ObjectKey, Store, UpdatePart, now_rfc3339};
 
@@ -112,6 +112,10 @@ pub struct MetricsServer {
     written: HashMap<ObjectKey, (Signature, Instant)>,
     /// When each pod was first seen Running and Ready (for the resolution's first sample).
     first_seen: HashMap<ObjectKey, Instant>,
+    /// What each Ready pod (by its podmetrics key) uses on which node, as its namespace's last
+    /// pass found: the nodes' sums come from here, so a pass over some namespaces still sums
+    /// every pod of a node.
+    on_nodes: HashMap<ObjectKey, (String, u64, u64)>,
 }
 
 impl MetricsServer {
@@ -120,11 +124,14 @@ impl MetricsServer {
             scenario,
             written: HashMap::new(),
             first_seen: HashMap::new(),
+            on_nodes: HashMap::new(),
         }
     }
 
-    pub fn pass(&mut self, store: &Store) {
-        let pods = store.scan("pods", None, |p| {
+    /// One pass over the Ready pods of the namespaces in `scope` (their PodMetrics) and every
+    /// node (NodeMetrics, summed over the pods of every namespace).
+    pub fn pass(&mut self, store: &Store, scope: &Scope) {
+        let pods = scope.scan(store, "pods", |p| {
             if is_terminating(p) || p["status"]["phase"] != "Running" || !pod_ready(p) {
                 return None;
             }
@@ -150,7 +157,6 @@ impl MetricsServer {
                     .or_default() += 1;
             }
         }
-        let mut node_usage: HashMap<String, (u64, u64)> = HashMap::new();
         let mut live = HashSet::new();
         let behaviour = self.scenario.behaviour().clone();
         let now = Instant::now();
@@ -163,7 +169,10 @@ impl MetricsServer {
             .iter()
             .map(|p| ObjectKey::new("podmetrics", &p.namespace, &p.name))
             .collect();
-        self.first_seen.retain(|k, _| seen.contains(k));
+        self.first_seen
+            .retain(|k, _| seen.contains(k) || !scope.includes(&k.namespace));
+        self.on_nodes
+            .retain(|k, _| seen.contains(k) || !scope.includes(&k.namespace));
         for pod in &pods {
             let load = pod.workload.as_deref().and_then(|w| self.scenario.load(w));
             let (cpu_millis, memory) = match (load, &pod.workload) {
@@ -177,10 +186,15 @@ impl MetricsServer {
                 _ => (IDLE_CPU_MILLIS, IDLE_MEMORY),
             };
             let usage = split_usage(&pod.containers, cpu_millis, memory);
-            let node = node_usage.entry(pod.node.clone()).or_default();
-            node.0 += usage.iter().map(|u| u.1).sum::<u64>();
-            node.1 += usage.iter().map(|u| u.2).sum::<u64>();
             let key = ObjectKey::new("podmetrics", &pod.namespace, &pod.name);
+            self.on_nodes.insert(
+                key.clone(),
+                (
+                    pod.node.clone(),
+                    usage.iter().map(|u| u.1).sum::<u64>(),
+                    usage.iter().map(|u| u.2).sum::<u64>(),
+                ),
+            );
             let first_seen = *self.first_seen.entry(key.clone()).or_insert(now);
             if behaviour
                 .metrics_resolution
@@ -217,6 +231,14 @@ impl MetricsServer {
             self.write(store, key.clone(), object, signature);
             live.insert(key);
         }
+        let mut node_usage: HashMap<&str, (u64, u64)> = HashMap::new();
+        for (node, cpu_millis, memory) in self.on_nodes.values() {
+            let sum = node_usage.entry(node.as_str()).or_default();
+            sum.0 += cpu_millis;
+            sum.1 += memory;
+        }
+        let node_usage: HashMap<String, (u64, u64)> =
+            node_usage.into_iter().map(|(n, u)| (n.to_owned(), u)).collect();
         let nodes = store.scan("nodes", None, |n| {
             Some((name(n).to_owned(), n["metadata"]["labels"].clone()))
         });
@@ -244,8 +266,8 @@ impl MetricsServer {
             self.write(store, key.clone(), object, signature);
             live.insert(key);
         }
-        let stale: Vec<ObjectKey> = store
-            .scan("podmetrics", None, |m| {
+        let stale: Vec<ObjectKey> = scope
+            .scan(store, "podmetrics", |m| {
                 Some(ObjectKey::new("podmetrics", namespace(m), name(m)))
             })
             .into_iter()

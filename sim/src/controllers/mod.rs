@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::scenario::Scenario;
 use crate::store::Store;
-use common::{Pending, Ticks};
+use common::{Pending, Scope, Ticks};
 
 pub use pods::delete_pod;
 pub use quantity::{bytes as parse_bytes, cpu_millis as parse_cpu_millis};
@@ -82,43 +82,59 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
             pass,
         ))
     };
+    // The workload controllers and the kubelet visit only the namespaces where something they
+    // follow changed (or where time-based steps wait), so that a change costs its namespace's
+    // objects, not the cluster's; every namespace on the idle tick.
+    let scoped_loop_of = |resources, period, pass: ScopedPass| {
+        let events = store.subscribe();
+        tokio::spawn(common::run_scoped_loop(
+            Arc::clone(&store),
+            events,
+            resources,
+            period,
+            ms(30_000),
+            Arc::clone(&scenario),
+            pass,
+        ))
+    };
     let node_autoscaler = scenario
         .behaviour()
         .node_autoscaler
         .clone()
         .map(node_autoscaler::NodeAutoscalerController::new);
     let mut tasks = vec![
-        loop_of(
+        scoped_loop_of(
             &["deployments", "replicasets", "pods"],
             ms(100),
-            idling,
-            Box::new(move |s: &Store| {
-                deployments.pass(s);
+            Box::new(move |s: &Store, scope: &Scope| {
+                deployments.pass(s, scope);
                 rollouts_pending(s)
-            }) as Pass,
+            }),
         ),
-        loop_of(
+        scoped_loop_of(
             &["replicasets", "pods", "resourcequotas"],
             ms(100),
-            idling,
-            Box::new(move |s: &Store| {
-                replicasets.pass(s);
+            Box::new(move |s: &Store, scope: &Scope| {
+                replicasets.pass(s, scope);
                 becoming_available(s, "replicasets")
             }),
         ),
-        loop_of(&["pods", "nodes"], ms(100), idling, Box::new(scheduler::pass)),
         loop_of(
-            &["pods"],
-            ms(50),
-            idling,
-            Box::new(move |s: &Store| kubelet.pass(s)),
-        ),
-        loop_of(
-            &["statefulsets", "pods"],
+            &["pods", "nodes"],
             ms(100),
             idling,
-            Box::new(move |s: &Store| {
-                statefulsets.pass(s);
+            Box::new(scheduler::pass) as Pass,
+        ),
+        scoped_loop_of(
+            &["pods"],
+            ms(50),
+            Box::new(move |s: &Store, scope: &Scope| kubelet.pass(s, scope)),
+        ),
+        scoped_loop_of(
+            &["statefulsets", "pods"],
+            ms(100),
+            Box::new(move |s: &Store, scope: &Scope| {
+                statefulsets.pass(s, scope);
                 becoming_available(s, "statefulsets")
             }),
         ),
@@ -131,15 +147,13 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
                 Pending::Timed
             }),
         ),
-        loop_of(
+        scoped_loop_of(
             &["pods", "nodes"],
             ms(250),
-            // Samples of pods at rest are refreshed at metrics-server's default resolution.
-            idling,
-            Box::new(move |s: &Store| {
-                metrics_server.pass(s);
-                // At a scrape resolution, samples come due with time.
-                if scraped { Pending::Timed } else { Pending::Nothing }
+            Box::new(move |s: &Store, scope: &Scope| {
+                metrics_server.pass(s, scope);
+                // At a scrape resolution, samples come due with time (every pod's).
+                if scraped { Scope::All } else { Scope::none() }
             }),
         ),
         loop_of(
@@ -167,6 +181,7 @@ pub fn spawn(store: Arc<Store>, scenario: Arc<Scenario>) -> Controllers {
 }
 
 type Pass = Box<dyn FnMut(&Store) -> Pending + Send>;
+type ScopedPass = Box<dyn FnMut(&Store, &Scope) -> Scope + Send>;
 
 fn count(object: &serde_json::Value, pointer: &str) -> i64 {
     object
@@ -175,9 +190,9 @@ fn count(object: &serde_json::Value, pointer: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// [`Pending::Timed`] while a deployment rolls out: its progress deadline and minReadySeconds
-/// run on time. A rollout past its deadline waits for a change.
-fn rollouts_pending(store: &Store) -> Pending {
+/// The namespaces where a deployment rolls out: its progress deadline and minReadySeconds run
+/// on time. A rollout past its deadline waits for a change.
+fn rollouts_pending(store: &Store) -> Scope {
     let rolling = store.scan("deployments", None, |d| {
         let wanted = d
             .pointer("/spec/replicas")
@@ -193,26 +208,19 @@ fn rollouts_pending(store: &Store) -> Pending {
             && count(d, "/status/observedGeneration") == count(d, "/metadata/generation");
         let stalled =
             common::condition(d, "Progressing").is_some_and(|c| c["reason"] == "ProgressDeadlineExceeded");
-        (!done && !stalled).then_some(())
+        (!done && !stalled).then(|| common::namespace(d).to_owned())
     });
-    if rolling.is_empty() {
-        Pending::Nothing
-    } else {
-        Pending::Timed
-    }
+    Scope::Only(rolling.into_iter().collect())
 }
 
-/// [`Pending::Timed`] while ready pods of a ReplicaSet or StatefulSet wait out minReadySeconds
+/// The namespaces where ready pods of a ReplicaSet or StatefulSet wait out minReadySeconds
 /// before they count as available.
-fn becoming_available(store: &Store, resource: &str) -> Pending {
+fn becoming_available(store: &Store, resource: &str) -> Scope {
     let waiting = store.scan(resource, None, |o| {
-        (count(o, "/status/readyReplicas") != count(o, "/status/availableReplicas")).then_some(())
+        (count(o, "/status/readyReplicas") != count(o, "/status/availableReplicas"))
+            .then(|| common::namespace(o).to_owned())
     });
-    if waiting.is_empty() {
-        Pending::Nothing
-    } else {
-        Pending::Timed
-    }
+    Scope::Only(waiting.into_iter().collect())
 }
 
 #[cfg(test)]

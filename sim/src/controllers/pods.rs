@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::common::{
-    Pending, is_terminating, key, name, namespace, pod_ready, set_condition, uid, workload_of,
+    Scope, is_terminating, key, name, namespace, pod_ready, set_condition, uid, workload_of,
 };
 use super::events::{Severity, record};
 use super::quantity::milli_of;
@@ -94,8 +94,9 @@ struct Runtime {
 pub struct Kubelet {
     scenario: Arc<Scenario>,
     pods: HashMap<String, Runtime>,
-    /// When each terminating pod (by uid) is gone: its grace period (capped) after first sight.
-    terminating: HashMap<String, Instant>,
+    /// When each terminating pod (by uid) is gone: its grace period (capped) after first sight;
+    /// and its namespace.
+    terminating: HashMap<String, (Instant, String)>,
 }
 
 /// The few fields of a bound pod a pass looks at, read without cloning the pod.
@@ -126,9 +127,9 @@ impl Kubelet {
     /// Terminating pods: once its grace period (capped by the behaviour) is over, a pod's
     /// containers are stopped and the kubelet deletes it for good (grace 0), as the kubelet's
     /// status manager does after `killPod`.
-    fn finish_terminating(&mut self, store: &Store, now: Instant) {
+    fn finish_terminating(&mut self, store: &Store, now: Instant, scope: &Scope) {
         let cap = self.scenario.behaviour().grace_period_cap;
-        let terminating = store.scan("pods", None, |p| {
+        let terminating = scope.scan(store, "pods", |p| {
             is_terminating(p).then(|| {
                 let grace = p["metadata"]["deletionGracePeriodSeconds"].as_u64().unwrap_or(0);
                 (key("pods", p), uid(p).to_owned(), Duration::from_secs(grace))
@@ -137,7 +138,10 @@ impl Kubelet {
         let mut alive = std::collections::HashSet::new();
         for (pod_key, pod_uid, grace) in terminating {
             let grace = cap.map_or(grace, |cap| grace.min(cap));
-            let gone_at = *self.terminating.entry(pod_uid.clone()).or_insert(now + grace);
+            let (gone_at, _) = *self
+                .terminating
+                .entry(pod_uid.clone())
+                .or_insert((now + grace, pod_key.namespace.clone()));
             if now >= gone_at {
                 if store.delete(&pod_key, None).is_ok() {
                     self.scenario.forget_pod(&pod_key.namespace, &pod_key.name);
@@ -146,16 +150,21 @@ impl Kubelet {
                 alive.insert(pod_uid);
             }
         }
-        self.terminating.retain(|u, _| alive.contains(u));
+        self.terminating
+            .retain(|u, (_, ns)| alive.contains(u) || !scope.includes(ns));
     }
 
-    /// One pass over the bound pods; [`Pending::Timed`] while a pod is starting, failing or
-    /// terminating (its next step comes with time, not with a change).
-    pub fn pass(&mut self, store: &Store) -> Pending {
-        self.finish_terminating(store, Instant::now());
-        let mut timed = !self.terminating.is_empty();
+    /// One pass over the bound pods of the namespaces in `scope`; returns the namespaces where
+    /// a pod is starting, failing or terminating (its next step comes with time, not with a
+    /// change).
+    pub fn pass(&mut self, store: &Store, scope: &Scope) -> Scope {
+        self.finish_terminating(store, Instant::now(), scope);
+        let mut timed = Scope::none();
+        for (_, namespace) in self.terminating.values() {
+            timed.add(namespace);
+        }
         let scenario = Arc::clone(&self.scenario);
-        let seen = store.scan("pods", None, |p| {
+        let seen = scope.scan(store, "pods", |p| {
             let node = p["spec"]["nodeName"].as_str().filter(|n| !n.is_empty());
             // A finished pod (a Job's, or evicted) stays as it is: the kubelet does not start
             // its containers again (pkg/kubelet/kubelet.go, `isPodTerminal` skips syncing them).
@@ -182,7 +191,7 @@ impl Kubelet {
         for pod in seen {
             alive.insert(pod.uid.clone());
             if !pod.has_statuses {
-                timed = true;
+                timed.add(&pod.key.namespace);
                 self.start(store, &pod, now);
                 continue;
             }
@@ -200,7 +209,9 @@ impl Kubelet {
                 runtime.from_load = true;
                 runtime.next_step = now;
             }
-            timed |= !pod.ready || runtime.failure.is_some();
+            if !pod.ready || runtime.failure.is_some() {
+                timed.add(&pod.key.namespace);
+            }
             match runtime.failure {
                 Some(failure) if now >= runtime.next_step => {
                     self.fail_step(store, &pod, failure, pod.over_memory, now)
@@ -211,9 +222,9 @@ impl Kubelet {
         }
         let gone: Vec<String> = self
             .pods
-            .keys()
-            .filter(|u| !alive.contains(*u))
-            .cloned()
+            .iter()
+            .filter(|(u, r)| !alive.contains(*u) && scope.includes(&r.key.namespace))
+            .map(|(u, _)| u.clone())
             .collect();
         for gone_uid in gone {
             if let Some(runtime) = self.pods.remove(&gone_uid)
@@ -223,7 +234,7 @@ impl Kubelet {
                     .forget_pod(&runtime.key.namespace, &runtime.key.name);
             }
         }
-        if timed { Pending::Timed } else { Pending::Nothing }
+        timed
     }
 
     /// First sight of a bound pod: containers start (or the image pull fails).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::common::{
-    controller_uid, generation, is_terminating, key, name, namespace, owner_reference, pod_ready,
+    Scope, controller_uid, generation, is_terminating, key, name, namespace, owner_reference, pod_ready,
     random_suffix, remove_condition, set_condition, uid,
 };
 use super::events::{Severity, record};
@@ -31,10 +31,10 @@ pub struct PodInfo {
     pub created: String,
 }
 
-/// Live (non-terminating) pods per controlling owner uid.
-pub fn pods_by_owner(store: &Store, namespace: Option<&str>) -> HashMap<String, Vec<PodInfo>> {
+/// Live (non-terminating) pods per controlling owner uid, in the namespaces of `scope`.
+pub fn pods_by_owner(store: &Store, scope: &Scope) -> HashMap<String, Vec<PodInfo>> {
     let mut by_owner: HashMap<String, Vec<PodInfo>> = HashMap::new();
-    let pods = store.scan("pods", namespace, |p| {
+    let pods = scope.scan(store, "pods", |p| {
         if is_terminating(p) || !super::quota::counts(p) {
             return None;
         }
@@ -60,10 +60,10 @@ pub fn pods_by_owner(store: &Store, namespace: Option<&str>) -> HashMap<String, 
 }
 
 /// Terminating pods per controlling owner uid (`status.terminatingReplicas`: pods with a
-/// deletionTimestamp that are not yet Succeeded/Failed).
-pub fn terminating_by_owner(store: &Store) -> HashMap<String, i64> {
+/// deletionTimestamp that are not yet Succeeded/Failed), in the namespaces of `scope`.
+pub fn terminating_by_owner(store: &Store, scope: &Scope) -> HashMap<String, i64> {
     let mut counts: HashMap<String, i64> = HashMap::new();
-    let owners = store.scan("pods", None, |p| {
+    let owners = scope.scan(store, "pods", |p| {
         let phase = p["status"]["phase"].as_str().unwrap_or_default();
         (is_terminating(p) && phase != "Succeeded" && phase != "Failed")
             .then(|| controller_uid(p).map(str::to_owned))
@@ -137,14 +137,15 @@ impl ReplicaSetController {
         ReplicaSetController { scenario }
     }
 
-    pub fn pass(&mut self, store: &Store) {
-        let sets = store.scan("replicasets", None, |rs| {
+    /// One pass over the ReplicaSets (and their pods) of the namespaces in `scope`.
+    pub fn pass(&mut self, store: &Store, scope: &Scope) {
+        let sets = scope.scan(store, "replicasets", |rs| {
             (!is_terminating(rs)).then(|| rs.clone())
         });
-        let mut pods = pods_by_owner(store, None);
+        let mut pods = pods_by_owner(store, scope);
         let behaviour = self.scenario.behaviour();
         let terminating = if behaviour.terminating_replicas {
-            Some(terminating_by_owner(store))
+            Some(terminating_by_owner(store, scope))
         } else {
             None
         };
@@ -155,7 +156,7 @@ impl ReplicaSetController {
             let terminating = terminating.as_ref().map(|t| t.get(uid(rs)).copied().unwrap_or(0));
             self.sync(store, rs, owned, terminating, &mut quotas);
         }
-        collect_orphans(store, "ReplicaSet", &uids, behaviour);
+        collect_orphans(store, "ReplicaSet", &uids, behaviour, scope);
     }
 
     fn sync(
@@ -271,9 +272,16 @@ impl ReplicaSetController {
 }
 
 /// Deletes pods whose controlling owner of `kind` no longer exists (the garbage collector),
-/// gracefully when the behaviour says so.
-pub fn collect_orphans(store: &Store, kind: &str, live_owner_uids: &HashSet<&str>, behaviour: &Behaviour) {
-    let orphans = store.scan("pods", None, |p| {
+/// gracefully when the behaviour says so. Only pods in the namespaces of `scope`, where
+/// `live_owner_uids` names every live owner (owners and pods share a namespace).
+pub fn collect_orphans(
+    store: &Store,
+    kind: &str,
+    live_owner_uids: &HashSet<&str>,
+    behaviour: &Behaviour,
+    scope: &Scope,
+) {
+    let orphans = scope.scan(store, "pods", |p| {
         let (owner_kind, _) = super::common::controller_ref(p)?;
         let owner_uid = controller_uid(p)?;
         (owner_kind == kind && !live_owner_uids.contains(owner_uid) && !is_terminating(p))

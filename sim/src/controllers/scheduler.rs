@@ -77,7 +77,8 @@ struct Waiting {
 /// One scheduling pass over every pending pod of the cluster; [`Pending::Timed`] while pods
 /// wait (they are retried every pass, as the scheduler's backoff queue retries them).
 pub fn pass(store: &Store) -> Pending {
-    let mut pending = store.scan("pods", None, |p| {
+    // The pods not scheduled yet come from the store's node index, not a scan of every pod.
+    let mut pending = store.scan_on_node("", |p| {
         let unbound = p["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
         (unbound && !is_terminating(p) && super::quota::counts(p)).then(|| Waiting {
             key: key("pods", p),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::common::{
-    controller_uid, generation, is_terminating, key, name, namespace, pod_ready, template_hash, uid,
+    Scope, controller_uid, generation, is_terminating, key, name, namespace, pod_ready, template_hash, uid,
 };
 use super::events::{Severity, record};
 use super::pods::delete_pod;
@@ -114,11 +114,12 @@ impl StatefulSetController {
         StatefulSetController { scenario }
     }
 
-    pub fn pass(&mut self, store: &Store) {
-        let sets = store.scan("statefulsets", None, |s| (!is_terminating(s)).then(|| s.clone()));
+    /// One pass over the StatefulSets (and their pods) of the namespaces in `scope`.
+    pub fn pass(&mut self, store: &Store, scope: &Scope) {
+        let sets = scope.scan(store, "statefulsets", |s| (!is_terminating(s)).then(|| s.clone()));
         let mut members: HashMap<String, Vec<Member>> = HashMap::new();
         let graceful = self.scenario.behaviour().graceful_deletion;
-        let pods = store.scan("pods", None, |p| {
+        let pods = scope.scan(store, "pods", |p| {
             if (is_terminating(p) && !graceful) || super::common::controller_ref(p)?.0 != "StatefulSet" {
                 return None;
             }
@@ -146,7 +147,7 @@ impl StatefulSetController {
             self.sync(store, set, owned);
         }
         let live: HashSet<&str> = sets.iter().map(uid).collect();
-        collect_orphans(store, "StatefulSet", &live, self.scenario.behaviour());
+        collect_orphans(store, "StatefulSet", &live, self.scenario.behaviour(), scope);
     }
 
     fn sync(&self, store: &Store, set: &Value, mut members: Vec<Member>) {

@@ -27,6 +27,7 @@ pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Value>, u64), Ap
     let page = app.store.page(
         t.info.store_name,
         t.namespace.as_deref(),
+        fields.required("spec.nodeName").filter(|n| !n.is_empty()),
         None,
         None,
         false,
@@ -94,9 +95,12 @@ pub fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     let table = table::wants_table(&request.accept);
     // A JSON list is serialized item by item straight from the store (no clone of the
     // collection); a Table is rendered from clones.
+    // A node's pods come from the node index (upstream's watch cache indexes `spec.nodeName`
+    // of pods: pkg/registry/core/pod/strategy.go, `Indexers`, `NodeNameIndexFunc`).
     let page = app.store.page(
         info.store_name,
         t.namespace.as_deref(),
+        fields.required("spec.nodeName").filter(|n| !n.is_empty()),
         start,
         limit,
         unselected,

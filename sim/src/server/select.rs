@@ -139,6 +139,15 @@ impl FieldSelector {
         Ok(Self(requirements))
     }
 
+    /// The value the selector requires `field` to equal (`field=value`), if it does: what an
+    /// indexed list looks up.
+    pub fn required(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, equal, _)| f == field && *equal)
+            .map(|(_, _, value)| value.as_str())
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
             let actual = field_value(object, field).unwrap_or_default();

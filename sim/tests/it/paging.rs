@@ -157,3 +157,118 @@ async fn a_continue_token_older_than_the_history_is_expired_with_the_rests_token
         400
     );
 }
+
+/// The names of every page of `path` (which has no `?continue`), read `limit` at a time.
+async fn all_pages(client: &Client, path: &str, limit: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut next = format!("{path}&limit={limit}");
+    loop {
+        let page = client.get(&next).await.json();
+        seen.extend(names(&page));
+        match page["metadata"]["continue"].as_str() {
+            Some(token) => next = format!("{path}&limit={limit}&continue={token}"),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_nodes_pods_are_listed_by_spec_node_name_from_the_index_as_they_change() {
+    // `spec.nodeName` and `status.phase` are selectable pod fields (upstream
+    // pkg/registry/core/pod/strategy.go, `PodToSelectableFields`), and the watch cache indexes
+    // pods by node (same file, `Indexers`: `NodeNameIndexFunc`), which is how `kubectl describe
+    // node` lists a node's running pods (staging/src/k8s.io/kubectl/pkg/describe/describe.go,
+    // `NodeDescriber.Describe`: `spec.nodeName=<node>,status.phase!=Succeeded,status.phase!=Failed`).
+    let sim = start();
+    let store = sim.store();
+    let on = |node: &str, phase: &str| {
+        let mut p = pod(phase);
+        p["spec"]["nodeName"] = json!(node);
+        p
+    };
+    for i in 0..300 {
+        let ns = format!("team-{}", i % 3);
+        let node = format!("idx-{}", i % 4);
+        let phase = if i % 7 == 0 { "Failed" } else { "Running" };
+        store
+            .create(
+                &ObjectKey::new("pods", &ns, &format!("p-{i:03}")),
+                on(&node, phase),
+            )
+            .unwrap();
+    }
+    // Not scheduled yet; then bound to idx-1 (as the scheduler's binding does).
+    let mut pending = pod("Pending");
+    pending["spec"].as_object_mut().unwrap().remove("nodeName");
+    store
+        .create(&ObjectKey::new("pods", "team-0", "late"), pending)
+        .unwrap();
+    let client = Client::new(&sim);
+    let select = |node: &str| {
+        format!(
+            "fieldSelector=spec.nodeName%3D{node}%2Cstatus.phase%21%3DSucceeded%2Cstatus.phase%21%3DFailed"
+        )
+    };
+    // What the selector means, worked out from the whole list.
+    let expected = |node: &str, namespace: Option<&str>| {
+        let (pods, _) = sim.store().list("pods", namespace);
+        pods.iter()
+            .filter(|p| p["spec"]["nodeName"] == node)
+            .filter(|p| p["status"]["phase"] != "Succeeded" && p["status"]["phase"] != "Failed")
+            .map(|p| {
+                format!(
+                    "{}/{}",
+                    p["metadata"]["namespace"].as_str().unwrap(),
+                    p["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let idx1 = all_pages(&client, &format!("/api/v1/pods?{}", select("idx-1")), 20).await;
+    assert_eq!(idx1, expected("idx-1", None));
+    assert_eq!(
+        idx1.len(),
+        75 - 10,
+        "75 pods on idx-1, 10 of them Failed: {idx1:?}"
+    );
+    assert!(!idx1.contains(&"team-0/late".to_owned()));
+
+    // Binding, deleting and a namespaced list follow the index.
+    store
+        .modify(
+            &ObjectKey::new("pods", "team-0", "late"),
+            orchscale_sim::store::UpdatePart::Main,
+            |p| {
+                p["spec"]["nodeName"] = json!("idx-1");
+                true
+            },
+        )
+        .unwrap();
+    store
+        .delete(&ObjectKey::new("pods", "team-1", "p-001"), None)
+        .unwrap();
+    let idx1 = all_pages(&client, &format!("/api/v1/pods?{}", select("idx-1")), 20).await;
+    assert_eq!(idx1, expected("idx-1", None));
+    assert!(idx1.contains(&"team-0/late".to_owned()));
+    assert!(!idx1.contains(&"team-1/p-001".to_owned()));
+    let namespaced = all_pages(
+        &client,
+        &format!("/api/v1/namespaces/team-2/pods?{}", select("idx-2")),
+        7,
+    )
+    .await;
+    assert_eq!(namespaced, expected("idx-2", Some("team-2")));
+    assert!(!namespaced.is_empty());
+    // A node without pods, and pods not scheduled (`spec.nodeName=`), are answered too.
+    assert!(
+        all_pages(&client, "/api/v1/pods?fieldSelector=spec.nodeName%3Dnone", 5)
+            .await
+            .is_empty()
+    );
+    let unscheduled: Vec<String> = all_pages(&client, "/api/v1/pods?fieldSelector=spec.nodeName%3D", 500)
+        .await
+        .into_iter()
+        .filter(|n| n.starts_with("team-"))
+        .collect();
+    assert!(unscheduled.is_empty(), "{unscheduled:?}");
+}

@@ -23,12 +23,12 @@ pub(super) async fn create(
     reporter: &mut Reporter,
 ) -> Result<Outcome, Error> {
     let (name, deployment_name) = (cli.targets.hpa.as_str(), cli.targets.deployment.as_str());
-    let (deployment, usage) = tokio::join!(
+    let (deployment, nodes) = tokio::join!(
         cluster.get::<Deployment>(
             deployment_name,
             "the HPA must target an existing deployment: check --deployment and -n",
         ),
-        room::usage_if(cluster, input.request.min.is_some())
+        room::nodes_if(cluster, input.request.min.is_some())
     );
     let deployment = deployment?;
     if let Some(other) = other_hpa_for(cluster, deployment_name, reporter).await? {
@@ -40,9 +40,9 @@ pub(super) async fn create(
         ));
     }
     let mut plan = plan_hpa_create(&cluster.namespace, name, deployment_name, &input.request)?;
-    let room = match usage {
-        Some(usage) => room::room(cluster, &deployment, usage, reporter).await,
-        None => None,
+    let room = match (nodes, input.request.min) {
+        (Some(nodes), Some(min)) => room::room(cluster, &deployment, nodes, min, reporter).await,
+        _ => None,
     };
     plan.warnings.extend(room_warning(input.request.min, room));
     let object = format!("horizontalpodautoscaler/{name}");

@@ -1,5 +1,6 @@
-//! The cluster's room for pods of the deployment, for the `--min` warning: the pods it has
-//! plus how many more of the same size fit in the nodes' free room.
+//! The cluster's room for pods of the deployment, for the `--min` warning (the pods it has plus
+//! how many more of the same size fit in the nodes' free room), and the node-by-node read of
+//! free room that it and `resources`' capacity check share.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
@@ -8,7 +9,7 @@ use crate::cluster::Cluster;
 use crate::commands::shared::selector_string;
 use crate::error::Error;
 use crate::health;
-use crate::plan::resources::{NodeUsage, ScheduledPod, container_resources, fit_check};
+use crate::plan::resources::{FitReport, NodeUsage, Placement, ScheduledPod, container_resources};
 use crate::quantity::Quantity;
 use crate::report::Reporter;
 
@@ -29,70 +30,108 @@ pub fn pod_requests(template: &PodTemplateSpec) -> (Quantity, Quantity) {
     (sum("cpu"), sum("memory"))
 }
 
-/// The server-side filter of the capacity list: finished pods hold no room, so the API server
-/// leaves them out instead of sending them.
-pub(crate) const ACTIVE_PODS: &str = "status.phase!=Succeeded,status.phase!=Failed";
-
-/// The nodes and what the running pods on them request: every pod of every namespace, read
-/// page by page as slim pods and folded into per-node sums, so that neither the download held
-/// at once nor the memory grows with the pods. The node list and the pod pages are read at
-/// the same time. `terminating`: whether pods being deleted still count (their room is not
-/// free until they are gone; a rollout's own replaced pods are taken out by the caller).
-///
-/// # Errors
-/// API errors (403 without permission to list cluster-wide) and transport errors.
-pub(crate) async fn cluster_usage(
-    cluster: &Cluster,
-    terminating: bool,
-) -> Result<(Vec<Node>, NodeUsage), Error> {
-    let pods = cluster.fold_pages(
-        "/api/v1/pods",
-        ACTIVE_PODS,
-        NodeUsage::default,
-        |usage, pod: ScheduledPod| {
-            if terminating || !pod.is_terminating() {
-                usage.add(&pod);
-            }
-        },
-    );
-    tokio::try_join!(cluster.list_cluster::<Node>(), pods)
+/// The server-side filter of a node's pods, as `kubectl describe node` lists them
+/// (staging/src/k8s.io/kubectl/pkg/describe/describe.go, `NodeDescriber.Describe`): the pods
+/// bound to the node, finished ones (which hold no room) left out by the API server, which
+/// serves `spec.nodeName` from an index (pkg/registry/core/pod/storage, the watch cache's
+/// `NodeNameTriggerFunc`) instead of sending the cluster.
+fn on_node(node: &str) -> String {
+    format!("spec.nodeName={node},status.phase!=Succeeded,status.phase!=Failed")
 }
 
-/// [`cluster_usage`] when `wanted` (a change that can need more room), else nothing: lets a
-/// command start the read next to its own reads and skip it when it cannot matter.
-pub(crate) async fn usage_if(
+/// Nodes whose pods are read at the same time.
+const CONCURRENT_NODE_READS: usize = 4;
+
+/// Whether `needed` new pods of `size` (CPU, memory) fit on `nodes`, reading the pods node by
+/// node (the candidates with the most room first, as many at once as could take the pods still
+/// needed and at most a few, each as slim pods folded into the node's sums) and stopping as
+/// soon as they fit: the common case reads one node, however large the cluster. Only a shortfall reads every candidate, so the report
+/// (and the warning built from it) counts the whole cluster then. `counts` says which listed
+/// pods hold room that stays (e.g. not the workload's own, which a rollout replaces).
+///
+/// # Errors
+/// API errors (403 without permission to list pods in all namespaces) and transport errors.
+pub(crate) async fn place(
     cluster: &Cluster,
-    wanted: bool,
-) -> Option<Result<(Vec<Node>, NodeUsage), Error>> {
+    nodes: &[Node],
+    size: (&Quantity, &Quantity),
+    needed: i32,
+    counts: impl Fn(&ScheduledPod) -> bool,
+) -> Result<FitReport, Error> {
+    let mut placement = Placement::new(nodes, size, needed);
+    if placement.enough() {
+        return Ok(placement.report());
+    }
+    let read = |node: String| {
+        let counts = &counts;
+        async move {
+            let usage = cluster
+                .fold_pages(
+                    "/api/v1/pods",
+                    &on_node(&node),
+                    NodeUsage::default,
+                    |usage, pod: ScheduledPod| {
+                        if counts(&pod) {
+                            usage.add(&pod);
+                        }
+                    },
+                )
+                .await?;
+            Ok::<_, Error>((node, usage))
+        }
+    };
+    loop {
+        let wave = placement.next_reads(CONCURRENT_NODE_READS);
+        if wave.is_empty() {
+            return Ok(placement.report());
+        }
+        for (node, usage) in futures::future::try_join_all(wave.into_iter().map(read)).await? {
+            placement.place(&node, &usage);
+        }
+    }
+}
+
+/// The cluster's nodes when `wanted` (a change that can need more room), else nothing: lets a
+/// command start the read next to its own reads and skip it when it cannot matter.
+pub(crate) async fn nodes_if(cluster: &Cluster, wanted: bool) -> Option<Result<Vec<Node>, Error>> {
     if wanted {
-        Some(cluster_usage(cluster, true).await)
+        Some(cluster.list_cluster::<Node>().await)
     } else {
         None
     }
 }
 
-/// Pods of the deployment that exist now plus pods of its size that still fit, from the
-/// cluster's usage read by [`usage_if`]; `None` when the nodes or pods cannot be listed (e.g.
-/// no permission to list nodes): the warning is then left out, never the change.
+/// Whether `min` pods of the deployment fit the cluster: the pods it has plus how many more
+/// of the same size fit in the nodes' free room (`nodes` from [`nodes_if`]), read node by
+/// node until the pods `min` adds fit ([`place`]). The room is exact when it is below `min`
+/// (the warning's number), at least `min` otherwise. `None` when the nodes or pods cannot be
+/// listed (e.g. no permission to list nodes): the warning is then left out, never the change.
 pub async fn room(
     cluster: &Cluster,
     deployment: &Deployment,
-    usage: Result<(Vec<Node>, NodeUsage), Error>,
+    nodes: Result<Vec<Node>, Error>,
+    min: i32,
     reporter: &mut Reporter,
 ) -> Option<i32> {
     let spec = deployment.spec.as_ref()?;
     let (cpu, memory) = pod_requests(&spec.template);
     let listed = async {
-        let (nodes, usage) = usage?;
+        let nodes = nodes?;
         let own: Vec<Pod> = cluster.list(&selector_string(&spec.selector)).await?;
-        Ok::<_, Error>((nodes, usage, own))
+        let existing = i32::try_from(own.iter().filter(|p| health::is_live(p)).count()).unwrap_or(i32::MAX);
+        // Pods being deleted still hold their room until they are gone.
+        let more = place(
+            cluster,
+            &nodes,
+            (&cpu, &memory),
+            min.saturating_sub(existing),
+            |_| true,
+        )
+        .await?;
+        Ok::<_, Error>(existing.saturating_add(more.max_pods))
     };
     match listed.await {
-        Ok((nodes, usage, own)) => {
-            let existing = own.iter().filter(|p| health::is_live(p)).count();
-            let more = fit_check(&nodes, &usage, (&cpu, &memory), 0).max_pods;
-            Some(more.saturating_add(i32::try_from(existing).unwrap_or(i32::MAX)))
-        }
+        Ok(room) => Some(room),
         Err(e) => {
             reporter.detail(&format!("cannot estimate the cluster's room for --min: {e}"));
             None

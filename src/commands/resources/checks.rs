@@ -3,15 +3,17 @@
 //! request) moves. Each check that cannot read what it needs (e.g. no permission to list
 //! nodes) is left out with a note under -v, never the change itself.
 
-use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
+use std::collections::HashSet;
+
+use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
 
 use super::target::Target;
 use crate::cluster::Cluster;
-use crate::commands::hpa::room::{cluster_usage, pod_requests};
+use crate::commands::hpa::room::{place, pod_requests};
 use crate::commands::shared::hpa_for;
 use crate::error::Error;
 use crate::health;
-use crate::plan::resources::{ResourcesPlan, ScheduledPod, fit_check, quota_check, rollout_quota_delta};
+use crate::plan::resources::{ResourcesPlan, quota_check, rollout_quota_delta};
 use crate::report::Reporter;
 
 /// Every warning for the preview.
@@ -24,7 +26,8 @@ pub async fn warnings<W: Target>(
     reporter: &mut Reporter,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
-    // Independent reads, at the same time: the cluster-wide capacity read is the long one.
+    // Independent reads, at the same time: the capacity read (nodes, then pods node by node)
+    // is the long one.
     let (fit, quota, shift) = tokio::join!(
         fit(cluster, workload, container, plan),
         quota(cluster, workload, plan),
@@ -62,8 +65,7 @@ fn skipped_or(
 }
 
 /// Whether a new pod asks for more CPU or memory than an old one: otherwise the rollout's pods
-/// fit where the old ones ran, and the capacity check (a read of every pod of the cluster) is
-/// left out.
+/// fit where the old ones ran, and the capacity check is left out.
 fn requests_grow(plan: &ResourcesPlan) -> bool {
     let nanos = |list: &crate::plan::resources::ResourceList, r: &str| list.get(r).map_or(0, |q| q.nanos());
     ["cpu", "memory"]
@@ -72,7 +74,8 @@ fn requests_grow(plan: &ResourcesPlan) -> bool {
 }
 
 /// New pod size × (replicas + surge) against the nodes' free room, counting the pods that stay
-/// (every pod but the workload's own, which the rollout replaces).
+/// (every running pod but the workload's own, which the rollout replaces, and pods already
+/// being deleted), read node by node until the new pods fit ([`place`]).
 async fn fit<W: Target>(
     cluster: &Cluster,
     workload: &W,
@@ -84,14 +87,17 @@ async fn fit<W: Target>(
     };
     let (cpu, memory) = pod_requests(&plan.applied_to(template, container));
     let selector = workload.selector();
-    let ((nodes, mut staying), own) =
-        tokio::try_join!(cluster_usage(cluster, false), cluster.list::<Pod>(&selector))?;
-    // The workload's own pods are in the cluster-wide sums; the rollout replaces them.
-    for pod in own.iter().filter(|p| !health::is_terminating(p)) {
-        staying.remove(&ScheduledPod::from(pod));
-    }
+    let (nodes, own) = tokio::try_join!(cluster.list_cluster::<Node>(), cluster.list::<Pod>(&selector))?;
+    let replaced: HashSet<&str> = own
+        .iter()
+        .filter(|p| !health::is_terminating(p))
+        .filter_map(|p| p.metadata.uid.as_deref())
+        .collect();
     let needed = workload.counts().desired.max(0).saturating_add(workload.surge());
-    let report = fit_check(&nodes, &staying, (&cpu, &memory), needed);
+    let report = place(cluster, &nodes, (&cpu, &memory), needed, |pod| {
+        !pod.is_terminating() && !pod.uid().is_some_and(|uid| replaced.contains(uid))
+    })
+    .await?;
     if report.fits() {
         return Ok(None);
     }

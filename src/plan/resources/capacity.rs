@@ -131,6 +131,11 @@ impl From<&Pod> for ScheduledPod {
 }
 
 impl ScheduledPod {
+    /// The pod's uid (to tell a workload's own pods among a node's).
+    pub fn uid(&self) -> Option<&str> {
+        self.metadata.uid.as_deref()
+    }
+
     /// Deleted, waiting for its containers to stop.
     pub fn is_terminating(&self) -> bool {
         self.metadata.deletion_timestamp.is_some()
@@ -175,37 +180,21 @@ struct Usage {
     pods: i64,
 }
 
-/// The requests of the running pods, summed per node: the state a cluster-wide pod list folds
-/// into page by page, as large as the number of nodes, not of pods.
+/// The requests of the running pods, summed per node: the state a list of pods folds into page
+/// by page, as large as the number of nodes, not of pods.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeUsage(BTreeMap<String, Usage>);
 
 impl NodeUsage {
     /// Counts a pod on its node (pods not scheduled yet, or finished, hold no room).
     pub fn add(&mut self, pod: &ScheduledPod) {
-        self.apply(pod, 1);
-    }
-
-    /// Takes back a pod counted by [`NodeUsage::add`] (e.g. one a rollout replaces).
-    pub fn remove(&mut self, pod: &ScheduledPod) {
-        self.apply(pod, -1);
-    }
-
-    fn apply(&mut self, pod: &ScheduledPod, sign: i8) {
         let Some(node) = pod.spec.node_name.as_deref().filter(|_| pod.is_active()) else {
             return;
         };
         let usage = self.0.entry(node.to_owned()).or_default();
-        let (cpu, memory) = (pod.request("cpu"), pod.request("memory"));
-        if sign > 0 {
-            usage.cpu = usage.cpu.saturating_add(cpu);
-            usage.memory = usage.memory.saturating_add(memory);
-            usage.pods = usage.pods.saturating_add(1);
-        } else {
-            usage.cpu = usage.cpu.saturating_sub(cpu).max(0);
-            usage.memory = usage.memory.saturating_sub(memory).max(0);
-            usage.pods = usage.pods.saturating_sub(1).max(0);
-        }
+        usage.cpu = usage.cpu.saturating_add(pod.request("cpu"));
+        usage.memory = usage.memory.saturating_add(pod.request("memory"));
+        usage.pods = usage.pods.saturating_add(1);
     }
 
     fn of(&self, node: &str) -> Usage {
@@ -232,73 +221,189 @@ fn skip_reason(node: &Node) -> Option<String> {
     taint.map(|t| format!("tainted {} {}", t.key, t.effect))
 }
 
+/// How many pods of one size a node's free room (`cpu`, `memory`, pod slots) takes, placing
+/// them one by one as long as each finds its whole request free (a zero request needs only
+/// that the resource is not overcommitted).
+fn pods_fitting(room: &Room, cpu: i128, memory: i128) -> i128 {
+    let by = |free: i128, each: i128| {
+        if each > 0 {
+            (free / each).max(0)
+        } else if free >= 0 {
+            i128::MAX
+        } else {
+            0
+        }
+    };
+    by(room.cpu, cpu)
+        .min(by(room.memory, memory))
+        .min(i128::from(room.pods.max(0)))
+}
+
+/// A candidate node: one the pod may schedule on, with its allocatable room.
+struct Candidate {
+    name: String,
+    allocatable: Room,
+}
+
+/// The placement of `pods_needed` new pods of one size on the nodes, folded node by node as
+/// each node's usage is read, so that a caller reads the pods of only as many nodes as the new
+/// pods need: nodes with the most allocatable room for this size first
+/// ([`Placement::next_reads`]), and [`Placement::enough`] as soon as they fit. Pods of one size fill each node
+/// independently, so the count does not depend on the order the nodes are read in; when they
+/// do not fit, every candidate is read and the count is the whole cluster's.
+pub struct Placement {
+    cpu: i128,
+    memory: i128,
+    size: (Quantity, Quantity),
+    pods_needed: i32,
+    /// Candidates not read yet, in read order.
+    candidates: Vec<Candidate>,
+    /// Nodes left out, with the reason.
+    skipped_nodes: Vec<String>,
+    /// Pods placed on the nodes read so far (at most `MAX_COUNTED_PODS` or `pods_needed`).
+    placed: i32,
+}
+
+impl Placement {
+    /// The candidates among `nodes` for `pods_needed` pods requesting `new_requests_per_pod`
+    /// (CPU, memory): cordoned, NotReady and NoSchedule/NoExecute-tainted nodes are left out.
+    pub fn new(nodes: &[Node], new_requests_per_pod: (&Quantity, &Quantity), pods_needed: i32) -> Self {
+        let (cpu, memory) = (new_requests_per_pod.0.nanos(), new_requests_per_pod.1.nanos());
+        let mut skipped_nodes = Vec::new();
+        let mut candidates = Vec::new();
+        for node in nodes {
+            let name = node.metadata.name.clone().unwrap_or_default();
+            if let Some(reason) = skip_reason(node) {
+                skipped_nodes.push(format!("{name}: {reason}"));
+                continue;
+            }
+            let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
+            let max_pods = allocatable
+                .and_then(|a| a.get("pods"))
+                .and_then(|q| Quantity::try_from(q).ok())
+                .map_or(DEFAULT_MAX_PODS, |q| {
+                    i64::try_from(q.nanos() / 1_000_000_000).unwrap_or(i64::MAX)
+                });
+            candidates.push(Candidate {
+                name,
+                allocatable: Room {
+                    cpu: amount(allocatable, "cpu"),
+                    memory: amount(allocatable, "memory"),
+                    pods: max_pods,
+                },
+            });
+        }
+        // Most room for this size first (a stable sort: equal nodes keep the list's order).
+        candidates.sort_by_key(|c| std::cmp::Reverse(pods_fitting(&c.allocatable, cpu, memory)));
+        Placement {
+            cpu,
+            memory,
+            size: (new_requests_per_pod.0.clone(), new_requests_per_pod.1.clone()),
+            pods_needed,
+            candidates,
+            skipped_nodes,
+            placed: 0,
+        }
+    }
+
+    /// The candidate nodes still to read, in the order to read them.
+    #[cfg(test)]
+    pub fn order(&self) -> Vec<String> {
+        self.candidates.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The next nodes to read at once (at most `at_most`, none when [`Placement::enough`]): the
+    /// first ones in [`Placement::order`] until their allocatable room, were they empty, would
+    /// take the pods still needed. The common case (a node with room) reads one node; a
+    /// shortfall reads `at_most` at a time.
+    pub fn next_reads(&self, at_most: usize) -> Vec<String> {
+        if self.enough() {
+            return Vec::new();
+        }
+        let missing = i128::from(self.pods_needed.saturating_sub(self.placed));
+        let mut bound = 0i128;
+        self.candidates
+            .iter()
+            .take(at_most.max(1))
+            .take_while(|c| {
+                let more = bound < missing;
+                bound = bound.saturating_add(pods_fitting(&c.allocatable, self.cpu, self.memory));
+                more
+            })
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// Whether the nodes read so far have room for every needed pod (at once for none needed):
+    /// the rest need not be read.
+    pub fn enough(&self) -> bool {
+        self.placed >= self.pods_needed
+    }
+
+    /// Places pods on `node` (a candidate not placed on yet; others are ignored) in its
+    /// allocatable minus `usage`'s requests of the scheduled pods that stay on it.
+    pub fn place(&mut self, node: &str, usage: &NodeUsage) {
+        let Some(at) = self.candidates.iter().position(|c| c.name == node) else {
+            return;
+        };
+        let candidate = self.candidates.remove(at);
+        let used = usage.of(node);
+        let room = Room {
+            cpu: candidate.allocatable.cpu.saturating_sub(used.cpu),
+            memory: candidate.allocatable.memory.saturating_sub(used.memory),
+            pods: candidate.allocatable.pods.saturating_sub(used.pods),
+        };
+        let bound = MAX_COUNTED_PODS.max(self.pods_needed);
+        let fitting = pods_fitting(&room, self.cpu, self.memory);
+        let total = i128::from(self.placed).saturating_add(fitting);
+        self.placed = i32::try_from(total.min(i128::from(bound))).unwrap_or(bound);
+    }
+
+    /// The result so far: exact once every candidate was placed on; after an early stop
+    /// ([`Placement::enough`]) `max_pods` counts only the nodes read (at least `pods_needed`).
+    pub fn report(&self) -> FitReport {
+        let (pods_needed, placed) = (self.pods_needed, self.placed);
+        let pods_fitting = placed.min(pods_needed.max(0));
+        let size = format!(
+            "{} CPU / {} each",
+            format_cpu(&self.size.0),
+            format_memory(&self.size.1)
+        );
+        let message = if pods_fitting >= pods_needed {
+            format!("{pods_needed} pods ({size}) fit in the nodes' free room (room for about {placed})")
+        } else {
+            format!(
+                "only {pods_fitting} of {pods_needed} pods ({size}) fit in the nodes' free room: {} would stay Pending",
+                pods_needed - pods_fitting
+            )
+        };
+        FitReport {
+            pods_needed,
+            pods_fitting,
+            max_pods: placed,
+            skipped_nodes: self.skipped_nodes.clone(),
+            message,
+        }
+    }
+}
+
 /// Whether `pods_needed` pods requesting `new_requests_per_pod` (CPU, memory) fit on `nodes`,
 /// placing them first-fit into each node's allocatable minus the requests `usage` of the
 /// scheduled, running pods (of the pods that stay: leave out the ones the rollout replaces).
-/// Cordoned, NotReady and NoSchedule/NoExecute-tainted nodes are left out.
+/// Cordoned, NotReady and NoSchedule/NoExecute-tainted nodes are left out. Every node counts:
+/// the whole cluster's [`Placement`] (what a node-by-node read that never stops early finds).
+#[cfg(test)]
 pub fn fit_check(
     nodes: &[Node],
     usage: &NodeUsage,
     new_requests_per_pod: (&Quantity, &Quantity),
     pods_needed: i32,
 ) -> FitReport {
-    let (cpu, memory) = (new_requests_per_pod.0.nanos(), new_requests_per_pod.1.nanos());
-    let mut skipped_nodes = Vec::new();
-    let mut rooms = Vec::new();
-    for node in nodes {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        if let Some(reason) = skip_reason(node) {
-            skipped_nodes.push(format!("{name}: {reason}"));
-            continue;
-        }
-        let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
-        let max_pods = allocatable
-            .and_then(|a| a.get("pods"))
-            .and_then(|q| Quantity::try_from(q).ok())
-            .map_or(DEFAULT_MAX_PODS, |q| {
-                i64::try_from(q.nanos() / 1_000_000_000).unwrap_or(i64::MAX)
-            });
-        let used = usage.of(&name);
-        rooms.push(Room {
-            cpu: amount(allocatable, "cpu").saturating_sub(used.cpu),
-            memory: amount(allocatable, "memory").saturating_sub(used.memory),
-            pods: max_pods.saturating_sub(used.pods),
-        });
+    let mut placement = Placement::new(nodes, new_requests_per_pod, pods_needed);
+    for node in placement.order() {
+        placement.place(&node, usage);
     }
-    let mut placed = 0;
-    while placed < MAX_COUNTED_PODS.max(pods_needed) {
-        let Some(room) = rooms
-            .iter_mut()
-            .find(|r| r.cpu >= cpu && r.memory >= memory && r.pods >= 1)
-        else {
-            break;
-        };
-        room.cpu -= cpu;
-        room.memory -= memory;
-        room.pods -= 1;
-        placed += 1;
-    }
-    let pods_fitting = placed.min(pods_needed.max(0));
-    let size = format!(
-        "{} CPU / {} each",
-        format_cpu(new_requests_per_pod.0),
-        format_memory(new_requests_per_pod.1)
-    );
-    let message = if pods_fitting >= pods_needed {
-        format!("{pods_needed} pods ({size}) fit in the nodes' free room (room for about {placed})")
-    } else {
-        format!(
-            "only {pods_fitting} of {pods_needed} pods ({size}) fit in the nodes' free room: {} would stay Pending",
-            pods_needed - pods_fitting
-        )
-    };
-    FitReport {
-        pods_needed,
-        pods_fitting,
-        max_pods: placed,
-        skipped_nodes,
-        message,
-    }
+    placement.report()
 }
 
 /// The most a rollout adds to the namespace's quota usage for one container resource, in
@@ -454,12 +559,6 @@ mod tests {
             other.add(&from_typed);
             other
         });
-        usage.remove(&from_typed);
-        assert_eq!(
-            usage.of("a"),
-            Usage::default(),
-            "removing takes back what adding counted"
-        );
         let null_lists: ScheduledPod =
             serde_json::from_value(json!({"spec": {"nodeName": "a", "containers": null}})).unwrap();
         assert_eq!(null_lists.request("cpu"), 0);
@@ -495,6 +594,117 @@ mod tests {
         assert_eq!(report.pods_fitting, 3);
         assert!(report.message.starts_with("only 3 of 5 pods"));
         assert!(report.message.ends_with("2 would stay Pending"));
+    }
+
+    #[test]
+    fn placement_reads_the_roomiest_nodes_first_and_stops_when_the_pods_fit() {
+        let nodes = [
+            node("small", "2", "8Gi", json!({})),
+            node("big", "8", "8Gi", json!({})),
+            node("cordoned", "64", "64Gi", json!({"spec": {"unschedulable": true}})),
+            node("mid", "4", "8Gi", json!({})),
+        ];
+        let size = (&q("1"), &q("1Gi"));
+        let mut placement = Placement::new(&nodes, size, 7);
+        assert_eq!(
+            placement.order(),
+            ["big", "mid", "small"],
+            "most room for this size first"
+        );
+        assert!(!placement.enough());
+        assert_eq!(placement.next_reads(4), ["big"], "empty, it would take all 7");
+        assert_eq!(
+            Placement::new(&nodes, size, 12).next_reads(4),
+            ["big", "mid"],
+            "8 + 4 allocatable: two nodes at least"
+        );
+        assert_eq!(Placement::new(&nodes, size, 50).next_reads(2), ["big", "mid"]);
+        // "big" is half full: 4 of the 7 pods.
+        placement.place("big", &usage(&[pod("big", "4", "1Gi", "Running")]));
+        assert!(!placement.enough());
+        assert_eq!(placement.order(), ["mid", "small"]);
+        assert_eq!(placement.next_reads(4), ["mid"]);
+        placement.place("mid", &NodeUsage::default());
+        assert!(
+            placement.enough(),
+            "4 + 4 pods of the 7 fit: \"small\" is not read"
+        );
+        assert!(placement.next_reads(4).is_empty());
+        let report = placement.report();
+        assert!(report.fits());
+        assert_eq!(report.max_pods, 8, "counted over the nodes read");
+        assert_eq!(report.skipped_nodes, ["cordoned: unschedulable (cordoned)"]);
+        // A node read twice, or one that is no candidate, counts nothing more.
+        placement.place("mid", &NodeUsage::default());
+        placement.place("cordoned", &NodeUsage::default());
+        assert_eq!(placement.report().max_pods, 8);
+    }
+
+    #[test]
+    fn placement_node_by_node_counts_what_the_whole_check_counts() {
+        let nodes = [
+            node("a", "4", "8Gi", json!({})),
+            node("b", "2", "3Gi", json!({})),
+            node("c", "16", "2Gi", json!({})),
+        ];
+        let pods = [
+            pod("a", "3", "1Gi", "Running"),
+            pod("b", "500m", "1Gi", "Running"),
+            pod("c", "1", "1Gi", "Failed"),
+        ];
+        let size = (&q("500m"), &q("1Gi"));
+        for needed in [0, 1, 5, 9, 20] {
+            let whole = fit_check(&nodes, &usage(&pods), size, needed);
+            let mut placement = Placement::new(&nodes, size, needed);
+            let mut read = 0;
+            loop {
+                let wave = placement.next_reads(2);
+                if wave.is_empty() {
+                    break;
+                }
+                for name in wave {
+                    // One node's pods, as a list with `spec.nodeName=<node>` returns them.
+                    let on_node: Vec<Pod> = pods
+                        .iter()
+                        .filter(|p| {
+                            p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())
+                        })
+                        .cloned()
+                        .collect();
+                    placement.place(&name, &usage(&on_node));
+                    read += 1;
+                }
+            }
+            let report = placement.report();
+            assert_eq!(report.fits(), whole.fits(), "{needed}");
+            assert_eq!(report.pods_fitting, whole.pods_fitting, "{needed}");
+            if whole.fits() {
+                assert!(report.max_pods >= needed, "{needed}");
+            } else {
+                assert_eq!(read, 3, "a shortfall reads every node");
+                assert_eq!(report, whole, "the warning's words are the whole check's");
+            }
+        }
+        // Free: a 1 CPU / 7Gi (2 pods), b 1.5 CPU / 2Gi (2 pods), c 2Gi (2 pods): 6 in all.
+        assert_eq!(fit_check(&nodes, &usage(&pods), size, 9).pods_fitting, 6);
+        assert_eq!(
+            Placement::new(&nodes, size, 0).order().len(),
+            3,
+            "none needed: enough at once"
+        );
+        assert!(Placement::new(&nodes, size, 0).enough());
+    }
+
+    #[test]
+    fn zero_requests_fit_where_the_node_is_not_overcommitted() {
+        let nodes = [
+            node("over", "1", "1Gi", json!({})),
+            node("ok", "1", "1Gi", json!({})),
+        ];
+        let pods = [pod("over", "2", "1Gi", "Running")];
+        // Pod slots bound it: 110 - 0 on "ok"; "over" has CPU overcommitted.
+        let report = fit_check(&nodes, &usage(&pods), (&q("0"), &q("0")), 1);
+        assert_eq!(report.max_pods, 110);
     }
 
     #[test]

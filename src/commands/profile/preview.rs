@@ -186,7 +186,7 @@ async fn hpa_room(
     let current_min = hpa.and_then(|h| h.spec.as_ref()?.min_replicas).unwrap_or(1);
     let running = hpa.and_then(|h| h.status.as_ref()?.current_replicas).unwrap_or(0);
     let deployment = world.deployment.as_ref()?;
-    let usage = room::usage_if(cluster, min > current_min && min > running).await?;
-    let room = room::room(cluster, deployment, usage, reporter).await;
+    let nodes = room::nodes_if(cluster, min > current_min && min > running).await?;
+    let room = room::room(cluster, deployment, nodes, min, reporter).await;
     crate::plan::hpa::room_warning(Some(min), room)
 }

@@ -224,6 +224,25 @@ fn main() {
                 ])
                 .env("KUBECONFIG", sim.kubeconfig())
                 .output();
+            // The raised minimum scaled the deployment to 4: back to 3, and the HPA's status
+            // says so as its next sync would (the sync period is an hour here, so that the HPA
+            // does not move the counts mid-measurement). Without this, every round after the
+            // first finds 4 pods running, needs no room, and skips the capacity check.
+            restore_replicas(sim);
+            let _ = Command::new(kubectl_binary())
+                .args([
+                    "-n",
+                    NS,
+                    "patch",
+                    "hpa",
+                    "orchestrator",
+                    "--subresource=status",
+                    "--type=merge",
+                    "-p",
+                    r#"{"status":{"currentReplicas":3,"desiredReplicas":3}}"#,
+                ])
+                .env("KUBECONFIG", sim.kubeconfig())
+                .output();
         };
         let restore_cpu = |sim: &Sim| {
             let _ = Command::new(kubectl_binary())

@@ -9,7 +9,7 @@ mod preview;
 mod revert;
 mod step;
 
-pub(crate) use apply::run as apply;
+pub(crate) use apply::{Application, run as apply, run_application};
 pub(crate) use revert::undo_application;
 
 use std::path::Path;

@@ -1,8 +1,9 @@
 //! `recommend`: reads usage history (Prometheus, else a metrics-server sample), proposes
 //! resources, the HPA range and target and the pool size (`plan::recommend`), shows them with
-//! their reasons, evidence and cost, and with `--apply` writes them (`recommend/apply.rs`).
+//! their reasons, evidence and cost, and with `--apply` writes them: the proposals become a
+//! `ScalingProfile` (`plan::recommend::profile`) applied by the profile apply (one preview, one
+//! prompt, ordered steps each followed and verified, one application `undo` reverts as one).
 
-mod apply;
 mod gather;
 
 use std::time::Duration;
@@ -14,8 +15,10 @@ use serde::Serialize;
 
 use crate::cli::Cli;
 use crate::cluster::Cluster;
+use crate::commands::profile::{Application, StepDoc, run_application};
 use crate::error::Error;
 use crate::plan::recommend::cost::{self, Cost, NodePool};
+use crate::plan::recommend::profile::recommended_profile;
 use crate::plan::recommend::{self as plan, DataWarning, Recommendation, Settings, Source};
 use crate::report::Reporter;
 
@@ -38,7 +41,8 @@ pub struct RecommendArgs {
     /// Without Prometheus: how long to sample metrics-server (weak evidence; said so)
     #[arg(long, default_value = "30s", value_parser = crate::cli::parse_duration, value_name = "DURATION")]
     pub sample_for: Duration,
-    /// Write the proposals (database, pool, deployment resources, HPA; one preview, one prompt)
+    /// Write the proposals as `apply -f` writes a profile: database, pool, deployment resources,
+    /// HPA; one preview, one prompt, each step followed; one `undo` reverts them all
     #[arg(long)]
     pub apply: bool,
     /// With --apply: apply even when the data is thin (short history, a metrics-server sample)
@@ -109,6 +113,9 @@ struct Document<'a> {
     data_warnings: &'a [DataWarning],
     cost: &'a Cost,
     applied: bool,
+    /// With --apply: the profile apply's steps and their verdicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<Vec<StepDoc>>,
 }
 
 #[derive(Serialize)]
@@ -187,23 +194,62 @@ pub async fn run(
     }
     reporter.out(&text(&input, endpoint.as_deref(), &report, &cost));
 
-    let mut applied = false;
-    let mut changes = Vec::new();
-    if args.apply {
-        if report.thin() && !args.force {
-            let doc = document(&input, endpoint, &report, &cost, false);
-            reporter.set_document("recommend", cli.global.dry_run, &[], false, doc);
-            return Err(Error::usage(
-                "recommend --apply: the data is too thin to act on (see the warnings above); nothing was written",
-                "gather more history (a longer --window once Prometheus has it), or add --force to apply anyway",
-            ));
-        }
-        changes = apply::apply(cluster, cli, &objects, &report, reporter).await?;
-        applied = !cli.global.dry_run;
+    let dry_run = cli.global.dry_run;
+    if !args.apply {
+        let doc = document(&input, endpoint, &report, &cost, false, None);
+        reporter.set_document("recommend", dry_run, &[], true, doc);
+        return Ok(());
     }
-    let doc = document(&input, endpoint, &report, &cost, applied);
-    reporter.set_document("recommend", cli.global.dry_run, &changes, true, doc);
-    Ok(())
+    if report.thin() && !args.force {
+        let doc = document(&input, endpoint, &report, &cost, false, None);
+        reporter.set_document("recommend", dry_run, &[], false, doc);
+        return Err(Error::usage(
+            "recommend --apply: the data is too thin to act on (see the warnings above); nothing was written",
+            "gather more history (a longer --window once Prometheus has it), or add --force to apply anyway",
+        ));
+    }
+    let Some(recommended) = recommended_profile(
+        &report.recommendations,
+        &input.deployment.object,
+        &format!("statefulset/{}", t.statefulset),
+        &t.db_container,
+    ) else {
+        reporter.out("nothing to apply: there is no proposal");
+        let doc = document(&input, endpoint, &report, &cost, !dry_run, None);
+        reporter.set_document("recommend", dry_run, &[], true, doc);
+        return Ok(());
+    };
+    let application = Application {
+        profile: &recommended.profile,
+        command: "recommend --apply".into(),
+        // The pool is sized to the recommended maxReplicas: the pool guard can only fire for
+        // the current, larger maximum until the HPA step; a warning in the preview (as
+        // `recommend --apply` always had it), not a refusal. A recommendation sets no replica
+        // count, the other thing `force` allows.
+        force: true,
+        rollback_on_failure: false,
+        warnings: recommended.left_out,
+    };
+    let applied = run_application(cluster, cli, &application, reporter).await?;
+    let ok = applied.failure.is_none();
+    let doc = document(
+        &input,
+        endpoint,
+        &report,
+        &cost,
+        ok && !dry_run,
+        Some(applied.steps),
+    );
+    reporter.set_document("recommend", dry_run, &applied.changes, ok, doc);
+    match applied.failure {
+        Some(failure) => Err(failure),
+        None => {
+            if !dry_run && !applied.changes.is_empty() {
+                reporter.out("`kubectl orchscale undo` reverts all of it, as one");
+            }
+            Ok(())
+        }
+    }
 }
 
 fn document<'a>(
@@ -212,6 +258,7 @@ fn document<'a>(
     report: &'a plan::Report,
     cost: &'a Cost,
     applied: bool,
+    steps: Option<Vec<StepDoc>>,
 ) -> Document<'a> {
     let (kind, window, step, samples) = match &input.source {
         Source::Prometheus { window, step } => ("prometheus", *window, Some(*step), None),
@@ -230,6 +277,7 @@ fn document<'a>(
         data_warnings: &report.warnings,
         cost,
         applied,
+        steps,
     }
 }
 

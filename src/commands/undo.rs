@@ -53,52 +53,23 @@ mod find;
 mod preview;
 mod write;
 
-use find::{Found, latest_changes};
+use find::{Found, latest_change};
 use preview::{
     applied_text, consequences, downtime_warning, follow_steps, made_line, question, range_warning,
     write_step,
 };
 
-/// Undoes the most recent change; a change of several objects at once (`recommend --apply`,
-/// one record group) is undone object by object, newest first.
+/// Undoes the most recent change; a step of a profile application (`apply -f`, `recommend
+/// --apply`) undoes the whole application, as one.
 ///
 /// # Errors
 /// No record found (exit 1), a record undo cannot restore (exit 2), not confirmed (exit 3),
 /// API, permission, rollout and verification errors.
 pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<(), Error> {
-    let group = latest_changes(cluster, cli, reporter).await?;
-    // A step of a profile application: the whole application is undone, as one.
-    if let Some(application) = group.first().and_then(|f| f.record.application.clone()) {
-        return super::profile::undo_application(cluster, cli, &application, reporter).await;
+    let found = latest_change(cluster, cli, reporter).await?;
+    if let Some(application) = &found.record.application {
+        return super::profile::undo_application(cluster, cli, application, reporter).await;
     }
-    if group.len() > 1 {
-        reporter.info(&format!(
-            "`{}` changed {} objects together: each is restored, newest first",
-            group[0].record.command,
-            group.len()
-        ));
-    }
-    let several = group.len() > 1;
-    let mut all = Vec::new();
-    let mut last = None;
-    for found in group {
-        all.extend(undo_one(cluster, cli, found.clone(), reporter).await?);
-        last = Some(found);
-    }
-    // One document for the whole group: every object's restored fields.
-    if several && let Some(found) = &last {
-        document(reporter, cli.global.dry_run, &all, true, found);
-    }
-    Ok(())
-}
-
-/// Undoes one object's recorded change; returns the changes made.
-async fn undo_one(
-    cluster: &Cluster,
-    cli: &Cli,
-    found: Found,
-    reporter: &mut Reporter,
-) -> Result<Vec<Change>, Error> {
     let plan = plan_undo(found.kind, &found.object, &found.record)?;
     let record = &found.record;
     let made = made_line(record);
@@ -114,7 +85,7 @@ async fn undo_one(
             plan.object, record.command
         ));
         document(reporter, dry_run, &plan.changes, true, &found);
-        return Ok(Vec::new());
+        return Ok(());
     }
 
     reporter.info(&made);
@@ -168,7 +139,7 @@ async fn undo_one(
             applied.object, record.command
         ));
         document(reporter, dry_run, &[], true, &found);
-        return Ok(Vec::new());
+        return Ok(());
     }
     let mut applied_text = applied_text(&applied, &record.command);
     let mut all_changes = applied.changes.clone();
@@ -190,7 +161,7 @@ async fn undo_one(
             "dry run: the API server accepted: {applied_text}; nothing was persisted"
         ));
         document(reporter, true, &all_changes, true, &found);
-        return Ok(all_changes);
+        return Ok(());
     }
     reporter.out(&format!("applied: {applied_text}"));
 
@@ -214,8 +185,7 @@ async fn undo_one(
         document(reporter, false, &all_changes, false, &found);
         return Err(failure);
     }
-    verify(cluster, &found, &applied, &all_changes, reporter).await?;
-    Ok(all_changes)
+    verify(cluster, &found, &applied, &all_changes, reporter).await
 }
 
 /// For a config change: the deployment to restart so its pods load the restored value, when

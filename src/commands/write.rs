@@ -68,8 +68,6 @@ pub(crate) struct AuditSpec {
     pub user: Option<String>,
     /// The profile application this write is a step of (see `LastChange::application`).
     pub application: Option<String>,
-    /// The group of a multi-object change (see `LastChange::group`); empty for one object.
-    pub group: String,
 }
 
 impl AuditSpec {
@@ -80,7 +78,6 @@ impl AuditSpec {
             object: object.into(),
             user: cluster.user.clone(),
             application: None,
-            group: String::new(),
         }
     }
 
@@ -131,9 +128,8 @@ pub(crate) struct Written<K> {
     pub record_warning: Option<String>,
 }
 
-/// A token unique to this process and write, for the audit record's id (and the group of a
-/// multi-object change).
-pub(crate) fn write_id() -> String {
+/// A token unique to this process and write, for the audit record's id.
+fn write_id() -> String {
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
@@ -210,7 +206,6 @@ where
             .with_written(written_values(&intent.changes))
             .with_id(id.clone())
             .with_application(a.application.clone())
-            .with_group(a.group.clone())
         });
         let body = with_record(&intent.body, record.as_ref());
         let error = match send::<K>(cluster, name, &body, dry_run).await {

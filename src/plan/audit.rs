@@ -27,11 +27,6 @@ pub struct LastChange {
     /// Absent in version 1 records.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
-    /// Shared by the records of one command that changed several objects (`recommend
-    /// --apply`): `undo` restores every object whose record carries the newest record's group.
-    /// Absent for single-object changes.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub group: String,
     /// The command, e.g. `scale --replicas 5`.
     pub command: String,
     /// RFC 3339 time of the change.
@@ -47,8 +42,12 @@ pub struct LastChange {
     /// can tell whether someone changed the field since. Absent in hand-written records.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub written: BTreeMap<String, Value>,
-    /// The profile application (`apply -f`) this change is one step of, shared by its steps'
-    /// records, so that `undo` reverts the whole application as one. Absent otherwise.
+    /// The profile application (`apply -f`, `recommend --apply`) this change is one step of,
+    /// shared by its steps' records, so that `undo` reverts the whole application as one: the
+    /// one mechanism for a change of several objects. Absent otherwise.
+    ///
+    /// Unknown keys are ignored when a record is read (no `deny_unknown_fields`): records of
+    /// builds that marked such changes with a `group` key still parse, and undo one object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<String>,
 }
@@ -65,7 +64,6 @@ impl LastChange {
         LastChange {
             v: RECORD_VERSION,
             id: String::new(),
-            group: String::new(),
             command: command.into(),
             time: time.into(),
             user,
@@ -85,12 +83,6 @@ impl LastChange {
     /// The same record, marked with the id of the write that carries it.
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
         self.id = id.into();
-        self
-    }
-
-    /// The same record, as one of the group `group` (see [`LastChange::group`]).
-    pub fn with_group(mut self, group: impl Into<String>) -> Self {
-        self.group = group.into();
         self
     }
 
@@ -215,6 +207,17 @@ mod tests {
         assert!(v.get("written").is_none());
         annotations.insert(ANNOTATION.to_string(), record().to_annotation());
         assert!(parse(&annotations).unwrap().written.is_empty());
+    }
+
+    #[test]
+    fn a_record_with_the_former_group_key_still_parses() {
+        let mut v: Value = serde_json::from_str(&record().to_annotation()).unwrap();
+        v["group"] = json!("5f3a9c2e11d04b7a");
+        let mut annotations = BTreeMap::new();
+        annotations.insert(ANNOTATION.to_string(), v.to_string());
+        let parsed = parse(&annotations).unwrap();
+        assert_eq!(parsed, record());
+        assert!(!parsed.to_annotation().contains("group"), "not written back");
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //! - Pool: the largest per-pod pool with pool × maxReplicas ≤ max_connections − reserved
 //!   (`plan::connections::largest_pool`).
 
-pub mod apply;
 pub mod cost;
+pub mod profile;
 pub mod stats;
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;

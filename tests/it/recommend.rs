@@ -1,7 +1,8 @@
 //! `recommend` against the simulated Prometheus: values computed by hand from a stated load
 //! curve, the pool within the database budget, the HPA target shift keeping the scaling point,
-//! `--apply --yes` leaving exactly the proposals in the cluster with the rollouts done, one
-//! `undo` reverting all of it, and thin data (1 h of history, a metrics-server sample) warned
+//! `--apply --yes` leaving exactly the proposals in the cluster with the rollouts done (as a
+//! profile application: the profile apply's steps, one application id), one `undo` reverting
+//! all of it after one prompt, and thin data (1 h of history, a metrics-server sample) warned
 //! about and refused for `--apply` without `--force`.
 
 use std::time::Duration;
@@ -260,6 +261,37 @@ fn apply_leaves_exactly_the_proposals_and_one_undo_reverts_them_all() {
     let doc = out.json();
     assert_eq!(doc["applied"], true);
     assert!(!doc["changes"].as_array().unwrap().is_empty());
+    // Written as a profile is applied: its steps in the safe order, each applied.
+    let steps: Vec<(&str, &str)> = doc["steps"]
+        .as_array()
+        .expect("the profile apply's steps")
+        .iter()
+        .map(|s| (s["kind"].as_str().unwrap(), s["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("database-resources", "applied"),
+            ("pool", "applied"),
+            ("deployment-resources", "applied"),
+            ("hpa", "applied"),
+        ]
+    );
+    // Every object's record is a step of one application.
+    let application = |resource: &str, name: &str| -> Value {
+        let record =
+            object(&sim, resource, name)["metadata"]["annotations"]["orchscale.io/last-change"].clone();
+        serde_json::from_str::<Value>(record.as_str().unwrap()).unwrap()["application"].clone()
+    };
+    let id = application("deployments", "orchestrator");
+    assert!(id.as_str().unwrap().starts_with("recommendations/"), "{id}");
+    for (resource, name) in [
+        ("statefulsets", "postgres"),
+        ("configmaps", "orchestrator-config"),
+        ("horizontalpodautoscalers", "orchestrator"),
+    ] {
+        assert_eq!(application(resource, name), id, "{resource}/{name}");
+    }
 
     // Read back from the sim: every proposal is what the cluster holds.
     let deployment = object(&sim, "deployments", "orchestrator");
@@ -331,10 +363,21 @@ fn apply_leaves_exactly_the_proposals_and_one_undo_reverts_them_all() {
         "{postgres_status}"
     );
 
-    // One undo reverts all of it.
+    // One undo reverts all of it: the application, its steps in reverse order.
     let out = run(&sim, &["undo", "--yes", "-o", "json"]);
     out.assert_code(0);
     let undone = out.json();
+    assert_eq!(undone["application"], id);
+    let kinds: Vec<&str> = undone["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["hpa", "deployment-resources", "pool", "database-resources"]
+    );
     assert_eq!(
         undone["changes"].as_array().unwrap().len(),
         doc["changes"].as_array().unwrap().len(),
@@ -364,6 +407,46 @@ fn apply_leaves_exactly_the_proposals_and_one_undo_reverts_them_all() {
     assert_eq!(after[2]["spec"]["maxReplicas"], before[2]["spec"]["maxReplicas"]);
     assert_eq!(after[2]["spec"]["metrics"], before[2]["spec"]["metrics"]);
     assert_eq!(after[3]["data"], before[3]["data"], "pool restored");
+}
+
+/// At a terminal, `recommend --apply` and the `undo` after it each ask once, for every object
+/// they write: answers typed ahead for more questions are never read.
+#[test]
+fn apply_and_its_undo_ask_once_at_a_terminal() {
+    if !crate::prompt::can_emulate_a_terminal() {
+        return;
+    }
+    let sim = sim_with(Some(curve(Duration::from_secs(7 * 86_400))));
+    wait_ready(&sim, 3);
+    let before = object(&sim, "deployments", "orchestrator");
+    let prompts = |out: &std::process::Output| {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (text.matches("Continue? [y/N]").count(), text)
+    };
+    let out = crate::prompt::on_terminal(&sim, "recommend --apply", &[], "y\ny\ny\ny\n");
+    let (asked, text) = prompts(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(asked, 1, "one prompt for the four objects:\n{text}");
+    // recommend's own warning in the combined preview: the pool, sized for the new maximum
+    // (110 × 9 ≤ 997), is over the budget at the current one (× 10) until the HPA step.
+    assert!(
+        text.contains("between the pool step and the HPA step (until maxReplicas 10 becomes 9)"),
+        "{text}"
+    );
+    let applied = object(&sim, "deployments", "orchestrator");
+    assert_ne!(
+        container(&applied, "orchestrator")["resources"],
+        container(&before, "orchestrator")["resources"]
+    );
+    let out = crate::prompt::on_terminal(&sim, "undo", &[], "y\ny\ny\ny\n");
+    let (asked, text) = prompts(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(asked, 1, "one prompt for the whole undo:\n{text}");
+    let after = object(&sim, "deployments", "orchestrator");
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"], before["spec"]["template"]["spec"]["containers"],
+        "restored by the one undo"
+    );
 }
 
 /// Quantities compared by value where they are CPU (`1` = `1000m`), else as written.

@@ -36,6 +36,8 @@ const CASES: &[(&str, &[&str], i32)] = &[
     ("apply", &["apply", "-f", PROFILE, "--yes"], 0),
     ("diff", &["diff", "-f", PROFILE], 0),
     ("recommend", &["recommend", "--sample-for", "2s"], 0),
+    // A 2 s sample is thin data: --force. The document carries the profile apply's steps.
+    ("recommend", &["recommend", "--sample-for", "2s", "--apply", "--force", "--yes"], 0),
     ("error", &["scale", "--replicas", "50"], 2),
 ];
 

@@ -4,6 +4,10 @@
 //! already in place is `unchanged`, so running it again resumes at the first step not in
 //! place. `--rollback-on-failure` applies the state read before the run (as `export` would
 //! write it) to the steps that were written, in reverse order, with the same step code.
+//!
+//! `recommend --apply` runs its proposals, turned into a profile, through the same
+//! [`run_application`]: one mechanism for every multi-object change, one audit application id,
+//! so that one `undo` reverts it as one.
 
 use serde::Serialize;
 
@@ -17,10 +21,12 @@ use crate::commands::preflight::{Step, WorkloadKind};
 use crate::error::Error;
 use crate::plan::Change;
 use crate::plan::audit::now_rfc3339;
-use crate::plan::profile::steps::{StepKind, export, plan_all};
+use crate::plan::profile::steps::{Names, StepKind, StepPlan, World, export, plan_all};
 use crate::plan::profile::{ProfileSpec, ScalingProfile};
 use crate::report::Reporter;
 
+/// `apply -f`: the profile's application, and its JSON document.
+///
 /// # Errors
 /// An invalid profile or a plan refused (exit 2, nothing written), not confirmed (exit 3),
 /// permission and API errors, a step that failed (exit 1, the steps done named), Ctrl-C (130).
@@ -31,13 +37,75 @@ pub(crate) async fn run(
     profile: &ScalingProfile,
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
+    let application = Application {
+        profile,
+        command: format!("apply -f {}", args.file.display()),
+        force: args.force,
+        rollback_on_failure: args.rollback_on_failure,
+        warnings: Vec::new(),
+    };
+    let applied = run_application(cluster, cli, &application, reporter).await?;
+    let ok = applied.failure.is_none();
+    set_document(
+        reporter,
+        cli.global.dry_run,
+        &profile.metadata.name,
+        &applied.changes,
+        ok,
+        applied.steps,
+        applied.rolled_back,
+    );
+    applied.failure.map_or(Ok(()), Err)
+}
+
+/// One application of a profile: `apply -f`'s, or `recommend --apply`'s proposals.
+pub(crate) struct Application<'a> {
+    pub profile: &'a ScalingProfile,
+    /// The command as the audit records and the resume hint name it (`apply -f peak.yaml`,
+    /// `recommend --apply`), without `kubectl orchscale`.
+    pub command: String,
+    /// Writes a replica count outside the HPA's range and a pool above what the database
+    /// accepts at full scale (else refused, exit 2; the pool guard's warning stays in the preview).
+    pub force: bool,
+    /// When a step fails, put the steps already applied back, in reverse order.
+    pub rollback_on_failure: bool,
+    /// The caller's own warnings, shown in the combined preview with the steps' warnings.
+    pub warnings: Vec<String>,
+}
+
+/// What an application did once its steps ran (or were all in place).
+pub(crate) struct Applied {
+    /// The changes written, as stored.
+    pub changes: Vec<Change>,
+    /// Every step with its verdict.
+    pub steps: Vec<StepDoc>,
+    pub rolled_back: bool,
+    /// The stop of a step that failed (the steps name what is done); `None`: applied.
+    pub failure: Option<Error>,
+}
+
+/// Plans every step, shows one combined preview, asks once, then runs the steps in order,
+/// each followed and verified; stops at the first failure (with `rollback_on_failure`, puts
+/// back the steps written). The caller sets the JSON document from the [`Applied`].
+///
+/// # Errors
+/// Before any write: a plan refused or the pool guard (exit 2), not confirmed (exit 3),
+/// permission and API errors. A step's failure is [`Applied::failure`].
+pub(crate) async fn run_application(
+    cluster: &Cluster,
+    cli: &Cli,
+    app: &Application<'_>,
+    reporter: &mut Reporter,
+) -> Result<Applied, Error> {
+    let profile = app.profile;
     let world = read_world(cluster, cli, reporter).await?;
     let names = names(cli, cluster);
     let dry_run = cli.global.dry_run;
     // The state before, as `export` writes it: what --rollback-on-failure puts back.
     let before = export("before", &world, &names)?;
-    let steps = plan_all(&world, &names, &profile.spec, args.force)?;
+    let steps = plan_all(&world, &names, &profile.spec, app.force)?;
     let mut preview = combined(cluster, &world, &names, profile, &steps, reporter).await?;
+    preview.preview.warnings.extend(app.warnings.iter().cloned());
     let pending = restart_pending(&world, &names);
     if pending && preview.restarts.is_none() {
         // The pool is in the config, but an earlier run stopped before the pods loaded it.
@@ -52,32 +120,170 @@ pub(crate) async fn run(
         preview.restarts = Some(restart);
     }
     let name = &profile.metadata.name;
-    let file = args.file.display().to_string();
+    let command = app.command.as_str();
     if steps.iter().all(|s| s.changes.is_empty()) && !pending {
+        for warning in &app.warnings {
+            reporter.warn(warning);
+        }
         let docs: Vec<StepDoc> = steps
             .iter()
             .enumerate()
             .map(|(i, s)| doc(i, s.kind, &s.object, Verdict::Unchanged, None))
             .collect();
-        set_document(reporter, dry_run, name, &[], true, docs, false);
         reporter.out(&format!(
             "profile {name} is in place in namespace {}: nothing to change",
             cluster.namespace
         ));
-        return Ok(());
+        return Ok(Applied {
+            changes: Vec::new(),
+            steps: docs,
+            rolled_back: false,
+            failure: None,
+        });
     }
-    if let Some(guard) = preview.pool_guard.as_ref().filter(|_| !args.force) {
+    if let Some(guard) = preview.pool_guard.as_ref().filter(|_| !app.force) {
         return Err(Error::usage(
             format!("refused: {guard}"),
             "nothing was written; lower spec.pool.connections or the HPA's maxReplicas, or pass --force",
         ));
     }
 
-    let mut preflight = Vec::new();
-    for step in steps
+    let to_run = steps
         .iter()
-        .filter(|s| !s.changes.is_empty() || s.kind == StepKind::Pool && pending)
-    {
+        .filter(|s| !s.changes.is_empty() || s.kind == StepKind::Pool && pending);
+    let proposal = Proposal {
+        preview: preview.preview.clone(),
+        alerts: preview.alerts.clone(),
+        steps: preflight(to_run, &world, &names, dry_run),
+        confirm: preview
+            .restarts
+            .as_ref()
+            .map(|r| format!("Apply profile {name}, step by step: restarts {r}")),
+    };
+    propose(cluster, reporter, &proposal, cli.global.yes, dry_run).await?;
+
+    let application = format!("{name}/{}", now_rfc3339());
+    let ctx = Ctx {
+        cluster,
+        cli,
+        names: &names,
+        force: app.force,
+        dry_run,
+        application: Some(&application),
+    };
+    let total = steps.len();
+    let mut docs = Vec::new();
+    let mut changes = Vec::new();
+    let mut written_steps = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let audit_command = format!(
+            "{command} (profile {name}, step {}/{total} {})",
+            i + 1,
+            step.kind.title()
+        );
+        reporter.info(&format!(
+            "step {}/{total}: {} ({})",
+            i + 1,
+            step.kind.title(),
+            step.object
+        ));
+        match run_step(&ctx, step.kind, &profile.spec, &audit_command, reporter).await {
+            Ok(outcome) => {
+                reporter.out(&format!(
+                    "step {}/{total} {}: {} ({})",
+                    i + 1,
+                    step.kind.title(),
+                    outcome.verdict.word(),
+                    outcome.detail
+                ));
+                if outcome.verdict == Verdict::Applied {
+                    written_steps.push(i);
+                }
+                changes.extend(outcome.changes);
+                docs.push(doc(
+                    i,
+                    step.kind,
+                    &step.object,
+                    outcome.verdict,
+                    Some(outcome.detail),
+                ));
+            }
+            Err(failure) => {
+                if failure.written {
+                    written_steps.push(i);
+                }
+                docs.push(doc(
+                    i,
+                    step.kind,
+                    &step.object,
+                    Verdict::Failed,
+                    Some(failure.error.to_string()),
+                ));
+                for (j, rest) in steps.iter().enumerate().skip(i + 1) {
+                    docs.push(doc(j, rest.kind, &rest.object, Verdict::NotRun, None));
+                }
+                let rolled_back = app.rollback_on_failure && !failure.error.keeps_change() && !dry_run;
+                let mut rollback_error = None;
+                if rolled_back {
+                    rollback_error = roll_back(
+                        &ctx,
+                        &before.spec,
+                        command,
+                        &steps_kinds(&steps, &written_steps),
+                        reporter,
+                    )
+                    .await
+                    .err();
+                    for &j in &written_steps {
+                        if rollback_error.is_none() {
+                            docs[j].verdict = Verdict::RolledBack.word();
+                        }
+                    }
+                }
+                reporter.out(&table(&docs));
+                let failure = step_failed(
+                    i,
+                    total,
+                    step.kind,
+                    command,
+                    &docs,
+                    failure.error,
+                    rolled_back,
+                    rollback_error,
+                );
+                return Ok(Applied {
+                    changes,
+                    steps: docs,
+                    rolled_back,
+                    failure: Some(failure),
+                });
+            }
+        }
+    }
+    reporter.out(&table(&docs));
+    reporter.out(&format!(
+        "{}profile {name} is applied in namespace {}",
+        if dry_run { "dry run: " } else { "" },
+        cluster.namespace
+    ));
+    Ok(Applied {
+        changes,
+        steps: docs,
+        rolled_back: false,
+        failure: None,
+    })
+}
+
+/// The permissions the steps to run need (checked before the prompt), for an application
+/// and for its undo.
+pub(super) fn preflight<'a>(
+    to_run: impl Iterator<Item = &'a StepPlan>,
+    world: &World,
+    names: &'a Names,
+    dry_run: bool,
+) -> Vec<Step<'a>> {
+    let mut preflight = Vec::new();
+    for step in to_run {
         match step.kind {
             StepKind::DatabaseResources => {
                 preflight.push(Step::patch("apps", "statefulsets", &names.statefulset));
@@ -115,129 +321,10 @@ pub(crate) async fn run(
             }),
         }
     }
-    let proposal = Proposal {
-        preview: preview.preview.clone(),
-        alerts: preview.alerts.clone(),
-        steps: preflight,
-        confirm: preview
-            .restarts
-            .as_ref()
-            .map(|r| format!("Apply profile {name}, step by step: restarts {r}")),
-    };
-    propose(cluster, reporter, &proposal, cli.global.yes, dry_run).await?;
-
-    let application = format!("{name}/{}", now_rfc3339());
-    let ctx = Ctx {
-        cluster,
-        cli,
-        names: &names,
-        force: args.force,
-        dry_run,
-        application: Some(&application),
-    };
-    let total = steps.len();
-    let mut docs = Vec::new();
-    let mut changes = Vec::new();
-    let mut written_steps = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
-        let command = format!(
-            "apply -f {file} (profile {name}, step {}/{total} {})",
-            i + 1,
-            step.kind.title()
-        );
-        reporter.info(&format!(
-            "step {}/{total}: {} ({})",
-            i + 1,
-            step.kind.title(),
-            step.object
-        ));
-        match run_step(&ctx, step.kind, &profile.spec, &command, reporter).await {
-            Ok(outcome) => {
-                reporter.out(&format!(
-                    "step {}/{total} {}: {} ({})",
-                    i + 1,
-                    step.kind.title(),
-                    outcome.verdict.word(),
-                    outcome.detail
-                ));
-                if outcome.verdict == Verdict::Applied {
-                    written_steps.push(i);
-                }
-                changes.extend(outcome.changes);
-                docs.push(doc(
-                    i,
-                    step.kind,
-                    &step.object,
-                    outcome.verdict,
-                    Some(outcome.detail),
-                ));
-            }
-            Err(failure) => {
-                if failure.written {
-                    written_steps.push(i);
-                }
-                docs.push(doc(
-                    i,
-                    step.kind,
-                    &step.object,
-                    Verdict::Failed,
-                    Some(failure.error.to_string()),
-                ));
-                for (j, rest) in steps.iter().enumerate().skip(i + 1) {
-                    docs.push(doc(j, rest.kind, &rest.object, Verdict::NotRun, None));
-                }
-                let rolled_back = args.rollback_on_failure && !failure.error.keeps_change() && !dry_run;
-                let mut rollback_error = None;
-                if rolled_back {
-                    rollback_error = roll_back(
-                        &ctx,
-                        &before.spec,
-                        &file,
-                        &steps_kinds(&steps, &written_steps),
-                        reporter,
-                    )
-                    .await
-                    .err();
-                    for &j in &written_steps {
-                        if rollback_error.is_none() {
-                            docs[j].verdict = Verdict::RolledBack.word();
-                        }
-                    }
-                }
-                reporter.out(&table(&docs));
-                set_document(
-                    reporter,
-                    dry_run,
-                    name,
-                    &changes,
-                    false,
-                    docs.clone(),
-                    rolled_back,
-                );
-                return Err(step_failed(
-                    i,
-                    total,
-                    step.kind,
-                    &file,
-                    &docs,
-                    failure.error,
-                    rolled_back,
-                    rollback_error,
-                ));
-            }
-        }
-    }
-    reporter.out(&table(&docs));
-    set_document(reporter, dry_run, name, &changes, true, docs, false);
-    reporter.out(&format!(
-        "{}profile {name} is applied in namespace {}",
-        if dry_run { "dry run: " } else { "" },
-        cluster.namespace
-    ));
-    Ok(())
+    preflight
 }
 
-fn steps_kinds(steps: &[crate::plan::profile::steps::StepPlan], indices: &[usize]) -> Vec<StepKind> {
+fn steps_kinds(steps: &[StepPlan], indices: &[usize]) -> Vec<StepKind> {
     indices.iter().map(|&i| steps[i].kind).collect()
 }
 
@@ -247,7 +334,7 @@ fn step_failed(
     i: usize,
     total: usize,
     kind: StepKind,
-    file: &str,
+    command: &str,
     docs: &[StepDoc],
     error: Error,
     rolled_back: bool,
@@ -269,12 +356,12 @@ fn step_failed(
     let message = format!("step {}/{total} {} failed: {error}; {done}", i + 1, kind.title());
     let hint = match (rolled_back, rollback_error) {
         (true, None) => format!(
-            "the applied steps were rolled back; fix the cause ({}) and run `kubectl orchscale apply -f {file}` again",
+            "the applied steps were rolled back; fix the cause ({}) and run `kubectl orchscale {command}` again",
             error.hint()
         ),
         (true, Some(e)) => format!("the rollback failed too: {e}; check with `kubectl orchscale status`"),
         (false, _) => format!(
-            "fix the cause ({}) and run `kubectl orchscale apply -f {file}` again: it resumes at the first step not in place",
+            "fix the cause ({}) and run `kubectl orchscale {command}` again: it resumes at the first step not in place",
             error.hint()
         ),
     };
@@ -286,17 +373,14 @@ fn step_failed(
 async fn roll_back(
     ctx: &Ctx<'_>,
     before: &ProfileSpec,
-    file: &str,
+    command: &str,
     kinds: &[StepKind],
     reporter: &mut Reporter,
 ) -> Result<(), Error> {
     for kind in kinds.iter().rev() {
         reporter.warn(&format!("rolling back step {}", kind.title()));
-        let command = format!(
-            "apply -f {file} --rollback-on-failure (restoring {})",
-            kind.title()
-        );
-        match run_step(ctx, *kind, before, &command, reporter).await {
+        let audit_command = format!("{command} --rollback-on-failure (restoring {})", kind.title());
+        match run_step(ctx, *kind, before, &audit_command, reporter).await {
             Ok(outcome) => reporter.out(&format!(
                 "rollback of {}: {} ({})",
                 kind.title(),
@@ -423,7 +507,7 @@ mod tests {
             2,
             4,
             StepKind::DeploymentResources,
-            "peak.yaml",
+            "apply -f peak.yaml",
             &docs(),
             error,
             false,
@@ -443,7 +527,7 @@ mod tests {
             2,
             4,
             StepKind::DeploymentResources,
-            "peak.yaml",
+            "apply -f peak.yaml",
             &docs(),
             Error::failed("x", "y"),
             true,

@@ -5,14 +5,13 @@
 
 use serde::Serialize;
 
-use super::apply::{doc, table};
+use super::apply::{doc, preflight, table};
 use super::preview::combined;
 use super::step::{Ctx, Verdict, run_step};
 use super::{names, read_world};
 use crate::cli::Cli;
 use crate::cluster::Cluster;
 use crate::commands::driver::{Proposal, propose};
-use crate::commands::preflight::{Step, WorkloadKind};
 use crate::error::Error;
 use crate::plan::ChangeValue;
 use crate::plan::FieldPath;
@@ -62,39 +61,6 @@ pub(crate) async fn undo_application(
         ));
         return Ok(());
     }
-    let mut preflight = Vec::new();
-    for kind in &to_undo {
-        match kind {
-            StepKind::DatabaseResources => {
-                preflight.push(Step::patch("apps", "statefulsets", &names.statefulset));
-                preflight.extend(Step::rollout(
-                    WorkloadKind::StatefulSet,
-                    &names.statefulset,
-                    dry_run,
-                ));
-            }
-            StepKind::Pool => {
-                preflight.push(Step::patch("", "configmaps", &names.configmap));
-                preflight.push(Step::patch("apps", "deployments", &names.deployment));
-                preflight.extend(Step::rollout(
-                    WorkloadKind::Deployment,
-                    &names.deployment,
-                    dry_run,
-                ));
-            }
-            StepKind::DeploymentResources | StepKind::Replicas => {
-                preflight.push(Step::patch("apps", "deployments", &names.deployment));
-                preflight.extend(Step::rollout(
-                    WorkloadKind::Deployment,
-                    &names.deployment,
-                    dry_run,
-                ));
-            }
-            StepKind::Hpa => {
-                preflight.push(Step::patch("autoscaling", "horizontalpodautoscalers", &names.hpa))
-            }
-        }
-    }
     let question = match (&preview.restarts, drift.is_empty()) {
         (Some(r), _) => Some(format!(
             "Undo the profile application {application}: restarts {r}"
@@ -107,7 +73,12 @@ pub(crate) async fn undo_application(
     let proposal = Proposal {
         preview: preview.preview.clone(),
         alerts: preview.alerts.clone(),
-        steps: preflight,
+        steps: preflight(
+            steps.iter().filter(|s| !s.changes.is_empty()),
+            &world,
+            &names,
+            dry_run,
+        ),
         confirm: question,
     };
     propose(cluster, reporter, &proposal, cli.global.yes, dry_run).await?;

@@ -49,40 +49,11 @@ pub fn targets(cli: &Cli) -> Vec<(ObjectKind, String)> {
     ]
 }
 
-/// Reads the orchestrator's objects and returns the one with the most recent record and, when
-/// that record belongs to a group (one `recommend --apply` over several objects), every object
-/// whose record is of the same group: newest first, the order to restore them in.
+/// Reads the orchestrator's objects and returns the one with the most recent record.
 ///
 /// # Errors
 /// API errors reading the objects; [`Error::Failed`] (exit 1) when no record is found.
-pub async fn latest_changes(
-    cluster: &Cluster,
-    cli: &Cli,
-    reporter: &mut Reporter,
-) -> Result<Vec<Found>, Error> {
-    let candidates = candidates(cluster, cli, reporter).await?;
-    let latest = most_recent(candidates.clone())
-        .map(|(found, _)| found)
-        .ok_or_else(|| no_record(cluster, cli))?;
-    if latest.record.group.is_empty() {
-        return Ok(vec![latest]);
-    }
-    let time = |f: &Found| f.record.time.parse::<k8s_openapi::jiff::Timestamp>().ok();
-    let mut group: Vec<Found> = candidates
-        .into_iter()
-        .map(|(found, _)| found)
-        .filter(|f| f.record.group == latest.record.group)
-        .collect();
-    group.sort_by_key(|f| std::cmp::Reverse(time(f)));
-    Ok(group)
-}
-
-/// Every readable object with a record of ours, in [`targets`]' order.
-async fn candidates(
-    cluster: &Cluster,
-    cli: &Cli,
-    reporter: &mut Reporter,
-) -> Result<Vec<(Found, LastChange)>, Error> {
+pub async fn latest_change(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Result<Found, Error> {
     let mut candidates = Vec::new();
     for (kind, name) in targets(cli) {
         let object = with_kind!(kind, K => read::<K>(cluster, &name, reporter).await?);
@@ -106,11 +77,7 @@ async fn candidates(
             Err(e) => reporter.warn(&format!("{}/{name}: {}; it is skipped", kind.name(), e.message)),
         }
     }
-    Ok(candidates)
-}
-
-fn no_record(cluster: &Cluster, cli: &Cli) -> Error {
-    {
+    most_recent(candidates).map(|(found, _)| found).ok_or_else(|| {
         let names: Vec<String> = targets(cli)
             .iter()
             .map(|(kind, name)| format!("{}/{name}", kind.name()))
@@ -125,5 +92,5 @@ fn no_record(cluster: &Cluster, cli: &Cli) -> Error {
                 names.join(", ")
             ),
         )
-    }
+    })
 }

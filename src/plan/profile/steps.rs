@@ -253,7 +253,8 @@ pub fn plan_deployment_resources(
 
 /// The most pods the deployment can run while and after the profile is applied (the larger
 /// of the HPA's maxReplicas now and in the profile), and the database's max_connections: what
-/// the pool guard multiplies and compares.
+/// the pool guard multiplies and compares. When the pool fits the profile's maxReplicas and
+/// only the current, larger one is over, the warning says it holds until the HPA step.
 pub fn pool_guard(world: &World, profile: &ProfileSpec, pool: u32) -> Option<String> {
     let current_max = world
         .hpa
@@ -272,7 +273,15 @@ pub fn pool_guard(world: &World, profile: &ProfileSpec, pool: u32) -> Option<Str
         .unwrap_or(0)
         .max(profile.replicas.map_or(0, |c| c.0));
     let db_max = world.statefulset.as_ref().and_then(db_max_connections_from);
-    pool_warning(pool, hpa_max, replicas, db_max)
+    let warning = pool_warning(pool, hpa_max, replicas, db_max)?;
+    match (current_max, profile_max) {
+        (Some(now), Some(new)) if now > new && pool_warning(pool, Some(new), replicas, db_max).is_none() => {
+            Some(format!(
+                "between the pool step and the HPA step (until maxReplicas {now} becomes {new}): {warning}"
+            ))
+        }
+        _ => Some(warning),
+    }
 }
 
 /// Every step's plan against `world`, in order; steps already in place have no changes.
@@ -558,6 +567,22 @@ mod tests {
         // 30 × 40 = 1200 > 997; 30 × 10 would fit.
         assert!(pool_guard(&world(), &profile, 30).is_some());
         assert!(pool_guard(&world(), &ProfileSpec::default(), 30).is_none());
+        // 110 × 10 (now) = 1100 > 997; 110 × 9 (the profile's) = 990 fits: over only until
+        // the HPA step lowers the maximum, and said so.
+        let lower = ProfileSpec {
+            hpa: Some(HpaSpec {
+                max_replicas: Some(Count(9)),
+                ..HpaSpec::default()
+            }),
+            ..ProfileSpec::default()
+        };
+        let guard = pool_guard(&world(), &lower, 110).unwrap();
+        assert!(
+            guard.starts_with("between the pool step and the HPA step (until maxReplicas 10 becomes 9): 110 connections per pod × 10 pods"),
+            "{guard}"
+        );
+        let over = pool_guard(&world(), &lower, 120).unwrap();
+        assert!(over.starts_with("120 connections per pod × 10 pods"), "{over}");
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct SimOptions {
     pub pod_start_delay: Duration,
     /// Scale knob: pods spread over team namespaces, nodes, finished pods and events (see [`seed`]).
     pub extra_pods: usize,
+    /// GPU nodes `gpu-node-N` next to the seeded ones (see [`seed::gpu_node`]); 0 by default.
+    pub gpu_nodes: usize,
     pub hpa_sync_period: Duration,
     /// Which upstream behaviours the controllers imitate; the default is the idealised sim,
     /// [`profile::profile`] gives a real cluster's.
@@ -83,6 +85,7 @@ impl Default for SimOptions {
             kubeconfig: None,
             pod_start_delay: Duration::from_millis(150),
             extra_pods: 0,
+            gpu_nodes: 0,
             hpa_sync_period: Duration::from_secs(1),
             behaviour: Behaviour::default(),
             api: ApiBehaviour::default(),
@@ -136,6 +139,7 @@ impl Sim {
         }
         let store = Arc::new(store);
         seed::seed(&store, options.extra_pods)
+            .and_then(|()| seed::gpu_nodes(&store, options.gpu_nodes))
             .map_err(|e| std::io::Error::other(format!("seeding the store: {e:?}")))?;
         if options.prometheus.is_some() {
             seed::seed_prometheus_service(&store)

@@ -30,6 +30,10 @@ struct Args {
     /// finished Job pods, events), seeded running, to try the plugin at scale (up to 100,000).
     #[arg(long, default_value_t = 0)]
     pods: usize,
+    /// GPU nodes (`gpu-node-N`: 8 CPU, 32Gi, allocatable `nvidia.com/gpu: 4`, untainted) next
+    /// to the three seeded nodes, for trying `resources --limits nvidia.com/gpu=1`.
+    #[arg(long, default_value_t = 0)]
+    gpu_nodes: usize,
     /// Seconds between HPA syncs (kube-controller-manager's default is 15). With HPA
     /// generations (1.36, or --hpa-generation true) the HPA also syncs at once when its spec
     /// changes.
@@ -247,6 +251,7 @@ fn main() -> ExitCode {
         kubeconfig: Some(args.kubeconfig.clone()),
         pod_start_delay: Duration::from_millis(args.pod_start_delay),
         extra_pods: args.pods,
+        gpu_nodes: args.gpu_nodes,
         hpa_sync_period: Duration::from_secs(args.hpa_sync_period.max(1)),
         behaviour: profile.behaviour,
         api: profile.api,

@@ -69,6 +69,31 @@ pub(crate) fn node(name: &str) -> Value {
     })
 }
 
+/// A Ready node of a GPU pool as GKE and EKS make them (8 CPU, 32Gi, 110 pods, allocatable
+/// `nvidia.com/gpu: 4`, which the device plugin advertises). Untainted: those pools carry
+/// `nvidia.com/gpu=present:NoSchedule`, but the sim's scheduler models no tolerations (and the
+/// plugin's capacity check leaves every NoSchedule-tainted node out), so a taint would keep
+/// every pod off it.
+pub fn gpu_node(name: &str) -> Value {
+    let mut node = node(name);
+    let shape = json!({"cpu": "8", "memory": "32Gi", "pods": "110", "nvidia.com/gpu": "4"});
+    node["status"]["capacity"] = shape.clone();
+    node["status"]["allocatable"] = shape;
+    node["metadata"]["labels"]["cloud.google.com/gke-accelerator"] = json!("nvidia-l4");
+    node
+}
+
+/// Adds `count` GPU nodes, `gpu-node-0` on ([`gpu_node`]).
+///
+/// # Errors
+/// `AlreadyExists` when one is there already.
+pub fn gpu_nodes(store: &Store, count: usize) -> Result<(), StoreError> {
+    for index in 0..count {
+        put(store, "nodes", "", gpu_node(&format!("gpu-node-{index}")))?;
+    }
+    Ok(())
+}
+
 fn namespace(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})

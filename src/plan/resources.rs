@@ -19,7 +19,9 @@ pub mod capacity;
 pub mod disruption;
 pub mod hpa_shift;
 
-pub use capacity::{FitReport, NodeUsage, Placement, ScheduledPod, quota_check, rollout_quota_delta};
+pub use capacity::{
+    FitReport, NodeUsage, Placement, PodSize, ScheduledPod, quota_check, rollout_quota_delta,
+};
 pub use disruption::{Disruption, max_surge_pods, rollout_disruption, statefulset_disruption};
 pub use hpa_shift::utilization_shift;
 

@@ -203,7 +203,8 @@ fn capacity_on_a_big_cluster_reads_pods_node_by_node_and_stops_when_they_fit() {
     assert!(
         out.stderr.contains(
             "WARNING: capacity: only 3 of 4 pods (3.05 cores CPU / 1088 MiB each) fit in the nodes' \
-             free room: 1 would stay Pending; they would be Unschedulable and the rollout would stall"
+             free room: 1 would stay Pending (short of cpu on 22 nodes); they would be Unschedulable \
+             and the rollout would stall"
         ),
         "{}",
         out.stderr

@@ -39,11 +39,22 @@ pub fn sim_of(profile: Profile) -> Sim {
 
 /// A sim of `profile` whose HPA controller resyncs every `hpa_sync_period`.
 pub fn sim_of_with(profile: Profile, hpa_sync_period: Duration) -> Sim {
+    start(profile, hpa_sync_period, 0)
+}
+
+/// [`sim`] with `gpu_nodes` GPU nodes (`gpu-node-N`: 8 CPU, 32Gi, 4 `nvidia.com/gpu`) next to
+/// the three seeded ones: the scheduler places a pod asking for a GPU only there.
+pub fn sim_with_gpus(gpu_nodes: usize) -> Sim {
+    start(real(33, Flavor::Plain), Duration::from_secs(3600), gpu_nodes)
+}
+
+fn start(profile: Profile, hpa_sync_period: Duration, gpu_nodes: usize) -> Sim {
     Sim::start(SimOptions {
         pod_start_delay: Duration::from_millis(50),
         hpa_sync_period,
         behaviour: profile.behaviour,
         api: profile.api,
+        gpu_nodes,
         ..SimOptions::default()
     })
     .expect("the simulated cluster starts")

@@ -17,6 +17,7 @@ mod faults;
 mod follow;
 mod follow_faults;
 mod follow_recovery;
+mod gpu;
 mod hpa;
 mod kubectl;
 mod layers;

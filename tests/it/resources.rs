@@ -8,7 +8,7 @@ use orchscale_sim::Sim;
 use orchscale_sim::store::ObjectKey;
 use serde_json::{Value, json};
 
-use crate::harness::{NAMESPACE, live_pods, object, run, sim, wait_ready};
+use crate::harness::{NAMESPACE, live_pods, object, run, sim, sim_with_gpus, wait_ready};
 
 const CPU_REQUEST: &str = "spec.template.spec.containers[orchestrator].resources.requests.cpu";
 
@@ -309,7 +309,7 @@ fn memory_limit_below_the_usage_fails_with_oom_killed() {
 }
 
 /// Creates a ResourceQuota and waits until the quota controller reports its usage.
-fn create_quota(sim: &Sim, hard: Value) {
+pub(crate) fn create_quota(sim: &Sim, hard: Value) {
     let key = ObjectKey::new("resourcequotas", NAMESPACE, "compute");
     sim.store()
         .create(
@@ -468,7 +468,8 @@ fn resource_names_follow_kubernetes_rules_before_any_request() {
 
 #[test]
 fn an_extended_resource_limit_sets_its_request_too_and_rolls_out() {
-    let sim = sim();
+    // Pods asking for a GPU schedule only on nodes that have one.
+    let sim = sim_with_gpus(1);
     wait_ready(&sim, 3);
     let out = run(
         &sim,

@@ -5,7 +5,9 @@ use std::time::Duration;
 use orchscale_sim::{Flavor, PodFailure};
 use serde_json::Value;
 
-use crate::harness::{can_send_sigint, object, real, run, sim, sim_of, start_following, wait_ready};
+use crate::harness::{
+    can_send_sigint, object, real, run, sim, sim_of, sim_with_gpus, start_following, wait_ready,
+};
 
 #[test]
 fn status_shows_everything_and_writes_nothing() {
@@ -264,7 +266,8 @@ fn status_shows_terminating_pods_by_that_word() {
 
 #[test]
 fn status_groups_pods_by_revision_newest_first_and_shows_gpus() {
-    let sim = sim();
+    // Pods asking for a GPU schedule only on nodes that have one.
+    let sim = sim_with_gpus(1);
     wait_ready(&sim, 3);
     run(&sim, &["resources", "--limits", "nvidia.com/gpu=1", "--yes"]).assert_code(0);
     let out = run(&sim, &["status"]);

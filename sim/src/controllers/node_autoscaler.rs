@@ -15,10 +15,12 @@ use crate::profile::NodeAutoscaler as Config;
 use crate::store::{ObjectKey, Store};
 
 /// Allocatable room of a node the group adds (the seeded nodes' shape: 4 CPU, 16Gi, 110 pods).
+/// It has no extended resources (no GPUs): a pod asking for one never triggers a scale-up.
 const NEW_NODE: Room = Room {
     cpu: 4_000,
     memory: 16 * (1 << 30) * 1000,
     pods: 110_000,
+    extended: std::collections::BTreeMap::new(),
 };
 
 pub struct NodeAutoscalerController {
@@ -31,7 +33,10 @@ pub struct NodeAutoscalerController {
 }
 
 fn fits_empty_node(request: &Room) -> bool {
-    request.cpu <= NEW_NODE.cpu && request.memory <= NEW_NODE.memory && request.pods <= NEW_NODE.pods
+    request.cpu <= NEW_NODE.cpu
+        && request.memory <= NEW_NODE.memory
+        && request.pods <= NEW_NODE.pods
+        && request.extended.values().all(|amount| *amount <= 0)
 }
 
 /// How many new nodes the pods need, packed first-fit into empty nodes (at least one).
@@ -44,12 +49,8 @@ pub fn nodes_needed(requests: &[Room]) -> usize {
                 && used.pods + request.pods <= NEW_NODE.pods
         };
         match nodes.iter_mut().find(|n| fits(n)) {
-            Some(node) => {
-                node.cpu += request.cpu;
-                node.memory += request.memory;
-                node.pods += request.pods;
-            }
-            None => nodes.push(*request),
+            Some(node) => node.add(request),
+            None => nodes.push(request.clone()),
         }
     }
     nodes.len().max(1)
@@ -111,7 +112,7 @@ impl NodeAutoscalerController {
         }
         let current = store.scan("nodes", None, |_| Some(())).len() + self.provisioning.len();
         let max = self.config.max_nodes;
-        let requests: Vec<Room> = pending.iter().map(|(_, r)| *r).collect();
+        let requests: Vec<Room> = pending.iter().map(|(_, r)| r.clone()).collect();
         let target = (current + nodes_needed(&requests)).min(max);
         let (reason, message) = if target > current {
             let ready_at = now + self.config.provision_delay;
@@ -160,6 +161,7 @@ mod tests {
             cpu,
             memory: 1 << 30,
             pods: 1000,
+            ..Room::default()
         };
         assert_eq!(nodes_needed(&[pod(500)]), 1);
         assert_eq!(nodes_needed(&[pod(2000), pod(2000)]), 1);
@@ -167,6 +169,9 @@ mod tests {
         assert_eq!(nodes_needed(&[]), 1);
         assert!(fits_empty_node(&pod(4000)));
         assert!(!fits_empty_node(&pod(4001)));
+        let mut gpu = pod(500);
+        gpu.extended.insert("nvidia.com/gpu".into(), 1000);
+        assert!(!fits_empty_node(&gpu), "the group's nodes have no GPU");
     }
 
     #[test]

@@ -10,10 +10,19 @@ use super::quantity::{format_for, milli_of};
 use crate::store::{Store, UpdatePart};
 
 /// What one pod counts against a quota, per quota resource name, in milli-units.
-pub type Usage = BTreeMap<&'static str, i128>;
+pub type Usage = BTreeMap<String, i128>;
+
+/// Whether a resource name is an extended resource (`nvidia.com/gpu`): domain-qualified, not in
+/// the `kubernetes.io/` domain (upstream's `helper.IsExtendedResourceName`).
+pub fn is_extended(resource: &str) -> bool {
+    resource.contains('/') && !resource.contains("kubernetes.io/") && !resource.starts_with("requests.")
+}
 
 /// Sum of requests and limits over a pod's containers, in milli-units. A container that sets a
-/// limit but no request gets the limit as request, as the API defaults it.
+/// limit but no request gets the limit as request, as the API defaults it. Extended resources
+/// count as `requests.<name>` only: upstream's `podComputeUsageHelper`
+/// (pkg/quota/v1/evaluator/core/pods.go) masks them with the `requests.` prefix, the one form a
+/// quota may hold for them (they cannot be overcommitted).
 pub fn pod_usage(pod: &Value) -> Usage {
     let mut usage = Usage::new();
     for container in pod["spec"]["containers"].as_array().into_iter().flatten() {
@@ -21,19 +30,34 @@ pub fn pod_usage(pod: &Value) -> Usage {
         for resource in ["cpu", "memory"] {
             let limit = milli_of(&resources["limits"][resource]);
             let request = milli_of(&resources["requests"][resource]).or(limit);
-            let (req_key, limit_key) = if resource == "cpu" {
-                ("requests.cpu", "limits.cpu")
-            } else {
-                ("requests.memory", "limits.memory")
-            };
-            *usage.entry(req_key).or_default() += request.unwrap_or(0);
-            *usage.entry(limit_key).or_default() += limit.unwrap_or(0);
+            *usage.entry(format!("requests.{resource}")).or_default() += request.unwrap_or(0);
+            *usage.entry(format!("limits.{resource}")).or_default() += limit.unwrap_or(0);
+        }
+        let named = |list: &str| {
+            resources[list]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.clone())
+                .filter(|k| is_extended(k))
+                .collect::<Vec<_>>()
+        };
+        let mut extended = named("requests");
+        extended.extend(named("limits"));
+        extended.sort();
+        extended.dedup();
+        for resource in extended {
+            let request = milli_of(&resources["requests"][&resource])
+                .or_else(|| milli_of(&resources["limits"][&resource]));
+            *usage.entry(format!("requests.{resource}")).or_default() += request.unwrap_or(0);
         }
     }
-    usage.insert("cpu", usage.get("requests.cpu").copied().unwrap_or(0));
-    usage.insert("memory", usage.get("requests.memory").copied().unwrap_or(0));
-    usage.insert("pods", 1000);
-    usage.insert("count/pods", 1000);
+    let requested = |k: &str| usage.get(k).copied().unwrap_or(0);
+    let (cpu, memory) = (requested("requests.cpu"), requested("requests.memory"));
+    usage.insert("cpu".into(), cpu);
+    usage.insert("memory".into(), memory);
+    usage.insert("pods".into(), 1000);
+    usage.insert("count/pods".into(), 1000);
     usage
 }
 
@@ -219,5 +243,46 @@ mod tests {
             .unwrap();
         assert_eq!(stored["status"]["used"]["requests.cpu"], "1100m");
         assert_eq!(stored["status"]["used"]["pods"], "1");
+    }
+
+    /// Extended resources count against a quota as `requests.<name>` only, a limit standing in
+    /// for a missing request: upstream's `podComputeUsageHelper`
+    /// (pkg/quota/v1/evaluator/core/pods.go) masks them with `requests.`; the docs' "Resource
+    /// quota for extended resources" allows no other form.
+    #[test]
+    fn gpu_requests_count_against_requests_prefixed_quota() {
+        let gpu_pod = |count: &str| {
+            json!({"metadata": {"name": "g"}, "spec": {"containers": [
+                {"name": "a", "resources": {"limits": {"cpu": "1", "nvidia.com/gpu": count}}},
+            ]}, "status": {"phase": "Running"}})
+        };
+        let usage = pod_usage(&gpu_pod("1"));
+        assert_eq!(usage["requests.nvidia.com/gpu"], 1000);
+        assert!(!usage.contains_key("limits.nvidia.com/gpu"));
+        assert!(!usage.contains_key("nvidia.com/gpu"));
+        let store = Store::new();
+        let quota = json!({"metadata": {"name": "gpus"}, "spec": {"hard": {"requests.nvidia.com/gpu": "2"}}});
+        store
+            .create(&ObjectKey::new("resourcequotas", "ns", "gpus"), quota)
+            .unwrap();
+        store
+            .create(&ObjectKey::new("pods", "ns", "running"), gpu_pod("1"))
+            .unwrap();
+        let mut check = QuotaCheck::load(&store, "ns");
+        assert!(check.admit("web-1", &gpu_pod("1")).is_ok());
+        assert_eq!(
+            check.admit("web-2", &gpu_pod("1")).unwrap_err(),
+            "pods \"web-2\" is forbidden: exceeded quota: gpus, requested: requests.nvidia.com/gpu=1, \
+             used: requests.nvidia.com/gpu=2, limited: requests.nvidia.com/gpu=2"
+        );
+        assert!(
+            check.admit("cpu-only", &pod("100m")).is_ok(),
+            "no GPU asked, none counted"
+        );
+        sync_status(&store);
+        let stored = store
+            .get(&ObjectKey::new("resourcequotas", "ns", "gpus"))
+            .unwrap();
+        assert_eq!(stored["status"]["used"]["requests.nvidia.com/gpu"], "1");
     }
 }

@@ -1,6 +1,7 @@
 //! The scheduler: binds pending pods to the node with the most free CPU among those whose
-//! allocatable room fits the pod's requests; otherwise marks them Unschedulable with the
-//! scheduler's message and a FailedScheduling event. Retried every pass, so freed room is used.
+//! allocatable room fits the pod's requests (cpu, memory, pod slots and extended resources such
+//! as `nvidia.com/gpu`); otherwise marks them Unschedulable with the scheduler's message and a
+//! FailedScheduling event. Retried every pass, so freed room is used.
 
 use std::collections::BTreeMap;
 
@@ -9,47 +10,100 @@ use serde_json::{Value, json};
 use super::common::{Pending, condition, is_terminating, key, name, namespace, set_condition, update_main};
 use super::events::{Severity, record};
 use super::quantity::milli_of;
-use super::quota::pod_usage;
+use super::quota::{is_extended, pod_usage};
 use crate::store::{ObjectKey, Store, UpdatePart};
 
 /// Room of one node, in milli-units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Room {
     pub cpu: i128,
     pub memory: i128,
     pub pods: i128,
+    /// Extended resources (`nvidia.com/gpu`) by name; a node without one has none of it.
+    pub extended: BTreeMap<String, i128>,
+}
+
+impl Room {
+    /// Adds a pod's request to what a node holds.
+    pub fn add(&mut self, request: &Room) {
+        self.cpu += request.cpu;
+        self.memory += request.memory;
+        self.pods += request.pods;
+        for (name, amount) in &request.extended {
+            *self.extended.entry(name.clone()).or_default() += amount;
+        }
+    }
+
+    fn extended_of(&self, name: &str) -> i128 {
+        self.extended.get(name).copied().unwrap_or(0)
+    }
 }
 
 /// What a pod asks for, in milli-units (pods: 1000 per pod).
 pub fn requests_of(pod: &Value) -> Room {
     let usage = pod_usage(pod);
+    let extended = usage
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("requests.").filter(|r| is_extended(r))?.to_owned(),
+                *v,
+            ))
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect();
     Room {
         cpu: usage["requests.cpu"],
         memory: usage["requests.memory"],
         pods: 1000,
+        extended,
     }
 }
 
-/// Why the pod does not fit the node (empty: it fits), in the scheduler's words.
-pub fn misfits(allocatable: &Room, used: &Room, request: &Room) -> Vec<&'static str> {
+/// A node's allocatable room from its `status.allocatable` (extended resources included).
+pub fn allocatable_of(node: &Value) -> Room {
+    let alloc = &node["status"]["allocatable"];
+    Room {
+        cpu: milli_of(&alloc["cpu"]).unwrap_or(0),
+        memory: milli_of(&alloc["memory"]).unwrap_or(0),
+        pods: milli_of(&alloc["pods"]).unwrap_or(110_000),
+        extended: alloc
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| is_extended(k))
+            .filter_map(|(k, v)| Some((k.clone(), milli_of(v)?)))
+            .collect(),
+    }
+}
+
+/// Why the pod does not fit the node (empty: it fits), in the scheduler's words and order
+/// (upstream's `fitsRequest`, pkg/scheduler/framework/plugins/noderesources/fit.go: pod slots,
+/// cpu, memory, then each extended resource as `Insufficient <name>`).
+pub fn misfits(allocatable: &Room, used: &Room, request: &Room) -> Vec<String> {
     let mut reasons = Vec::new();
     if used.pods + request.pods > allocatable.pods {
-        reasons.push("Too many pods");
+        reasons.push("Too many pods".to_owned());
     }
     if used.cpu + request.cpu > allocatable.cpu {
-        reasons.push("Insufficient cpu");
+        reasons.push("Insufficient cpu".to_owned());
     }
     if used.memory + request.memory > allocatable.memory {
-        reasons.push("Insufficient memory");
+        reasons.push("Insufficient memory".to_owned());
+    }
+    for (name, amount) in &request.extended {
+        if used.extended_of(name) + amount > allocatable.extended_of(name) {
+            reasons.push(format!("Insufficient {name}"));
+        }
     }
     reasons
 }
 
 /// "0/3 nodes are available: 1 Insufficient memory, 3 Insufficient cpu." from per-node reasons.
-pub fn unschedulable_message(node_count: usize, reasons_per_node: &[Vec<&'static str>]) -> String {
+pub fn unschedulable_message(node_count: usize, reasons_per_node: &[Vec<String>]) -> String {
     let mut histogram: BTreeMap<&str, usize> = BTreeMap::new();
     for reason in reasons_per_node.iter().flatten() {
-        *histogram.entry(reason).or_default() += 1;
+        *histogram.entry(reason.as_str()).or_default() += 1;
     }
     let mut parts: Vec<String> = histogram.iter().map(|(r, n)| format!("{n} {r}")).collect();
     parts.sort();
@@ -104,14 +158,9 @@ pub fn pass(store: &Store) -> Pending {
         if n["spec"]["unschedulable"].as_bool() == Some(true) {
             return None;
         }
-        let alloc = &n["status"]["allocatable"];
         Some(Node {
             name: name(n).to_owned(),
-            allocatable: Room {
-                cpu: milli_of(&alloc["cpu"]).unwrap_or(0),
-                memory: milli_of(&alloc["memory"]).unwrap_or(0),
-                pods: milli_of(&alloc["pods"]).unwrap_or(110_000),
-            },
+            allocatable: allocatable_of(n),
             used: Room::default(),
         })
     });
@@ -124,9 +173,7 @@ pub fn pass(store: &Store) -> Pending {
     });
     for (node_name, request) in bound {
         if let Some(node) = nodes.iter_mut().find(|n| n.name == node_name) {
-            node.used.cpu += request.cpu;
-            node.used.memory += request.memory;
-            node.used.pods += request.pods;
+            node.used.add(&request);
         }
     }
     for pod in &pending {
@@ -136,10 +183,10 @@ pub fn pass(store: &Store) -> Pending {
 }
 
 fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Waiting) {
-    let request = pod.request;
-    let reasons: Vec<Vec<&'static str>> = nodes
+    let request = &pod.request;
+    let reasons: Vec<Vec<String>> = nodes
         .iter()
-        .map(|n| misfits(&n.allocatable, &n.used, &request))
+        .map(|n| misfits(&n.allocatable, &n.used, request))
         .collect();
     let best = nodes
         .iter_mut()
@@ -174,9 +221,7 @@ fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Waiting) {
         }
         return;
     };
-    node.used.cpu += request.cpu;
-    node.used.memory += request.memory;
-    node.used.pods += request.pods;
+    node.used.add(request);
     let node_name = node.name.clone();
     // The condition goes first and the binding (spec.nodeName, as the pods/binding subresource
     // sets it) second: the kubelet acts on bound pods only, so its status write can never race
@@ -219,11 +264,13 @@ mod tests {
             cpu: 4000,
             memory: 16_000,
             pods: 110_000,
+            ..Room::default()
         };
         let used = Room {
             cpu: 3600,
             memory: 1000,
             pods: 3000,
+            ..Room::default()
         };
         assert!(
             misfits(
@@ -232,7 +279,8 @@ mod tests {
                 &Room {
                     cpu: 400,
                     memory: 1000,
-                    pods: 1000
+                    pods: 1000,
+                    ..Room::default()
                 }
             )
             .is_empty()
@@ -244,7 +292,8 @@ mod tests {
                 &Room {
                     cpu: 401,
                     memory: 15_001,
-                    pods: 1000
+                    pods: 1000,
+                    ..Room::default()
                 }
             ),
             vec!["Insufficient cpu", "Insufficient memory"]
@@ -253,14 +302,66 @@ mod tests {
 
     #[test]
     fn message_counts_reasons_like_the_scheduler() {
-        let reasons = vec![
+        let reasons: Vec<Vec<String>> = [
             vec!["Insufficient cpu"],
             vec!["Insufficient cpu", "Insufficient memory"],
             vec!["Insufficient cpu"],
-        ];
+        ]
+        .iter()
+        .map(|r| r.iter().map(|s| (*s).to_owned()).collect())
+        .collect();
         assert_eq!(
             unschedulable_message(3, &reasons),
             "0/3 nodes are available: 1 Insufficient memory, 3 Insufficient cpu."
+        );
+    }
+
+    /// Upstream's `fitsRequest` (pkg/scheduler/framework/plugins/noderesources/fit.go): every
+    /// scalar resource of the request against allocatable minus requested, `Insufficient <name>`.
+    #[test]
+    fn extended_resources_fit_only_where_allocatable_covers_them() {
+        let gpu = |n: i128| Room {
+            cpu: 100,
+            pods: 1000,
+            extended: [("nvidia.com/gpu".to_owned(), n * 1000)].into(),
+            ..Room::default()
+        };
+        let plain = Room {
+            cpu: 4000,
+            memory: 16_000,
+            pods: 110_000,
+            ..Room::default()
+        };
+        let gpu_node = Room {
+            extended: [("nvidia.com/gpu".to_owned(), 4000)].into(),
+            ..plain.clone()
+        };
+        assert_eq!(
+            misfits(&plain, &Room::default(), &gpu(1)),
+            ["Insufficient nvidia.com/gpu"]
+        );
+        assert!(misfits(&gpu_node, &Room::default(), &gpu(4)).is_empty());
+        assert_eq!(
+            misfits(&gpu_node, &gpu(3), &gpu(2)),
+            ["Insufficient nvidia.com/gpu"]
+        );
+        assert!(
+            misfits(&plain, &Room::default(), &gpu(0)).is_empty(),
+            "none asked"
+        );
+        let node = crate::seed::gpu_node("gpu-node-0");
+        assert_eq!(
+            allocatable_of(&node),
+            Room {
+                cpu: 8000,
+                memory: 32 * (1 << 30) * 1000,
+                ..gpu_node
+            }
+        );
+        let reasons = vec![vec!["Insufficient nvidia.com/gpu".to_owned()]; 3];
+        assert_eq!(
+            unschedulable_message(3, &reasons),
+            "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
         );
     }
 }

@@ -9,13 +9,16 @@ use crate::cluster::Cluster;
 use crate::commands::shared::selector_string;
 use crate::error::Error;
 use crate::health;
-use crate::plan::resources::{FitReport, NodeUsage, Placement, ScheduledPod, container_resources};
+use crate::plan::resources::{
+    FitReport, NodeUsage, Placement, PodSize, ScheduledPod, container_resources, is_extended,
+};
 use crate::quantity::Quantity;
 use crate::report::Reporter;
 
-/// The CPU and memory one pod of the template requests (the sum over its containers; a value
-/// that does not parse counts as zero, which only makes the estimate generous).
-pub fn pod_requests(template: &PodTemplateSpec) -> (Quantity, Quantity) {
+/// What one pod of the template requests: CPU, memory and each extended resource
+/// (`nvidia.com/gpu`), summed over its containers (a value that does not parse counts as zero,
+/// which only makes the estimate generous).
+pub fn pod_requests(template: &PodTemplateSpec) -> PodSize {
     let containers = template
         .spec
         .as_ref()
@@ -27,7 +30,22 @@ pub fn pod_requests(template: &PodTemplateSpec) -> (Quantity, Quantity) {
             .filter_map(|c| container_resources(c).ok()?.requests.get(name).cloned())
             .fold(Quantity::zero(), |acc, q| acc.checked_add(&q).unwrap_or(acc))
     };
-    (sum("cpu"), sum("memory"))
+    let mut size = PodSize::new(sum("cpu"), sum("memory"));
+    let mut extended: Vec<String> = containers
+        .iter()
+        .filter_map(|c| container_resources(c).ok())
+        .flat_map(|r| r.requests.into_keys())
+        .filter(|name| is_extended(name))
+        .collect();
+    extended.sort();
+    extended.dedup();
+    for name in extended {
+        let total = sum(&name);
+        if !total.is_zero() {
+            size.extended.insert(name, total);
+        }
+    }
+    size
 }
 
 /// The server-side filter of a node's pods, as `kubectl describe node` lists them
@@ -42,7 +60,7 @@ fn on_node(node: &str) -> String {
 /// Nodes whose pods are read at the same time.
 const CONCURRENT_NODE_READS: usize = 4;
 
-/// Whether `needed` new pods of `size` (CPU, memory) fit on `nodes`, reading the pods node by
+/// Whether `needed` new pods of `size` (CPU, memory, extended resources) fit on `nodes`, reading the pods node by
 /// node (the candidates with the most room first, as many at once as could take the pods still
 /// needed and at most a few, each as slim pods folded into the node's sums) and stopping as
 /// soon as they fit: the common case reads one node, however large the cluster. Only a shortfall reads every candidate, so the report
@@ -54,7 +72,7 @@ const CONCURRENT_NODE_READS: usize = 4;
 pub(crate) async fn place(
     cluster: &Cluster,
     nodes: &[Node],
-    size: (&Quantity, &Quantity),
+    size: &PodSize,
     needed: i32,
     counts: impl Fn(&ScheduledPod) -> bool,
 ) -> Result<FitReport, Error> {
@@ -114,20 +132,13 @@ pub async fn room(
     reporter: &mut Reporter,
 ) -> Option<i32> {
     let spec = deployment.spec.as_ref()?;
-    let (cpu, memory) = pod_requests(&spec.template);
+    let size = pod_requests(&spec.template);
     let listed = async {
         let nodes = nodes?;
         let own: Vec<Pod> = cluster.list(&selector_string(&spec.selector)).await?;
         let existing = i32::try_from(own.iter().filter(|p| health::is_live(p)).count()).unwrap_or(i32::MAX);
         // Pods being deleted still hold their room until they are gone.
-        let more = place(
-            cluster,
-            &nodes,
-            (&cpu, &memory),
-            min.saturating_sub(existing),
-            |_| true,
-        )
-        .await?;
+        let more = place(cluster, &nodes, &size, min.saturating_sub(existing), |_| true).await?;
         Ok::<_, Error>(existing.saturating_add(more.max_pods))
     };
     match listed.await {
@@ -152,14 +163,30 @@ mod tests {
             {"name": "bare"}
         ]}}))
         .unwrap();
-        let (cpu, memory) = pod_requests(&template);
-        assert_eq!(cpu, Quantity::parse("550m").unwrap());
-        assert_eq!(memory, Quantity::parse("1088Mi").unwrap());
+        let size = pod_requests(&template);
+        assert_eq!(size.cpu, Quantity::parse("550m").unwrap());
+        assert_eq!(size.memory, Quantity::parse("1088Mi").unwrap());
+        assert!(size.extended.is_empty());
     }
 
     #[test]
     fn a_template_without_spec_requests_nothing() {
-        let (cpu, memory) = pod_requests(&PodTemplateSpec::default());
-        assert!(cpu.is_zero() && memory.is_zero());
+        let size = pod_requests(&PodTemplateSpec::default());
+        assert!(size.cpu.is_zero() && size.memory.is_zero());
+    }
+
+    #[test]
+    fn pod_requests_count_extended_resources_of_every_container() {
+        let template: PodTemplateSpec = serde_json::from_value(json!({"spec": {"containers": [
+            {"name": "model", "resources": {"requests": {"cpu": "1", "nvidia.com/gpu": "2"}, "limits": {"nvidia.com/gpu": "2"}}},
+            {"name": "sidecar", "resources": {"requests": {"cpu": "50m", "nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}},
+            {"name": "disk", "resources": {"requests": {"ephemeral-storage": "1Gi"}}}
+        ]}}))
+        .unwrap();
+        let size = pod_requests(&template);
+        assert_eq!(
+            size.extended,
+            [("nvidia.com/gpu".to_string(), Quantity::parse("3").unwrap())].into()
+        );
     }
 }

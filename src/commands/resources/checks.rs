@@ -13,7 +13,7 @@ use crate::commands::hpa::room::{place, pod_requests};
 use crate::commands::shared::hpa_for;
 use crate::error::Error;
 use crate::health;
-use crate::plan::resources::{ResourcesPlan, quota_check, rollout_quota_delta};
+use crate::plan::resources::{ResourcesPlan, is_extended, quota_check, rollout_quota_delta};
 use crate::report::Reporter;
 
 /// Every warning for the preview.
@@ -64,12 +64,15 @@ fn skipped_or(
     }
 }
 
-/// Whether a new pod asks for more CPU or memory than an old one: otherwise the rollout's pods
-/// fit where the old ones ran, and the capacity check is left out.
+/// Whether a new pod asks for more CPU, memory or of an extended resource (`nvidia.com/gpu`)
+/// than an old one: otherwise the rollout's pods fit where the old ones ran, and the capacity
+/// check is left out.
 fn requests_grow(plan: &ResourcesPlan) -> bool {
     let nanos = |list: &crate::plan::resources::ResourceList, r: &str| list.get(r).map_or(0, |q| q.nanos());
+    let extended = plan.after.requests.keys().filter(|r| is_extended(r));
     ["cpu", "memory"]
-        .iter()
+        .into_iter()
+        .chain(extended.map(String::as_str))
         .any(|r| nanos(&plan.after.requests, r) > nanos(&plan.before.requests, r))
 }
 
@@ -85,7 +88,7 @@ async fn fit<W: Target>(
     let Some(template) = workload.template().filter(|_| requests_grow(plan)) else {
         return Ok(None);
     };
-    let (cpu, memory) = pod_requests(&plan.applied_to(template, container));
+    let size = pod_requests(&plan.applied_to(template, container));
     let selector = workload.selector();
     let (nodes, own) = tokio::try_join!(cluster.list_cluster::<Node>(), cluster.list::<Pod>(&selector))?;
     let replaced: HashSet<&str> = own
@@ -94,7 +97,7 @@ async fn fit<W: Target>(
         .filter_map(|p| p.metadata.uid.as_deref())
         .collect();
     let needed = workload.counts().desired.max(0).saturating_add(workload.surge());
-    let report = place(cluster, &nodes, (&cpu, &memory), needed, |pod| {
+    let report = place(cluster, &nodes, &size, needed, |pod| {
         !pod.is_terminating() && !pod.uid().is_some_and(|uid| replaced.contains(uid))
     })
     .await?;
@@ -186,5 +189,9 @@ mod tests {
         assert!(!requests_grow(&plan("cpu=500m,memory=512Mi", "")));
         assert!(!requests_grow(&plan("", "memory=4Gi")));
         assert!(!requests_grow(&plan("ephemeral-storage=2Gi", "")));
+        assert!(
+            requests_grow(&plan("nvidia.com/gpu=1", "nvidia.com/gpu=1")),
+            "a GPU more"
+        );
     }
 }

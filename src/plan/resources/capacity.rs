@@ -1,5 +1,6 @@
-//! Will the new pods fit? A first-fit placement of the new pod size onto the nodes' free room
-//! (allocatable minus what scheduled pods request), and the namespace's ResourceQuota headroom.
+//! Will the new pods fit? A first-fit placement of the new pod size (CPU, memory and extended
+//! resources such as `nvidia.com/gpu`) onto the nodes' free room (allocatable minus what
+//! scheduled pods request), and the namespace's ResourceQuota headroom.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,7 @@ use k8s_openapi::api::core::v1::{Container, Node, Pod, ResourceQuota};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use serde::Deserialize;
 
-use super::{ContainerResources, ResourceList};
+use super::{ContainerResources, ResourceList, is_extended};
 use crate::quantity::{Quantity, format_cpu, format_memory, format_resource};
 
 /// kubelet's default `--max-pods`, used when a node does not report `allocatable.pods`.
@@ -36,10 +37,47 @@ impl FitReport {
     }
 }
 
+/// What one new pod requests, as the scheduler counts it: CPU, memory and each extended
+/// resource (`nvidia.com/gpu`), which a node holds only as much of as its allocatable says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodSize {
+    pub cpu: Quantity,
+    pub memory: Quantity,
+    /// Extended resources by name (only those requested, none zero).
+    pub extended: BTreeMap<String, Quantity>,
+}
+
+impl PodSize {
+    /// A pod requesting `cpu` and `memory` and no extended resource.
+    pub fn new(cpu: Quantity, memory: Quantity) -> Self {
+        PodSize {
+            cpu,
+            memory,
+            extended: BTreeMap::new(),
+        }
+    }
+
+    /// For the preview: `250m CPU / 512 MiB each`, `… / 1 nvidia.com/gpu each`.
+    fn describe(&self) -> String {
+        let mut parts = vec![
+            format!("{} CPU", format_cpu(&self.cpu)),
+            format_memory(&self.memory),
+        ];
+        parts.extend(
+            self.extended
+                .iter()
+                .map(|(name, q)| format!("{} {name}", format_resource(name, q))),
+        );
+        format!("{} each", parts.join(" / "))
+    }
+}
+
+/// A node's room (allocatable or free), in nanos; pod slots counted.
 struct Room {
     cpu: i128,
     memory: i128,
     pods: i64,
+    extended: BTreeMap<String, i128>,
 }
 
 fn amount(map: Option<&BTreeMap<String, K8sQuantity>>, name: &str) -> i128 {
@@ -150,6 +188,23 @@ impl ScheduledPod {
         amount(c.resources.as_ref().and_then(|r| r.requests.as_ref()), name)
     }
 
+    /// The extended resources (`nvidia.com/gpu`) any of its containers or its overhead request.
+    fn extended_names(&self) -> Vec<&str> {
+        let spec = &self.spec;
+        let containers = spec.containers.iter().chain(&spec.init_containers).flatten();
+        let lists = containers
+            .filter_map(|c| c.resources.as_ref()?.requests.as_ref())
+            .chain(spec.overhead.as_ref());
+        let mut names: Vec<&str> = lists
+            .flat_map(|list| list.keys())
+            .map(String::as_str)
+            .filter(|name| is_extended(name))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// What the scheduler counts for a pod: the larger of the containers' sum and the largest
     /// init container, plus the pod overhead.
     fn request(&self, name: &str) -> i128 {
@@ -173,11 +228,13 @@ impl ScheduledPod {
 }
 
 /// What the scheduled, running pods of one node request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Usage {
     cpu: i128,
     memory: i128,
     pods: i64,
+    /// Extended resources by name.
+    extended: BTreeMap<String, i128>,
 }
 
 /// The requests of the running pods, summed per node: the state a list of pods folds into page
@@ -195,10 +252,14 @@ impl NodeUsage {
         usage.cpu = usage.cpu.saturating_add(pod.request("cpu"));
         usage.memory = usage.memory.saturating_add(pod.request("memory"));
         usage.pods = usage.pods.saturating_add(1);
+        for name in pod.extended_names() {
+            let used = usage.extended.entry(name.to_owned()).or_default();
+            *used = used.saturating_add(pod.request(name));
+        }
     }
 
     fn of(&self, node: &str) -> Usage {
-        self.0.get(node).copied().unwrap_or_default()
+        self.0.get(node).cloned().unwrap_or_default()
     }
 }
 
@@ -221,10 +282,32 @@ fn skip_reason(node: &Node) -> Option<String> {
     taint.map(|t| format!("tainted {} {}", t.key, t.effect))
 }
 
-/// How many pods of one size a node's free room (`cpu`, `memory`, pod slots) takes, placing
-/// them one by one as long as each finds its whole request free (a zero request needs only
-/// that the resource is not overcommitted).
-fn pods_fitting(room: &Room, cpu: i128, memory: i128) -> i128 {
+/// A pod size in nanos, as the placement compares it with rooms.
+struct Size {
+    cpu: i128,
+    memory: i128,
+    extended: BTreeMap<String, i128>,
+}
+
+impl From<&PodSize> for Size {
+    fn from(size: &PodSize) -> Self {
+        Size {
+            cpu: size.cpu.nanos(),
+            memory: size.memory.nanos(),
+            extended: size
+                .extended
+                .iter()
+                .map(|(name, q)| (name.clone(), q.nanos()))
+                .collect(),
+        }
+    }
+}
+
+/// How many pods of one size a node's free room (`cpu`, `memory`, pod slots, each extended
+/// resource: a node without one has none of it) takes, placing them one by one as long as each
+/// finds its whole request free (a zero request needs only that the resource is not
+/// overcommitted); and the resources that bound the count (`cpu`, `nvidia.com/gpu`, `pods`).
+fn pods_fitting<'a>(room: &Room, size: &'a Size) -> (i128, Vec<&'a str>) {
     let by = |free: i128, each: i128| {
         if each > 0 {
             (free / each).max(0)
@@ -234,9 +317,22 @@ fn pods_fitting(room: &Room, cpu: i128, memory: i128) -> i128 {
             0
         }
     };
-    by(room.cpu, cpu)
-        .min(by(room.memory, memory))
-        .min(i128::from(room.pods.max(0)))
+    let mut counts = vec![
+        ("cpu", by(room.cpu, size.cpu)),
+        ("memory", by(room.memory, size.memory)),
+        ("pods", i128::from(room.pods.max(0))),
+    ];
+    counts.extend(size.extended.iter().map(|(name, each)| {
+        let free = room.extended.get(name).copied().unwrap_or(0);
+        (name.as_str(), by(free, *each))
+    }));
+    let fitting = counts.iter().map(|(_, n)| *n).min().unwrap_or(0);
+    let bound = counts
+        .iter()
+        .filter(|(_, n)| *n == fitting && fitting < i128::MAX)
+        .map(|(name, _)| *name)
+        .collect();
+    (fitting, bound)
 }
 
 /// A candidate node: one the pod may schedule on, with its allocatable room.
@@ -252,9 +348,8 @@ struct Candidate {
 /// independently, so the count does not depend on the order the nodes are read in; when they
 /// do not fit, every candidate is read and the count is the whole cluster's.
 pub struct Placement {
-    cpu: i128,
-    memory: i128,
-    size: (Quantity, Quantity),
+    nanos: Size,
+    size: PodSize,
     pods_needed: i32,
     /// Candidates not read yet, in read order.
     candidates: Vec<Candidate>,
@@ -262,13 +357,16 @@ pub struct Placement {
     skipped_nodes: Vec<String>,
     /// Pods placed on the nodes read so far (at most `MAX_COUNTED_PODS` or `pods_needed`).
     placed: i32,
+    /// Per resource (`cpu`, `nvidia.com/gpu`, `pods`), on how many of the nodes read it was
+    /// the one that bounded the node's count: what runs out, for the warning.
+    bound_by: BTreeMap<String, usize>,
 }
 
 impl Placement {
-    /// The candidates among `nodes` for `pods_needed` pods requesting `new_requests_per_pod`
-    /// (CPU, memory): cordoned, NotReady and NoSchedule/NoExecute-tainted nodes are left out.
-    pub fn new(nodes: &[Node], new_requests_per_pod: (&Quantity, &Quantity), pods_needed: i32) -> Self {
-        let (cpu, memory) = (new_requests_per_pod.0.nanos(), new_requests_per_pod.1.nanos());
+    /// The candidates among `nodes` for `pods_needed` pods of `size`: cordoned, NotReady and
+    /// NoSchedule/NoExecute-tainted nodes are left out.
+    pub fn new(nodes: &[Node], size: &PodSize, pods_needed: i32) -> Self {
+        let nanos = Size::from(size);
         let mut skipped_nodes = Vec::new();
         let mut candidates = Vec::new();
         for node in nodes {
@@ -290,19 +388,24 @@ impl Placement {
                     cpu: amount(allocatable, "cpu"),
                     memory: amount(allocatable, "memory"),
                     pods: max_pods,
+                    extended: nanos
+                        .extended
+                        .keys()
+                        .map(|name| (name.clone(), amount(allocatable, name)))
+                        .collect(),
                 },
             });
         }
         // Most room for this size first (a stable sort: equal nodes keep the list's order).
-        candidates.sort_by_key(|c| std::cmp::Reverse(pods_fitting(&c.allocatable, cpu, memory)));
+        candidates.sort_by_key(|c| std::cmp::Reverse(pods_fitting(&c.allocatable, &nanos).0));
         Placement {
-            cpu,
-            memory,
-            size: (new_requests_per_pod.0.clone(), new_requests_per_pod.1.clone()),
+            nanos,
+            size: size.clone(),
             pods_needed,
             candidates,
             skipped_nodes,
             placed: 0,
+            bound_by: BTreeMap::new(),
         }
     }
 
@@ -327,7 +430,7 @@ impl Placement {
             .take(at_most.max(1))
             .take_while(|c| {
                 let more = bound < missing;
-                bound = bound.saturating_add(pods_fitting(&c.allocatable, self.cpu, self.memory));
+                bound = bound.saturating_add(pods_fitting(&c.allocatable, &self.nanos).0);
                 more
             })
             .map(|c| c.name.clone())
@@ -348,13 +451,25 @@ impl Placement {
         };
         let candidate = self.candidates.remove(at);
         let used = usage.of(node);
+        let allocatable = candidate.allocatable;
         let room = Room {
-            cpu: candidate.allocatable.cpu.saturating_sub(used.cpu),
-            memory: candidate.allocatable.memory.saturating_sub(used.memory),
-            pods: candidate.allocatable.pods.saturating_sub(used.pods),
+            cpu: allocatable.cpu.saturating_sub(used.cpu),
+            memory: allocatable.memory.saturating_sub(used.memory),
+            pods: allocatable.pods.saturating_sub(used.pods),
+            extended: allocatable
+                .extended
+                .into_iter()
+                .map(|(name, alloc)| {
+                    let taken = used.extended.get(&name).copied().unwrap_or(0);
+                    (name, alloc.saturating_sub(taken))
+                })
+                .collect(),
         };
         let bound = MAX_COUNTED_PODS.max(self.pods_needed);
-        let fitting = pods_fitting(&room, self.cpu, self.memory);
+        let (fitting, bound_by) = pods_fitting(&room, &self.nanos);
+        for resource in bound_by {
+            *self.bound_by.entry(resource.to_owned()).or_default() += 1;
+        }
         let total = i128::from(self.placed).saturating_add(fitting);
         self.placed = i32::try_from(total.min(i128::from(bound))).unwrap_or(bound);
     }
@@ -364,17 +479,14 @@ impl Placement {
     pub fn report(&self) -> FitReport {
         let (pods_needed, placed) = (self.pods_needed, self.placed);
         let pods_fitting = placed.min(pods_needed.max(0));
-        let size = format!(
-            "{} CPU / {} each",
-            format_cpu(&self.size.0),
-            format_memory(&self.size.1)
-        );
+        let size = self.size.describe();
         let message = if pods_fitting >= pods_needed {
             format!("{pods_needed} pods ({size}) fit in the nodes' free room (room for about {placed})")
         } else {
             format!(
-                "only {pods_fitting} of {pods_needed} pods ({size}) fit in the nodes' free room: {} would stay Pending",
-                pods_needed - pods_fitting
+                "only {pods_fitting} of {pods_needed} pods ({size}) fit in the nodes' free room: {} would stay Pending{}",
+                pods_needed - pods_fitting,
+                self.short_of()
             )
         };
         FitReport {
@@ -385,21 +497,36 @@ impl Placement {
             message,
         }
     }
+
+    /// What runs out, most nodes first: ` (short of nvidia.com/gpu on 3 nodes, cpu on 1 node)`
+    /// (`pod slots` for `pods`); empty when no node was read.
+    fn short_of(&self) -> String {
+        let mut bound: Vec<(&String, &usize)> = self.bound_by.iter().collect();
+        bound.sort_by_key(|(name, count)| (std::cmp::Reverse(**count), *name));
+        let parts: Vec<String> = bound
+            .into_iter()
+            .map(|(name, count)| {
+                let name = if name == "pods" { "pod slots" } else { name };
+                let nodes = if *count == 1 { "node" } else { "nodes" };
+                format!("{name} on {count} {nodes}")
+            })
+            .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" (short of {})", parts.join(", "))
+        }
+    }
 }
 
-/// Whether `pods_needed` pods requesting `new_requests_per_pod` (CPU, memory) fit on `nodes`,
+/// Whether `pods_needed` pods of `size` (CPU, memory, extended resources) fit on `nodes`,
 /// placing them first-fit into each node's allocatable minus the requests `usage` of the
 /// scheduled, running pods (of the pods that stay: leave out the ones the rollout replaces).
 /// Cordoned, NotReady and NoSchedule/NoExecute-tainted nodes are left out. Every node counts:
 /// the whole cluster's [`Placement`] (what a node-by-node read that never stops early finds).
 #[cfg(test)]
-pub fn fit_check(
-    nodes: &[Node],
-    usage: &NodeUsage,
-    new_requests_per_pod: (&Quantity, &Quantity),
-    pods_needed: i32,
-) -> FitReport {
-    let mut placement = Placement::new(nodes, new_requests_per_pod, pods_needed);
+pub fn fit_check(nodes: &[Node], usage: &NodeUsage, size: &PodSize, pods_needed: i32) -> FitReport {
+    let mut placement = Placement::new(nodes, size, pods_needed);
     for node in placement.order() {
         placement.place(&node, usage);
     }
@@ -521,6 +648,10 @@ mod tests {
         Quantity::parse(s).unwrap()
     }
 
+    fn pod_size(cpu: &str, memory: &str) -> PodSize {
+        PodSize::new(q(cpu), q(memory))
+    }
+
     fn usage(pods: &[Pod]) -> NodeUsage {
         let mut usage = NodeUsage::default();
         for pod in pods {
@@ -572,7 +703,7 @@ mod tests {
             "pods".into(),
             k8s_openapi::apimachinery::pkg::api::resource::Quantity("15e18".into()),
         );
-        let report = fit_check(&[huge], &NodeUsage::default(), (&q("1"), &q("1Gi")), 2);
+        let report = fit_check(&[huge], &NodeUsage::default(), &pod_size("1", "1Gi"), 2);
         assert!(report.fits(), "{report:?}");
         assert_eq!(report.max_pods, 4, "CPU limits it, not a wrapped pod count");
     }
@@ -582,18 +713,24 @@ mod tests {
         let nodes = [node("a", "4", "8Gi", json!({})), node("b", "2", "4Gi", json!({}))];
         let pods = [pod("a", "3", "1Gi", "Running"), pod("a", "3", "1Gi", "Succeeded")];
         // Free: a = 1 CPU / 7Gi, b = 2 CPU / 4Gi → 1 + 2 pods of 1 CPU.
-        let report = fit_check(&nodes, &usage(&pods), (&q("1"), &q("1Gi")), 3);
+        let report = fit_check(&nodes, &usage(&pods), &pod_size("1", "1Gi"), 3);
         assert!(report.fits());
         assert_eq!(report.max_pods, 3);
         assert_eq!(
             report.message,
             "3 pods (1 core CPU / 1 GiB each) fit in the nodes' free room (room for about 3)"
         );
-        let report = fit_check(&nodes, &usage(&pods), (&q("1"), &q("1Gi")), 5);
+        let report = fit_check(&nodes, &usage(&pods), &pod_size("1", "1Gi"), 5);
         assert!(!report.fits());
         assert_eq!(report.pods_fitting, 3);
         assert!(report.message.starts_with("only 3 of 5 pods"));
-        assert!(report.message.ends_with("2 would stay Pending"));
+        assert!(
+            report
+                .message
+                .ends_with("2 would stay Pending (short of cpu on 2 nodes)"),
+            "{}",
+            report.message
+        );
     }
 
     #[test]
@@ -604,7 +741,7 @@ mod tests {
             node("cordoned", "64", "64Gi", json!({"spec": {"unschedulable": true}})),
             node("mid", "4", "8Gi", json!({})),
         ];
-        let size = (&q("1"), &q("1Gi"));
+        let size = &pod_size("1", "1Gi");
         let mut placement = Placement::new(&nodes, size, 7);
         assert_eq!(
             placement.order(),
@@ -652,7 +789,7 @@ mod tests {
             pod("b", "500m", "1Gi", "Running"),
             pod("c", "1", "1Gi", "Failed"),
         ];
-        let size = (&q("500m"), &q("1Gi"));
+        let size = &pod_size("500m", "1Gi");
         for needed in [0, 1, 5, 9, 20] {
             let whole = fit_check(&nodes, &usage(&pods), size, needed);
             let mut placement = Placement::new(&nodes, size, needed);
@@ -703,7 +840,7 @@ mod tests {
         ];
         let pods = [pod("over", "2", "1Gi", "Running")];
         // Pod slots bound it: 110 - 0 on "ok"; "over" has CPU overcommitted.
-        let report = fit_check(&nodes, &usage(&pods), (&q("0"), &q("0")), 1);
+        let report = fit_check(&nodes, &usage(&pods), &pod_size("0", "0"), 1);
         assert_eq!(report.max_pods, 110);
     }
 
@@ -719,7 +856,7 @@ mod tests {
             ),
             node("ok", "1", "1Gi", json!({})),
         ];
-        let report = fit_check(&nodes, &NodeUsage::default(), (&q("500m"), &q("512Mi")), 2);
+        let report = fit_check(&nodes, &NodeUsage::default(), &pod_size("500m", "512Mi"), 2);
         assert_eq!(report.max_pods, 2);
         assert_eq!(
             report.skipped_nodes,
@@ -740,8 +877,138 @@ mod tests {
                 "containers": [{"name": "c", "resources": {"requests": {"memory": "256Mi"}}}]}
         }))
         .unwrap();
-        let report = fit_check(&nodes, &usage(&[init]), (&q("100m"), &q("1Gi")), 3);
+        let report = fit_check(&nodes, &usage(&[init]), &pod_size("100m", "1Gi"), 3);
         assert_eq!(report.pods_fitting, 2);
+    }
+
+    fn gpu_node(name: &str, gpus: &str) -> Node {
+        let mut node = node(name, "8", "32Gi", json!({}));
+        let allocatable = node.status.as_mut().unwrap().allocatable.as_mut().unwrap();
+        allocatable.insert(
+            "nvidia.com/gpu".into(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity(gpus.into()),
+        );
+        node
+    }
+
+    fn gpu_pod(node: &str, gpus: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "g"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {
+                "requests": {"cpu": "100m", "memory": "1Gi", "nvidia.com/gpu": gpus},
+                "limits": {"nvidia.com/gpu": gpus}}}]},
+            "status": {"phase": "Running"}
+        }))
+        .unwrap()
+    }
+
+    fn gpu_size(gpus: &str) -> PodSize {
+        let mut size = pod_size("500m", "1Gi");
+        size.extended.insert("nvidia.com/gpu".into(), q(gpus));
+        size
+    }
+
+    /// As the scheduler's NodeResourcesFit (`fitsRequest`): an extended resource fits only in
+    /// the node's allocatable of it minus its pods' requests; a node without it takes none.
+    #[test]
+    fn extended_resources_bound_the_count_and_the_warning_names_them() {
+        let nodes = [
+            node("plain", "16", "64Gi", json!({})),
+            gpu_node("gpu-a", "4"),
+            gpu_node("gpu-b", "4"),
+        ];
+        // gpu-a has 2 of its 4 GPUs taken: 2 + 4 pods of one GPU fit, none on "plain".
+        let pods = [gpu_pod("gpu-a", "2"), pod("plain", "1", "1Gi", "Running")];
+        let report = fit_check(&nodes, &usage(&pods), &gpu_size("1"), 8);
+        assert_eq!(report.pods_fitting, 6);
+        assert_eq!(
+            report.message,
+            "only 6 of 8 pods (500m CPU / 1 GiB / 1 nvidia.com/gpu each) fit in the nodes' free \
+             room: 2 would stay Pending (short of nvidia.com/gpu on 3 nodes)"
+        );
+        // Pods of 4 GPUs: one fits (on gpu-b), gpu-a has 2 left.
+        let report = fit_check(&nodes, &usage(&pods), &gpu_size("4"), 3);
+        assert_eq!(report.pods_fitting, 1);
+        assert!(
+            report.message.starts_with("only 1 of 3 pods"),
+            "{}",
+            report.message
+        );
+        let report = fit_check(&nodes, &usage(&pods), &gpu_size("1"), 6);
+        assert!(report.fits(), "{report:?}");
+        // CPU still counts: pods of 3 CPU and a GPU take 2 on each GPU node (gpu-a: CPU and
+        // GPUs both run out at 2), and every resource that runs out is named.
+        let mut big = gpu_size("1");
+        big.cpu = q("3");
+        let report = fit_check(&nodes, &usage(&pods), &big, 5);
+        assert_eq!(report.pods_fitting, 4);
+        assert!(
+            report
+                .message
+                .ends_with("(short of cpu on 2 nodes, nvidia.com/gpu on 2 nodes)"),
+            "{}",
+            report.message
+        );
+    }
+
+    #[test]
+    fn placement_reads_the_gpu_nodes_first_and_stops_there() {
+        let nodes = [
+            node("plain-a", "64", "256Gi", json!({})),
+            node("plain-b", "64", "256Gi", json!({})),
+            gpu_node("gpu-a", "4"),
+        ];
+        let size = gpu_size("1");
+        let mut placement = Placement::new(&nodes, &size, 3);
+        assert_eq!(placement.order()[0], "gpu-a", "the only node with room for them");
+        assert_eq!(placement.next_reads(4), ["gpu-a"]);
+        placement.place("gpu-a", &usage(&[gpu_pod("gpu-a", "1")]));
+        assert!(placement.enough(), "3 of the 4 GPUs are free");
+        // Without extended resources the plain nodes come first, as before.
+        assert_eq!(
+            Placement::new(&nodes, &pod_size("1", "1Gi"), 3).order()[0],
+            "plain-a"
+        );
+    }
+
+    #[test]
+    fn a_node_counts_the_extended_requests_of_its_pods() {
+        let mut both = NodeUsage::default();
+        both.add(&ScheduledPod::from(&gpu_pod("gpu-a", "1")));
+        both.add(&ScheduledPod::from(&gpu_pod("gpu-a", "2")));
+        both.add(&ScheduledPod::from(&pod("gpu-a", "1", "1Gi", "Running")));
+        assert_eq!(both.of("gpu-a").extended["nvidia.com/gpu"], q("3").nanos());
+        assert_eq!(both.of("gpu-a").pods, 3);
+    }
+
+    /// Quota for extended resources holds only `requests.<name>` (upstream's pod evaluator,
+    /// pkg/quota/v1/evaluator/core/pods.go `isExtendedResourceNameForQuota`; the docs' "Resource
+    /// quota for extended resources"): the rollout's GPU requests are checked against it.
+    #[test]
+    fn quota_checks_requests_of_extended_resources() {
+        let quota: ResourceQuota = serde_json::from_value(json!({
+            "metadata": {"name": "gpus"},
+            "spec": {"hard": {"requests.nvidia.com/gpu": "2"}},
+            "status": {"hard": {"requests.nvidia.com/gpu": "2"}, "used": {"requests.nvidia.com/gpu": "0"}}
+        }))
+        .unwrap();
+        let none = ContainerResources::default();
+        let one_gpu = ContainerResources {
+            requests: [("nvidia.com/gpu".to_string(), q("1"))].into(),
+            limits: [("nvidia.com/gpu".to_string(), q("1"))].into(),
+        };
+        let delta = rollout_quota_delta(&none, &one_gpu, 3, 1);
+        assert_eq!(delta["requests.nvidia.com/gpu"], q("3"));
+        let warnings = quota_check(std::slice::from_ref(&quota), &delta);
+        assert_eq!(
+            warnings,
+            [
+                "ResourceQuota gpus: requests.nvidia.com/gpu would need 3 more, but only 2 of 2 is \
+              left (0 used): new pods would be refused (FailedCreate) and the rollout would stall"
+            ]
+        );
+        let two = rollout_quota_delta(&none, &one_gpu, 2, 0);
+        assert!(quota_check(&[quota], &two).is_empty(), "2 of 2 fit");
     }
 
     #[test]

@@ -254,3 +254,53 @@ async fn recreate_removes_old_pods_before_new_ones_and_prunes_history() {
     })
     .await;
 }
+
+/// A pod asking for `nvidia.com/gpu` fits only where the node's allocatable of it, minus what
+/// its pods request, covers the request; elsewhere it waits with the scheduler's message.
+/// Upstream: `fitsRequest` (pkg/scheduler/framework/plugins/noderesources/fit.go) checks every
+/// scalar resource of the pod's request against `allocatable.ScalarResources[name]` minus the
+/// node's requested and reports `Insufficient <name>` per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpu_pods_land_on_gpu_nodes_until_their_gpus_run_out() {
+    let w = world(2);
+    let gpu_node = json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "gpu-0", "labels": {"kubernetes.io/hostname": "gpu-0"}},
+        "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "nvidia.com/gpu": "4"}},
+    });
+    w.store
+        .create(&ObjectKey::new("nodes", "", "gpu-0"), gpu_node)
+        .unwrap();
+    let mut gpu = container("web", "100m", "64Mi");
+    gpu["resources"]["limits"]["nvidia.com/gpu"] = json!("2");
+    gpu["resources"]["requests"]["nvidia.com/gpu"] = json!("2");
+    create(&w.store, "deployments", deployment("web", 3, vec![gpu]));
+    // Two pods of 2 GPUs fill gpu-0's 4; the third fits nowhere (the 4-CPU nodes have none).
+    wait_for("two bound pods and one unschedulable", || {
+        let pods = pods_of(&w.store, "web");
+        let bound = pods
+            .iter()
+            .filter(|p| p["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty()))
+            .count();
+        let waiting = pods.iter().any(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter().any(|c| {
+                    c["reason"] == "Unschedulable"
+                        && c["message"] == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+                })
+            })
+        });
+        bound == 2 && waiting
+    })
+    .await;
+    for pod in pods_of(&w.store, "web") {
+        if let Some(node) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+            assert_eq!(node, "gpu-0", "a GPU pod on a node without GPUs");
+        }
+    }
+    let failed = events(&w.store, "FailedScheduling");
+    assert_eq!(
+        failed[0]["message"],
+        "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    );
+}

@@ -127,7 +127,7 @@ pub async fn run(cluster: &Cluster, cli: &Cli, reporter: &mut Reporter) -> Resul
         },
         alerts: Vec::new(),
         steps,
-        confirm: question(&plan, &consequences, restart.is_some()),
+        confirm: question(&plan, restart.is_some()),
     };
     propose(cluster, reporter, &proposal, cli.global.yes, dry_run).await?;
 

@@ -99,10 +99,12 @@ pub(super) fn consequences(
 
 /// The confirmation question, when the undo needs one: pods restart, an object is deleted,
 /// or the values were changed by someone else since the recorded change.
-pub(super) fn question(plan: &UndoPlan, consequences: &[String], restart: bool) -> Option<String> {
+/// The question is short: what pods do and how the restore goes are the preview's
+/// consequences, printed just above it (said once, not again in the question).
+pub(super) fn question(plan: &UndoPlan, restart: bool) -> Option<String> {
     let mut reasons = Vec::new();
     if plan.restarts_pods || restart {
-        reasons.push(consequences.join("; "));
+        reasons.push("pods restart (the consequences above)".to_string());
     }
     if plan.write == UndoWrite::Delete {
         reasons.push(format!("{} will be deleted", plan.object));
@@ -229,17 +231,13 @@ mod tests {
     #[test]
     fn only_restarts_deletes_and_drift_ask() {
         let merge = UndoWrite::Merge(json!({}));
-        assert_eq!(question(&plan(merge.clone(), false, vec![]), &[], false), None);
-        let restart = question(
-            &plan(merge.clone(), true, vec![]),
-            &["3 pods restart".into()],
-            false,
-        );
-        assert_eq!(restart.as_deref(), Some("3 pods restart"));
-        assert!(question(&plan(merge.clone(), false, vec![]), &["x".into()], true).is_some());
-        let delete = question(&plan(UndoWrite::Delete, false, vec![]), &[], false).unwrap();
+        assert_eq!(question(&plan(merge.clone(), false, vec![]), false), None);
+        let restart = question(&plan(merge.clone(), true, vec![]), false);
+        assert_eq!(restart.as_deref(), Some("pods restart (the consequences above)"));
+        assert!(question(&plan(merge.clone(), false, vec![]), true).is_some());
+        let delete = question(&plan(UndoWrite::Delete, false, vec![]), false).unwrap();
         assert!(delete.contains("will be deleted"));
-        let drift = question(&plan(merge, false, vec!["changed".into()]), &[], false).unwrap();
+        let drift = question(&plan(merge, false, vec!["changed".into()]), false).unwrap();
         assert!(drift.contains("overwrites"));
     }
 

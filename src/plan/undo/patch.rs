@@ -10,7 +10,7 @@ use crate::plan::connections::set_max_connections;
 use crate::plan::{ChangeValue, PlanError};
 
 /// The target a recorded value stands for (the inverse of [`describe_target`]).
-fn target_of(value: &ChangeValue) -> Result<Value, PlanError> {
+fn target_of(value: &ChangeValue, current: &Value) -> Result<Value, PlanError> {
     if let ChangeValue::Percent(pct) = value {
         return Ok(json!({"type": "Utilization", "averageUtilization": pct}));
     }
@@ -19,7 +19,7 @@ fn target_of(value: &ChangeValue) -> Result<Value, PlanError> {
     let bad = || {
         PlanError::new(
             format!("the recorded metric target {text:?} is not one undo can write back"),
-            "restore the HPA's metrics by hand with `kubectl edit hpa`",
+            format!("restore the HPA's metrics by hand with {}", edit_command("hpa", current)),
         )
     };
     if let Some(v) = text.strip_prefix("averageValue ") {
@@ -151,7 +151,7 @@ fn hpa_patch(current: &Value, restore: &[(FieldPath, Option<ChangeValue>)]) -> R
                 match value {
                     None => metrics.retain(|m| !is_resource_metric(m, resource)),
                     Some(recorded) => {
-                        let target = target_of(recorded)?;
+                        let target = target_of(recorded, current)?;
                         match metrics.iter_mut().find(|m| is_resource_metric(m, resource)) {
                             Some(m) => m["resource"]["target"] = target,
                             None => metrics.push(json!({"type": "Resource",
@@ -176,15 +176,15 @@ fn hpa_patch(current: &Value, restore: &[(FieldPath, Option<ChangeValue>)]) -> R
     Ok(with_resource_version(json!({ "spec": spec }), current))
 }
 
-/// `kubectl edit configmap -n NS NAME` for the object `current`, for a hint to paste as it is.
-fn edit_command(current: &Value) -> String {
+/// `kubectl edit <kind> -n NS NAME` for the object `current`, for a hint to paste as it is.
+fn edit_command(kind: &str, current: &Value) -> String {
     let meta = &current["metadata"];
     let ns = meta["namespace"]
         .as_str()
         .map(|ns| format!(" -n {ns}"))
         .unwrap_or_default();
     let name = meta["name"].as_str().map(|n| format!(" {n}")).unwrap_or_default();
-    format!("`kubectl edit configmap{ns}{name}`")
+    format!("`kubectl edit {kind}{ns}{name}`")
 }
 
 /// `max_connections` set back inside the CURRENT config.yaml text, so that other keys edited
@@ -205,7 +205,7 @@ fn configmap_patch(
                 ),
                 format!(
                     "remove the line by hand with {}, or set a value with `kubectl orchscale db connections N`",
-                    edit_command(current)
+                    edit_command("configmap", current)
                 ),
             ));
         };
@@ -218,7 +218,7 @@ fn configmap_patch(
                         "the recorded database.max_connections {:?} is not a number",
                         value.to_string()
                     ),
-                    format!("restore it by hand with {}", edit_command(current)),
+                    format!("restore it by hand with {}", edit_command("configmap", current)),
                 )
             })?;
         let text = data
@@ -229,7 +229,7 @@ fn configmap_patch(
             .ok_or_else(|| {
                 PlanError::new(
                     format!("the configmap has no key {key:?} any more"),
-                    format!("restore it by hand with {}", edit_command(current)),
+                    format!("restore it by hand with {}", edit_command("configmap", current)),
                 )
             })?;
         let (new_text, _) = set_max_connections(&text, n)?;

@@ -20,7 +20,7 @@ use crate::cluster::Cluster;
 use crate::cluster::api::kind_of;
 use crate::error::Error;
 use crate::plan::Change;
-use crate::plan::audit::{ANNOTATION, LastChange, now_rfc3339, record_id};
+use crate::plan::audit::{self, ANNOTATION, LastChange, now_rfc3339, record_id};
 use crate::plan::outcome::{Difference, observe};
 use crate::report::Reporter;
 
@@ -166,6 +166,11 @@ pub(crate) fn outcome_unknown(error: &Error) -> bool {
     }
 }
 
+/// The record of ours an object carries, if any (an unreadable one counts as none).
+fn earlier_record<K: Object>(object: Option<&K>) -> Option<LastChange> {
+    audit::parse(object?.meta().annotations.as_ref()?).ok()
+}
+
 /// Plans against `initial`, writes, and settles the outcome (see the module doc).
 ///
 /// `plan` gets the object as read (`None` when it does not exist) and returns the write to
@@ -206,6 +211,7 @@ where
             .with_written(written_values(&intent.changes))
             .with_id(id.clone())
             .with_application(a.application.clone())
+            .carrying(earlier_record(current.as_ref()).as_ref())
         });
         let body = with_record(&intent.body, record.as_ref());
         let error = match send::<K>(cluster, name, &body, dry_run).await {

@@ -92,6 +92,28 @@ impl LastChange {
         self
     }
 
+    /// The same record, carrying an `earlier` record of the same profile application on the
+    /// same object: an object keeps one record, so when an application writes it twice (e.g.
+    /// a profile's `replicas` and `resources` steps both write the deployment), the second
+    /// record must still hold what the first one changed, or `undo` of the application would
+    /// restore only the second step. The earliest previous value of a field wins (the state
+    /// before the application); the latest written value wins. Records of other changes (or
+    /// of another application) are replaced, as always.
+    pub fn carrying(mut self, earlier: Option<&LastChange>) -> Self {
+        let same_application = earlier.filter(|e| {
+            e.application.is_some() && e.application == self.application && e.object == self.object
+        });
+        if let Some(earlier) = same_application {
+            for (field, value) in &earlier.previous {
+                self.previous.insert(field.clone(), value.clone());
+            }
+            for (field, value) in &earlier.written {
+                self.written.entry(field.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        self
+    }
+
     /// The annotation value (compact JSON).
     pub fn to_annotation(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -141,6 +163,51 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> Result<LastChange, PlanE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn step(application: Option<&str>, field: &str, before: i64, after: i64) -> LastChange {
+        LastChange::new(
+            "apply -f peak.yaml",
+            "2026-11-30T00:00:00Z",
+            None,
+            "deployment/orchestrator",
+            BTreeMap::from([(field.to_string(), json!(before))]),
+        )
+        .with_written(BTreeMap::from([(field.to_string(), json!(after))]))
+        .with_application(application.map(str::to_string))
+    }
+
+    #[test]
+    fn a_second_step_of_the_same_application_carries_the_first_ones_values() {
+        let first = step(Some("app-1"), "spec.replicas", 3, 5);
+        let second = step(Some("app-1"), "spec.template.x", 1, 2).carrying(Some(&first));
+        assert_eq!(second.previous["spec.replicas"], json!(3));
+        assert_eq!(second.previous["spec.template.x"], json!(1));
+        assert_eq!(second.written["spec.replicas"], json!(5));
+        // The same field twice: the state before the application, the value written last.
+        let again = step(Some("app-1"), "spec.replicas", 5, 7).carrying(Some(&first));
+        assert_eq!(again.previous["spec.replicas"], json!(3));
+        assert_eq!(again.written["spec.replicas"], json!(7));
+    }
+
+    #[test]
+    fn records_of_other_changes_are_replaced() {
+        let first = step(Some("app-1"), "spec.replicas", 3, 5);
+        for later in [
+            step(Some("app-2"), "spec.template.x", 1, 2),
+            step(None, "spec.template.x", 1, 2),
+        ] {
+            let carried = later.clone().carrying(Some(&first));
+            assert_eq!(carried.previous, later.previous);
+        }
+        let plain = step(None, "spec.template.x", 1, 2);
+        assert_eq!(
+            plain
+                .clone()
+                .carrying(Some(&step(None, "spec.replicas", 3, 5)))
+                .previous,
+            plain.previous
+        );
+    }
 
     fn record() -> LastChange {
         let mut previous = BTreeMap::new();

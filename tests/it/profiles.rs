@@ -461,6 +461,38 @@ fn undo_reverts_a_whole_profile_application_as_one() {
     );
 }
 
+/// A profile whose two steps both write the deployment (its replicas, then its resources):
+/// the object keeps one record, which must still hold the first step's values, so that one
+/// `undo` restores both (before, it restored the replicas and left the new resources).
+#[test]
+fn undo_restores_both_steps_that_wrote_the_same_object() {
+    let sim = sim();
+    wait_ready(&sim, 3);
+    let hpa =
+        orchscale_sim::store::ObjectKey::new("horizontalpodautoscalers", "llm-orchestrator", "orchestrator");
+    sim.store().delete(&hpa, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let before = export(&sim);
+    let profile = write(
+        dir.path(),
+        "two-steps.yaml",
+        "apiVersion: orchscale.io/v1\nkind: ScalingProfile\nmetadata:\n  name: two-steps\nspec:\n  \
+         replicas: 4\n  resources:\n    orchestrator:\n      requests: {cpu: 600m}\n",
+    );
+    run(&sim, &["apply", "-f", profile.to_str().unwrap(), "--yes"]).assert_code(0);
+    let applied = export(&sim);
+    assert_eq!(applied["spec"]["replicas"], 4, "{applied}");
+    assert_eq!(
+        applied["spec"]["resources"]["orchestrator"]["requests"]["cpu"], "600m",
+        "{applied}"
+    );
+
+    run(&sim, &["undo", "--yes"]).assert_code(0);
+    let after = export(&sim);
+    assert_eq!(after["spec"]["replicas"], before["spec"]["replicas"], "{after}");
+    assert_eq!(after["spec"]["resources"], before["spec"]["resources"], "{after}");
+}
+
 /// One kubeconfig with a context per sim (`a`, `b`, ...), each with its own cluster and user,
 /// built from the server, CA and token of each sim's own kubeconfig.
 fn fleet_kubeconfig(dir: &Path, sims: &[(&str, &Sim)]) -> PathBuf {

@@ -19,7 +19,10 @@ fn target_of(value: &ChangeValue, current: &Value) -> Result<Value, PlanError> {
     let bad = || {
         PlanError::new(
             format!("the recorded metric target {text:?} is not one undo can write back"),
-            format!("restore the HPA's metrics by hand with {}", edit_command("hpa", current)),
+            format!(
+                "restore the HPA's metrics by hand with {}",
+                edit_command("hpa", current)
+            ),
         )
     };
     if let Some(v) = text.strip_prefix("averageValue ") {

@@ -14,8 +14,9 @@
 //! - Pool: the largest per-pod pool with pool × maxReplicas ≤ max_connections − reserved
 //!   (`plan::connections::largest_pool`).
 //! - Restarts in the window (any reason, OOMKills included) are said per container; they block
-//!   `--apply` (without `--force`) only when a pod's container restarted at least once per
-//!   [`CRASH_LOOP_SAMPLES`] of its samples: a crash loop, whose usage is mostly missing.
+//!   `--apply` (without `--force`) only when a pod's container restarted at least
+//!   [`CRASH_LOOP_MIN_RESTARTS`] times and at least once per [`CRASH_LOOP_SAMPLES`] of its
+//!   samples: a crash loop, whose usage is mostly missing.
 
 pub mod cost;
 pub mod profile;
@@ -59,6 +60,10 @@ pub struct Restarts {
 /// is crash-looping (at a 6-minute step over a week, one restart every 2 hours): its usage is
 /// mostly missing, so `--apply` needs `--force`. Fewer restarts are said and do not block.
 pub const CRASH_LOOP_SAMPLES: usize = 20;
+
+/// ... and at least this many times: a pod created late in the window (few samples) that
+/// restarted once or twice is not a crash loop.
+pub const CRASH_LOOP_MIN_RESTARTS: u32 = 3;
 
 /// Usage of one container across a workload's pods.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -599,8 +604,9 @@ fn data_warnings(input: &Input, settings: &Settings) -> Vec<DataWarning> {
 /// the container's usage series again from zero (a counter's rate dips, a working set refills)
 /// and a pod that keeps restarting is down, or starting, between restarts, so its usage is
 /// under-reported and the proposals may be too low. A few restarts are a caveat, not a reason to
-/// refuse: the warning blocks `--apply` only when some pod restarted at least once per
-/// [`CRASH_LOOP_SAMPLES`] of its CPU samples in the window (or has restarts and no samples).
+/// refuse: the warning blocks `--apply` only when some pod restarted at least
+/// [`CRASH_LOOP_MIN_RESTARTS`] times and at least once per [`CRASH_LOOP_SAMPLES`] of its CPU
+/// samples in the window.
 fn restart_warning(object: &str, usage: &ContainerUsage) -> Option<DataWarning> {
     let total: u32 = usage.restarts.iter().map(|r| r.count).sum();
     if total == 0 {
@@ -622,7 +628,7 @@ fn restart_warning(object: &str, usage: &ContainerUsage) -> Option<DataWarning> 
                 .iter()
                 .find(|s| s.pod == r.pod)
                 .map_or(0, |s| s.points.len());
-            (r.count as usize * CRASH_LOOP_SAMPLES >= samples)
+            (r.count >= CRASH_LOOP_MIN_RESTARTS && r.count as usize * CRASH_LOOP_SAMPLES >= samples)
                 .then(|| format!("{} ({} restarts in {samples} samples)", r.pod, r.count))
         })
         .collect();
@@ -636,7 +642,8 @@ fn restart_warning(object: &str, usage: &ContainerUsage) -> Option<DataWarning> 
     );
     if !looping.is_empty() {
         message.push_str(&format!(
-            "; crash-looping (at least one restart per {CRASH_LOOP_SAMPLES} samples): {}: fix the \
+            "; crash-looping (at least {CRASH_LOOP_MIN_RESTARTS} restarts and one per \
+             {CRASH_LOOP_SAMPLES} samples): {}: fix the \
              crashes before sizing from this data",
             looping.join(", ")
         ));

@@ -343,7 +343,7 @@ fn restarts_are_said_and_only_a_crash_loop_blocks_apply() {
     assert!(warning.blocks_apply);
     assert!(
         warning.message.contains(
-            "crash-looping (at least one restart per 20 samples): orchestrator-b (5 restarts in 100 samples)"
+            "crash-looping (at least 3 restarts and one per 20 samples): orchestrator-b (5 restarts in 100 samples)"
         ),
         "{}",
         warning.message
@@ -353,6 +353,13 @@ fn restarts_are_said_and_only_a_crash_loop_blocks_apply() {
     // 4 in 100 is not.
     input.deployment.containers[1].1.restarts[0].count = 4;
     assert!(!recommend(&input, &Settings::default()).thin());
+    // Nor are 2 restarts of a pod with only 10 samples (created late in the window): at least 3
+    // are needed; 3 in 10 are a crash loop.
+    input.deployment.containers[1].1.cpu[1].points.truncate(10);
+    input.deployment.containers[1].1.restarts[0].count = 2;
+    assert!(!recommend(&input, &Settings::default()).thin());
+    input.deployment.containers[1].1.restarts[0].count = 3;
+    assert!(recommend(&input, &Settings::default()).thin());
 }
 
 #[test]

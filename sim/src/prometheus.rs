@@ -5,7 +5,8 @@
 //!
 //! It serves cAdvisor's `container_cpu_usage_seconds_total` and
 //! `container_memory_working_set_bytes` and kube-state-metrics'
-//! `kube_pod_container_status_last_terminated_reason` with their usual labels, from
+//! `kube_pod_container_status_last_terminated_reason` and `kube_pod_container_status_restarts_total`
+//! with their usual labels, from
 //! [`history::History`]. Only the forms [`promql::parse`] knows are answered.
 //!
 //! Reachable two ways: a plain-HTTP listener of its own on 127.0.0.1 ([`crate::Sim::prometheus_url`])
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use history::{PodSeries, Samples};
 use promql::{Expr, Selector};
 
-pub use history::{ContainerHistory, History, Levels, OomKill};
+pub use history::{ContainerHistory, History, Levels, OomKill, Restart};
 
 /// Prometheus' default lookback for an instant vector selector.
 const LOOKBACK: u64 = 300;
@@ -185,6 +186,17 @@ impl Prometheus {
                     Some((labels, max))
                 })
                 .collect(),
+            Expr::Increase(selector, range) => self
+                .matching(selector)
+                .filter_map(|(mut labels, samples)| {
+                    let window = in_window(samples, t - *range as f64, visible);
+                    if window.len() < 2 {
+                        return None;
+                    }
+                    labels.remove("__name__");
+                    Some((labels, extrapolated_increase(window, t - *range as f64, t)))
+                })
+                .collect(),
             Expr::Sum(inner) => {
                 let values = self.eval(inner, t, now);
                 if values.is_empty() {
@@ -239,12 +251,56 @@ fn series_of<'a>(s: &'a PodSeries, metric: &str) -> Option<(Labels, &'a Samples)
             add("reason", "OOMKilled");
             &s.oom_killed
         }
+        promql::RESTARTS => {
+            add("job", "kube-state-metrics");
+            &s.restarts_total
+        }
         _ => return None,
     };
     if samples.is_empty() {
         return None;
     }
     Some((labels, samples))
+}
+
+/// `increase()` of a counter's samples in `(range_start, range_end]`, as Prometheus computes it
+/// (promql/functions.go, `extrapolatedRate` with isCounter, not isRate): the rise from the first
+/// to the last sample, a drop counted as a reset to zero (the value before it is added), then
+/// extrapolated towards the range's edges — all the way when the first / last sample is within
+/// 1.1 average sample intervals of the edge, else by half an interval — and at the start never
+/// past the point where the counter would have been zero. So a counter that steps by whole
+/// restarts can come out a little above a whole number; callers round.
+fn extrapolated_increase(window: &[(u64, f64)], range_start: f64, range_end: f64) -> f64 {
+    let (Some(&(first_t, first_v)), Some(&(last_t, last_v))) = (window.first(), window.last()) else {
+        return 0.0;
+    };
+    let mut result = last_v - first_v;
+    let mut previous = first_v;
+    for (_, v) in &window[1..] {
+        if *v < previous {
+            result += previous;
+        }
+        previous = *v;
+    }
+    let sampled = (last_t - first_t) as f64;
+    if sampled <= 0.0 {
+        return 0.0;
+    }
+    let average = sampled / (window.len() - 1) as f64;
+    let mut to_start = first_t as f64 - range_start;
+    let to_end = range_end - last_t as f64;
+    if result > 0.0 && first_v >= 0.0 {
+        to_start = to_start.min(sampled * (first_v / result));
+    }
+    let threshold = average * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        average / 2.0
+    };
+    interval += if to_end < threshold { to_end } else { average / 2.0 };
+    result * (interval / sampled)
 }
 
 /// The samples with `from < time <= to`.
@@ -355,6 +411,16 @@ mod tests {
                     ago: Duration::from_secs(3600),
                     memory_bytes: 400.0 * MI,
                 }],
+                restarts: vec![
+                    Restart {
+                        pod: 0,
+                        ago: Duration::from_secs(2 * 86_400),
+                    },
+                    Restart {
+                        pod: 0,
+                        ago: Duration::from_secs(10 * 86_400),
+                    },
+                ],
             }],
         }
     }
@@ -407,6 +473,56 @@ mod tests {
         let result = body["data"]["result"].as_array().unwrap();
         assert_eq!(result.len(), 1, "only the killed pod has the series");
         assert_eq!(result[0]["metric"]["job"], "kube-state-metrics");
+    }
+
+    /// `increase()` over the restart counter counts the restarts inside the range (the OOMKill
+    /// an hour ago and the restart 2 days ago; not the one 10 days ago, before the history,
+    /// which leaves the counter at 1 when the week starts), extrapolated to the range's edges as
+    /// Prometheus' `extrapolatedRate` does (promql/functions.go): a week of 1-minute samples
+    /// covers 7 d − 1 min of the 7 d range, the first sample is within 1.1 intervals of the
+    /// start and the counter (at 1) would not reach zero before it, so 2 restarts read as
+    /// 2 × 7 d ÷ (7 d − 1 min). A container never restarted reads 0.
+    #[test]
+    fn increase_counts_the_restarts_in_the_range() {
+        let p = prometheus();
+        let now = TUESDAY_NOON as f64;
+        let (code, body) = p.answer_at(
+            "/api/v1/query",
+            &query(
+                r#"increase(kube_pod_container_status_restarts_total{namespace="ns",container="web"}[7d])"#,
+            ),
+            now,
+        );
+        assert_eq!(code, 200, "{body}");
+        let result = body["data"]["result"].as_array().unwrap();
+        assert_eq!(result.len(), 2, "every container has the counter: {body}");
+        assert_eq!(result[0]["metric"]["pod"], "web-abc-0");
+        assert_eq!(result[0]["metric"]["job"], "kube-state-metrics");
+        assert!(result[0]["metric"].get("__name__").is_none());
+        let value = |i: usize| result[i]["value"][1].as_str().unwrap().parse::<f64>().unwrap();
+        let week = 7.0 * 86_400.0;
+        assert!(
+            (value(0) - 2.0 * week / (week - 60.0)).abs() < 1e-9,
+            "{}",
+            value(0)
+        );
+        assert_eq!(value(1), 0.0);
+        // Over the last 3 hours only the OOMKill: the counter's rise, extrapolated by the
+        // same rule.
+        let (_, body) = p.answer_at(
+            "/api/v1/query",
+            &query(r#"increase(kube_pod_container_status_restarts_total{pod="web-abc-0"}[3h])"#),
+            now,
+        );
+        let v: f64 = body["data"]["result"][0]["value"][1]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(v.round(), 1.0, "{body}");
+        // A reset (a drop) counts as a restart from zero.
+        let reset = extrapolated_increase(&[(60, 3.0), (120, 4.0), (180, 1.0), (240, 2.0)], 60.0, 240.0);
+        assert!((reset - 3.0).abs() < 1e-9, "{reset}");
     }
 
     #[test]

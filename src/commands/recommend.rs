@@ -45,7 +45,8 @@ pub struct RecommendArgs {
     /// HPA; one preview, one prompt, each step followed; one `undo` reverts them all
     #[arg(long)]
     pub apply: bool,
-    /// With --apply: apply even when the data is thin (short history, a metrics-server sample)
+    /// With --apply: apply even when the data is thin (short history, a metrics-server sample,
+    /// a crash-looping container)
     #[arg(long)]
     pub force: bool,
 }
@@ -205,7 +206,8 @@ pub async fn run(
         reporter.set_document("recommend", dry_run, &[], false, doc);
         return Err(Error::usage(
             "recommend --apply: the data is too thin to act on (see the warnings above); nothing was written",
-            "gather more history (a longer --window once Prometheus has it), or add --force to apply anyway",
+            "gather more history (a longer --window once Prometheus has it), fix a crash-looping \
+             container first, or add --force to apply anyway",
         ));
     }
     let Some(recommended) = recommended_profile(

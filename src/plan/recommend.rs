@@ -13,6 +13,10 @@
 //!   maxReplicas the peak load plus `headroom`, both at the scaling point; min is at least 2.
 //! - Pool: the largest per-pod pool with pool × maxReplicas ≤ max_connections − reserved
 //!   (`plan::connections::largest_pool`).
+//! - Restarts in the window (any reason, OOMKills included) are said per container; they block
+//!   `--apply` (without `--force`) only when a pod's container restarted at least
+//!   [`CRASH_LOOP_MIN_RESTARTS`] times and at least once per [`CRASH_LOOP_SAMPLES`] of its
+//!   samples: a crash loop, whose usage is mostly missing.
 
 pub mod cost;
 pub mod profile;
@@ -44,6 +48,23 @@ pub struct OomKill {
     pub at: f64,
 }
 
+/// How often a pod's container restarted in the window, for any reason (OOMKills included):
+/// the increase of kube-state-metrics' `kube_pod_container_status_restarts_total`, rounded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restarts {
+    pub pod: String,
+    pub count: u32,
+}
+
+/// A pod's container restarted at least once per this many of its usage samples in the window
+/// is crash-looping (at a 6-minute step over a week, one restart every 2 hours): its usage is
+/// mostly missing, so `--apply` needs `--force`. Fewer restarts are said and do not block.
+pub const CRASH_LOOP_SAMPLES: usize = 20;
+
+/// ... and at least this many times: a pod created late in the window (few samples) that
+/// restarted once or twice is not a crash loop.
+pub const CRASH_LOOP_MIN_RESTARTS: u32 = 3;
+
 /// Usage of one container across a workload's pods.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ContainerUsage {
@@ -53,6 +74,8 @@ pub struct ContainerUsage {
     /// Working set in bytes, per pod.
     pub memory: Vec<PodSeries>,
     pub oom_kills: Vec<OomKill>,
+    /// Pods whose container restarted in the window (only those with a count above 0).
+    pub restarts: Vec<Restarts>,
 }
 
 /// Where the numbers come from.
@@ -519,8 +542,8 @@ fn pool_proposal(input: &Input, pool: &CurrentPool, hpa_max: Option<i32>) -> Opt
 }
 
 /// Warnings about the data: too little history (blocks `--apply`), a short metrics-server
-/// sample (blocks), restarts in the window (said, does not block: the memory rule covers
-/// OOMKills).
+/// sample (blocks), OOMKills in the window (said, does not block: the memory rule covers them),
+/// restarts in the window (said; block only a crash loop, see [`restart_warning`]).
 fn data_warnings(input: &Input, settings: &Settings) -> Vec<DataWarning> {
     let mut warnings = Vec::new();
     let hours = |s: f64| trim(s / 3600.0);
@@ -565,6 +588,7 @@ fn data_warnings(input: &Input, settings: &Settings) -> Vec<DataWarning> {
                     blocks_apply: false,
                 });
             }
+            warnings.extend(restart_warning(&workload.object, usage));
         }
     }
     if input.total_cpu.is_empty() && input.hpa.is_some() {
@@ -574,6 +598,60 @@ fn data_warnings(input: &Input, settings: &Settings) -> Vec<DataWarning> {
         });
     }
     warnings
+}
+
+/// Restarts of a container in the window, said with the pods and counts. Every restart starts
+/// the container's usage series again from zero (a counter's rate dips, a working set refills)
+/// and a pod that keeps restarting is down, or starting, between restarts, so its usage is
+/// under-reported and the proposals may be too low. A few restarts are a caveat, not a reason to
+/// refuse: the warning blocks `--apply` only when some pod restarted at least
+/// [`CRASH_LOOP_MIN_RESTARTS`] times and at least once per [`CRASH_LOOP_SAMPLES`] of its CPU
+/// samples in the window.
+fn restart_warning(object: &str, usage: &ContainerUsage) -> Option<DataWarning> {
+    let total: u32 = usage.restarts.iter().map(|r| r.count).sum();
+    if total == 0 {
+        return None;
+    }
+    let per_pod: Vec<String> = usage
+        .restarts
+        .iter()
+        .filter(|r| r.count > 0)
+        .map(|r| format!("{}: {}", r.pod, r.count))
+        .collect();
+    let looping: Vec<String> = usage
+        .restarts
+        .iter()
+        .filter(|r| r.count > 0)
+        .filter_map(|r| {
+            let samples = usage
+                .cpu
+                .iter()
+                .find(|s| s.pod == r.pod)
+                .map_or(0, |s| s.points.len());
+            (r.count >= CRASH_LOOP_MIN_RESTARTS && r.count as usize * CRASH_LOOP_SAMPLES >= samples)
+                .then(|| format!("{} ({} restarts in {samples} samples)", r.pod, r.count))
+        })
+        .collect();
+    let mut message = format!(
+        "{object} container {} restarted {total} time(s) in the window ({}; any reason, OOMKills \
+         included): each restart starts its usage series again from zero, and a pod that keeps \
+         restarting is down between restarts, so its usage is under-reported and the proposals may \
+         be low",
+        usage.container,
+        per_pod.join(", ")
+    );
+    if !looping.is_empty() {
+        message.push_str(&format!(
+            "; crash-looping (at least {CRASH_LOOP_MIN_RESTARTS} restarts and one per \
+             {CRASH_LOOP_SAMPLES} samples): {}: fix the \
+             crashes before sizing from this data",
+            looping.join(", ")
+        ));
+    }
+    Some(DataWarning {
+        message,
+        blocks_apply: !looping.is_empty(),
+    })
 }
 
 fn pod_cpu_request(containers: &[ContainerResources]) -> Quantity {

@@ -2,12 +2,13 @@
 //! curve, the pool within the database budget, the HPA target shift keeping the scaling point,
 //! `--apply --yes` leaving exactly the proposals in the cluster with the rollouts done (as a
 //! profile application: the profile apply's steps, one application id), one `undo` reverting
-//! all of it after one prompt, and thin data (1 h of history, a metrics-server sample) warned
-//! about and refused for `--apply` without `--force`.
+//! all of it after one prompt, thin data (1 h of history, a metrics-server sample) warned
+//! about and refused for `--apply` without `--force`, and restarts in the window said (a crash
+//! loop refused for `--apply` too).
 
 use std::time::Duration;
 
-use orchscale_sim::prometheus::{ContainerHistory, History, Levels, OomKill};
+use orchscale_sim::prometheus::{ContainerHistory, History, Levels, OomKill, Restart};
 use orchscale_sim::{Flavor, Sim, SimOptions};
 use serde_json::Value;
 
@@ -37,6 +38,7 @@ fn curve(length: Duration) -> History {
         cpu_cores: cpu,
         memory_bytes: memory,
         oom_kills,
+        restarts: Vec::new(),
     };
     History {
         length,
@@ -499,6 +501,78 @@ fn without_prometheus_a_short_sample_is_weak_evidence_and_apply_needs_force() {
     let out = run(&sim, &["recommend", "--sample-for", "2s", "--apply", "--yes"]);
     out.assert_code(2);
     assert!(out.stderr.contains("weak evidence"), "{}", out.stderr);
+    assert!(
+        sim.persisted_writes().is_empty(),
+        "nothing written: {:?}",
+        sim.persisted_writes()
+    );
+}
+
+#[test]
+fn restarts_in_the_window_are_said_and_a_crash_loop_needs_force() {
+    let mut history = curve(Duration::from_secs(7 * 86_400));
+    // The orchestrator's pod 0 restarted twice (3 and 4 days ago); with pod 1's OOMKill 2 days
+    // ago, 3 restarts of that container. The log-shipper of pod 2 restarted every hour for the
+    // last 100 hours: at least one restart per 20 of its samples (a week at a 6-minute step is
+    // 1,680 samples; 100 ≥ 1,680 / 20), a crash loop.
+    history.containers[0].restarts = vec![
+        Restart {
+            pod: 0,
+            ago: Duration::from_secs(3 * 86_400),
+        },
+        Restart {
+            pod: 0,
+            ago: Duration::from_secs(4 * 86_400),
+        },
+    ];
+    history.containers[1].restarts = (0..100)
+        .map(|hour| Restart {
+            pod: 2,
+            ago: Duration::from_secs(hour * 3600 + 1800),
+        })
+        .collect();
+    let sim = sim_with(Some(history));
+    let out = run(&sim, &["recommend", "-o", "json"]);
+    out.assert_code(0);
+    let doc = out.json();
+    let warnings = doc["dataWarnings"].as_array().unwrap();
+    let about = |needle: &str| {
+        warnings
+            .iter()
+            .find(|w| w["message"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no warning with {needle:?}: {warnings:?}"))
+    };
+    let main = about("container orchestrator restarted");
+    let message = main["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "restarted 3 time(s) in the window (orchestrator-5f7d8c9b6d-0: 2, orchestrator-5f7d8c9b6d-1: 1;"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("under-reported"), "{message}");
+    assert_eq!(main["blocksApply"], false, "a few restarts do not block");
+    let sidecar = about("container log-shipper restarted");
+    let message = sidecar["message"].as_str().unwrap();
+    assert!(
+        message.contains("restarted 100 time(s)") && message.contains("crash-looping"),
+        "{message}"
+    );
+    assert_eq!(sidecar["blocksApply"], true);
+    // The warnings are the document's warnings too.
+    assert!(
+        doc["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("crash-looping"))),
+        "{}",
+        doc["warnings"]
+    );
+    let out = run(&sim, &["recommend", "--apply", "--yes"]);
+    out.assert_code(2);
+    assert!(out.stderr.contains("crash-looping"), "{}", out.stderr);
+    assert!(out.stderr.contains("too thin to act on"), "{}", out.stderr);
     assert!(
         sim.persisted_writes().is_empty(),
         "nothing written: {:?}",

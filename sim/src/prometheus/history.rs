@@ -1,6 +1,6 @@
 //! The synthetic usage history the simulated Prometheus serves: per container, a square diurnal
-//! wave (quiet / busy hours) with one weekly peak day, and OOMKills at given times, sampled at a
-//! scrape interval into cAdvisor's and kube-state-metrics' series.
+//! wave (quiet / busy hours) with one weekly peak day, OOMKills and other restarts at given
+//! times, sampled at a scrape interval into cAdvisor's and kube-state-metrics' series.
 //!
 //! The curve is piecewise constant on purpose: a test can compute percentiles and peaks of it by
 //! hand. Over any window of whole weeks the share of each level is the same wherever the window
@@ -33,6 +33,15 @@ pub struct OomKill {
     pub memory_bytes: f64,
 }
 
+/// A restart of a pod's container for another reason than an OOMKill (a crash, a failed liveness
+/// probe), `ago` before the sim started. Every OOMKill is a restart too; these are the others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restart {
+    /// Index of the pod (`<pod_prefix>-<index>`).
+    pub pod: usize,
+    pub ago: Duration,
+}
+
 /// The usage of one container of a workload's pods.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerHistory {
@@ -46,6 +55,8 @@ pub struct ContainerHistory {
     /// Working set of each pod's container, in bytes.
     pub memory_bytes: Levels,
     pub oom_kills: Vec<OomKill>,
+    /// Restarts besides the OOMKills.
+    pub restarts: Vec<Restart>,
 }
 
 /// The whole history: how far back it reaches, the scrape interval, the busy hours, the weekly
@@ -102,6 +113,7 @@ impl Default for History {
                             memory_bytes: 1300.0 * MI,
                         },
                     ],
+                    restarts: Vec::new(),
                 },
                 ContainerHistory {
                     namespace: ns.clone(),
@@ -119,6 +131,7 @@ impl Default for History {
                         peak: 60.0 * MI,
                     },
                     oom_kills: Vec::new(),
+                    restarts: Vec::new(),
                 },
                 ContainerHistory {
                     namespace: ns,
@@ -136,6 +149,7 @@ impl Default for History {
                         peak: 1100.0 * MI,
                     },
                     oom_kills: Vec::new(),
+                    restarts: Vec::new(),
                 },
             ],
         }
@@ -183,6 +197,10 @@ pub struct PodSeries {
     /// `kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}`: 1 from the
     /// first OOMKill on (kube-state-metrics keeps the last termination's reason).
     pub oom_killed: Samples,
+    /// `kube_pod_container_status_restarts_total`: a counter of the container's restarts (its
+    /// OOMKills and other restarts), 0 before the first; kube-state-metrics exports it for every
+    /// container.
+    pub restarts_total: Samples,
 }
 
 /// Samples `history` from `start − length` to `start + extra` (so a long-running sim keeps
@@ -201,6 +219,7 @@ pub fn sample(history: &History, start: u64, extra: Duration) -> Vec<PodSeries> 
                 cpu_seconds: Vec::new(),
                 memory: Vec::new(),
                 oom_killed: Vec::new(),
+                restarts_total: Vec::new(),
             };
             let kills: Vec<(u64, f64)> = c
                 .oom_kills
@@ -212,6 +231,16 @@ pub fn sample(history: &History, start: u64, extra: Duration) -> Vec<PodSeries> 
                         k.memory_bytes,
                     )
                 })
+                .collect();
+            let restarts: Vec<u64> = kills
+                .iter()
+                .map(|(at, _)| *at)
+                .chain(
+                    c.restarts
+                        .iter()
+                        .filter(|r| r.pod == index)
+                        .map(|r| start.saturating_sub(r.ago.as_secs()) / interval * interval),
+                )
                 .collect();
             let mut counter = 0.0;
             let mut t = first;
@@ -226,6 +255,8 @@ pub fn sample(history: &History, start: u64, extra: Duration) -> Vec<PodSeries> 
                 if kills.iter().any(|(at, _)| *at <= t) {
                     series.oom_killed.push((t, 1.0));
                 }
+                let restarted = restarts.iter().filter(|at| **at <= t).count();
+                series.restarts_total.push((t, restarted as f64));
                 t += interval;
             }
             all.push(series);
@@ -277,5 +308,42 @@ mod tests {
         assert_eq!(peak, 1400.0 * MI);
         assert!(!pod1.oom_killed.is_empty());
         assert_eq!(pod1.oom_killed.last().unwrap().1, 1.0);
+    }
+
+    #[test]
+    fn the_restart_counter_steps_at_every_oomkill_and_restart() {
+        let mut h = History::default();
+        h.containers[0].restarts = vec![
+            Restart {
+                pod: 1,
+                ago: Duration::from_secs(DAY),
+            },
+            Restart {
+                pod: 1,
+                ago: Duration::from_secs(3600),
+            },
+        ];
+        let start = 1_795_996_800 + 3 * DAY;
+        let series = sample(&h, start, Duration::ZERO);
+        let of = |pod: &str, container: &str| {
+            series
+                .iter()
+                .find(|s| s.pod == pod && s.container == container)
+                .unwrap()
+                .restarts_total
+                .clone()
+        };
+        // Pod 1: its OOMKill 5 d 1 h ago, then the two restarts.
+        let pod1 = of("orchestrator-6b7c9d8f5b-1", "orchestrator");
+        assert_eq!(pod1.first().unwrap().1, 0.0);
+        assert_eq!(pod1.last().unwrap().1, 3.0);
+        let at = |t: u64| pod1.iter().find(|(s, _)| *s == t).unwrap().1;
+        assert_eq!(at(start - DAY - 60), 1.0);
+        assert_eq!(at(start - DAY), 2.0);
+        assert!(pod1.windows(2).all(|w| w[1].1 >= w[0].1), "a counter never falls");
+        // A container never restarted still has the series, at 0.
+        let shipper = of("orchestrator-6b7c9d8f5b-1", "log-shipper");
+        assert_eq!(shipper.len(), pod1.len());
+        assert!(shipper.iter().all(|(_, v)| *v == 0.0));
     }
 }

@@ -1,6 +1,7 @@
 //! The few PromQL forms the simulated Prometheus answers, parsed: a selector of one of the
-//! served metrics, `rate(<counter selector>[<duration>])`, `max_over_time(<gauge
-//! selector>[<duration>])`, and `sum(...)` of those. This is not
+//! served metrics, `rate(<CPU counter selector>[<duration>])`, `max_over_time(<memory gauge
+//! selector>[<duration>])`, `increase(<restart counter selector>[<duration>])`, and `sum(...)` of
+//! those. This is not
 //! a PromQL engine: anything else is refused (`bad_data`), never answered approximately.
 
 use regex::Regex;
@@ -9,6 +10,7 @@ use regex::Regex;
 pub const CPU: &str = "container_cpu_usage_seconds_total";
 pub const MEMORY: &str = "container_memory_working_set_bytes";
 pub const LAST_TERMINATED: &str = "kube_pod_container_status_last_terminated_reason";
+pub const RESTARTS: &str = "kube_pod_container_status_restarts_total";
 
 /// One label matcher (`=`, `!=`, `=~`, `!~`); regexes are anchored, as Prometheus anchors them.
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub enum Expr {
     Rate(Selector, u64),
     /// `max_over_time(selector[range])`, range in seconds.
     MaxOverTime(Selector, u64),
+    /// `increase(selector[range])`, range in seconds.
+    Increase(Selector, u64),
     Sum(Box<Expr>),
 }
 
@@ -65,8 +69,9 @@ pub fn parse(query: &str) -> Result<Expr, String> {
     let q = query.trim();
     let unsupported = || {
         format!(
-            "the simulated Prometheus answers only a selector of {CPU}, {MEMORY} or {LAST_TERMINATED}, \
-             rate({CPU}{{...}}[d]), max_over_time({MEMORY}{{...}}[d]) and sum(...) of those; not {q:?}"
+            "the simulated Prometheus answers only a selector of {CPU}, {MEMORY}, {LAST_TERMINATED} or \
+             {RESTARTS}, rate({CPU}{{...}}[d]), max_over_time({MEMORY}{{...}}[d]), \
+             increase({RESTARTS}{{...}}[d]) and sum(...) of those; not {q:?}"
         )
     };
     if let Some(inner) = call(q, "sum") {
@@ -76,7 +81,7 @@ pub fn parse(query: &str) -> Result<Expr, String> {
         }
         return Ok(Expr::Sum(Box::new(inner)));
     }
-    for (function, metric) in [("rate", CPU), ("max_over_time", MEMORY)] {
+    for (function, metric) in [("rate", CPU), ("max_over_time", MEMORY), ("increase", RESTARTS)] {
         let Some(inner) = call(q, function) else {
             continue;
         };
@@ -91,10 +96,10 @@ pub fn parse(query: &str) -> Result<Expr, String> {
                 selector.metric
             ));
         }
-        return Ok(if function == "rate" {
-            Expr::Rate(selector, seconds)
-        } else {
-            Expr::MaxOverTime(selector, seconds)
+        return Ok(match function {
+            "rate" => Expr::Rate(selector, seconds),
+            "increase" => Expr::Increase(selector, seconds),
+            _ => Expr::MaxOverTime(selector, seconds),
         });
     }
     // Outside the label matchers (whose regexes may hold brackets), a plain selector has no
@@ -107,7 +112,7 @@ pub fn parse(query: &str) -> Result<Expr, String> {
         return Err(unsupported());
     }
     let selector = selector(q)?;
-    if ![CPU, MEMORY, LAST_TERMINATED].contains(&selector.metric.as_str()) {
+    if ![CPU, MEMORY, LAST_TERMINATED, RESTARTS].contains(&selector.metric.as_str()) {
         return Err(unsupported());
     }
     Ok(Expr::Selector(selector))
@@ -280,6 +285,9 @@ mod tests {
             panic!()
         };
         assert!(sel.matchers[0].matches("web-6b7c9d8f5b-0"));
+        let q = r#"increase(kube_pod_container_status_restarts_total{namespace="ns",pod=~"web-.*",container="web"}[604800s])"#;
+        assert!(matches!(parse(q).unwrap(), Expr::Increase(s, 604_800) if s.matchers.len() == 3));
+        assert!(matches!(parse(RESTARTS).unwrap(), Expr::Selector(_)));
     }
 
     #[test]
@@ -294,6 +302,11 @@ mod tests {
             r#"container_memory_working_set_bytes{pod=x}"#,
             "max_over_time(container_cpu_usage_seconds_total[1h])",
             "avg_over_time(container_memory_working_set_bytes[1h])",
+            // Restarts: increase() only (changes() and max_over_time() miscount a counter).
+            "changes(kube_pod_container_status_restarts_total[7d])",
+            "max_over_time(kube_pod_container_status_restarts_total[7d])",
+            "increase(container_memory_working_set_bytes[1h])",
+            "increase(kube_pod_container_status_restarts_total)",
         ] {
             assert!(parse(q).is_err(), "{q}");
         }

@@ -14,7 +14,7 @@ use crate::cluster::prometheus::{Endpoint, Series, step_for};
 use crate::commands::shared::selector_string;
 use crate::error::Error;
 use crate::plan::recommend::{
-    ContainerUsage, CurrentHpa, CurrentPool, Input, OomKill, PodSeries, Points, Source, Workload,
+    ContainerUsage, CurrentHpa, CurrentPool, Input, OomKill, PodSeries, Points, Restarts, Source, Workload,
 };
 use crate::plan::resources::{ContainerResources, container_resources};
 use crate::quantity::Quantity;
@@ -308,8 +308,9 @@ fn pod_series(series: Vec<Series>) -> Vec<PodSeries> {
         .collect()
 }
 
-/// Per container: CPU rate, working-set peaks per step, and OOMKills (a kube-state-metrics
-/// series that appears inside the window: its first point is the kill).
+/// Per container: CPU rate, working-set peaks per step, OOMKills (a kube-state-metrics
+/// series that appears inside the window: its first point is the kill) and restarts in the
+/// window (see [`restarts`]).
 async fn prometheus_usage(
     cluster: &Cluster,
     endpoint: &Endpoint,
@@ -344,6 +345,19 @@ async fn prometheus_usage(
         ))
         .await?;
         let oom_kills = oom_kills(oom, range);
+        // One point, at the window's end: the restart counter's increase over the whole window.
+        let restarts = cluster
+            .query_range(
+                endpoint,
+                &format!(
+                    "increase(kube_pod_container_status_restarts_total{selector}[{}s])",
+                    range.end - range.start
+                ),
+                range.end,
+                range.end,
+                range.step,
+            )
+            .await?;
         out.push((
             resources.clone(),
             ContainerUsage {
@@ -351,6 +365,7 @@ async fn prometheus_usage(
                 cpu: pod_series(cpu),
                 memory: pod_series(memory),
                 oom_kills,
+                restarts: restarts_in(restarts),
             },
         ));
     }
@@ -368,6 +383,26 @@ fn oom_kills(series: Vec<Series>, range: &Range) -> Vec<OomKill> {
             (first > (range.start + range.step) as f64).then(|| OomKill {
                 pod: s.labels.get("pod").cloned().unwrap_or_default(),
                 at: first,
+            })
+        })
+        .collect()
+}
+
+/// Restarts per pod from `increase(kube_pod_container_status_restarts_total{…}[window])`.
+/// `increase()` is the function for a counter: it adds back a reset (kube-state-metrics
+/// restarted, the series starting again) and counts every restart even when several fall
+/// between two scrapes; `changes()` would count those as one and a reset as a change, and
+/// `max_over_time()` gives the container's lifetime count, restarts before the window included.
+/// Its extrapolation to the window's edges makes whole restarts read a little above a whole
+/// number (2.0002 for 2 over a week), so the count is rounded.
+fn restarts_in(series: Vec<Series>) -> Vec<Restarts> {
+    series
+        .into_iter()
+        .filter_map(|s| {
+            let increase = s.points.last()?.1.round();
+            (increase >= 1.0).then(|| Restarts {
+                pod: s.labels.get("pod").cloned().unwrap_or_default(),
+                count: increase.min(f64::from(u32::MAX)) as u32,
             })
         })
         .collect()
@@ -515,6 +550,23 @@ mod tests {
             vec![OomKill {
                 pod: "b".into(),
                 at: 3000.0
+            }]
+        );
+    }
+
+    #[test]
+    fn restarts_are_the_rounded_increase_of_the_counter() {
+        let restarts = restarts_in(vec![
+            series("a", &[(5000.0, 2.000_198)]),
+            series("b", &[(5000.0, 0.0)]),
+            series("c", &[(5000.0, 0.4)]),
+            series("d", &[]),
+        ]);
+        assert_eq!(
+            restarts,
+            vec![Restarts {
+                pod: "a".into(),
+                count: 2
             }]
         );
     }

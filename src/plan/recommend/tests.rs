@@ -77,6 +77,7 @@ fn input() -> Input {
             })
             .collect(),
         oom_kills: Vec::new(),
+        restarts: Vec::new(),
     };
     let sidecar = ContainerUsage {
         container: "log-shipper".into(),
@@ -95,6 +96,7 @@ fn input() -> Input {
             })
             .collect(),
         oom_kills: Vec::new(),
+        restarts: Vec::new(),
     };
     // The pods' total: 3 × the per-pod curve (median 0.6, peak 2.7) + 3 × 0.02 of the sidecar.
     let total: Points = cpu_curve().into_iter().map(|(t, v)| (t, 3.0 * v)).collect();
@@ -287,6 +289,80 @@ fn thin_history_and_short_samples_block_apply() {
 }
 
 #[test]
+fn restarts_are_said_and_only_a_crash_loop_blocks_apply() {
+    // 100 CPU samples per pod: 2 and 1 restarts are a caveat.
+    let mut input = input();
+    input.deployment.containers[0].1.restarts = vec![
+        Restarts {
+            pod: "orchestrator-a".into(),
+            count: 2,
+        },
+        Restarts {
+            pod: "orchestrator-c".into(),
+            count: 1,
+        },
+    ];
+    let report = recommend(&input, &Settings::default());
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("restarted"))
+        .unwrap_or_else(|| panic!("{:?}", report.warnings));
+    assert!(
+        warning.message.starts_with(
+            "deployment/orchestrator container orchestrator restarted 3 time(s) in the window \
+             (orchestrator-a: 2, orchestrator-c: 1;"
+        ),
+        "{}",
+        warning.message
+    );
+    assert!(warning.message.contains("under-reported"), "{}", warning.message);
+    assert!(!warning.blocks_apply);
+    assert!(!report.thin());
+    // The sidecar, never restarted, is not named.
+    assert_eq!(
+        report
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("restarted"))
+            .count(),
+        1
+    );
+
+    // 5 restarts in 100 samples: one per 20, a crash loop.
+    input.deployment.containers[1].1.restarts = vec![Restarts {
+        pod: "orchestrator-b".into(),
+        count: 5,
+    }];
+    let report = recommend(&input, &Settings::default());
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("container log-shipper restarted"))
+        .unwrap_or_else(|| panic!("{:?}", report.warnings));
+    assert!(warning.blocks_apply);
+    assert!(
+        warning.message.contains(
+            "crash-looping (at least 3 restarts and one per 20 samples): orchestrator-b (5 restarts in 100 samples)"
+        ),
+        "{}",
+        warning.message
+    );
+    assert!(report.thin());
+
+    // 4 in 100 is not.
+    input.deployment.containers[1].1.restarts[0].count = 4;
+    assert!(!recommend(&input, &Settings::default()).thin());
+    // Nor are 2 restarts of a pod with only 10 samples (created late in the window): at least 3
+    // are needed; 3 in 10 are a crash loop.
+    input.deployment.containers[1].1.cpu[1].points.truncate(10);
+    input.deployment.containers[1].1.restarts[0].count = 2;
+    assert!(!recommend(&input, &Settings::default()).thin());
+    input.deployment.containers[1].1.restarts[0].count = 3;
+    assert!(recommend(&input, &Settings::default()).thin());
+}
+
+#[test]
 fn json_gives_counts_as_integers_and_quantities_canonical() {
     let report = recommend(&input(), &Settings::default());
     let json = serde_json::to_value(&report.recommendations).unwrap();
@@ -326,6 +402,7 @@ fn a_pool_the_database_memory_cannot_hold_is_said() {
             points: flat(0.0, 100, 600.0 * MI),
         }],
         oom_kills: Vec::new(),
+        restarts: Vec::new(),
     };
     input.database = Some(Workload {
         object: "statefulset/postgres".into(),

@@ -10,14 +10,14 @@ use crate::commands::shared::selector_string;
 use crate::error::Error;
 use crate::health;
 use crate::plan::resources::{
-    FitReport, NodeUsage, Placement, PodSize, ScheduledPod, container_resources, is_extended,
+    FitReport, NodeUsage, Placement, PodSize, ScheduledPod, Tolerance, container_resources, is_extended,
 };
 use crate::quantity::Quantity;
 use crate::report::Reporter;
 
 /// What one pod of the template requests: CPU, memory and each extended resource
 /// (`nvidia.com/gpu`), summed over its containers (a value that does not parse counts as zero,
-/// which only makes the estimate generous).
+/// which only makes the estimate generous), and the taints it tolerates.
 pub fn pod_requests(template: &PodTemplateSpec) -> PodSize {
     let containers = template
         .spec
@@ -45,6 +45,19 @@ pub fn pod_requests(template: &PodTemplateSpec) -> PodSize {
             size.extended.insert(name, total);
         }
     }
+    size.tolerations = template
+        .spec
+        .as_ref()
+        .and_then(|s| s.tolerations.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|t| Tolerance {
+            key: t.key.clone().unwrap_or_default(),
+            operator: t.operator.clone().unwrap_or_default(),
+            value: t.value.clone().unwrap_or_default(),
+            effect: t.effect.clone().unwrap_or_default(),
+        })
+        .collect();
     size
 }
 
@@ -167,6 +180,25 @@ mod tests {
         assert_eq!(size.cpu, Quantity::parse("550m").unwrap());
         assert_eq!(size.memory, Quantity::parse("1088Mi").unwrap());
         assert!(size.extended.is_empty());
+    }
+
+    #[test]
+    fn the_templates_tolerations_come_with_its_size() {
+        let template: PodTemplateSpec = serde_json::from_value(json!({"spec": {
+            "containers": [{"name": "model"}],
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        }}))
+        .unwrap();
+        let size = pod_requests(&template);
+        assert_eq!(
+            size.tolerations,
+            [Tolerance {
+                key: "nvidia.com/gpu".into(),
+                operator: "Exists".into(),
+                value: String::new(),
+                effect: "NoSchedule".into(),
+            }]
+        );
     }
 
     #[test]

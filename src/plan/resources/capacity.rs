@@ -38,22 +38,27 @@ impl FitReport {
 }
 
 /// What one new pod requests, as the scheduler counts it: CPU, memory and each extended
-/// resource (`nvidia.com/gpu`), which a node holds only as much of as its allocatable says.
+/// resource (`nvidia.com/gpu`), which a node holds only as much of as its allocatable says;
+/// and the taints it tolerates, which decide whether a tainted node is a candidate at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodSize {
     pub cpu: Quantity,
     pub memory: Quantity,
     /// Extended resources by name (only those requested, none zero).
     pub extended: BTreeMap<String, Quantity>,
+    /// The pod template's tolerations (GPU node pools are tainted on GKE, EKS and AKS, and
+    /// the pods meant for them tolerate the taint).
+    pub tolerations: Vec<Tolerance>,
 }
 
 impl PodSize {
-    /// A pod requesting `cpu` and `memory` and no extended resource.
+    /// A pod requesting `cpu` and `memory`, no extended resource, tolerating no taint.
     pub fn new(cpu: Quantity, memory: Quantity) -> Self {
         PodSize {
             cpu,
             memory,
             extended: BTreeMap::new(),
+            tolerations: Vec::new(),
         }
     }
 
@@ -263,7 +268,40 @@ impl NodeUsage {
     }
 }
 
-fn skip_reason(node: &Node) -> Option<String> {
+/// One toleration of the pod template, as the API holds it (empty strings for absent fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tolerance {
+    pub key: String,
+    pub operator: String,
+    pub value: String,
+    pub effect: String,
+}
+
+impl Tolerance {
+    /// Whether it tolerates the taint `key=value:effect`, by the API's rule
+    /// (k8s.io/api core/v1 `Toleration.ToleratesTaint`): an empty effect matches every effect,
+    /// an empty key every key; operator `Exists` matches any value, `Equal` (or empty) only
+    /// the same value; any other operator tolerates nothing here (so such a node counts as no
+    /// room, never as room that is not there).
+    pub fn tolerates(&self, key: &str, value: &str, effect: &str) -> bool {
+        if !self.effect.is_empty() && self.effect != effect {
+            return false;
+        }
+        if !self.key.is_empty() && self.key != key {
+            return false;
+        }
+        match self.operator.as_str() {
+            "" | "Equal" => self.value == value,
+            "Exists" => true,
+            _ => false,
+        }
+    }
+}
+
+/// Why `node` cannot take the new pods at all (cordoned, not Ready, or a NoSchedule /
+/// NoExecute taint that none of `tolerations` tolerates: the scheduler's TaintToleration
+/// filter, `FindMatchingUntoleratedTaint` over those two effects), or `None`.
+fn skip_reason(node: &Node, tolerations: &[Tolerance]) -> Option<String> {
     if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
         return Some("unschedulable (cordoned)".into());
     }
@@ -276,8 +314,12 @@ fn skip_reason(node: &Node) -> Option<String> {
         return Some(format!("not Ready ({})", ready.status));
     }
     let taint = node.spec.as_ref().and_then(|s| s.taints.as_ref()).and_then(|t| {
-        t.iter()
-            .find(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+        t.iter().find(|t| {
+            (t.effect == "NoSchedule" || t.effect == "NoExecute")
+                && !tolerations
+                    .iter()
+                    .any(|tol| tol.tolerates(&t.key, t.value.as_deref().unwrap_or(""), &t.effect))
+        })
     });
     taint.map(|t| format!("tainted {} {}", t.key, t.effect))
 }
@@ -364,14 +406,14 @@ pub struct Placement {
 
 impl Placement {
     /// The candidates among `nodes` for `pods_needed` pods of `size`: cordoned, NotReady and
-    /// NoSchedule/NoExecute-tainted nodes are left out.
+    /// nodes with a NoSchedule/NoExecute taint the pod does not tolerate are left out.
     pub fn new(nodes: &[Node], size: &PodSize, pods_needed: i32) -> Self {
         let nanos = Size::from(size);
         let mut skipped_nodes = Vec::new();
         let mut candidates = Vec::new();
         for node in nodes {
             let name = node.metadata.name.clone().unwrap_or_default();
-            if let Some(reason) = skip_reason(node) {
+            if let Some(reason) = skip_reason(node, &size.tolerations) {
                 skipped_nodes.push(format!("{name}: {reason}"));
                 continue;
             }
@@ -842,6 +884,57 @@ mod tests {
         // Pod slots bound it: 110 - 0 on "ok"; "over" has CPU overcommitted.
         let report = fit_check(&nodes, &usage(&pods), &pod_size("0", "0"), 1);
         assert_eq!(report.max_pods, 110);
+    }
+
+    /// k8s.io/api core/v1 `Toleration.ToleratesTaint`: empty effect = every effect, empty key
+    /// (with Exists) = every key, Exists = any value, Equal / empty operator = the same value.
+    #[test]
+    fn tolerations_match_taints_as_the_api_says() {
+        let tol = |key: &str, operator: &str, value: &str, effect: &str| Tolerance {
+            key: key.into(),
+            operator: operator.into(),
+            value: value.into(),
+            effect: effect.into(),
+        };
+        let gpu = ("nvidia.com/gpu", "present", "NoSchedule");
+        let tolerates = |t: Tolerance| t.tolerates(gpu.0, gpu.1, gpu.2);
+        assert!(tolerates(tol("nvidia.com/gpu", "Exists", "", "NoSchedule")));
+        assert!(tolerates(tol("nvidia.com/gpu", "Exists", "", "")));
+        assert!(tolerates(tol("nvidia.com/gpu", "Equal", "present", "NoSchedule")));
+        assert!(tolerates(tol("nvidia.com/gpu", "", "present", "")));
+        assert!(tolerates(tol("", "Exists", "", "")), "tolerates everything");
+        assert!(!tolerates(tol("nvidia.com/gpu", "Equal", "absent", "NoSchedule")));
+        assert!(!tolerates(tol("nvidia.com/gpu", "Exists", "", "NoExecute")));
+        assert!(!tolerates(tol("dedicated", "Exists", "", "")));
+        assert!(
+            !tolerates(tol("nvidia.com/gpu", "Gt", "1", "")),
+            "unknown operator"
+        );
+    }
+
+    /// The scheduler's TaintToleration filter: a NoSchedule/NoExecute taint keeps the pods off
+    /// the node unless they tolerate it (a GPU pool's taint, tolerated by the GPU pods).
+    #[test]
+    fn a_tainted_node_is_a_candidate_for_pods_that_tolerate_its_taints() {
+        let taints = json!({"spec": {"taints": [
+            {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+            {"key": "pool", "value": "gpu", "effect": "PreferNoSchedule"}
+        ]}});
+        let nodes = [node("gpu", "8", "8Gi", taints)];
+        let plain = pod_size("1", "1Gi");
+        assert_eq!(fit_check(&nodes, &NodeUsage::default(), &plain, 2).max_pods, 0);
+        let mut tolerating = plain.clone();
+        tolerating.tolerations = vec![Tolerance {
+            key: "nvidia.com/gpu".into(),
+            operator: "Exists".into(),
+            ..Tolerance::default()
+        }];
+        let report = fit_check(&nodes, &NodeUsage::default(), &tolerating, 2);
+        assert!(report.max_pods >= 2, "{report:?}");
+        assert!(
+            report.skipped_nodes.is_empty(),
+            "PreferNoSchedule keeps no pod off"
+        );
     }
 
     #[test]

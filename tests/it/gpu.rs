@@ -100,3 +100,57 @@ fn a_gpu_quota_is_foretold_and_enforced() {
         out.stderr
     );
 }
+
+/// GPU node pools are tainted (`nvidia.com/gpu=present:NoSchedule` on GKE, EKS and AKS) and
+/// only pods that tolerate the taint go there (the scheduler's TaintToleration filter; the
+/// rule is k8s.io/api core/v1 `Toleration.ToleratesTaint`). Without the toleration the preview
+/// says the pods do not fit (the tainted nodes are no room for them) and the sim's scheduler
+/// agrees; with it, the rollout lands on the GPU nodes and the preview finds the room.
+#[test]
+fn a_tainted_gpu_pool_takes_only_pods_that_tolerate_its_taint() {
+    use orchscale_sim::store::{ObjectKey, UpdatePart};
+    let sim = sim_with_gpus(2);
+    wait_ready(&sim, 3);
+    for node in ["gpu-node-0", "gpu-node-1"] {
+        sim.store()
+            .modify(&ObjectKey::new("nodes", "", node), UpdatePart::Main, |n| {
+                n["spec"]["taints"] =
+                    json!([{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]);
+                true
+            })
+            .unwrap();
+    }
+
+    let out = run(&sim, &["resources", "--limits", "nvidia.com/gpu=1", "--dry-run"]);
+    out.assert_code(0);
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("WARNING: capacity:"))
+        .unwrap_or_else(|| panic!("no capacity warning without the toleration:\n{}", out.stderr));
+    assert!(warning.contains("only 0 of 4 pods ("), "{warning}");
+
+    let deployment = ObjectKey::new("deployments", "llm-orchestrator", "orchestrator");
+    sim.store()
+        .modify(&deployment, UpdatePart::Main, |d| {
+            d["spec"]["template"]["spec"]["tolerations"] = json!([
+                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+            ]);
+            true
+        })
+        .unwrap();
+    wait_ready(&sim, 3);
+    let out = run(&sim, &["resources", "--limits", "nvidia.com/gpu=1", "--yes"]);
+    out.assert_code(0);
+    assert!(
+        !out.stderr.contains("capacity:"),
+        "the tolerated pool has 8 GPUs for 4 pods: {}",
+        out.stderr
+    );
+    let pods = live_pods(&sim);
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    for pod in &pods {
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+        assert!(node.starts_with("gpu-node-"), "{node}: {pod}");
+    }
+}

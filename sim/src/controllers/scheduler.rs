@@ -117,6 +117,38 @@ struct Node {
     name: String,
     allocatable: Room,
     used: Room,
+    /// Its taints (`key`, `value`, `effect`).
+    taints: Vec<(String, String, String)>,
+}
+
+/// Whether one toleration (a pod's `spec.tolerations[]` item) tolerates the taint, by the API's
+/// rule (k8s.io/api core/v1 `Toleration.ToleratesTaint`): an empty effect matches every effect,
+/// an empty key every key; `Exists` any value, `Equal` (or no operator) the same value.
+pub fn tolerates(toleration: &Value, key: &str, value: &str, effect: &str) -> bool {
+    let field = |f: &str| toleration[f].as_str().unwrap_or_default();
+    if !field("effect").is_empty() && field("effect") != effect {
+        return false;
+    }
+    if !field("key").is_empty() && field("key") != key {
+        return false;
+    }
+    match field("operator") {
+        "" | "Equal" => field("value") == value,
+        "Exists" => true,
+        _ => false,
+    }
+}
+
+/// The scheduler's TaintToleration filter (pkg/scheduler/framework/plugins/tainttoleration,
+/// `Filter`): the first NoSchedule/NoExecute taint of the node that no toleration tolerates,
+/// in its words, "node(s) had untolerated taint {key: value}"; `None` when the pod may go there.
+/// It runs before NodeResourcesFit, so a node it rejects gives only this reason.
+pub fn untolerated(taints: &[(String, String, String)], tolerations: &[Value]) -> Option<String> {
+    taints
+        .iter()
+        .filter(|(_, _, effect)| effect == "NoSchedule" || effect == "NoExecute")
+        .find(|(key, value, effect)| !tolerations.iter().any(|t| tolerates(t, key, value, effect)))
+        .map(|(key, value, _)| format!("node(s) had untolerated taint {{{key}: {value}}}"))
 }
 
 /// A pod waiting for a node, read without cloning it.
@@ -124,6 +156,8 @@ struct Waiting {
     key: ObjectKey,
     created: String,
     request: Room,
+    /// Its `spec.tolerations`.
+    tolerations: Vec<Value>,
     /// The Unschedulable message it already carries, so an unchanged verdict writes nothing.
     message: Option<String>,
 }
@@ -141,6 +175,7 @@ pub fn pass(store: &Store) -> Pending {
                 .unwrap_or_default()
                 .to_owned(),
             request: requests_of(p),
+            tolerations: p["spec"]["tolerations"].as_array().cloned().unwrap_or_default(),
             message: condition(p, "PodScheduled")
                 .filter(|c| c["reason"] == "Unschedulable")
                 .and_then(|c| c["message"].as_str().map(str::to_owned)),
@@ -158,10 +193,17 @@ pub fn pass(store: &Store) -> Pending {
         if n["spec"]["unschedulable"].as_bool() == Some(true) {
             return None;
         }
+        let field = |t: &Value, f: &str| t[f].as_str().unwrap_or_default().to_owned();
         Some(Node {
             name: name(n).to_owned(),
             allocatable: allocatable_of(n),
             used: Room::default(),
+            taints: n["spec"]["taints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| (field(t, "key"), field(t, "value"), field(t, "effect")))
+                .collect(),
         })
     });
     // A terminating pod still runs on its node until the kubelet has stopped it, so its
@@ -186,7 +228,10 @@ fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Waiting) {
     let request = &pod.request;
     let reasons: Vec<Vec<String>> = nodes
         .iter()
-        .map(|n| misfits(&n.allocatable, &n.used, request))
+        .map(|n| match untolerated(&n.taints, &pod.tolerations) {
+            Some(taint) => vec![taint],
+            None => misfits(&n.allocatable, &n.used, request),
+        })
         .collect();
     let best = nodes
         .iter_mut()
@@ -318,6 +363,40 @@ mod tests {
 
     /// Upstream's `fitsRequest` (pkg/scheduler/framework/plugins/noderesources/fit.go): every
     /// scalar resource of the request against allocatable minus requested, `Insufficient <name>`.
+    /// k8s.io/api core/v1 `Toleration.ToleratesTaint` and the TaintToleration filter's words
+    /// (pkg/scheduler/framework/plugins/tainttoleration/taint_toleration.go, `Filter`).
+    #[test]
+    fn taints_keep_pods_off_unless_tolerated() {
+        let taints = [
+            (
+                "nvidia.com/gpu".to_owned(),
+                "present".to_owned(),
+                "NoSchedule".to_owned(),
+            ),
+            ("pool".to_owned(), "gpu".to_owned(), "PreferNoSchedule".to_owned()),
+        ];
+        assert_eq!(
+            untolerated(&taints, &[]).as_deref(),
+            Some("node(s) had untolerated taint {nvidia.com/gpu: present}")
+        );
+        let exists = json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"});
+        assert_eq!(
+            untolerated(&taints, &[exists]),
+            None,
+            "PreferNoSchedule never filters"
+        );
+        let wrong_value = json!({"key": "nvidia.com/gpu", "value": "absent"});
+        assert!(untolerated(&taints, &[wrong_value]).is_some());
+        let everything = json!({"operator": "Exists"});
+        assert_eq!(untolerated(&taints, &[everything]), None);
+        assert!(!tolerates(
+            &json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoExecute"}),
+            "nvidia.com/gpu",
+            "present",
+            "NoSchedule"
+        ));
+    }
+
     #[test]
     fn extended_resources_fit_only_where_allocatable_covers_them() {
         let gpu = |n: i128| Room {

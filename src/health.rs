@@ -310,12 +310,18 @@ pub fn pod_problem(pod: &Pod) -> Option<PodProblem> {
     unschedulable.map(|c| problem("Unschedulable", c.message.as_ref()))
 }
 
-/// Whether the pod's Ready condition is True.
-pub fn pod_ready(pod: &Pod) -> bool {
+/// Whether the pod's condition `type_` (Ready, Initialized, ...) is True.
+pub fn pod_condition(pod: &Pod, type_: &str) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+        .is_some_and(|c| c.status == "True")
+}
+
+/// Whether the pod's Ready condition is True.
+pub fn pod_ready(pod: &Pod) -> bool {
+    pod_condition(pod, "Ready")
 }
 
 /// Restarts of all containers of the pod.

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::jiff::Timestamp;
 
+use crate::health;
 use crate::plan::resources::is_extended;
 
 /// What `kubectl get pods` shows of one pod, plus why when kubectl's word hides it.
@@ -136,14 +137,6 @@ fn restartable(container: Option<&Container>) -> bool {
     container.and_then(|c| c.restart_policy.as_deref()) == Some("Always")
 }
 
-fn condition_true(pod: &Pod, type_: &str) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
-        .is_some_and(|c| c.status == "True")
-}
-
 /// READY, STATUS and RESTARTS of a pod, in upstream `printPod`'s order: status.reason over the
 /// phase; SchedulingGated; the first init container not done (`Init:<reason>`,
 /// `Init:ExitCode:N`, `Init:x/y`); else the containers from last to first (a waiting reason,
@@ -231,7 +224,7 @@ pub(crate) fn pod_status(pod: &Pod) -> PodStatus {
         break;
     }
 
-    if !initializing || condition_true(pod, "Initialized") {
+    if !initializing || health::pod_condition(pod, "Initialized") {
         restarts = sidecar_restarts;
         last_restart = sidecar_last_restart;
         let mut has_running = false;
@@ -264,7 +257,7 @@ pub(crate) fn pod_status(pod: &Pod) -> PodStatus {
             }
         }
         if reason == "Completed" {
-            if has_running && condition_true(pod, "Ready") {
+            if has_running && health::pod_ready(pod) {
                 reason = "Running".to_string();
             } else if let Some(e) = error_reason {
                 reason = e;

@@ -80,6 +80,21 @@ impl Outcome {
     }
 }
 
+/// A settled write, reported: its changes and the object as stored, to follow; or, when there
+/// is nothing to follow (a dry run stores nothing), the step's end.
+fn reported<K>(
+    written: write::Written<K>,
+    dry_run: bool,
+    reporter: &mut Reporter,
+) -> Result<(Vec<Change>, K), Outcome> {
+    written.report(reporter);
+    let changes = written.changes.clone();
+    match written.stored.filter(|_| !dry_run) {
+        Some(stored) => Ok((changes, stored)),
+        None => Err(Outcome::applied(changes, "dry run: accepted")),
+    }
+}
+
 /// A step's failure: whether its write was stored (so a rollback must undo it too), and why.
 pub(super) struct StepError {
     pub written: bool,
@@ -187,10 +202,9 @@ async fn database(
     let Settled::Written(written) = settled else {
         return Ok(Outcome::unchanged("in place"));
     };
-    written.report(reporter);
-    let changes = written.changes.clone();
-    let Some(stored) = written.stored.filter(|_| !ctx.dry_run) else {
-        return Ok(Outcome::applied(changes, "dry run: accepted"));
+    let (changes, stored) = match reported(written, ctx.dry_run, reporter) {
+        Ok(written) => written,
+        Err(done) => return Ok(done),
     };
     let disruption = statefulset_disruption(&stored);
     if disruption.pods_restarting == 0 {
@@ -328,10 +342,9 @@ async fn deployment_resources(
         }
         Settled::Unchanged(_) => return Ok(Outcome::unchanged("in place")),
     };
-    written.report(reporter);
-    let changes = written.changes.clone();
-    let Some(stored) = written.stored.filter(|_| !ctx.dry_run) else {
-        return Ok(Outcome::applied(changes, "dry run: accepted"));
+    let (changes, stored) = match reported(written, ctx.dry_run, reporter) {
+        Ok(written) => written,
+        Err(done) => return Ok(done),
     };
     let applied = format!("the new resources of {object} were applied");
     crate::commands::restart::follow_restarted(cluster, ctx.cli, &stored, &applied, reporter)
@@ -459,10 +472,9 @@ async fn replicas(
     let Settled::Written(written) = settled else {
         return Ok(Outcome::unchanged("in place"));
     };
-    written.report(reporter);
-    let changes = written.changes.clone();
-    let Some(stored) = written.stored.filter(|_| !ctx.dry_run) else {
-        return Ok(Outcome::applied(changes, "dry run: accepted"));
+    let (changes, stored) = match reported(written, ctx.dry_run, reporter) {
+        Ok(written) => written,
+        Err(done) => return Ok(done),
     };
     let selector = stored.selector();
     let applied = format!("{object} replicas were set to {}", target.0);

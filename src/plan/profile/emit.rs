@@ -311,15 +311,7 @@ mod tests {
     use crate::plan::profile::parse;
 
     fn names() -> Names {
-        Names {
-            namespace: "ns".into(),
-            deployment: "orchestrator".into(),
-            hpa: "orchestrator".into(),
-            statefulset: "postgres".into(),
-            db_container: "postgres".into(),
-            configmap: "orchestrator-config".into(),
-            config_key: "config.yaml".into(),
-        }
+        Names::for_tests()
     }
 
     fn world() -> World {

@@ -41,6 +41,22 @@ pub struct Names {
     pub config_key: String,
 }
 
+#[cfg(test)]
+impl Names {
+    /// The default targets in namespace `ns`, for the planners' unit tests.
+    pub(crate) fn for_tests() -> Self {
+        Names {
+            namespace: "ns".into(),
+            deployment: "orchestrator".into(),
+            hpa: "orchestrator".into(),
+            statefulset: "postgres".into(),
+            db_container: "postgres".into(),
+            configmap: "orchestrator-config".into(),
+            config_key: "config.yaml".into(),
+        }
+    }
+}
+
 /// The steps of an application, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -443,15 +459,7 @@ mod tests {
     use crate::plan::profile::parse;
 
     fn names() -> Names {
-        Names {
-            namespace: "ns".into(),
-            deployment: "orchestrator".into(),
-            hpa: "orchestrator".into(),
-            statefulset: "postgres".into(),
-            db_container: "postgres".into(),
-            configmap: "orchestrator-config".into(),
-            config_key: "config.yaml".into(),
-        }
+        Names::for_tests()
     }
 
     fn world() -> World {

@@ -20,7 +20,8 @@ pub mod disruption;
 pub mod hpa_shift;
 
 pub use capacity::{
-    FitReport, NodeUsage, Placement, PodSize, ScheduledPod, Tolerance, quota_check, rollout_quota_delta,
+    FitReport, ListedNode, NodeUsage, Placement, PodSize, ScheduledPod, Tolerance, quota_check,
+    rollout_quota_delta,
 };
 pub use disruption::{Disruption, max_surge_pods, rollout_disruption, statefulset_disruption};
 pub use hpa_shift::utilization_shift;

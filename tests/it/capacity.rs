@@ -212,3 +212,101 @@ fn capacity_on_a_big_cluster_reads_pods_node_by_node_and_stops_when_they_fit() {
     // Every node read, each once, by its own list.
     assert_node_reads(&sim, 1, nodes);
 }
+
+/// The node lists the capacity check sent after the first `since`, as their `limit`s: the
+/// first page is small (50), a later one, read only when the nodes so far have no room, the
+/// usual 500 with the server's continue token.
+fn node_pages(sim: &Sim, since: usize) -> Vec<String> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/nodes")
+        .skip(since)
+        .map(|r| {
+            let limit = r
+                .query
+                .split('&')
+                .find_map(|p| p.strip_prefix("limit="))
+                .unwrap_or("none");
+            let continued = r.query.split('&').any(|p| p.starts_with("continue="));
+            format!("limit={limit}{}", if continued { " continue" } else { "" })
+        })
+        .collect()
+}
+
+/// On a cluster of 58 nodes (53 batch nodes of the `--pods` spread, 2 GPU nodes, the 3 seeded
+/// ones) the node list takes two pages, and the second is read only when the first has no
+/// room: CPU pods find it among the first 50 nodes; GPU pods find none there (nodes without a
+/// GPU are counted as no room without reading their pods) and the GPU nodes in the second
+/// page; a shortfall reads both pages and every candidate's pods, and counts all 58 nodes.
+#[test]
+fn the_node_list_is_read_a_page_at_a_time_and_only_as_far_as_the_room_needs() {
+    let sim = Sim::start(SimOptions {
+        extra_pods: 5_500,
+        gpu_nodes: 2,
+        pod_start_delay: Duration::from_millis(50),
+        hpa_sync_period: Duration::from_secs(3600),
+        ..SimOptions::default()
+    })
+    .expect("the simulated cluster starts");
+    wait_ready(&sim, 3);
+    let nodes = sim.store().list("nodes", None).0.len();
+    assert_eq!(nodes, 58, "3 seeded, 53 batch and 2 GPU nodes");
+
+    let out = run(&sim, &["resources", "--requests", "cpu=600m", "--dry-run"]);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("capacity:"), "{}", out.stderr);
+    assert_eq!(node_pages(&sim, 0), ["limit=50"]);
+    let read = assert_node_reads(&sim, 0, 1);
+    assert!(read[0].starts_with("batch-node-"), "{read:?}");
+
+    let out = run(&sim, &["resources", "--limits", "nvidia.com/gpu=1", "--dry-run"]);
+    out.assert_code(0);
+    assert!(!out.stderr.contains("capacity:"), "{}", out.stderr);
+    assert_eq!(node_pages(&sim, 1), ["limit=50", "limit=500 continue"]);
+    let read = assert_node_reads(&sim, 1, 1);
+    assert!(
+        read[0].starts_with("gpu-node-"),
+        "only a GPU node's pods are read: {read:?}"
+    );
+
+    // 3 CPU + 50m per pod: a batch node (1 of 4 CPU taken) has no room, a seeded or GPU node one
+    // each (postgres takes 500m of a seeded one; the rollout replaces the orchestrator's own).
+    let out = run(
+        &sim,
+        &[
+            "resources",
+            "--requests",
+            "cpu=3",
+            "--limits",
+            "cpu=4",
+            "--dry-run",
+        ],
+    );
+    out.assert_code(0);
+    assert!(
+        !out.stderr.contains("WARNING: capacity:"),
+        "3 seeded and 2 GPU nodes take the 4 pods: {}",
+        out.stderr
+    );
+    let out = run(
+        &sim,
+        &[
+            "resources",
+            "--requests",
+            "cpu=7",
+            "--limits",
+            "cpu=8",
+            "--dry-run",
+        ],
+    );
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains(
+            "WARNING: capacity: only 2 of 4 pods (7.05 cores CPU / 1088 MiB each) fit in the nodes' \
+             free room: 2 would stay Pending (short of cpu on 58 nodes)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(node_pages(&sim, 5), ["limit=50", "limit=500 continue"]);
+}

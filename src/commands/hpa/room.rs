@@ -3,14 +3,16 @@
 //! free room that it and `resources`' capacity check share.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 
 use crate::cluster::Cluster;
+use crate::cluster::objects::Pager;
 use crate::commands::shared::selector_string;
 use crate::error::Error;
 use crate::health;
 use crate::plan::resources::{
-    FitReport, NodeUsage, Placement, PodSize, ScheduledPod, Tolerance, container_resources, is_extended,
+    FitReport, ListedNode, NodeUsage, Placement, PodSize, ScheduledPod, Tolerance, container_resources,
+    is_extended,
 };
 use crate::quantity::Quantity;
 use crate::report::Reporter;
@@ -73,26 +75,55 @@ fn on_node(node: &str) -> String {
 /// Nodes whose pods are read at the same time.
 const CONCURRENT_NODE_READS: usize = 4;
 
-/// Whether `needed` new pods of `size` (CPU, memory, extended resources) fit on `nodes`, reading the pods node by
-/// node (the candidates with the most room first, as many at once as could take the pods still
-/// needed and at most a few, each as slim pods folded into the node's sums) and stopping as
-/// soon as they fit: the common case reads one node, however large the cluster. Only a shortfall reads every candidate, so the report
-/// (and the warning built from it) counts the whole cluster then. `counts` says which listed
-/// pods hold room that stays (e.g. not the workload's own, which a rollout replaces).
+/// Nodes in the first page of the node list: enough for the common case (a node with room
+/// among them), small enough that a cluster of thousands of nodes is not read for it. Later
+/// pages, read only when these have no room, are of the usual size.
+const FIRST_NODE_PAGE: u32 = 50;
+
+/// The node list as the capacity check reads it: the first page (read next to a command's own
+/// reads), and the pager for the rest, read only when the first page's nodes have no room.
+pub(crate) struct Nodes<'a> {
+    first: Vec<ListedNode>,
+    rest: Pager<'a, ListedNode>,
+}
+
+/// The first page of the cluster's nodes (as slim [`ListedNode`]s).
+///
+/// # Errors
+/// API errors (403 without permission to list nodes) and transport errors.
+pub(crate) async fn nodes(cluster: &Cluster) -> Result<Nodes<'_>, Error> {
+    let mut rest = cluster.pager("/api/v1/nodes", "", FIRST_NODE_PAGE);
+    let first = rest.next_page().await?.map(|page| page.items).unwrap_or_default();
+    Ok(Nodes { first, rest })
+}
+
+/// [`nodes`] when `wanted` (a change that can need more room), else nothing: lets a command
+/// start the read next to its own reads and skip it when it cannot matter.
+pub(crate) async fn nodes_if(cluster: &Cluster, wanted: bool) -> Option<Result<Nodes<'_>, Error>> {
+    if wanted { Some(nodes(cluster).await) } else { None }
+}
+
+/// Whether `needed` new pods of `size` (CPU, memory, extended resources) fit on the cluster's
+/// `nodes`, reading the pods node by node (the candidates with the most room first, as many at
+/// once as could take the pods still needed and at most a few, each as slim pods folded into
+/// the node's sums) and stopping as soon as they fit: the common case reads one page of nodes
+/// and one node's pods, however large the cluster. Only a shortfall reads every node and every
+/// candidate's pods, so the report (and the warning built from it) counts the whole cluster
+/// then. `counts` says which listed pods hold room that stays (e.g. not the workload's own,
+/// which a rollout replaces).
 ///
 /// # Errors
 /// API errors (403 without permission to list pods in all namespaces) and transport errors.
 pub(crate) async fn place(
     cluster: &Cluster,
-    nodes: &[Node],
+    nodes: Nodes<'_>,
     size: &PodSize,
     needed: i32,
     counts: impl Fn(&ScheduledPod) -> bool,
 ) -> Result<FitReport, Error> {
-    let mut placement = Placement::new(nodes, size, needed);
-    if placement.enough() {
-        return Ok(placement.report());
-    }
+    let Nodes { first, mut rest } = nodes;
+    let mut placement = Placement::new(&first, size, needed);
+    drop(first);
     let read = |node: String| {
         let counts = &counts;
         async move {
@@ -111,25 +142,21 @@ pub(crate) async fn place(
             Ok::<_, Error>((node, usage))
         }
     };
-    loop {
+    while !placement.enough() {
         let wave = placement.next_reads(CONCURRENT_NODE_READS);
         if wave.is_empty() {
-            return Ok(placement.report());
+            // Every candidate so far was read and the pods do not fit yet: the next nodes.
+            match rest.next_page().await? {
+                Some(page) => placement.add_nodes(&page.items),
+                None => break,
+            }
+            continue;
         }
         for (node, usage) in futures::future::try_join_all(wave.into_iter().map(read)).await? {
             placement.place(&node, &usage);
         }
     }
-}
-
-/// The cluster's nodes when `wanted` (a change that can need more room), else nothing: lets a
-/// command start the read next to its own reads and skip it when it cannot matter.
-pub(crate) async fn nodes_if(cluster: &Cluster, wanted: bool) -> Option<Result<Vec<Node>, Error>> {
-    if wanted {
-        Some(cluster.list_cluster::<Node>().await)
-    } else {
-        None
-    }
+    Ok(placement.report())
 }
 
 /// Whether `min` pods of the deployment fit the cluster: the pods it has plus how many more
@@ -140,7 +167,7 @@ pub(crate) async fn nodes_if(cluster: &Cluster, wanted: bool) -> Option<Result<V
 pub async fn room(
     cluster: &Cluster,
     deployment: &Deployment,
-    nodes: Result<Vec<Node>, Error>,
+    nodes: Result<Nodes<'_>, Error>,
     min: i32,
     reporter: &mut Reporter,
 ) -> Option<i32> {
@@ -151,7 +178,7 @@ pub async fn room(
         let own: Vec<Pod> = cluster.list(&selector_string(&spec.selector)).await?;
         let existing = i32::try_from(own.iter().filter(|p| health::is_live(p)).count()).unwrap_or(i32::MAX);
         // Pods being deleted still hold their room until they are gone.
-        let more = place(cluster, &nodes, &size, min.saturating_sub(existing), |_| true).await?;
+        let more = place(cluster, nodes, &size, min.saturating_sub(existing), |_| true).await?;
         Ok::<_, Error>(existing.saturating_add(more.max_pods))
     };
     match listed.await {

@@ -5,11 +5,11 @@
 
 use std::collections::HashSet;
 
-use k8s_openapi::api::core::v1::{Node, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
 
 use super::target::Target;
 use crate::cluster::Cluster;
-use crate::commands::hpa::room::{place, pod_requests};
+use crate::commands::hpa::room::{self, pod_requests};
 use crate::commands::shared::hpa_for;
 use crate::error::Error;
 use crate::health;
@@ -78,7 +78,7 @@ fn requests_grow(plan: &ResourcesPlan) -> bool {
 
 /// New pod size × (replicas + surge) against the nodes' free room, counting the pods that stay
 /// (every running pod but the workload's own, which the rollout replaces, and pods already
-/// being deleted), read node by node until the new pods fit ([`place`]).
+/// being deleted), read node by node until the new pods fit ([`room::place`]).
 async fn fit<W: Target>(
     cluster: &Cluster,
     workload: &W,
@@ -90,14 +90,14 @@ async fn fit<W: Target>(
     };
     let size = pod_requests(&plan.applied_to(template, container));
     let selector = workload.selector();
-    let (nodes, own) = tokio::try_join!(cluster.list_cluster::<Node>(), cluster.list::<Pod>(&selector))?;
+    let (nodes, own) = tokio::try_join!(room::nodes(cluster), cluster.list::<Pod>(&selector))?;
     let replaced: HashSet<&str> = own
         .iter()
         .filter(|p| !health::is_terminating(p))
         .filter_map(|p| p.metadata.uid.as_deref())
         .collect();
     let needed = workload.counts().desired.max(0).saturating_add(workload.surge());
-    let report = place(cluster, &nodes, &size, needed, |pod| {
+    let report = room::place(cluster, nodes, &size, needed, |pod| {
         !pod.is_terminating() && !pod.uid().is_some_and(|uid| replaced.contains(uid))
     })
     .await?;

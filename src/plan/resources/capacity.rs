@@ -2,9 +2,9 @@
 //! resources such as `nvidia.com/gpu`) onto the nodes' free room (allocatable minus what
 //! scheduled pods request), and the namespace's ResourceQuota headroom.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Container, Node, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceQuota};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use serde::Deserialize;
 
@@ -89,6 +89,59 @@ fn amount(map: Option<&BTreeMap<String, K8sQuantity>>, name: &str) -> i128 {
     map.and_then(|m| m.get(name))
         .and_then(|q| Quantity::try_from(q).ok())
         .map_or(0, |q| q.nanos())
+}
+
+/// A node as the capacity check reads it from the node list: its name, whether it is cordoned,
+/// its taints, its Ready condition and its allocatable resources. Every other field (images,
+/// addresses, managed fields: most of a real node's bytes) is skipped while parsing, never held.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ListedNode {
+    metadata: NodeMeta,
+    spec: NodeSpec,
+    status: NodeStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct NodeMeta {
+    name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct NodeSpec {
+    unschedulable: Option<bool>,
+    taints: Vec<NodeTaint>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct NodeTaint {
+    key: String,
+    value: Option<String>,
+    effect: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct NodeStatus {
+    allocatable: Option<BTreeMap<String, K8sQuantity>>,
+    conditions: Vec<NodeCondition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct NodeCondition {
+    #[serde(rename = "type")]
+    type_: String,
+    status: String,
+}
+
+impl ListedNode {
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
 }
 
 /// A pod as the capacity check reads it from a cluster-wide list: only the fields the
@@ -301,25 +354,19 @@ impl Tolerance {
 /// Why `node` cannot take the new pods at all (cordoned, not Ready, or a NoSchedule /
 /// NoExecute taint that none of `tolerations` tolerates: the scheduler's TaintToleration
 /// filter, `FindMatchingUntoleratedTaint` over those two effects), or `None`.
-fn skip_reason(node: &Node, tolerations: &[Tolerance]) -> Option<String> {
-    if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
+fn skip_reason(node: &ListedNode, tolerations: &[Tolerance]) -> Option<String> {
+    if node.spec.unschedulable == Some(true) {
         return Some("unschedulable (cordoned)".into());
     }
-    let ready = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+    let ready = node.status.conditions.iter().find(|c| c.type_ == "Ready");
     if let Some(ready) = ready.filter(|r| r.status != "True") {
         return Some(format!("not Ready ({})", ready.status));
     }
-    let taint = node.spec.as_ref().and_then(|s| s.taints.as_ref()).and_then(|t| {
-        t.iter().find(|t| {
-            (t.effect == "NoSchedule" || t.effect == "NoExecute")
-                && !tolerations
-                    .iter()
-                    .any(|tol| tol.tolerates(&t.key, t.value.as_deref().unwrap_or(""), &t.effect))
-        })
+    let taint = node.spec.taints.iter().find(|t| {
+        (t.effect == "NoSchedule" || t.effect == "NoExecute")
+            && !tolerations
+                .iter()
+                .any(|tol| tol.tolerates(&t.key, t.value.as_deref().unwrap_or(""), &t.effect))
     });
     taint.map(|t| format!("tainted {} {}", t.key, t.effect))
 }
@@ -386,15 +433,19 @@ struct Candidate {
 /// The placement of `pods_needed` new pods of one size on the nodes, folded node by node as
 /// each node's usage is read, so that a caller reads the pods of only as many nodes as the new
 /// pods need: nodes with the most allocatable room for this size first
-/// ([`Placement::next_reads`]), and [`Placement::enough`] as soon as they fit. Pods of one size fill each node
-/// independently, so the count does not depend on the order the nodes are read in; when they
-/// do not fit, every candidate is read and the count is the whole cluster's.
+/// ([`Placement::next_reads`]), and [`Placement::enough`] as soon as they fit; a node without
+/// room for one pod even when empty is counted as it comes, never read. Nodes come a page at a
+/// time ([`Placement::add_nodes`]). Pods of one size fill each node independently, so the count
+/// does not depend on the order the nodes are read in; when they do not fit, every candidate of
+/// every page is read and the count is the whole cluster's.
 pub struct Placement {
     nanos: Size,
     size: PodSize,
     pods_needed: i32,
     /// Candidates not read yet, in read order.
     candidates: Vec<Candidate>,
+    /// Every node taken so far, by name.
+    seen: BTreeSet<String>,
     /// Nodes left out, with the reason.
     skipped_nodes: Vec<String>,
     /// Pods placed on the nodes read so far (at most `MAX_COUNTED_PODS` or `pods_needed`).
@@ -405,50 +456,70 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// The candidates among `nodes` for `pods_needed` pods of `size`: cordoned, NotReady and
-    /// nodes with a NoSchedule/NoExecute taint the pod does not tolerate are left out.
-    pub fn new(nodes: &[Node], size: &PodSize, pods_needed: i32) -> Self {
-        let nanos = Size::from(size);
-        let mut skipped_nodes = Vec::new();
-        let mut candidates = Vec::new();
+    /// The candidates among `nodes` (the first page of the node list, or all of it) for
+    /// `pods_needed` pods of `size`; later pages come in through [`Placement::add_nodes`].
+    pub fn new(nodes: &[ListedNode], size: &PodSize, pods_needed: i32) -> Self {
+        let mut placement = Placement {
+            nanos: Size::from(size),
+            size: size.clone(),
+            pods_needed,
+            candidates: Vec::new(),
+            seen: BTreeSet::new(),
+            skipped_nodes: Vec::new(),
+            placed: 0,
+            bound_by: BTreeMap::new(),
+        };
+        placement.add_nodes(nodes);
+        placement
+    }
+
+    /// Takes more nodes (the next page of the node list) as candidates: cordoned, NotReady and
+    /// nodes with a NoSchedule/NoExecute taint the pod does not tolerate are left out, and a
+    /// node already seen (a list that started over) is not counted twice. The candidates not
+    /// read yet are ordered again, most room for this size first.
+    pub fn add_nodes(&mut self, nodes: &[ListedNode]) {
         for node in nodes {
-            let name = node.metadata.name.clone().unwrap_or_default();
-            if let Some(reason) = skip_reason(node, &size.tolerations) {
-                skipped_nodes.push(format!("{name}: {reason}"));
+            let name = node.name().to_owned();
+            if !self.seen.insert(name.clone()) {
                 continue;
             }
-            let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
+            if let Some(reason) = skip_reason(node, &self.size.tolerations) {
+                self.skipped_nodes.push(format!("{name}: {reason}"));
+                continue;
+            }
+            let allocatable = node.status.allocatable.as_ref();
             let max_pods = allocatable
                 .and_then(|a| a.get("pods"))
                 .and_then(|q| Quantity::try_from(q).ok())
                 .map_or(DEFAULT_MAX_PODS, |q| {
                     i64::try_from(q.nanos() / 1_000_000_000).unwrap_or(i64::MAX)
                 });
-            candidates.push(Candidate {
+            let candidate = Candidate {
                 name,
                 allocatable: Room {
                     cpu: amount(allocatable, "cpu"),
                     memory: amount(allocatable, "memory"),
                     pods: max_pods,
-                    extended: nanos
+                    extended: self
+                        .nanos
                         .extended
                         .keys()
                         .map(|name| (name.clone(), amount(allocatable, name)))
                         .collect(),
                 },
-            });
+            };
+            if pods_fitting(&candidate.allocatable, &self.nanos).0 == 0 {
+                // No room for one pod even were it empty (a GPU pod and a node without GPUs):
+                // counted as it is, its pods need not be read.
+                self.count(&candidate.allocatable);
+            } else {
+                self.candidates.push(candidate);
+            }
         }
         // Most room for this size first (a stable sort: equal nodes keep the list's order).
-        candidates.sort_by_key(|c| std::cmp::Reverse(pods_fitting(&c.allocatable, &nanos).0));
-        Placement {
-            nanos,
-            size: size.clone(),
-            pods_needed,
-            candidates,
-            skipped_nodes,
-            placed: 0,
-            bound_by: BTreeMap::new(),
-        }
+        let nanos = &self.nanos;
+        self.candidates
+            .sort_by_key(|c| std::cmp::Reverse(pods_fitting(&c.allocatable, nanos).0));
     }
 
     /// The candidate nodes still to read, in the order to read them.
@@ -507,8 +578,13 @@ impl Placement {
                 })
                 .collect(),
         };
+        self.count(&room);
+    }
+
+    /// Places pods in a node's free `room`, and notes what bounds their count there.
+    fn count(&mut self, room: &Room) {
         let bound = MAX_COUNTED_PODS.max(self.pods_needed);
-        let (fitting, bound_by) = pods_fitting(&room, &self.nanos);
+        let (fitting, bound_by) = pods_fitting(room, &self.nanos);
         for resource in bound_by {
             *self.bound_by.entry(resource.to_owned()).or_default() += 1;
         }
@@ -567,7 +643,7 @@ impl Placement {
 /// Cordoned, NotReady and NoSchedule/NoExecute-tainted nodes are left out. Every node counts:
 /// the whole cluster's [`Placement`] (what a node-by-node read that never stops early finds).
 #[cfg(test)]
-pub fn fit_check(nodes: &[Node], usage: &NodeUsage, size: &PodSize, pods_needed: i32) -> FitReport {
+pub fn fit_check(nodes: &[ListedNode], usage: &NodeUsage, size: &PodSize, pods_needed: i32) -> FitReport {
     let mut placement = Placement::new(nodes, size, pods_needed);
     for node in placement.order() {
         placement.place(&node, usage);
@@ -665,7 +741,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn node(name: &str, cpu: &str, memory: &str, extra: serde_json::Value) -> Node {
+    fn node(name: &str, cpu: &str, memory: &str, extra: serde_json::Value) -> ListedNode {
         let mut v = json!({
             "metadata": {"name": name},
             "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
@@ -740,7 +816,7 @@ mod tests {
     #[test]
     fn a_huge_pods_allocatable_does_not_wrap_into_no_room() {
         let mut huge = node("a", "4", "8Gi", json!({}));
-        let allocatable = huge.status.as_mut().unwrap().allocatable.as_mut().unwrap();
+        let allocatable = huge.status.allocatable.as_mut().unwrap();
         allocatable.insert(
             "pods".into(),
             k8s_openapi::apimachinery::pkg::api::resource::Quantity("15e18".into()),
@@ -817,6 +893,58 @@ mod tests {
         placement.place("mid", &NodeUsage::default());
         placement.place("cordoned", &NodeUsage::default());
         assert_eq!(placement.report().max_pods, 8);
+    }
+
+    #[test]
+    fn nodes_come_a_page_at_a_time_and_a_node_listed_again_counts_once() {
+        let size = &pod_size("1", "1Gi");
+        // The first page has room for 2 of the 5 pods: once it is read, the next page is needed.
+        let mut placement = Placement::new(&[node("a", "2", "8Gi", json!({}))], size, 5);
+        assert_eq!(placement.next_reads(4), ["a"]);
+        placement.place("a", &NodeUsage::default());
+        assert!(!placement.enough());
+        assert!(
+            placement.next_reads(4).is_empty(),
+            "every candidate so far is read"
+        );
+        // The next page comes after a list that started over (410): "a" again, and "b".
+        placement.add_nodes(&[node("a", "2", "8Gi", json!({})), node("b", "8", "8Gi", json!({}))]);
+        assert_eq!(
+            placement.order(),
+            ["b"],
+            "\"a\" is neither a candidate again nor counted twice"
+        );
+        placement.place("b", &NodeUsage::default());
+        assert!(placement.enough());
+        assert_eq!(placement.report().max_pods, 10);
+    }
+
+    #[test]
+    fn a_node_without_room_for_one_pod_is_counted_without_a_read() {
+        // A GPU pod on a page of CPU nodes: none is a node to read, and the next page is.
+        let size = &gpu_size("1");
+        let mut placement = Placement::new(
+            &[
+                node("cpu-1", "8", "32Gi", json!({})),
+                node("cpu-2", "8", "32Gi", json!({})),
+            ],
+            size,
+            2,
+        );
+        assert!(placement.order().is_empty());
+        assert!(placement.next_reads(4).is_empty());
+        placement.add_nodes(&[gpu_node("gpu-1", "1")]);
+        assert_eq!(placement.next_reads(4), ["gpu-1"]);
+        placement.place("gpu-1", &NodeUsage::default());
+        let report = placement.report();
+        assert_eq!((report.pods_fitting, report.max_pods), (1, 1));
+        assert!(
+            report
+                .message
+                .ends_with("1 would stay Pending (short of nvidia.com/gpu on 3 nodes)"),
+            "the nodes not read count in what runs out: {}",
+            report.message
+        );
     }
 
     #[test]
@@ -974,9 +1102,9 @@ mod tests {
         assert_eq!(report.pods_fitting, 2);
     }
 
-    fn gpu_node(name: &str, gpus: &str) -> Node {
+    fn gpu_node(name: &str, gpus: &str) -> ListedNode {
         let mut node = node(name, "8", "32Gi", json!({}));
-        let allocatable = node.status.as_mut().unwrap().allocatable.as_mut().unwrap();
+        let allocatable = node.status.allocatable.as_mut().unwrap();
         allocatable.insert(
             "nvidia.com/gpu".into(),
             k8s_openapi::apimachinery::pkg::api::resource::Quantity(gpus.into()),

@@ -2,10 +2,13 @@
 //! resourceVersion counter, and an event history that watches replay from.
 //!
 //! Objects are kept as `serde_json::Value` so that every patch type and every
-//! field a client sends survives a round trip, as it does in etcd.
+//! field a client sends survives a round trip, as it does in etcd. Each stored version is
+//! immutable and shared ([`Stored`]) by the object map, the event history and the watches, and
+//! carries its JSON encoding, made once on first read.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Mutex;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -51,14 +54,60 @@ impl EventType {
     }
 }
 
+/// One version of a stored object, never changed once stored (a write stores a new one), and
+/// its JSON encoding, made on first read and kept: a list or a watch event sends those bytes
+/// instead of serializing the object again for every reader. Since the value never changes
+/// under it, the encoding cannot be stale. The apiserver's watch cache does the same for the
+/// objects it sends: k8s.io/apiserver/pkg/storage/cacher/caching_object.go, `cachingObject`
+/// (`CacheEncode` encodes once per serializer, whatever the number of readers; wrapped per
+/// event in cacher.go, `setCachingObjects`).
+#[derive(Debug)]
+pub struct Stored {
+    value: Value,
+    json: OnceLock<Box<[u8]>>,
+}
+
+impl Stored {
+    fn new(value: Value) -> Arc<Self> {
+        Arc::new(Self {
+            value,
+            json: OnceLock::new(),
+        })
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// The object as `serde_json::to_vec` writes it, encoded on the first call.
+    pub fn json(&self) -> &[u8] {
+        self.json.get_or_init(|| {
+            // Serializing a `Value` cannot fail (its map keys are strings).
+            serde_json::to_vec(&self.value)
+                .unwrap_or_default()
+                .into_boxed_slice()
+        })
+    }
+}
+
+impl Deref for Stored {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.value
+    }
+}
+
 /// One change to the store, as replayed to watches.
 #[derive(Debug, Clone)]
 pub struct StoreEvent {
     pub resource_version: u64,
     pub key: ObjectKey,
     pub event_type: EventType,
-    /// The object after the change (for DELETED: the last state, with the new resourceVersion).
-    pub object: Value,
+    /// The object after the change (for DELETED: the last state, with the new resourceVersion),
+    /// shared with the store's map (so the history holds no copy) and encoded once for all
+    /// watches.
+    pub object: Arc<Stored>,
     /// For MODIFIED: the labels and [`SELECTABLE_FIELDS`] of the object before the change, so a
     /// filtered watch can tell that the object entered or left its selection (the apiserver then
     /// sends ADDED or DELETED instead of MODIFIED). Only those parts are kept, to keep the
@@ -144,7 +193,7 @@ pub enum UpdatePart {
 
 struct Inner {
     resource_version: u64,
-    objects: BTreeMap<ObjectKey, Value>,
+    objects: BTreeMap<ObjectKey, Arc<Stored>>,
     /// The pods bound to each node (`spec.nodeName`), as the apiserver's watch cache indexes
     /// them for `fieldSelector=spec.nodeName=…` (see [`Store::page`]).
     pods_by_node: BTreeMap<String, BTreeSet<ObjectKey>>,
@@ -223,6 +272,12 @@ impl Store {
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<Value> {
+        self.lock().objects.get(key).map(|s| s.value.clone())
+    }
+
+    /// The stored version of an object, shared, with its encoding (see [`Stored`]): what a
+    /// response sends without cloning or serializing the object again.
+    pub fn get_stored(&self, key: &ObjectKey) -> Option<Arc<Stored>> {
         self.lock().objects.get(key).cloned()
     }
 
@@ -234,7 +289,7 @@ impl Store {
             .objects
             .iter()
             .filter(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.value.clone())
             .collect();
         (items, inner.resource_version)
     }
@@ -242,9 +297,9 @@ impl Store {
     /// One page of a list: the objects of `resource` (in one namespace, or all) that `keep`
     /// selects, in key order (namespace, then name), starting after `after` (the position of
     /// the last object of the previous page), at most `limit` of them, each as `map` makes it
-    /// (a clone, or the serialized object, without a clone in between). Only the returned
-    /// objects are visited by `map`, so a page costs its size, not the collection's. Both
-    /// closures run under the store lock. `count_remaining` counts every object after the
+    /// (`Arc::clone`: the stored version itself, read and encoded after the lock is released).
+    /// Only the returned objects are visited by `map`, so a page costs its size, not the
+    /// collection's. Both closures run under the store lock. `count_remaining` counts every object after the
     /// page, unfiltered: for an unselected list, where every object matches. `on_node`: only
     /// pods bound to that node are visited, from the node index, so that a node's pods cost
     /// their number, not the cluster's (`keep` still runs on them). See [`Page`].
@@ -258,7 +313,7 @@ impl Store {
         limit: Option<usize>,
         count_remaining: bool,
         mut keep: impl FnMut(&Value) -> bool,
-        mut map: impl FnMut(&Value) -> T,
+        mut map: impl FnMut(&Arc<Stored>) -> T,
     ) -> Page<T> {
         use std::ops::Bound;
         let inner = self.lock();
@@ -267,7 +322,7 @@ impl Store {
             None => Bound::Included(ObjectKey::new(resource, namespace.unwrap_or(""), "")),
         };
         let in_scope = |k: &ObjectKey| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns);
-        let mut range: Box<dyn Iterator<Item = (&ObjectKey, &Value)>> = match on_node {
+        let mut range: Box<dyn Iterator<Item = (&ObjectKey, &Arc<Stored>)>> = match on_node {
             Some(node) if resource == "pods" => Box::new(
                 inner
                     .pods_by_node
@@ -285,7 +340,7 @@ impl Store {
                     .take_while(move |(k, _)| in_scope(k)),
             ),
         };
-        let mut matching = range.by_ref().filter(|(_, v)| keep(v));
+        let mut matching = range.by_ref().filter(|(_, v)| keep(&v.value));
         let mut items = Vec::new();
         let mut last = None;
         let mut more = false;
@@ -339,13 +394,13 @@ impl Store {
             .objects
             .range(start..)
             .take_while(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
-            .filter_map(|(_, v)| f(v))
+            .filter_map(|(_, v)| f(&v.value))
             .collect()
     }
 
     /// [`Store::scan`] of the pods bound to `node` (`""`: the pods not scheduled yet), from the
     /// node index: costs those pods, not the cluster's.
-    pub fn scan_on_node<T>(&self, node: &str, f: impl FnMut(&Value) -> Option<T>) -> Vec<T> {
+    pub fn scan_on_node<T>(&self, node: &str, mut f: impl FnMut(&Value) -> Option<T>) -> Vec<T> {
         let inner = self.lock();
         inner
             .pods_by_node
@@ -353,7 +408,7 @@ impl Store {
             .into_iter()
             .flatten()
             .filter_map(|k| inner.objects.get(k))
-            .filter_map(f)
+            .filter_map(|s| f(&s.value))
             .collect()
     }
 
@@ -390,7 +445,7 @@ impl Store {
     /// be the current one (optimistic concurrency), otherwise `Conflict`.
     pub fn update(&self, key: &ObjectKey, object: Value, part: UpdatePart) -> Result<Value, StoreError> {
         let mut inner = self.lock();
-        let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.clone();
+        let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.value.clone();
         self.replace(&mut inner, key, &current, object, part)
     }
 
@@ -405,7 +460,7 @@ impl Store {
         f: impl FnOnce(&mut Value) -> bool,
     ) -> Result<Value, StoreError> {
         let mut inner = self.lock();
-        let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.clone();
+        let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.value.clone();
         let mut object = current.clone();
         if !f(&mut object) {
             return Ok(current);
@@ -439,7 +494,7 @@ impl Store {
     /// Deletes an object; `resource_version`, when given, must be current.
     pub fn delete(&self, key: &ObjectKey, resource_version: Option<u64>) -> Result<Value, StoreError> {
         let mut inner = self.lock();
-        let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.clone();
+        let current = inner.objects.get(key).ok_or(StoreError::NotFound)?.value.clone();
         if let Some(rv) = resource_version {
             let stored = rv_of(&current);
             if rv != stored {
@@ -456,7 +511,7 @@ impl Store {
             resource_version: rv,
             key: key.clone(),
             event_type: EventType::Deleted,
-            object: object.clone(),
+            object: Stored::new(object.clone()),
             previous: None,
         };
         push_history(&mut inner, event.clone());
@@ -520,7 +575,10 @@ impl Store {
         inner.resource_version += 1;
         let rv = inner.resource_version;
         metadata_mut(&mut object).insert("resourceVersion".into(), json!(rv.to_string()));
-        if let Some(before) = inner.objects.insert(key.clone(), object.clone()) {
+        // A new version replaces the old one whole, with no encoding yet: the only way an
+        // object changes, so no stale encoding can be served.
+        let stored = Stored::new(object.clone());
+        if let Some(before) = inner.objects.insert(key.clone(), stored.clone()) {
             unindex(inner, key, &before);
         }
         index(inner, key, &object);
@@ -528,7 +586,7 @@ impl Store {
             resource_version: rv,
             key: key.clone(),
             event_type,
-            object: object.clone(),
+            object: stored,
             previous,
         };
         push_history(inner, event.clone());
@@ -906,6 +964,98 @@ mod tests {
         }
         let stored = store.get(&key).expect("stored");
         assert_eq!(stored["status"], json!({"a": 500, "b": 500}));
+    }
+
+    #[test]
+    fn the_stored_encoding_is_the_objects_serialization() {
+        let store = Store::new();
+        let key = ObjectKey::new("deployments", "ns", "web");
+        let mut object = deploy();
+        object["metadata"]["labels"] = json!({"z": "1", "a": "\"quoted\" ü"});
+        store.create(&key, object).expect("create");
+        let stored = store.get_stored(&key).expect("stored");
+        let value = store.get(&key).expect("value");
+        assert_eq!(stored.json(), serde_json::to_vec(&value).unwrap().as_slice());
+        assert_eq!(stored.json(), value.to_string().as_bytes());
+        // Made once: a second read gets the same bytes, not a new encoding.
+        assert!(std::ptr::eq(stored.json(), stored.json()));
+    }
+
+    #[test]
+    fn a_change_serves_the_new_objects_encoding_and_a_no_op_keeps_the_old() {
+        let store = Store::new();
+        let key = ObjectKey::new("deployments", "ns", "web");
+        let encoding = |store: &Store| store.get_stored(&key).expect("stored").json().to_vec();
+        let current = |store: &Store| serde_json::to_vec(&store.get(&key).expect("stored")).unwrap();
+        let created = store.create(&key, deploy()).expect("create");
+        let first = encoding(&store);
+        // update
+        let mut changed = created.clone();
+        changed["spec"]["replicas"] = json!(3);
+        store.update(&key, changed, UpdatePart::Main).expect("update");
+        let after_update = encoding(&store);
+        assert_ne!(after_update, first);
+        assert_eq!(after_update, current(&store));
+        assert!(
+            String::from_utf8(after_update.clone())
+                .unwrap()
+                .contains("\"replicas\":3")
+        );
+        // modify (status)
+        store
+            .modify(&key, UpdatePart::Status, |d| {
+                d["status"] = json!({"readyReplicas": 3});
+                true
+            })
+            .expect("modify");
+        let after_modify = encoding(&store);
+        assert_ne!(after_modify, after_update);
+        assert_eq!(after_modify, current(&store));
+        // A no-op update or modify stores nothing new: same version, same encoding.
+        let before = store.get_stored(&key).expect("stored");
+        store
+            .update(&key, store.get(&key).expect("stored"), UpdatePart::Main)
+            .expect("no-op update");
+        store
+            .modify(&key, UpdatePart::Main, |_| true)
+            .expect("no-op modify");
+        store
+            .modify(&key, UpdatePart::Main, |_| false)
+            .expect("untouched");
+        let after_no_op = store.get_stored(&key).expect("stored");
+        assert!(Arc::ptr_eq(&before, &after_no_op));
+        assert!(std::ptr::eq(before.json(), after_no_op.json()));
+        // delete and recreate under the same key: the new object's encoding (new uid, spec).
+        store.delete(&key, None).expect("delete");
+        assert!(store.get_stored(&key).is_none());
+        let mut again = deploy();
+        again["spec"]["replicas"] = json!(7);
+        store.create(&key, again).expect("recreate");
+        let recreated = encoding(&store);
+        assert_eq!(recreated, current(&store));
+        assert!(String::from_utf8(recreated).unwrap().contains("\"replicas\":7"));
+    }
+
+    #[test]
+    fn lists_events_and_gets_share_one_stored_version() {
+        let store = Store::new();
+        let key = ObjectKey::new("deployments", "ns", "web");
+        let mut events = store.subscribe();
+        store.create(&key, deploy()).expect("create");
+        let event = events.try_recv().expect("added");
+        let listed = store.page("deployments", None, None, None, None, false, |_| true, Arc::clone);
+        let stored = store.get_stored(&key).expect("stored");
+        assert!(Arc::ptr_eq(&event.object, &stored));
+        assert!(Arc::ptr_eq(&listed.items[0], &stored));
+        // The DELETED event carries its own version (the new resourceVersion), encoded as such.
+        store.delete(&key, None).expect("delete");
+        let deleted = events.try_recv().expect("deleted");
+        assert_eq!(deleted.event_type, EventType::Deleted);
+        assert_eq!(
+            deleted.object.json(),
+            serde_json::to_vec(deleted.object.value()).unwrap().as_slice()
+        );
+        assert_eq!(rv_of(&deleted.object), deleted.resource_version);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `dryRun=All` support, as kube-apiserver's generic registry serves them.
 
 use axum::http::{Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::store::{ObjectKey, StoreError, UpdatePart, merge_update, metadata_mut, now_rfc3339, rv_of};
@@ -75,11 +75,21 @@ fn warned(code: StatusCode, value: &Value, warnings: &[String]) -> Result<Respon
 }
 
 fn get(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
-    let object = current(app, request)?;
+    let info = request.target.info;
+    let object = app
+        .store
+        .get_stored(&key_of(request))
+        .ok_or_else(|| ApiError::not_found(info, request.target.name_str()))?;
     if table::wants_table(&request.accept) {
-        return ok(&table::render(request.target.info, &[object], &json!({})));
+        return ok(&table::render(
+            info,
+            std::slice::from_ref(object.value()),
+            &json!({}),
+        ));
     }
-    ok(&super::events_v1::view(request.target.info, &object))
+    // The stored encoding, as a list or a watch sends it (see `Stored`).
+    let body = super::list::encoded(info, &object).into_owned();
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn parse_body(request: &ApiRequest) -> Result<Value, ApiError> {
@@ -369,6 +379,6 @@ fn delete_collection(app: &App, request: &ApiRequest) -> Result<Response, ApiErr
         "kind": format!("{}List", info.kind),
         "apiVersion": info.api_version(),
         "metadata": {"resourceVersion": rv.to_string()},
-        "items": items,
+        "items": items.iter().map(|s| s.value()).collect::<Vec<_>>(),
     }))
 }

@@ -1,11 +1,17 @@
 //! Collection reads: the objects a list or watch selects (namespace, label and field
 //! selectors), and list responses with `limit`/`continue` pagination or as a Table.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::store::Stored;
+
 use super::handlers::ok;
+use super::registry::ResourceInfo;
 use super::select::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::{ApiRequest, App, events_v1, table};
@@ -20,8 +26,8 @@ fn selectors(request: &ApiRequest) -> Result<(LabelSelector, FieldSelector), Api
     Ok((labels, fields))
 }
 
-/// The objects of a collection request that its namespace and selectors pick.
-pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Value>, u64), ApiError> {
+/// The objects of a collection request that its namespace and selectors pick, as stored.
+pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Arc<Stored>>, u64), ApiError> {
     let (labels, fields) = selectors(request)?;
     let t = &request.target;
     let page = app.store.page(
@@ -32,7 +38,7 @@ pub fn selected(app: &App, request: &ApiRequest) -> Result<(Vec<Value>, u64), Ap
         None,
         false,
         |o| labels.matches(o) && fields.matches(o),
-        Value::clone,
+        Arc::clone,
     );
     Ok((page.items, page.resource_version))
 }
@@ -93,8 +99,10 @@ pub fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
     let keep = |o: &Value| labels.matches(o) && fields.matches(o);
     let info = t.info;
     let table = table::wants_table(&request.accept);
-    // A JSON list is serialized item by item straight from the store (no clone of the
-    // collection); a Table is rendered from clones.
+    // Only the stored versions are taken under the store lock (no clone, no serialization);
+    // the body is made from them after the lock is released. A JSON list is the items'
+    // encodings, each made once per stored version (see `Stored`); a Table is rendered
+    // from clones.
     // A node's pods come from the node index (upstream's watch cache indexes `spec.nodeName`
     // of pods: pkg/registry/core/pod/strategy.go, `Indexers`, `NodeNameIndexFunc`).
     let page = app.store.page(
@@ -105,13 +113,7 @@ pub fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         limit,
         unselected,
         keep,
-        |o| {
-            if table {
-                Item::Object(o.clone())
-            } else {
-                Item::Json(serde_json::to_vec(&events_v1::view(info, o)).unwrap_or_default())
-            }
-        },
+        Arc::clone,
     );
     // Every page of a list carries the first page's version, as upstream's do.
     let rv = after.as_ref().map_or(page.resource_version, |a| a.rv);
@@ -125,51 +127,36 @@ pub fn list(app: &App, request: &ApiRequest) -> Result<Response, ApiError> {
         }
     }
     if table {
-        let items: Vec<Value> = page
-            .items
-            .into_iter()
-            .filter_map(|i| match i {
-                Item::Object(o) => Some(o),
-                Item::Json(_) => None,
-            })
-            .collect();
+        let items: Vec<Value> = page.items.iter().map(|s| s.value().clone()).collect();
         return ok(&table::render(info, &items, &metadata));
     }
+    let items: Vec<Cow<[u8]>> = page.items.iter().map(|s| encoded(info, s)).collect();
     let head = json!({
         "kind": format!("{}List", info.kind),
         "apiVersion": info.api_version(),
         "metadata": metadata,
     })
     .to_string();
-    let mut body =
-        Vec::with_capacity(head.len() + 16 + page.items.iter().map(|i| i.len() + 1).sum::<usize>());
+    let mut body = Vec::with_capacity(head.len() + 16 + items.iter().map(|i| i.len() + 1).sum::<usize>());
     // `{"apiVersion":…,"metadata":{…}` + `,"items":[…]}`.
     body.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
     body.extend_from_slice(b",\"items\":[");
-    for (index, item) in page.items.iter().enumerate() {
+    for (index, item) in items.iter().enumerate() {
         if index > 0 {
             body.push(b',');
         }
-        if let Item::Json(bytes) = item {
-            body.extend_from_slice(bytes);
-        }
+        body.extend_from_slice(item);
     }
     body.extend_from_slice(b"]}");
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// A listed object, as the response needs it.
-enum Item {
-    Object(Value),
-    Json(Vec<u8>),
-}
-
-impl Item {
-    fn len(&self) -> usize {
-        match self {
-            Item::Object(_) => 0,
-            Item::Json(bytes) => bytes.len(),
-        }
+/// A stored object's JSON as `info` shows it: the stored encoding, or the events.k8s.io/v1
+/// view serialized anew (the only view that differs from the stored object).
+pub fn encoded<'a>(info: &ResourceInfo, stored: &'a Stored) -> Cow<'a, [u8]> {
+    match events_v1::view(info, stored.value()) {
+        Cow::Borrowed(_) => Cow::Borrowed(stored.json()),
+        Cow::Owned(view) => Cow::Owned(serde_json::to_vec(&view).unwrap_or_default()),
     }
 }
 
@@ -203,5 +190,38 @@ mod tests {
         assert!(decode_continue("!!").is_err());
         let old_format = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("ns/web");
         assert!(decode_continue(&old_format).is_err());
+    }
+
+    #[test]
+    fn items_are_sent_in_their_stored_encoding_and_events_in_the_v1_view() {
+        let store = crate::store::Store::new();
+        let key = crate::store::ObjectKey::new("events", "ns", "e");
+        store
+            .create(
+                &key,
+                json!({"kind": "Event", "apiVersion": "v1", "message": "m",
+                "involvedObject": {"kind": "Pod", "name": "p"}}),
+            )
+            .expect("create");
+        let stored = store.get_stored(&key).expect("stored");
+        let core = super::super::registry::find("", "v1", "events").expect("registered");
+        let v1 = super::super::registry::find("events.k8s.io", "v1", "events").expect("registered");
+        let core_bytes = encoded(core, &stored);
+        assert!(
+            matches!(core_bytes, Cow::Borrowed(_)),
+            "the stored encoding, not a new one"
+        );
+        assert_eq!(
+            core_bytes.as_ref(),
+            serde_json::to_vec(stored.value()).unwrap().as_slice()
+        );
+        let v1_bytes = encoded(v1, &stored);
+        let view = events_v1::view(v1, stored.value());
+        assert_eq!(v1_bytes.as_ref(), serde_json::to_vec(&view).unwrap().as_slice());
+        assert!(
+            String::from_utf8(v1_bytes.into_owned())
+                .unwrap()
+                .contains("\"note\":\"m\"")
+        );
     }
 }

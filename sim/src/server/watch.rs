@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::store::{EventType, StoreError, StoreEvent};
+use crate::store::{EventType, StoreError, StoreEvent, Stored};
 
 use super::registry::ResourceInfo;
 use super::select::{FieldSelector, LabelSelector};
@@ -49,6 +49,18 @@ struct Stream {
 fn line(event_type: &str, object: &Value) -> Bytes {
     let mut text = json!({"type": event_type, "object": object}).to_string();
     text.push('\n');
+    Bytes::from(text)
+}
+
+/// [`line`] of an object already encoded, byte for byte the same (serde_json writes an object's
+/// keys sorted: `object`, then `type`).
+fn encoded_line(event_type: &str, object: &[u8]) -> Bytes {
+    let mut text = Vec::with_capacity(object.len() + event_type.len() + 24);
+    text.extend_from_slice(b"{\"object\":");
+    text.extend_from_slice(object);
+    text.extend_from_slice(b",\"type\":");
+    text.extend_from_slice(Value::from(event_type).to_string().as_bytes());
+    text.extend_from_slice(b"}\n");
     Bytes::from(text)
 }
 
@@ -99,17 +111,19 @@ impl Stream {
         self.push_event(event_type, &event.object);
     }
 
-    fn push_event(&mut self, event_type: &str, object: &Value) {
+    /// Queues one event; the object goes out in its stored encoding, made once for every
+    /// watch and list that sends this version (see [`Stored`]).
+    fn push_event(&mut self, event_type: &str, object: &Stored) {
         if self.done {
             return;
         }
         if self.table {
             let metadata = json!({"resourceVersion": object["metadata"]["resourceVersion"]});
-            let table = super::table::render(self.info, std::slice::from_ref(object), &metadata);
+            let table = super::table::render(self.info, std::slice::from_ref(object.value()), &metadata);
             self.pending.push_back(line(event_type, &table));
         } else {
-            let object = super::events_v1::view(self.info, object);
-            self.pending.push_back(line(event_type, &object));
+            let object = super::list::encoded(self.info, object);
+            self.pending.push_back(encoded_line(event_type, &object));
         }
         if let Some(budget) = &mut self.budget {
             *budget -= 1;
@@ -265,5 +279,15 @@ mod tests {
             "true"
         );
         assert!(chunk.ends_with(b"\n"));
+    }
+
+    #[test]
+    fn an_encoded_event_line_is_the_line_of_the_object() {
+        let object = json!({"kind": "Pod", "metadata": {"name": "p", "labels": {"b": "2", "a": "é\""}},
+            "status": {"phase": "Running"}});
+        let encoded = serde_json::to_vec(&object).unwrap();
+        for event_type in ["ADDED", "MODIFIED", "DELETED"] {
+            assert_eq!(encoded_line(event_type, &encoded), line(event_type, &object));
+        }
     }
 }

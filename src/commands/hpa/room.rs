@@ -121,27 +121,42 @@ pub(crate) async fn place(
     needed: i32,
     counts: impl Fn(&ScheduledPod) -> bool,
 ) -> Result<FitReport, Error> {
-    let Nodes { first, mut rest } = nodes;
-    let mut placement = Placement::new(&first, size, needed);
+    let Nodes { first, rest } = nodes;
+    let placement = Placement::new(&first, size, needed);
     drop(first);
-    let read = |node: String| {
-        let counts = &counts;
-        async move {
-            let usage = cluster
-                .fold_pages(
-                    "/api/v1/pods",
-                    &on_node(&node),
-                    NodeUsage::default,
-                    |usage, pod: ScheduledPod| {
-                        if counts(&pod) {
-                            usage.add(&pod);
-                        }
-                    },
-                )
-                .await?;
-            Ok::<_, Error>((node, usage))
-        }
-    };
+    fill(cluster, placement, rest, &counts).await
+}
+
+/// The pods of `node` that `counts` keeps, summed: one node's running pods, from the
+/// server's node index, page by page.
+async fn usage_on(
+    cluster: &Cluster,
+    node: String,
+    counts: &impl Fn(&ScheduledPod) -> bool,
+) -> Result<(String, NodeUsage), Error> {
+    let usage = cluster
+        .fold_pages(
+            "/api/v1/pods",
+            &on_node(&node),
+            NodeUsage::default,
+            |usage, pod: ScheduledPod| {
+                if counts(&pod) {
+                    usage.add(&pod);
+                }
+            },
+        )
+        .await?;
+    Ok((node, usage))
+}
+
+/// Reads nodes' pods in waves into `placement` until the pods fit or every node (of every page
+/// of `rest`) was read.
+async fn fill(
+    cluster: &Cluster,
+    mut placement: Placement,
+    mut rest: Pager<'_, ListedNode>,
+    counts: &impl Fn(&ScheduledPod) -> bool,
+) -> Result<FitReport, Error> {
     while !placement.enough() {
         let wave = placement.next_reads(CONCURRENT_NODE_READS);
         if wave.is_empty() {
@@ -152,7 +167,8 @@ pub(crate) async fn place(
             }
             continue;
         }
-        for (node, usage) in futures::future::try_join_all(wave.into_iter().map(read)).await? {
+        let reads = wave.into_iter().map(|node| usage_on(cluster, node, counts));
+        for (node, usage) in futures::future::try_join_all(reads).await? {
             placement.place(&node, &usage);
         }
     }
@@ -174,11 +190,30 @@ pub async fn room(
     let spec = deployment.spec.as_ref()?;
     let size = pod_requests(&spec.template);
     let listed = async {
-        let nodes = nodes?;
-        let own: Vec<Pod> = cluster.list(&selector_string(&spec.selector)).await?;
-        let existing = i32::try_from(own.iter().filter(|p| health::is_live(p)).count()).unwrap_or(i32::MAX);
+        let Nodes { first, rest } = nodes?;
+        // At most `min` pods are needed: the roomiest node's pods are read while the
+        // deployment's own are counted, so that the two reads do not add up.
+        let mut placement = Placement::new(&first, &size, min);
+        drop(first);
+        let own = async {
+            let own: Vec<Pod> = cluster.list(&selector_string(&spec.selector)).await?;
+            Ok::<_, Error>(
+                i32::try_from(own.iter().filter(|p| health::is_live(p)).count()).unwrap_or(i32::MAX),
+            )
+        };
+        let roomiest = futures::future::try_join_all(
+            placement
+                .next_reads(1)
+                .into_iter()
+                .map(|node| usage_on(cluster, node, &|_: &ScheduledPod| true)),
+        );
+        let (existing, read) = tokio::try_join!(own, roomiest)?;
         // Pods being deleted still hold their room until they are gone.
-        let more = place(cluster, nodes, &size, min.saturating_sub(existing), |_| true).await?;
+        placement.set_needed(min.saturating_sub(existing));
+        for (node, usage) in read {
+            placement.place(&node, &usage);
+        }
+        let more = fill(cluster, placement, rest, &|_: &ScheduledPod| true).await?;
         Ok::<_, Error>(existing.saturating_add(more.max_pods))
     };
     match listed.await {

@@ -522,6 +522,12 @@ impl Placement {
             .sort_by_key(|c| std::cmp::Reverse(pods_fitting(&c.allocatable, nanos).0));
     }
 
+    /// Sets how many pods are needed, once it is known: a caller may start with an upper
+    /// bound, to read the roomiest node while it counts what runs already.
+    pub fn set_needed(&mut self, pods_needed: i32) {
+        self.pods_needed = pods_needed;
+    }
+
     /// The candidate nodes still to read, in the order to read them.
     #[cfg(test)]
     pub fn order(&self) -> Vec<String> {

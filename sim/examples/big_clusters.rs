@@ -7,7 +7,7 @@
 //! Run (release builds of both):
 //! `cargo build --release && cargo run --release -p orchscale-sim --example big_clusters`
 //! (`-- 0,1000` for other pod counts; `ORCHSCALE_BIN` and `KUBECTL` override the binaries;
-//! `BENCH_ROUNDS` (default 5) rounds per command, the median shown).
+//! `BENCH_ROUNDS` (default 9) rounds per command, the median shown).
 //! Prints the markdown tables of the README's "Performance on big clusters" section.
 
 use std::path::{Path, PathBuf};
@@ -154,7 +154,7 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .filter(|&r| r > 0)
-        .unwrap_or(5);
+        .unwrap_or(9);
     if !plugin.exists() {
         eprintln!(
             "no plugin at {} (cargo build --release, or set ORCHSCALE_BIN)",
@@ -300,17 +300,23 @@ fn main() {
     }
 
     println!(
-        "| pods elsewhere | command | wall plugin / kubectl | ratio | peak RSS plugin / kubectl (MB) | requests plugin / kubectl | KB plugin / kubectl |"
+        "| pods elsewhere | command | wall plugin / kubectl | ratio | ratio ÷ ratio at 0 | peak RSS plugin / kubectl (MB) | requests plugin / kubectl | KB plugin / kubectl |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    let ratio = |r: &Row| r.plugin.wall.as_secs_f64() / r.kubectl.wall.as_secs_f64().max(1e-9);
     for r in &rows {
+        // The measure: how much a command's ratio grows with the pods elsewhere.
+        let growth = rows
+            .iter()
+            .find(|first| first.command == r.command && first.pods == counts[0])
+            .map_or(1.0, |first| ratio(r) / ratio(first).max(1e-9));
         println!(
-            "| {} | `{}` | {:.0} / {:.0} ms | {:.2} | {:.1} / {:.1} | {} / {} | {} / {} |",
+            "| {} | `{}` | {:.1} / {:.1} ms | {:.3} | {growth:.2} | {:.1} / {:.1} | {} / {} | {} / {} |",
             r.pods,
             r.command,
             r.plugin.wall.as_secs_f64() * 1000.0,
             r.kubectl.wall.as_secs_f64() * 1000.0,
-            r.plugin.wall.as_secs_f64() / r.kubectl.wall.as_secs_f64().max(1e-9),
+            ratio(r),
             r.plugin.rss_kb as f64 / 1024.0,
             r.kubectl.rss_kb as f64 / 1024.0,
             r.plugin.requests,

@@ -18,6 +18,7 @@ use crate::quantity::Quantity;
 pub mod capacity;
 pub mod disruption;
 pub mod hpa_shift;
+pub mod selection;
 
 pub use capacity::{
     FitReport, ListedNode, NodeUsage, Placement, PodSize, ScheduledPod, Tolerance, quota_check,
@@ -25,6 +26,7 @@ pub use capacity::{
 };
 pub use disruption::{Disruption, max_surge_pods, rollout_disruption, statefulset_disruption};
 pub use hpa_shift::utilization_shift;
+pub use selection::NodeSelection;
 
 /// Resource name → quantity, e.g. `cpu → 500m`.
 pub type ResourceList = BTreeMap<String, Quantity>;

@@ -11,15 +11,16 @@ use crate::commands::shared::selector_string;
 use crate::error::Error;
 use crate::health;
 use crate::plan::resources::{
-    FitReport, ListedNode, NodeUsage, Placement, PodSize, ScheduledPod, Tolerance, container_resources,
-    is_extended,
+    FitReport, ListedNode, NodeSelection, NodeUsage, Placement, PodSize, ScheduledPod, Tolerance,
+    container_resources, is_extended,
 };
 use crate::quantity::Quantity;
 use crate::report::Reporter;
 
 /// What one pod of the template requests: CPU, memory and each extended resource
 /// (`nvidia.com/gpu`), summed over its containers (a value that does not parse counts as zero,
-/// which only makes the estimate generous), and the taints it tolerates.
+/// which only makes the estimate generous), the taints it tolerates, and the nodes its
+/// `nodeSelector` and required node affinity allow.
 pub fn pod_requests(template: &PodTemplateSpec) -> PodSize {
     let containers = template
         .spec
@@ -60,6 +61,7 @@ pub fn pod_requests(template: &PodTemplateSpec) -> PodSize {
             effect: t.effect.clone().unwrap_or_default(),
         })
         .collect();
+    size.selection = template.spec.as_ref().map(NodeSelection::of).unwrap_or_default();
     size
 }
 

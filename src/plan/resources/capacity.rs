@@ -8,11 +8,13 @@ use k8s_openapi::api::core::v1::{Container, Pod, ResourceQuota};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use serde::Deserialize;
 
-use super::{ContainerResources, ResourceList, is_extended};
+use super::{ContainerResources, NodeSelection, ResourceList, is_extended};
 use crate::quantity::{Quantity, format_cpu, format_memory, format_resource};
 
 /// kubelet's default `--max-pods`, used when a node does not report `allocatable.pods`.
 const DEFAULT_MAX_PODS: i64 = 110;
+/// Nodes left out for one reason that the warning names one by one; more are counted.
+const MAX_NAMED_SKIPS: usize = 3;
 /// Bound on the "how many would fit" count (pods with no requests fit without end).
 const MAX_COUNTED_PODS: i32 = 10_000;
 
@@ -25,7 +27,8 @@ pub struct FitReport {
     /// How many pods of this size fit in total (at most 10 000): the cluster's room, e.g. for
     /// the `hpa --min` warning.
     pub max_pods: i32,
-    /// Nodes left out, with the reason (`node-3: unschedulable`).
+    /// Nodes left out, with the reason (`node-3: unschedulable (cordoned)`), or how many
+    /// share a reason when more than a few do (`52 nodes: not matching the pod's node selector`).
     pub skipped_nodes: Vec<String>,
     /// One sentence for the preview.
     pub message: String,
@@ -49,6 +52,9 @@ pub struct PodSize {
     /// The pod template's tolerations (GPU node pools are tainted on GKE, EKS and AKS, and
     /// the pods meant for them tolerate the taint).
     pub tolerations: Vec<Tolerance>,
+    /// The nodes the pod template may go to at all: its `nodeSelector` and required node
+    /// affinity (GPU pods are pinned to their pool that way).
+    pub selection: NodeSelection,
 }
 
 impl PodSize {
@@ -59,6 +65,7 @@ impl PodSize {
             memory,
             extended: BTreeMap::new(),
             tolerations: Vec::new(),
+            selection: NodeSelection::default(),
         }
     }
 
@@ -106,6 +113,7 @@ pub struct ListedNode {
 #[serde(default)]
 struct NodeMeta {
     name: String,
+    labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -351,10 +359,13 @@ impl Tolerance {
     }
 }
 
-/// Why `node` cannot take the new pods at all (cordoned, not Ready, or a NoSchedule /
-/// NoExecute taint that none of `tolerations` tolerates: the scheduler's TaintToleration
-/// filter, `FindMatchingUntoleratedTaint` over those two effects), or `None`.
-fn skip_reason(node: &ListedNode, tolerations: &[Tolerance]) -> Option<String> {
+/// Why `node` cannot take the new pods at all (cordoned, not Ready, a NoSchedule / NoExecute
+/// taint that none of the tolerations tolerates: the scheduler's TaintToleration filter,
+/// `FindMatchingUntoleratedTaint` over those two effects; or, checked after the taints as the
+/// scheduler's filters run, labels that the pod's node selector or required node affinity
+/// rule out: its NodeAffinity filter), or `None`.
+fn skip_reason(node: &ListedNode, size: &PodSize) -> Option<String> {
+    let tolerations = &size.tolerations;
     if node.spec.unschedulable == Some(true) {
         return Some("unschedulable (cordoned)".into());
     }
@@ -368,7 +379,12 @@ fn skip_reason(node: &ListedNode, tolerations: &[Tolerance]) -> Option<String> {
                 .iter()
                 .any(|tol| tol.tolerates(&t.key, t.value.as_deref().unwrap_or(""), &t.effect))
     });
-    taint.map(|t| format!("tainted {} {}", t.key, t.effect))
+    if let Some(t) = taint {
+        return Some(format!("tainted {} {}", t.key, t.effect));
+    }
+    size.selection
+        .rules_out(&node.metadata.name, &node.metadata.labels)
+        .map(|what| format!("not matching the pod's {what}"))
 }
 
 /// A pod size in nanos, as the placement compares it with rooms.
@@ -446,8 +462,8 @@ pub struct Placement {
     candidates: Vec<Candidate>,
     /// Every node taken so far, by name.
     seen: BTreeSet<String>,
-    /// Nodes left out, with the reason.
-    skipped_nodes: Vec<String>,
+    /// Nodes left out, by reason (in the order the reasons first came), with their names.
+    skipped: Vec<(String, Vec<String>)>,
     /// Pods placed on the nodes read so far (at most `MAX_COUNTED_PODS` or `pods_needed`).
     placed: i32,
     /// Per resource (`cpu`, `nvidia.com/gpu`, `pods`), on how many of the nodes read it was
@@ -465,7 +481,7 @@ impl Placement {
             pods_needed,
             candidates: Vec::new(),
             seen: BTreeSet::new(),
-            skipped_nodes: Vec::new(),
+            skipped: Vec::new(),
             placed: 0,
             bound_by: BTreeMap::new(),
         };
@@ -473,8 +489,9 @@ impl Placement {
         placement
     }
 
-    /// Takes more nodes (the next page of the node list) as candidates: cordoned, NotReady and
-    /// nodes with a NoSchedule/NoExecute taint the pod does not tolerate are left out, and a
+    /// Takes more nodes (the next page of the node list) as candidates: cordoned, NotReady,
+    /// nodes with a NoSchedule/NoExecute taint the pod does not tolerate and nodes its node
+    /// selector or required node affinity rule out are left out ([`skip_reason`]), and a
     /// node already seen (a list that started over) is not counted twice. The candidates not
     /// read yet are ordered again, most room for this size first.
     pub fn add_nodes(&mut self, nodes: &[ListedNode]) {
@@ -483,8 +500,11 @@ impl Placement {
             if !self.seen.insert(name.clone()) {
                 continue;
             }
-            if let Some(reason) = skip_reason(node, &self.size.tolerations) {
-                self.skipped_nodes.push(format!("{name}: {reason}"));
+            if let Some(reason) = skip_reason(node, &self.size) {
+                match self.skipped.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, names)) => names.push(name),
+                    None => self.skipped.push((reason, vec![name])),
+                }
                 continue;
             }
             let allocatable = node.status.allocatable.as_ref();
@@ -617,9 +637,25 @@ impl Placement {
             pods_needed,
             pods_fitting,
             max_pods: placed,
-            skipped_nodes: self.skipped_nodes.clone(),
+            skipped_nodes: self.skipped_nodes(),
             message,
         }
+    }
+
+    /// The nodes left out, as the warning lists them: `node-3: unschedulable (cordoned)` for
+    /// each node of a reason few nodes share, and one `52 nodes: not matching the pod's node
+    /// selector` for a reason more share (a pool pinned by a selector leaves out every other
+    /// node of the cluster, hundreds of names that would bury the warning).
+    fn skipped_nodes(&self) -> Vec<String> {
+        let mut listed = Vec::new();
+        for (reason, names) in &self.skipped {
+            if names.len() > MAX_NAMED_SKIPS {
+                listed.push(format!("{} nodes: {reason}", names.len()));
+            } else {
+                listed.extend(names.iter().map(|name| format!("{name}: {reason}")));
+            }
+        }
+        listed
     }
 
     /// What runs out, most nodes first: ` (short of nvidia.com/gpu on 3 nodes, cpu on 1 node)`
@@ -646,7 +682,8 @@ impl Placement {
 /// Whether `pods_needed` pods of `size` (CPU, memory, extended resources) fit on `nodes`,
 /// placing them first-fit into each node's allocatable minus the requests `usage` of the
 /// scheduled, running pods (of the pods that stay: leave out the ones the rollout replaces).
-/// Cordoned, NotReady and NoSchedule/NoExecute-tainted nodes are left out. Every node counts:
+/// Cordoned, NotReady, NoSchedule/NoExecute-tainted nodes and those the pod's node selection
+/// rules out are left out. Every node counts:
 /// the whole cluster's [`Placement`] (what a node-by-node read that never stops early finds).
 #[cfg(test)]
 pub fn fit_check(nodes: &[ListedNode], usage: &NodeUsage, size: &PodSize, pods_needed: i32) -> FitReport {
@@ -744,6 +781,7 @@ pub fn quota_check(quotas: &[ResourceQuota], delta: &ResourceList) -> Vec<String
 
 #[cfg(test)]
 mod tests {
+    use super::super::selection::{Requirement, SelectorTerm};
     use super::*;
     use serde_json::json;
 
@@ -755,6 +793,9 @@ mod tests {
         });
         if let Some(spec) = extra.get("spec") {
             v["spec"] = spec.clone();
+        }
+        if let Some(labels) = extra.get("labels") {
+            v["metadata"]["labels"] = labels.clone();
         }
         serde_json::from_value(v).unwrap()
     }
@@ -1090,6 +1131,79 @@ mod tests {
             [
                 "cordoned: unschedulable (cordoned)",
                 "tainted: tainted dedicated NoSchedule"
+            ]
+        );
+    }
+
+    /// The scheduler's NodeAffinity filter (pkg/scheduler/framework/plugins/nodeaffinity,
+    /// `Filter`, via k8s.io/component-helpers `RequiredNodeAffinity.Match`): nodes the pod's
+    /// nodeSelector or required node affinity rule out are no room for it, however large,
+    /// and are named as left out; the taint check comes first, as the filters run.
+    #[test]
+    fn nodes_the_pods_node_selection_rules_out_are_no_room() {
+        let pool = |p: &str| json!({"labels": {"pool": p}});
+        let nodes = [
+            node("big-cpu", "64", "256Gi", pool("cpu")),
+            node("gpu-a", "4", "8Gi", pool("gpu")),
+            node("bare", "64", "256Gi", json!({})),
+            node(
+                "tainted-gpu",
+                "64",
+                "256Gi",
+                json!({"labels": {"pool": "gpu"}, "spec": {"taints": [{"key": "x", "effect": "NoSchedule"}]}}),
+            ),
+        ];
+        let mut size = pod_size("1", "1Gi");
+        size.selection.node_selector = [("pool".to_owned(), "gpu".to_owned())].into();
+        let report = fit_check(&nodes, &NodeUsage::default(), &size, 6);
+        assert_eq!(report.pods_fitting, 4, "only gpu-a's 4 CPUs: {report:?}");
+        assert_eq!(
+            report.skipped_nodes,
+            [
+                "big-cpu: not matching the pod's node selector",
+                "bare: not matching the pod's node selector",
+                "tainted-gpu: tainted x NoSchedule"
+            ]
+        );
+        assert!(fit_check(&nodes, &NodeUsage::default(), &size, 4).fits());
+        // The same pool through a required node affinity (`pool In [gpu]`).
+        let mut size = pod_size("1", "1Gi");
+        size.selection.required = Some(vec![SelectorTerm {
+            match_expressions: vec![Requirement {
+                key: "pool".into(),
+                operator: "In".into(),
+                values: vec!["gpu".into()],
+            }],
+            ..Default::default()
+        }]);
+        let report = fit_check(&nodes, &NodeUsage::default(), &size, 6);
+        assert_eq!(report.pods_fitting, 4);
+        assert_eq!(
+            report.skipped_nodes[0],
+            "big-cpu: not matching the pod's node affinity"
+        );
+        let placement = Placement::new(&nodes, &size, 6);
+        assert_eq!(placement.order(), ["gpu-a"], "no other node is read");
+    }
+
+    /// A pool pinned by a selector leaves out every other node: more than a few nodes with one
+    /// reason are counted, not named, so the warning stays one readable line.
+    #[test]
+    fn many_nodes_left_out_for_one_reason_are_counted() {
+        let mut nodes: Vec<ListedNode> = (0..52)
+            .map(|i| node(&format!("cpu-{i}"), "8", "8Gi", json!({})))
+            .collect();
+        nodes.push(node("gpu-0", "8", "8Gi", json!({"labels": {"pool": "gpu"}})));
+        nodes.push(node("off", "8", "8Gi", json!({"spec": {"unschedulable": true}})));
+        let mut size = pod_size("1", "1Gi");
+        size.selection.node_selector = [("pool".to_owned(), "gpu".to_owned())].into();
+        let report = fit_check(&nodes, &NodeUsage::default(), &size, 20);
+        assert_eq!(report.pods_fitting, 8);
+        assert_eq!(
+            report.skipped_nodes,
+            [
+                "52 nodes: not matching the pod's node selector",
+                "off: unschedulable (cordoned)"
             ]
         );
     }

@@ -72,7 +72,9 @@ pub(crate) fn node(name: &str) -> Value {
 /// A Ready node of a GPU pool as GKE and EKS make them (8 CPU, 32Gi, 110 pods, allocatable
 /// `nvidia.com/gpu: 4`, which the device plugin advertises). Untainted, although those pools
 /// carry `nvidia.com/gpu=present:NoSchedule`: the `gpu` tests add the taint where they test it
-/// (the scheduler and the plugin's capacity check then want a toleration).
+/// (the scheduler and the plugin's capacity check then want a toleration). Labelled as GKE labels
+/// its accelerator pools, `cloud.google.com/gke-accelerator: nvidia-l4`: the label real GPU pods
+/// are pinned by (`nodeSelector`), so tests pin pods to these nodes the way users do.
 pub fn gpu_node(name: &str) -> Value {
     let mut node = node(name);
     let shape = json!({"cpu": "8", "memory": "32Gi", "pods": "110", "nvidia.com/gpu": "4"});

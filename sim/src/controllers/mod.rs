@@ -10,6 +10,7 @@ mod hpa;
 mod hpa_math;
 mod hpa_metrics;
 mod metrics;
+mod node_affinity;
 mod node_autoscaler;
 pub(crate) mod pods;
 pub(crate) mod quantity;

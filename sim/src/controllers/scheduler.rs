@@ -1,5 +1,6 @@
 //! The scheduler: binds pending pods to the node with the most free CPU among those whose
-//! allocatable room fits the pod's requests (cpu, memory, pod slots and extended resources such
+//! taints the pod tolerates, whose labels its node selector and required node affinity allow,
+//! and whose allocatable room fits the pod's requests (cpu, memory, pod slots and extended resources such
 //! as `nvidia.com/gpu`); otherwise marks them Unschedulable with the scheduler's message and a
 //! FailedScheduling event. Retried every pass, so freed room is used.
 
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::common::{Pending, condition, is_terminating, key, name, namespace, set_condition, update_main};
 use super::events::{Severity, record};
+use super::node_affinity::{ERR_REASON_POD, Required};
 use super::quantity::milli_of;
 use super::quota::{is_extended, pod_usage};
 use crate::store::{ObjectKey, Store, UpdatePart};
@@ -119,6 +121,8 @@ struct Node {
     used: Room,
     /// Its taints (`key`, `value`, `effect`).
     taints: Vec<(String, String, String)>,
+    /// Its labels and name, as the NodeAffinity filter reads them.
+    node: Value,
 }
 
 /// Whether one toleration (a pod's `spec.tolerations[]` item) tolerates the taint, by the API's
@@ -142,7 +146,10 @@ pub fn tolerates(toleration: &Value, key: &str, value: &str, effect: &str) -> bo
 /// The scheduler's TaintToleration filter (pkg/scheduler/framework/plugins/tainttoleration,
 /// `Filter`): the first NoSchedule/NoExecute taint of the node that no toleration tolerates,
 /// in its words, "node(s) had untolerated taint {key: value}"; `None` when the pod may go there.
-/// It runs before NodeResourcesFit, so a node it rejects gives only this reason.
+/// It runs before NodeAffinity and NodeResourcesFit (the default plugin order,
+/// pkg/scheduler/apis/config/v1/default_plugins.go), and the first filter that rejects a node
+/// gives its only reason: a node the pod's node selection rules out says
+/// "node(s) didn't match Pod's node affinity/selector" and nothing of its room.
 pub fn untolerated(taints: &[(String, String, String)], tolerations: &[Value]) -> Option<String> {
     taints
         .iter()
@@ -158,6 +165,8 @@ struct Waiting {
     request: Room,
     /// Its `spec.tolerations`.
     tolerations: Vec<Value>,
+    /// Its `spec.nodeSelector` and required node affinity.
+    required: Required,
     /// The Unschedulable message it already carries, so an unchanged verdict writes nothing.
     message: Option<String>,
 }
@@ -176,6 +185,7 @@ pub fn pass(store: &Store) -> Pending {
                 .to_owned(),
             request: requests_of(p),
             tolerations: p["spec"]["tolerations"].as_array().cloned().unwrap_or_default(),
+            required: Required::of(p),
             message: condition(p, "PodScheduled")
                 .filter(|c| c["reason"] == "Unschedulable")
                 .and_then(|c| c["message"].as_str().map(str::to_owned)),
@@ -204,6 +214,7 @@ pub fn pass(store: &Store) -> Pending {
                 .flatten()
                 .map(|t| (field(t, "key"), field(t, "value"), field(t, "effect")))
                 .collect(),
+            node: json!({"metadata": {"name": n["metadata"]["name"], "labels": n["metadata"]["labels"]}}),
         })
     });
     // A terminating pod still runs on its node until the kubelet has stopped it, so its
@@ -230,6 +241,7 @@ fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Waiting) {
         .iter()
         .map(|n| match untolerated(&n.taints, &pod.tolerations) {
             Some(taint) => vec![taint],
+            None if !pod.required.matches(&n.node) => vec![ERR_REASON_POD.to_owned()],
             None => misfits(&n.allocatable, &n.used, request),
         })
         .collect();

@@ -304,3 +304,51 @@ async fn gpu_pods_land_on_gpu_nodes_until_their_gpus_run_out() {
         "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
     );
 }
+
+fn label_pool(store: &Store, node: &str) {
+    store
+        .modify(&ObjectKey::new("nodes", "", node), UpdatePart::Main, |n| {
+            n["metadata"]["labels"]["pool"] = json!("gpu");
+            true
+        })
+        .unwrap();
+}
+
+/// The scheduler's NodeAffinity filter (pkg/scheduler/framework/plugins/nodeaffinity/
+/// node_affinity.go, `Filter`, `ErrReasonPod`) runs before NodeResourcesFit: a node the pod's
+/// nodeSelector rules out gives "node(s) didn't match Pod's node affinity/selector" however much
+/// room it has, and pods land only on nodes with the label once one has room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_go_only_to_nodes_their_node_selector_allows() {
+    let w = world(0);
+    add_node(&w.store, "big", "16", "64Gi");
+    add_node(&w.store, "pool-small", "1", "4Gi");
+    label_pool(&w.store, "pool-small");
+    let mut d = deployment("web", 3, vec![container("web", "400m", "64Mi")]);
+    d["spec"]["template"]["spec"]["nodeSelector"] = json!({"pool": "gpu"});
+    create(&w.store, "deployments", d);
+    let message = "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node \
+                   affinity/selector.";
+    wait_for("a pod the selected pool has no room for", || {
+        pods_of(&w.store, "web").iter().any(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["reason"] == "Unschedulable" && c["message"] == message)
+            })
+        })
+    })
+    .await;
+    assert!(
+        pods_of(&w.store, "web")
+            .iter()
+            .all(|p| p["spec"]["nodeName"].as_str().is_none_or(|n| n == "pool-small")),
+        "nothing on the big node"
+    );
+    add_node(&w.store, "pool-big", "4", "16Gi");
+    label_pool(&w.store, "pool-big");
+    wait_for("all pods ready on the pool", || rollout_complete(&w.store, "web")).await;
+    for pod in pods_of(&w.store, "web") {
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+        assert!(node.starts_with("pool-"), "{node}");
+    }
+}

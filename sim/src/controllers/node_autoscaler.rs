@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::common::{condition, is_terminating, uid};
 use super::events::{Severity, record};
+use super::node_affinity::{ERR_REASON_POD, Required};
 use super::scheduler::{Room, requests_of};
 use crate::profile::NodeAutoscaler as Config;
 use crate::store::{ObjectKey, Store};
@@ -107,6 +108,25 @@ impl NodeAutoscalerController {
                 "cluster-autoscaler",
             );
         }
+        // Nor does one that a new node of the group could never take by its labels: the
+        // autoscaler runs the scheduler's filters against the group's node template, and the
+        // NodeAffinity filter's reason is what it reports.
+        let template = self.node("template");
+        let (pending, elsewhere): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(pod, _)| Required::of(pod).matches(&template));
+        for (pod, _) in &elsewhere {
+            self.handled.insert(uid(pod).to_owned());
+            let message = format!("pod didn't trigger scale-up: 1 {ERR_REASON_POD}");
+            record(
+                store,
+                pod,
+                Severity::Normal,
+                "NotTriggerScaleUp",
+                &message,
+                "cluster-autoscaler",
+            );
+        }
         if pending.is_empty() {
             return;
         }
@@ -172,6 +192,36 @@ mod tests {
         let mut gpu = pod(500);
         gpu.extended.insert("nvidia.com/gpu".into(), 1000);
         assert!(!fits_empty_node(&gpu), "the group's nodes have no GPU");
+    }
+
+    /// Cluster Autoscaler runs the scheduler's filters against the group's node template: a pod
+    /// pinned elsewhere by its nodeSelector triggers nothing, and says which filter failed.
+    #[test]
+    fn a_pod_pinned_elsewhere_triggers_no_scale_up() {
+        let store = Store::new();
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+            "spec": {"nodeSelector": {"cloud.google.com/gke-accelerator": "nvidia-l4"},
+                     "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]},
+            "status": {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}
+        });
+        store.create(&ObjectKey::new("pods", "ns", "p"), pod).unwrap();
+        let mut autoscaler = NodeAutoscalerController::new(Config {
+            node_group: "group".into(),
+            provision_delay: std::time::Duration::from_secs(60),
+            max_nodes: 10,
+        });
+        autoscaler.pass(&store);
+        assert!(autoscaler.provisioning.is_empty(), "no node ordered");
+        let events = store.scan("events", Some("ns"), |e| Some(e.clone()));
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0]["reason"], "NotTriggerScaleUp");
+        assert_eq!(
+            events[0]["message"],
+            "pod didn't trigger scale-up: 1 node(s) didn't match Pod's node affinity/selector"
+        );
     }
 
     #[test]

@@ -3,10 +3,18 @@
 //! (k8s.io/component-helpers/scheduling/corev1/nodeaffinity, pkg/scheduler/framework/plugins/
 //! nodeaffinity/node_affinity.go).
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 /// The scheduler's words for a node the filter rejects (`ErrReasonPod`).
 pub const ERR_REASON_POD: &str = "node(s) didn't match Pod's node affinity/selector";
+
+/// The scheduler's words for a node that PreFilter already left out: when every term of the
+/// required affinity names its nodes (`matchFields` `metadata.name In`, as DaemonSet pods do), the
+/// NodeAffinity PreFilter returns those names and the nodes not among them are not filtered at
+/// all (pkg/scheduler/schedule_one.go, `SetAbsentNodesStatus`).
+pub const ABSENT_NODE_REASON: &str = "node(s) didn't satisfy plugin(s) [NodeAffinity]";
 
 /// What a pod asks of its node's labels and name: its `spec.nodeSelector` and
 /// `spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution`.
@@ -53,6 +61,35 @@ impl Required {
             .into_iter()
             .flatten()
             .any(|term| term_matches(term, name, labels))
+    }
+}
+
+impl Required {
+    /// The nodes the NodeAffinity `PreFilter` narrows the pod to, or `None` for every node: the
+    /// union over the terms of each term's intersection of its `metadata.name In` values, `None`
+    /// as soon as one term names no node (the terms are ORed) or there are no terms. (Upstream
+    /// rejects the pod outright with "pod affinity terms conflict" when the union is empty; here
+    /// every node is then absent, which schedules it nowhere just the same.)
+    pub fn node_names(&self) -> Option<BTreeSet<String>> {
+        let terms = self.affinity.as_ref()?["nodeSelectorTerms"].as_array()?;
+        if terms.is_empty() {
+            return None;
+        }
+        let mut union = BTreeSet::new();
+        for term in terms {
+            let mut names: Option<BTreeSet<String>> = None;
+            for r in list(&term["matchFields"]) {
+                if r["key"] == "metadata.name" && r["operator"] == "In" {
+                    let these: BTreeSet<String> = values(r).into_iter().map(str::to_owned).collect();
+                    names = Some(match names {
+                        None => these,
+                        Some(before) => before.intersection(&these).cloned().collect(),
+                    });
+                }
+            }
+            union.extend(names?);
+        }
+        Some(union)
     }
 }
 
@@ -187,5 +224,25 @@ mod tests {
         }]));
         assert!(!and.matches(&gpu));
         assert!(and.matches(&node("gpu-node-1", json!({"pool": "gpu"}))));
+    }
+
+    /// The NodeAffinity `PreFilter` (pkg/scheduler/framework/plugins/nodeaffinity/
+    /// node_affinity.go): node names only when every term names some, intersected within a
+    /// term, united across terms.
+    #[test]
+    fn prefilter_narrows_to_named_nodes_only_when_every_term_names_them() {
+        let name_in = |names: Value| json!({"key": "metadata.name", "operator": "In", "values": names});
+        let named = affinity(json!([
+            {"matchFields": [name_in(json!(["a", "b"])), name_in(json!(["b", "c"]))]},
+            {"matchFields": [name_in(json!(["d"]))]}
+        ]));
+        assert_eq!(named.node_names(), Some(["b".to_owned(), "d".to_owned()].into()));
+        let open = affinity(json!([
+            {"matchFields": [name_in(json!(["a"]))]},
+            {"matchExpressions": [{"key": "pool", "operator": "Exists"}]}
+        ]));
+        assert_eq!(open.node_names(), None, "one term without names: every node");
+        assert_eq!(pod(json!({"nodeSelector": {"a": "b"}})).node_names(), None);
+        assert_eq!(affinity(json!([])).node_names(), None);
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::common::{Pending, condition, is_terminating, key, name, namespace, set_condition, update_main};
 use super::events::{Severity, record};
-use super::node_affinity::{ERR_REASON_POD, Required};
+use super::node_affinity::{ABSENT_NODE_REASON, ERR_REASON_POD, Required};
 use super::quantity::milli_of;
 use super::quota::{is_extended, pod_usage};
 use crate::store::{ObjectKey, Store, UpdatePart};
@@ -237,9 +237,13 @@ pub fn pass(store: &Store) -> Pending {
 
 fn schedule_one(store: &Store, nodes: &mut [Node], pod: &Waiting) {
     let request = &pod.request;
+    let named = pod.required.node_names();
     let reasons: Vec<Vec<String>> = nodes
         .iter()
         .map(|n| match untolerated(&n.taints, &pod.tolerations) {
+            _ if named.as_ref().is_some_and(|names| !names.contains(&n.name)) => {
+                vec![ABSENT_NODE_REASON.to_owned()]
+            }
             Some(taint) => vec![taint],
             None if !pod.required.matches(&n.node) => vec![ERR_REASON_POD.to_owned()],
             None => misfits(&n.allocatable, &n.used, request),

@@ -352,3 +352,37 @@ async fn pods_go_only_to_nodes_their_node_selector_allows() {
         assert!(node.starts_with("pool-"), "{node}");
     }
 }
+
+/// Pods pinned to nodes by name (`matchFields` `metadata.name In`): the NodeAffinity PreFilter
+/// narrows the nodes to those names and the others are reported as absent
+/// (pkg/scheduler/schedule_one.go `SetAbsentNodesStatus`, "node(s) didn't satisfy plugin(s)
+/// [NodeAffinity]"), not as failing the filter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_pinned_by_node_name_report_the_other_nodes_as_absent() {
+    let w = world(0);
+    add_node(&w.store, "big", "16", "64Gi");
+    add_node(&w.store, "small", "1", "4Gi");
+    let mut d = deployment("web", 3, vec![container("web", "400m", "64Mi")]);
+    d["spec"]["template"]["spec"]["affinity"] = json!({"nodeAffinity": {
+    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["small"]}]}
+    ]}}});
+    create(&w.store, "deployments", d);
+    let message = "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't satisfy plugin(s) \
+                   [NodeAffinity].";
+    wait_for("a pod the named node has no room for", || {
+        pods_of(&w.store, "web").iter().any(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["reason"] == "Unschedulable" && c["message"] == message)
+            })
+        })
+    })
+    .await;
+    assert!(
+        pods_of(&w.store, "web")
+            .iter()
+            .all(|p| p["spec"]["nodeName"].as_str().is_none_or(|n| n == "small")),
+        "nothing on the big node"
+    );
+}

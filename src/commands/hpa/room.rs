@@ -265,6 +265,44 @@ mod tests {
         );
     }
 
+    /// The template's nodeSelector and required node affinity come with its size as typed data,
+    /// so the placement leaves out the nodes they rule out.
+    #[test]
+    fn the_templates_node_selection_comes_with_its_size() {
+        use crate::plan::resources::selection::{Requirement, SelectorTerm};
+        let template: PodTemplateSpec = serde_json::from_value(json!({"spec": {
+            "containers": [{"name": "model"}],
+            "nodeSelector": {"karpenter.sh/nodepool": "gpu"},
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["g6.xlarge"]}
+                ]}]
+            }}}
+        }}))
+        .unwrap();
+        let size = pod_requests(&template);
+        assert_eq!(
+            size.selection.node_selector,
+            [("karpenter.sh/nodepool".to_string(), "gpu".to_string())].into()
+        );
+        assert_eq!(
+            size.selection.required,
+            Some(vec![SelectorTerm {
+                match_expressions: vec![Requirement {
+                    key: "node.kubernetes.io/instance-type".into(),
+                    operator: "In".into(),
+                    values: vec!["g6.xlarge".into()],
+                }],
+                match_fields: Vec::new(),
+            }])
+        );
+        assert_eq!(
+            pod_requests(&PodTemplateSpec::default()).selection,
+            NodeSelection::default(),
+            "no selection: every node"
+        );
+    }
+
     #[test]
     fn a_template_without_spec_requests_nothing() {
         let size = pod_requests(&PodTemplateSpec::default());

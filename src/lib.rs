@@ -24,11 +24,18 @@ use report::Reporter;
 pub fn run(cli: Cli) -> i32 {
     let mut reporter = Reporter::new(&cli.global);
     reporter.listen_for_ctrl_c_with(|| Box::new(interrupt::listen()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // One thread: a command is a chain of API round trips, and a single-threaded runtime spares
+    // each one the wake-ups across threads (measured: `hpa --min` 11.7 -> 10.0 ms, system time
+    // 3.3 -> 1.4 ms). A fleet waits on its clusters' child processes from a blocking section
+    // (`block_in_place`), which needs the multi-threaded runtime.
+    let mut builder = if commands::is_fleet(&cli) {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

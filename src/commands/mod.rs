@@ -14,6 +14,7 @@ pub mod hpa;
 pub mod meta;
 pub(crate) mod preflight;
 pub(crate) mod profile;
+pub(crate) use profile::fleet::is_fleet;
 pub(crate) mod recommend;
 pub mod resources;
 mod restart;

@@ -17,6 +17,13 @@ use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::report::Reporter;
 
+/// Whether the flags name several contexts (a list or a file): the command then runs as a
+/// fleet, each cluster in a child process ([`contexts`] reads and checks them).
+pub(crate) fn is_fleet(cli: &Cli) -> bool {
+    let g = &cli.global;
+    g.contexts_from.is_some() || g.context.as_deref().is_some_and(|c| c.contains(','))
+}
+
 /// The contexts the flags name when they name several (or a file), else `None`.
 ///
 /// # Errors

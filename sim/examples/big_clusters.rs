@@ -7,7 +7,7 @@
 //! Run (release builds of both):
 //! `cargo build --release && cargo run --release -p orchscale-sim --example big_clusters`
 //! (`-- 0,1000` for other pod counts; `ORCHSCALE_BIN` and `KUBECTL` override the binaries;
-//! `BENCH_ROUNDS` (default 9) rounds per command, the median shown).
+//! `BENCH_ROUNDS` (default 15) rounds per command, the median shown).
 //! Prints the markdown tables of the README's "Performance on big clusters" section.
 
 use std::path::{Path, PathBuf};
@@ -154,7 +154,7 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .filter(|&r| r > 0)
-        .unwrap_or(9);
+        .unwrap_or(15);
     if !plugin.exists() {
         eprintln!(
             "no plugin at {} (cargo build --release, or set ORCHSCALE_BIN)",

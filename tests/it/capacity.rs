@@ -214,7 +214,7 @@ fn capacity_on_a_big_cluster_reads_pods_node_by_node_and_stops_when_they_fit() {
 }
 
 /// The node lists the capacity check sent after the first `since`, as their `limit`s: the
-/// first page is small (50), a later one, read only when the nodes so far have no room, the
+/// first page is small (10), a later one, read only when the nodes so far have no room, the
 /// usual 500 with the server's continue token.
 fn node_pages(sim: &Sim, since: usize) -> Vec<String> {
     sim.requests()
@@ -235,7 +235,7 @@ fn node_pages(sim: &Sim, since: usize) -> Vec<String> {
 
 /// On a cluster of 58 nodes (53 batch nodes of the `--pods` spread, 2 GPU nodes, the 3 seeded
 /// ones) the node list takes two pages, and the second is read only when the first has no
-/// room: CPU pods find it among the first 50 nodes; GPU pods find none there (nodes without a
+/// room: CPU pods find it among the first 10 nodes; GPU pods find none there (nodes without a
 /// GPU are counted as no room without reading their pods) and the GPU nodes in the second
 /// page; a shortfall reads both pages and every candidate's pods, and counts all 58 nodes.
 #[test]
@@ -255,14 +255,14 @@ fn the_node_list_is_read_a_page_at_a_time_and_only_as_far_as_the_room_needs() {
     let out = run(&sim, &["resources", "--requests", "cpu=600m", "--dry-run"]);
     out.assert_code(0);
     assert!(!out.stderr.contains("capacity:"), "{}", out.stderr);
-    assert_eq!(node_pages(&sim, 0), ["limit=50"]);
+    assert_eq!(node_pages(&sim, 0), ["limit=10"]);
     let read = assert_node_reads(&sim, 0, 1);
     assert!(read[0].starts_with("batch-node-"), "{read:?}");
 
     let out = run(&sim, &["resources", "--limits", "nvidia.com/gpu=1", "--dry-run"]);
     out.assert_code(0);
     assert!(!out.stderr.contains("capacity:"), "{}", out.stderr);
-    assert_eq!(node_pages(&sim, 1), ["limit=50", "limit=500 continue"]);
+    assert_eq!(node_pages(&sim, 1), ["limit=10", "limit=500 continue"]);
     let read = assert_node_reads(&sim, 1, 1);
     assert!(
         read[0].starts_with("gpu-node-"),
@@ -308,5 +308,5 @@ fn the_node_list_is_read_a_page_at_a_time_and_only_as_far_as_the_room_needs() {
         "{}",
         out.stderr
     );
-    assert_eq!(node_pages(&sim, 5), ["limit=50", "limit=500 continue"]);
+    assert_eq!(node_pages(&sim, 5), ["limit=10", "limit=500 continue"]);
 }

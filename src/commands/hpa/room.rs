@@ -78,9 +78,10 @@ fn on_node(node: &str) -> String {
 const CONCURRENT_NODE_READS: usize = 4;
 
 /// Nodes in the first page of the node list: enough for the common case (a node with room
-/// among them), small enough that a cluster of thousands of nodes is not read for it. Later
-/// pages, read only when these have no room, are of the usual size.
-const FIRST_NODE_PAGE: u32 = 50;
+/// among them), small enough that a cluster of thousands of nodes is not read for it (a real
+/// node object carries its image list, about 10 KB). Later pages, read only when these have
+/// no room, are of the usual size.
+const FIRST_NODE_PAGE: u32 = 10;
 
 /// The node list as the capacity check reads it: the first page (read next to a command's own
 /// reads), and the pager for the rest, read only when the first page's nodes have no room.

@@ -39,6 +39,16 @@ fn kubectl_binary() -> PathBuf {
     std::env::var_os("KUBECTL").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from)
 }
 
+/// Runs kubectl in the workload's namespace against `sim`, to put the cluster back between
+/// rounds (its outcome is not measured; a failure shows in the next round's figures).
+fn restore_with_kubectl(sim: &Sim, args: &[&str]) {
+    let _ = Command::new(kubectl_binary())
+        .args(["-n", NS])
+        .args(args)
+        .env("KUBECONFIG", sim.kubeconfig())
+        .output();
+}
+
 /// Runs one process under `/usr/bin/time` and returns (wall, peak RSS in KiB, success).
 fn timed(kubeconfig: &Path, program: &Path, args: &[&str]) -> (Duration, u64, bool) {
     let rss_file = std::env::temp_dir().join(format!("big-clusters-rss-{}", std::process::id()));
@@ -204,35 +214,29 @@ fn main() {
             });
         };
         let restore_replicas = |sim: &Sim| {
-            let _ = Command::new(kubectl_binary())
-                .args(["-n", NS, "scale", "deployment/orchestrator", "--replicas=3"])
-                .env("KUBECONFIG", sim.kubeconfig())
-                .output();
+            restore_with_kubectl(sim, &["scale", "deployment/orchestrator", "--replicas=3"]);
             settle(sim, 3);
         };
         let restore_min = |sim: &Sim| {
-            let _ = Command::new(kubectl_binary())
-                .args([
-                    "-n",
-                    NS,
+            restore_with_kubectl(
+                sim,
+                &[
                     "patch",
                     "hpa",
                     "orchestrator",
                     "--type=merge",
                     "-p",
                     r#"{"spec":{"minReplicas":3}}"#,
-                ])
-                .env("KUBECONFIG", sim.kubeconfig())
-                .output();
+                ],
+            );
             // The raised minimum scaled the deployment to 4: back to 3, and the HPA's status
             // says so as its next sync would (the sync period is an hour here, so that the HPA
             // does not move the counts mid-measurement). Without this, every round after the
             // first finds 4 pods running, needs no room, and skips the capacity check.
             restore_replicas(sim);
-            let _ = Command::new(kubectl_binary())
-                .args([
-                    "-n",
-                    NS,
+            restore_with_kubectl(
+                sim,
+                &[
                     "patch",
                     "hpa",
                     "orchestrator",
@@ -240,24 +244,21 @@ fn main() {
                     "--type=merge",
                     "-p",
                     r#"{"status":{"currentReplicas":3,"desiredReplicas":3}}"#,
-                ])
-                .env("KUBECONFIG", sim.kubeconfig())
-                .output();
+                ],
+            );
         };
         let restore_cpu = |sim: &Sim| {
-            let _ = Command::new(kubectl_binary())
-                .args([
-                    "-n",
-                    NS,
+            restore_with_kubectl(
+                sim,
+                &[
                     "set",
                     "resources",
                     "deployment/orchestrator",
                     "-c",
                     "orchestrator",
                     "--requests=cpu=500m",
-                ])
-                .env("KUBECONFIG", sim.kubeconfig())
-                .output();
+                ],
+            );
             std::thread::sleep(Duration::from_millis(200));
             settle(sim, 3);
         };
